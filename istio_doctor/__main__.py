@@ -1,0 +1,3 @@
+from istio_doctor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""The report: one model feeds every renderer (text, JSON, YAML, Markdown) and the TUI.
+
+Its JSON Schema (``istio-doctor schema report``) is an API: fields are only ever added.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
+
+REPORT_FORMAT = "istio-doctor/report/v1"
+
+
+class Verdict(StrEnum):
+    PROBLEMS_FOUND = "problems_found"
+    NO_PROBLEM_FOUND = "no_problem_found"
+    INCONCLUSIVE = "inconclusive"  # nothing found, but evidence was missing: never "healthy"
+
+
+class CallRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    command: str
+    argv: list[str]
+    exit_code: int | None = Field(description="None when no process result exists (timeout, missing binary)")
+    duration_s: float = 0.0
+    error: str = ""
+    replayed: bool = False
+
+
+class NodeReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    check: str
+    title: str
+    outcome: Outcome
+    summary: str = ""
+    reason: str = ""
+    evidence: list[EvidenceRef] = []
+    finding: str | None = Field(default=None, description="finding code when this node produced one")
+    next: str | None = Field(default=None, description="the node the walk went to from here ('end' to stop)")
+
+
+class PlaybookReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    target: str
+    nodes: list[NodeReport]
+
+
+class Unchecked(BaseModel):
+    """Evidence that could not be gathered, and what it means for the diagnosis."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evidence: str
+    kind: str
+    reason: str
+    command: str = ""
+    affects: list[str] = Field(default=[], description="check ids whose outcome is unknown because of it")
+
+
+class Versions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kubectl_client: str | None = None
+    kubernetes_server: str | None = None
+    istioctl: str | None = None
+    control_plane: list[str] = []
+    data_plane: list[str] = []
+
+
+class WorkloadSummary(BaseModel):
+    """One row of a namespace scan: a workload, its pods and what was found."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workload: str
+    pods: list[str]
+    in_mesh: bool | None = None
+    ready: str = ""
+    flagged: bool = False
+    findings: list[str] = []
+    worst: str = ""
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = REPORT_FORMAT
+    tool_version: str
+    generated_at: datetime
+    mode: str = Field(description="live | replay")
+    recording: str | None = None
+    target: str
+    context: str | None = None
+    symptom: str
+    playbooks_run: list[str] = []
+    versions: Versions = Versions()
+    verdict: Verdict
+    headline: str = Field(description="one sentence: the verdict and the top finding")
+    exit_code: int
+    findings: list[Finding] = Field(default=[], description="ranked: findings[0] is the most likely root cause")
+    playbooks: list[PlaybookReport] = []
+    unchecked: list[Unchecked] = []
+    workloads: list[WorkloadSummary] = []
+    calls: list[CallRecord] = []
+    notes: list[str] = []
+
+    @property
+    def top(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+
+def report_json_schema() -> dict[str, Any]:
+    return Report.model_json_schema()

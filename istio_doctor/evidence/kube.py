@@ -56,6 +56,20 @@ def _stringify_map(value: Any) -> Any:
 StrMap = Annotated[dict[str, str], BeforeValidator(_stringify_map)]
 
 
+def _lenient_time(value: Any) -> Any:
+    # Timestamps only order and age things; an unparseable one (test goldens write
+    # `lastTransitionTime: fake`) is "unknown", not a reason to reject the whole object.
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return value
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(_lenient_time)]
+
+
 class KubeModel(BaseModel):
     """Base for every model of data we do not own: typed where read, tolerant elsewhere."""
 
@@ -86,8 +100,8 @@ class ObjectMeta(KubeModel):
     labels: StrMap = {}
     annotations: StrMap = {}
     uid: str | None = None
-    creation_timestamp: datetime | None = None
-    deletion_timestamp: datetime | None = None
+    creation_timestamp: Timestamp = None
+    deletion_timestamp: Timestamp = None
     owner_references: list[OwnerReference] = []
     generation: int | None = None
     resource_version: str | None = None
@@ -197,7 +211,7 @@ class Condition(KubeModel):
     status: str = ""
     reason: str | None = None
     message: str | None = None
-    last_transition_time: datetime | None = None
+    last_transition_time: Timestamp = None
     observed_generation: int | None = None
 
     @property
@@ -294,7 +308,7 @@ class ContainerStateWaiting(KubeModel):
 
 
 class ContainerStateRunning(KubeModel):
-    started_at: datetime | None = None
+    started_at: Timestamp = None
 
 
 class ContainerStateTerminated(KubeModel):
@@ -302,8 +316,8 @@ class ContainerStateTerminated(KubeModel):
     message: str | None = None
     exit_code: int | None = None
     signal: int | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: Timestamp = None
+    finished_at: Timestamp = None
 
 
 class ContainerState(KubeModel):
@@ -348,7 +362,7 @@ class PodStatus(KubeModel):
     init_container_statuses: list[ContainerStatus] = []
     reason: str | None = None
     message: str | None = None
-    start_time: datetime | None = None
+    start_time: Timestamp = None
 
 
 class InjectionStatus(KubeModel):
@@ -703,9 +717,9 @@ class Event(K8sObject):
     message: str | None = None
     involved_object: ObjectReference = ObjectReference()
     count: int | None = None
-    first_timestamp: datetime | None = None
-    last_timestamp: datetime | None = None
-    event_time: datetime | None = None
+    first_timestamp: Timestamp = None
+    last_timestamp: Timestamp = None
+    event_time: Timestamp = None
     source: EventSource = EventSource()
     reporting_component: str | None = None
 

@@ -1,0 +1,228 @@
+"""Markdown report, to paste into an incident ticket (GitHub, GitLab, Jira with Markdown).
+
+Layout: title, verdict, a findings table, one section per finding (evidence in fenced code
+blocks, fix steps, docs link), the walked decision trees, "Could not check", and every call
+made collapsed in ``<details>`` so the ticket stays short but complete.
+
+Evidence is untrusted text (access logs are written by clients): fences are made longer than
+any backtick run inside the block, table cells escape ``|`` and newlines, and control
+characters are made visible, so an excerpt can never break out of its block.
+"""
+
+from __future__ import annotations
+
+import re
+
+from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
+from istio_doctor.report.model import Report, Verdict
+from istio_doctor.report.text import MARKS, sanitize
+
+_VERDICT_TEXT = {
+    Verdict.PROBLEMS_FOUND: "Problems found",
+    Verdict.NO_PROBLEM_FOUND: "No problem found",
+    Verdict.INCONCLUSIVE: "Inconclusive",
+}
+_OUTCOME_TEXT = {
+    Outcome.PASS: "pass",
+    Outcome.FAIL: "fail",
+    Outcome.UNKNOWN: "unknown",
+    Outcome.NOT_APPLICABLE: "not applicable",
+    Outcome.SKIPPED: "skipped",
+}
+_YAML_KEY = re.compile(r"^(- )?[A-Za-z_][\w./-]*:( |$)")
+_YAML_OUTPUT = re.compile(r"(^| )(-o ?yaml|--output[= ]yaml)( |$)")
+
+
+def _text(text: str) -> str:
+    """Prose: raw HTML in evidence-derived text must not render in the ticket."""
+    return sanitize(text).replace("<", "&lt;")
+
+
+def _cell(text: str) -> str:
+    """A table cell: one line, pipes escaped."""
+    return _text(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>") or " "
+
+
+def _code(text: str) -> str:
+    """Inline code that survives backticks inside ``text``."""
+    text = sanitize(text)
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _cell_code(text: str) -> str:
+    """Inline code inside a table cell: GFM splits cells on ``|`` even inside code spans."""
+    return _code(text.replace("\n", " ")).replace("|", "\\|")
+
+
+def _block(body: str, lang: str) -> list[str]:
+    body = sanitize(body).rstrip("\n")
+    longest = max((len(m) for m in re.findall(r"`{3,}", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{lang}", *body.split("\n"), fence]
+
+
+def _is_yaml(ref: EvidenceRef) -> bool:
+    first = next((ln for ln in ref.excerpt.splitlines() if ln.strip()), "")
+    return bool(_YAML_OUTPUT.search(ref.source)) or bool(_YAML_KEY.match(first))
+
+
+def _pct(confidence: float) -> str:
+    return f"{round(confidence * 100)}%"
+
+
+def _evidence(ref: EvidenceRef) -> list[str]:
+    lines: list[str] = []
+    if ref.note:
+        lines += [f"*{_text(ref.note)}*", ""]
+    if _is_yaml(ref):
+        # the command stays visible above the object it printed
+        if ref.source:
+            lines += [_code(f"$ {ref.source}"), ""]
+        lines += _block(ref.excerpt, "yaml")
+    else:
+        head = f"$ {ref.source}\n" if ref.source else ""
+        lines += _block(head + ref.excerpt, "console")
+    return lines + [""]
+
+
+def _finding(f: Finding, position: int) -> list[str]:
+    rank = f.rank or position
+    out = [f"### {rank}. {_code(f.code)} {_text(f.title)}", ""]
+    meta = f"**Severity:** {f.severity.value} · **Confidence:** {_pct(f.confidence)}"
+    if f.target:
+        meta += f" · **Target:** {_code(f.target)}"
+    if f.istio_versions and f.istio_versions != "all":
+        meta += f" · **Istio:** {_text(f.istio_versions)}"
+    out += [meta, "", _text(f.summary), ""]
+    if f.resources:
+        out += ["**Resources:** " + ", ".join(_code(r) for r in f.resources), ""]
+    out += [f"**Why:** {_text(f.explanation)}", ""]
+    if f.observed:
+        out += ["**Observed:** " + "; ".join(_code(o) for o in f.observed), ""]
+    if f.evidence:
+        out += ["**Evidence**", ""]
+        for ref in f.evidence:
+            out += _evidence(ref)
+    order = " Apply in this order:" if f.fix.ordered and f.fix.steps else ""
+    out += [f"**Fix:** {_text(f.fix.summary)}{order}", ""]
+    for n, step in enumerate(f.fix.steps, 1):
+        out.append(f"{n}. {_text(step.description)}")
+        # list-item continuation: code blocks indented under the step
+        if step.command:
+            out += [""] + ["   " + ln for ln in _block(f"$ {step.command}", "console")]
+        if step.yaml_patch:
+            out += [""] + ["   " + ln if ln else "" for ln in _block(step.yaml_patch, "yaml")]
+        out.append("")
+    out += [f"**Docs:** <{sanitize(f.doc_url)}>", ""]
+    if f.also_explains:
+        out += ["**Also explains:** " + ", ".join(_code(c) for c in f.also_explains), ""]
+    if f.rank_reason:
+        label = "Ranked first because" if rank == 1 else f"Ranked #{rank} because"
+        out += [f"*{label}:* {_text(f.rank_reason)}", ""]
+    return out
+
+
+def render_markdown(report: Report) -> str:
+    out: list[str] = [f"# istio-doctor: {_text(report.target)}", ""]
+    out += [f"**{_VERDICT_TEXT[report.verdict]}.** {_text(report.headline)}", ""]
+
+    mode = report.mode
+    if report.mode == "replay":
+        mode = f"replay of recording {_cell_code(report.recording)}" if report.recording else "replay of a recording"
+    v = report.versions
+    versions = ", ".join(
+        part
+        for part in (
+            f"kubectl {v.kubectl_client}" if v.kubectl_client else "",
+            f"Kubernetes {v.kubernetes_server}" if v.kubernetes_server else "",
+            f"istioctl {v.istioctl}" if v.istioctl else "",
+            f"control plane {' '.join(v.control_plane)}" if v.control_plane else "",
+            f"data plane {' '.join(v.data_plane)}" if v.data_plane else "",
+        )
+        if part
+    )
+    out += [
+        "| | |",
+        "|---|---|",
+        f"| Target | {_cell_code(report.target)} |",
+        f"| Context | {_cell(report.context or '(current)')} |",
+        f"| Mode | {mode} |",
+        f"| Symptom | {_cell(report.symptom)} |",
+        f"| Playbooks | {_cell(', '.join(report.playbooks_run) or '-')} |",
+        f"| Versions | {_cell(versions or 'unknown')} |",
+        f"| Generated | {report.generated_at.isoformat()} by istio-doctor {_cell(report.tool_version)} |",
+        f"| Exit code | {report.exit_code} |",
+        "",
+    ]
+
+    if report.workloads:
+        out += ["## Workloads", "", "| Workload | Pods | Ready | In mesh | Findings | Worst |", "|---|---|---|---|---|---|"]
+        for w in report.workloads:
+            mesh = {True: "yes", False: "no", None: "?"}[w.in_mesh]
+            out.append(
+                f"| {_cell(w.workload)} | {len(w.pods)} | {_cell(w.ready or '?')} | {mesh} | "
+                f"{_cell(', '.join(w.findings) or '-')} | {_cell(w.worst or '-')} |"
+            )
+        out.append("")
+
+    if report.findings:
+        out += ["## Findings", "", "| # | Code | Severity | Confidence | Summary |", "|---|---|---|---|---|"]
+        for i, f in enumerate(report.findings, 1):
+            out.append(
+                f"| {f.rank or i} | {_cell_code(f.code)} | {f.severity.value} | {_pct(f.confidence)} | {_cell(f.summary)} |"
+            )
+        out.append("")
+        for i, f in enumerate(report.findings, 1):
+            out += _finding(f, i)
+
+    if report.unchecked:
+        out += [
+            "## Could not check",
+            "",
+            "| Evidence | Kind | Reason | Command | Outcome unknown for |",
+            "|---|---|---|---|---|",
+        ]
+        for u in report.unchecked:
+            out.append(
+                f"| {_cell(u.evidence)} | {_cell(u.kind)} | {_cell(u.reason)} | "
+                f"{_cell_code(u.command) if u.command else ' '} | {_cell(', '.join(u.affects))} |"
+            )
+        out.append("")
+
+    if report.playbooks:
+        out += ["## Checks walked", ""]
+        for pb in report.playbooks:
+            out += [f"**{_code(pb.id)}** {_text(pb.title)}", ""]
+            for node in pb.nodes:
+                detail = node.summary
+                if node.outcome is Outcome.UNKNOWN and node.reason and node.reason != node.summary:
+                    detail = f"{node.summary}: {node.reason}" if node.summary else node.reason
+                # a bare "-" right after the list marker would start a nested list
+                mark = "\\-" if MARKS[node.outcome] == "-" else MARKS[node.outcome]
+                line = f"- {mark} **{_OUTCOME_TEXT[node.outcome]}** {_text(node.title)} ({_code(node.check)})"
+                if detail and node.outcome is not Outcome.SKIPPED:
+                    line += f": {_text(detail)}".replace("\n", " ")
+                out.append(line)
+            out.append("")
+
+    if report.notes:
+        out += ["## Notes", ""] + [f"- {_text(n)}" for n in report.notes] + [""]
+
+    if report.calls:
+        out += [
+            "<details>",
+            f"<summary>{len(report.calls)} calls to kubectl/istioctl</summary>",
+            "",
+            "| Command | Exit | Duration | Error |",
+            "|---|---|---|---|",
+        ]
+        for c in report.calls:
+            exit_code = "-" if c.exit_code is None else str(c.exit_code)
+            replay = " (replayed)" if c.replayed else ""
+            out.append(f"| {_cell_code(c.command)} | {exit_code} | {c.duration_s:.2f}s{replay} | {_cell(c.error)} |")
+        out += ["", "</details>", ""]
+
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -104,3 +104,313 @@ class Runner(abc.ABC):
 
     async def aclose(self) -> None:  # pragma: no cover - default no-op
         """Release resources (a RecordingRunner writes its file here)."""
+
+
+# ---------------------------------------------------------------------------------------
+# Implementations. Imported here, below the contract, because safety.py and recording.py
+# import the error classes above (a top-of-module import would be circular).
+# ---------------------------------------------------------------------------------------
+
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from datetime import timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from istio_doctor.evidence import safety  # noqa: E402
+from istio_doctor.evidence.recording import (  # noqa: E402
+    FORMAT,
+    RecordedCall,
+    RecordedError,
+    Recording,
+    RecordingMetadata,
+    normalise_argv,
+    save_recording,
+)
+from istio_doctor.evidence.target import Connection  # noqa: E402
+
+INSTALL_HINTS: dict[str, str] = {
+    "kubectl": "Install it: https://kubernetes.io/docs/tasks/tools/",
+    "istioctl": "Install it: https://istio.io/latest/docs/setup/getting-started/#download",
+}
+
+
+class LiveRunner(Runner):
+    """Runs calls as real subprocesses (never through a shell).
+
+    * Every argv passes ``safety.check_read_only`` before anything is spawned.
+    * Each call gets its own session (``start_new_session``), so it is its own process group:
+      a timeout or a cancellation kills kubectl *and* whatever it spawned (exec credential
+      plugins such as ``gke-gcloud-auth-plugin``, ``aws eks get-token``). It also keeps the
+      children out of the terminal's foreground group, so Ctrl-C reaches only us and we
+      decide how they die.
+    * At most ``max_concurrency`` calls run at once (an API server throttles a burst of
+      clients, and a laptop does not enjoy 60 kubectl processes either).
+    """
+
+    #: seconds between SIGTERM and SIGKILL for a timed-out call's process group
+    kill_grace_s: float = 2.0
+
+    def __init__(
+        self,
+        conn: Connection | None = None,
+        *,
+        timeout_s: float = 30.0,
+        max_concurrency: int = 8,
+        env: Mapping[str, str] | None = None,
+        binaries: dict[str, str] | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        #: the connection the calls are made for (argv already carries its flags; the
+        #: runner keeps it so callers can show where a session points)
+        self.conn = conn or Connection()
+        self.timeout_s = timeout_s
+        self.max_concurrency = max_concurrency
+        self.env = dict(env) if env is not None else None
+        self.binaries = dict(binaries or {})
+        # One semaphore per event loop: asyncio primitives bind to the loop that first uses
+        # them, and the TUI may drive this runner from a worker thread's loop.
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._lock = threading.Lock()
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            sem = self._semaphores.get(loop)
+            if sem is None:
+                sem = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+            return sem
+
+    def resolve(self, argv: list[str] | tuple[str, ...]) -> str:
+        """The executable for ``argv[0]``: the explicit path given, else a PATH lookup now."""
+        name = argv[0]
+        explicit = self.binaries.get(name)
+        if explicit is not None:
+            if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
+                return explicit
+            raise BinaryNotFound(argv, name, hint=f"(configured as {explicit!r}, which is not an executable file) "
+                                 + INSTALL_HINTS.get(name, ""))
+        # Looked up at call time, not construction time: installing kubectl while the TUI is
+        # open and pressing reload should just work.
+        path_var = (self.env or os.environ).get("PATH")
+        found = shutil.which(name, path=path_var)
+        if found is None:
+            raise BinaryNotFound(argv, name, hint=INSTALL_HINTS.get(name, ""))
+        return found
+
+    async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:
+        argv = list(argv)
+        safety.check_read_only(argv)
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        executable = self.resolve(argv)
+        async with self._semaphore():
+            return await self._spawn(argv, executable, timeout)
+
+    async def _spawn(self, argv: list[str], executable: str, timeout: float) -> CommandResult:
+        started_at = datetime.now(timezone.utc)
+        t0 = time.monotonic()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                executable,
+                *argv[1:],
+                stdin=asyncio.subprocess.DEVNULL,  # nothing may wait for a keyboard
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self.env,
+                start_new_session=True,
+            )
+        except (FileNotFoundError, PermissionError) as e:
+            # removed or made non-executable between the lookup and the spawn
+            raise BinaryNotFound(argv, argv[0], hint=f"({e.strerror}) {INSTALL_HINTS.get(argv[0], '')}") from None
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except asyncio.TimeoutError:
+            await self._terminate_group(proc)
+            raise CommandTimeout(argv, timeout) from None
+        except BaseException:
+            # Cancelled (Ctrl-C, the TUI dropping a stale request) or anything unexpected:
+            # never leave the call running behind us.
+            _killpg(proc.pid, signal.SIGKILL)
+            raise
+        return CommandResult(
+            argv=tuple(argv),
+            exit_code=proc.returncode if proc.returncode is not None else -1,
+            stdout=out.decode("utf-8", errors="replace"),
+            stderr=err.decode("utf-8", errors="replace"),
+            duration_s=time.monotonic() - t0,
+            started_at=started_at,
+        )
+
+    async def _terminate_group(self, proc: asyncio.subprocess.Process) -> None:
+        """SIGTERM the call's group, give it ``kill_grace_s`` to go, then SIGKILL what is left."""
+        pgid = proc.pid  # start_new_session makes the child its group's leader
+        _killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + self.kill_grace_s
+        while time.monotonic() < deadline:
+            if not _group_alive(pgid):
+                break
+            await asyncio.sleep(0.05)
+        _killpg(pgid, signal.SIGKILL)
+        try:
+            await asyncio.wait_for(proc.wait(), self.kill_grace_s)
+        except asyncio.TimeoutError:  # pragma: no cover - SIGKILL cannot be ignored
+            pass
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - only if the pgid was reused by another user
+        return False
+    return True
+
+
+class RecordingRunner(Runner):
+    """Wraps any runner and keeps every call, for a recording (``save`` writes it redacted).
+
+    Non-zero exits are kept like any result. ``BinaryNotFound`` and ``CommandTimeout`` are kept
+    as calls with an ``error`` so that replay raises them again; refused calls never reached a
+    process and replay refuses them by itself, so they are not kept.
+    """
+
+    def __init__(self, inner: Runner, *, metadata: RecordingMetadata) -> None:
+        self.inner = inner
+        self.metadata = metadata
+        self.replaying = inner.replaying
+        self._calls: list[RecordedCall] = []
+
+    async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:
+        started_at = datetime.now(timezone.utc)
+        t0 = time.monotonic()
+        try:
+            result = await self.inner.run(argv, timeout_s=timeout_s)
+        except BinaryNotFound as e:
+            self._keep_error(argv, "binary_not_found", str(e), time.monotonic() - t0, started_at)
+            raise
+        except CommandTimeout as e:
+            self._keep_error(argv, "timeout", str(e), e.timeout_s, started_at)
+            raise
+        self._calls.append(
+            RecordedCall(
+                argv=list(result.argv),
+                exit_code=result.exit_code,
+                stdout=result.stdout,
+                stderr=result.stderr,
+                duration_s=result.duration_s,
+                started_at=result.started_at,
+            )
+        )
+        return result
+
+    def _keep_error(self, argv: list[str], kind: str, message: str, duration_s: float, started_at: datetime) -> None:
+        self._calls.append(
+            RecordedCall(
+                argv=list(argv),
+                exit_code=-1,
+                duration_s=max(duration_s, 0.0),
+                started_at=started_at,
+                error=RecordedError(kind=kind, message=message),  # type: ignore[arg-type]
+            )
+        )
+
+    def recording(self) -> Recording:
+        """Everything recorded so far (not redacted: ``save`` is the path that leaves the process)."""
+        return Recording(format=FORMAT, metadata=self.metadata, calls=list(self._calls))
+
+    def save(self, path: str | Path) -> Path:
+        return save_recording(self.recording(), path)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class ReplayRunner(Runner):
+    """Answers from a recording; never starts a process.
+
+    Matching: the exact argv first, then the argv without connection flags
+    (``recording.normalise_argv``), so a recording made against one context replays with
+    another. Identical calls get the recorded results in order, then the last one again.
+    """
+
+    replaying = True
+
+    def __init__(
+        self,
+        recording: Recording,
+        *,
+        strict: bool = True,
+        source_name: str = "",
+        simulate_latency: bool = False,
+    ) -> None:
+        self.recording = recording
+        self.strict = strict
+        self.source_name = source_name
+        self.simulate_latency = simulate_latency
+        self._exact: dict[tuple[str, ...], list[RecordedCall]] = {}
+        self._normal: dict[tuple[str, ...], list[RecordedCall]] = {}
+        for call in recording.calls:
+            self._exact.setdefault(tuple(call.argv), []).append(call)
+            self._normal.setdefault(normalise_argv(call.argv), []).append(call)
+        self._served: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._lock = threading.Lock()
+
+    def _next(self, table: str, key: tuple[str, ...], calls: list[RecordedCall]) -> RecordedCall:
+        with self._lock:
+            n = self._served.get((table, key), 0)
+            self._served[(table, key)] = n + 1
+        return calls[min(n, len(calls) - 1)]
+
+    def lookup(self, argv: list[str] | tuple[str, ...]) -> RecordedCall | None:
+        """The recorded call that answers ``argv`` (advancing the repeat counter), if any."""
+        key = tuple(argv)
+        if key in self._exact:
+            return self._next("exact", key, self._exact[key])
+        nkey = normalise_argv(key)
+        if nkey in self._normal:
+            return self._next("normal", nkey, self._normal[nkey])
+        return None
+
+    async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:
+        # Same refusal as live: a recording must not make a mutating call look acceptable.
+        safety.check_read_only(argv)
+        call = self.lookup(argv)
+        if call is None:
+            if self.strict:
+                raise NotRecorded(argv, self.source_name)
+            return CommandResult(argv=tuple(argv), exit_code=1, stdout="", stderr="not in recording",
+                                 duration_s=0.0, replayed=True)
+        if self.simulate_latency and call.duration_s > 0:
+            await asyncio.sleep(call.duration_s)
+        if call.error is not None:
+            exc: RunnerError
+            if call.error.kind == "binary_not_found":
+                exc = BinaryNotFound(argv, argv[0])
+            else:
+                exc = CommandTimeout(argv, call.duration_s)
+            exc.args = (call.error.message,)  # the message the user saw when it was recorded
+            raise exc
+        return CommandResult(
+            argv=tuple(argv),
+            exit_code=call.exit_code,
+            stdout=call.stdout,
+            stderr=call.stderr,
+            duration_s=call.duration_s,
+            started_at=call.started_at,
+            replayed=True,
+        )

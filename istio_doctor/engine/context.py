@@ -1,0 +1,164 @@
+"""What a check sees: the evidence, the pod under examination, and typed accessors.
+
+Accessors raise ``MissingEvidence`` (through ``Evidence.get``) when the evidence they need
+could not be gathered, so checks stay short and the walker records ``unknown``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from istio_doctor.engine.model import EvidenceRef
+from istio_doctor.evidence.bundle import Evidence, EvidenceKey, MissingEvidence, Need, Scope
+from istio_doctor.evidence.target import Connection, Target
+
+if TYPE_CHECKING:
+    from istio_doctor.engine.registry import CheckSpec
+    from istio_doctor.evidence.versions import Version
+
+
+@dataclass(frozen=True)
+class RelatedPod:
+    """A pod on the other side of the target's failing traffic."""
+
+    namespace: str
+    name: str
+    role: str  # "server" (the target calls it) | "client" (it calls the target)
+    reason: str  # e.g. "12 failing requests to outbound|9080||reviews.default.svc.cluster.local"
+    service: str = ""  # fqdn of the service, when known
+
+
+@dataclass
+class CheckContext:
+    ev: Evidence
+    target: Target
+    conn: Connection
+    namespace: str
+    pod_name: str | None = None
+    related: list[RelatedPod] = field(default_factory=list)
+    istio_version: Version | None = None
+    #: namespace scans gather per-pod evidence only for flagged pods; other pods skip those checks.
+    pod_evidence_gathered: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"pod/{self.pod_name} -n {self.namespace}" if self.pod_name else f"ns/{self.namespace}"
+
+    def skip_reason(self, spec: CheckSpec) -> str | None:
+        if self.pod_evidence_gathered:
+            return None
+        pod_needs = [n for n in spec.needs if n.scope is Scope.POD and n is not Need.POD]
+        if pod_needs:
+            return "not examined: the namespace scan did not flag this pod, so its proxy evidence was not gathered"
+        return None
+
+    # -- the pod under examination -------------------------------------------------------
+    def pod(self, namespace: str | None = None, name: str | None = None) -> Any:
+        ns, nm = namespace or self.namespace, name or self.pod_name
+        if nm is None:
+            raise MissingEvidence(EvidenceKey(need=Need.POD, namespace=ns), None)
+        if self.ev.has(Need.POD, ns, nm):
+            return self.ev.get(Need.POD, ns, nm)
+        # A namespace listing holds the same object: no second call for it.
+        for p in self.ev.get_or([], Need.PODS, ns):
+            if p.metadata.name == nm:
+                return p
+        return self.ev.get(Need.POD, ns, nm)
+
+    def pod_source(self, namespace: str | None = None, name: str | None = None) -> str:
+        ns, nm = namespace or self.namespace, name or self.pod_name
+        return self.ev.source(Need.POD, ns, nm) or self.ev.source(Need.PODS, ns)
+
+    def pods(self, namespace: str | None = None) -> list[Any]:
+        return list(self.ev.get(Need.PODS, namespace or self.namespace))
+
+    def namespace_obj(self, namespace: str | None = None) -> Any | None:
+        ns = namespace or self.namespace
+        for n in self.ev.get(Need.NAMESPACES):
+            if n.metadata.name == ns:
+                return n
+        return None
+
+    def services(self, namespace: str | None = None) -> list[Any]:
+        svcs = list(self.ev.get(Need.SERVICES))
+        return [s for s in svcs if namespace is None or s.metadata.namespace == namespace]
+
+    def services_selecting(self, pod: Any) -> list[Any]:
+        return [s for s in self.services(pod.metadata.namespace) if s.selects(pod)]
+
+    def resources(self, need: Need, namespace: str | None = None) -> list[Any]:
+        items = list(self.ev.get(need))
+        return [r for r in items if namespace is None or r.metadata.namespace == namespace]
+
+    def config_dump(self, namespace: str | None = None, name: str | None = None) -> Any:
+        return self.ev.get(Need.CONFIG_DUMP, namespace or self.namespace, name or self.pod_name)
+
+    def proxy_log(self, namespace: str | None = None, name: str | None = None) -> Any:
+        return self.ev.get(Need.PROXY_LOGS, namespace or self.namespace, name or self.pod_name)
+
+    def control_plane(self) -> Any:
+        return self.ev.get(Need.CONTROL_PLANE_CONFIGMAPS)
+
+    def mesh_config(self, revision: str | None = None) -> Any:
+        cp = self.control_plane()
+        rev = revision or "default"
+        if rev in cp.mesh:
+            return cp.mesh[rev]
+        if "default" in cp.mesh:
+            return cp.mesh["default"]
+        if cp.mesh:
+            return next(iter(cp.mesh.values()))
+        raise MissingEvidence(EvidenceKey(need=Need.CONTROL_PLANE_CONFIGMAPS), None)
+
+    # -- citations ------------------------------------------------------------------------
+    def ref(self, need: Need, excerpt: Any, note: str = "", namespace: str | None = None, name: str | None = None) -> EvidenceRef:
+        """Cite the call behind a piece of evidence with a verbatim excerpt.
+
+        ``excerpt`` may be text (log lines, table rows) or a mapping/list (printed as YAML,
+        which is how `kubectl get -o yaml` would show the same object).
+        """
+        if need.scope is Scope.POD:
+            namespace, name = namespace or self.namespace, name or self.pod_name
+        elif need.scope is Scope.NAMESPACE:
+            namespace = namespace or self.namespace
+        src = self.ev.source(need, namespace, name)
+        if need is Need.POD and not src:
+            src = self.pod_source(namespace, name)
+        if not isinstance(excerpt, str):
+            excerpt = to_yaml(excerpt)
+        return EvidenceRef(source=src, key=str(Evidence.key(need, namespace, name)), excerpt=excerpt.rstrip("\n"), note=note)
+
+    def observed_signals(self) -> set[str]:
+        """Response flags and details seen in the examined pod's (and related pods') proxy logs."""
+        out: set[str] = set()
+        pods = [(self.namespace, self.pod_name)] + [(r.namespace, r.name) for r in self.related]
+        for ns, nm in pods:
+            if nm is None:
+                continue
+            log = self.ev.get_or(None, Need.PROXY_LOGS, ns, nm)
+            if log is None:
+                continue
+            for e in log.entries:
+                if e.response_code and 200 <= e.response_code < 400 and not e.response_flags:
+                    continue
+                out.update(e.response_flags)
+                if e.response_code_details:
+                    out.add(e.response_code_details)
+                    out.add(e.response_code_details.split("{")[0])
+                if e.response_code:
+                    out.add(str(e.response_code))
+        return out
+
+
+def to_yaml(obj: Any) -> str:
+    """Render a model or mapping the way `kubectl get -o yaml` users read it."""
+    if hasattr(obj, "model_dump"):
+        obj = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
+    try:
+        return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=120).rstrip("\n")
+    except yaml.YAMLError:
+        return json.dumps(obj, indent=2, default=str)

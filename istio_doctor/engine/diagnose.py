@@ -1,0 +1,261 @@
+"""Planning and evaluation of a diagnosis. Pure functions of evidence: no process, no I/O.
+
+``istio_doctor.session`` drives these around the gatherer:
+
+1. ``select_playbooks`` / ``plan_needs``: which evidence the chosen playbooks' checks declare;
+2. (gather cluster, namespace and target-pod evidence concurrently);
+3. ``related_pods``: from the target's failing requests, the pods on the other side;
+4. (gather their pod evidence);
+5. ``evaluate``: walk every playbook for every examined pod and rank the findings
+   (``istio_doctor.report.build`` turns the result into a Report).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from istio_doctor.engine.catalogue import CatalogueEntry
+from istio_doctor.engine.context import CheckContext, RelatedPod
+from istio_doctor.engine.playbook import Playbook
+from istio_doctor.engine.rank import rank_findings
+from istio_doctor.engine.registry import Registry
+from istio_doctor.engine.walker import PlaybookRun, walk
+from istio_doctor.evidence.bundle import Evidence, EvidenceKey, Need, Scope
+from istio_doctor.evidence.target import Connection, Target, TargetKind
+
+SYMPTOMS = ("auto", "503", "mtls", "injection", "routes")
+TRIAGE_PLAYBOOK = "triage"
+
+#: evidence every diagnosis reads for its header and version awareness
+BASE_NEEDS = (Need.KUBECTL_VERSION, Need.ISTIOCTL_VERSION)
+
+
+def select_playbooks(playbooks: dict[str, Playbook], symptom: str) -> list[Playbook]:
+    """``auto`` walks every playbook (ranking puts what the logs show first); a symptom walks
+    the triage playbook plus the playbooks that declare that symptom."""
+    if symptom == "auto":
+        chosen = list(playbooks.values())
+    else:
+        chosen = [p for p in playbooks.values() if symptom in p.symptoms or p.id == TRIAGE_PLAYBOOK]
+    # triage first: it classifies the symptom the others explain
+    return sorted(chosen, key=lambda p: (p.id != TRIAGE_PLAYBOOK, p.id))
+
+
+def plan_needs(playbooks: Iterable[Playbook], registry: Registry) -> tuple[set[Need], set[Need]]:
+    needs: set[Need] = set(BASE_NEEDS)
+    peer: set[Need] = set()
+    for pb in playbooks:
+        for node in pb.nodes:
+            spec = registry.get(node.check)
+            needs.update(spec.all_needs)
+            peer.update(spec.peer_needs)
+    return needs, peer
+
+
+def keys_for(needs: Iterable[Need], *, namespace: str, pods: Iterable[str] = (), scopes: Iterable[Scope] = tuple(Scope)) -> list[EvidenceKey]:
+    scopes = set(scopes)
+    out: list[EvidenceKey] = []
+    needs = sorted(set(needs), key=lambda n: n.value)
+    for n in needs:
+        if n.scope not in scopes:
+            continue
+        if n.scope is Scope.CLUSTER:
+            out.append(EvidenceKey(need=n))
+        elif n.scope is Scope.NAMESPACE:
+            out.append(EvidenceKey(need=n, namespace=namespace))
+        else:
+            out.extend(EvidenceKey(need=n, namespace=namespace, name=p) for p in pods)
+    return out
+
+
+# -- resolving the target ------------------------------------------------------------------
+
+
+def target_pods(target: Target, ev: Evidence) -> tuple[list[str], str]:
+    """Pods a target stands for, and a note when that needs saying (empty list: none found)."""
+    ns = target.namespace
+    if target.kind is TargetKind.POD:
+        return [target.name], ""
+    pods = ev.get_or([], Need.PODS, ns)
+    if target.kind is TargetKind.NAMESPACE:
+        return [p.metadata.name for p in pods], ""
+    if target.kind is TargetKind.DEPLOYMENT:
+        names = [p.metadata.name for p in pods if p.owner_workload is not None and p.owner_workload.name == target.name]
+        return names, "" if names else f"deployment {ns}/{target.name} has no pods"
+    # service: the pods it selects
+    for svc in ev.get_or([], Need.SERVICES):
+        if svc.metadata.namespace == ns and svc.metadata.name == target.name:
+            names = [p.metadata.name for p in pods if svc.selects(p)]
+            return names, "" if names else f"service {ns}/{target.name} selects no pods"
+    return [], f"service {ns}/{target.name} was not found"
+
+
+def flag_pods(ev: Evidence, namespace: str) -> dict[str, str]:
+    """Namespace scan, first pass: which pods deserve per-pod evidence, and why.
+
+    Cheap signals only (already gathered namespace-wide): not ready, restarting, waiting,
+    no sidecar although the namespace is injected, stale xDS, analyzer messages, warning events.
+    """
+    flagged: dict[str, str] = {}
+    pods = ev.get_or([], Need.PODS, namespace)
+    ns_obj = next((n for n in ev.get_or([], Need.NAMESPACES) if n.metadata.name == namespace), None)
+    injected_ns = bool(ns_obj is not None and (getattr(ns_obj, "injection_label", None) == "enabled" or getattr(ns_obj, "rev_label", None)))
+    for p in pods:
+        name = p.metadata.name
+        if getattr(p, "status", None) is not None and getattr(p.status, "phase", "") in ("Succeeded",):
+            continue
+        if not getattr(p, "ready", True):
+            flagged[name] = "not ready"
+        elif any((cs.restart_count or 0) > 0 for cs in _statuses(p)):
+            flagged[name] = "restarting containers"
+        elif injected_ns and not p.has_sidecar and not getattr(p.spec, "host_network", False):
+            flagged[name] = "no sidecar in an injected namespace"
+    for row in ev.get_or([], Need.PROXY_STATUS):
+        if getattr(row, "namespace", None) == namespace and row.pod in {p.metadata.name for p in pods}:
+            statuses = [getattr(row, t, None) for t in ("cds", "lds", "eds", "rds")]
+            if any(s and s.upper().startswith("STALE") for s in statuses):
+                flagged.setdefault(row.pod, "stale proxy configuration")
+    for msg in ev.get_or([], Need.ANALYZE, namespace):
+        if getattr(msg, "origin_kind", "") == "Pod" and getattr(msg, "origin_namespace", namespace) == namespace:
+            if msg.origin_name in {p.metadata.name for p in pods}:
+                flagged.setdefault(msg.origin_name, f"istioctl analyze {msg.code}")
+    for e in ev.get_or([], Need.EVENTS, namespace):
+        obj = getattr(e, "involved_object", None)
+        if getattr(e, "type", "") == "Warning" and obj is not None and getattr(obj, "kind", "") == "Pod":
+            if obj.name in {p.metadata.name for p in pods}:
+                flagged.setdefault(obj.name, f"warning event {e.reason}")
+    return flagged
+
+
+def _statuses(pod: Any) -> list[Any]:
+    st = getattr(pod, "status", None)
+    if st is None:
+        return []
+    return list(getattr(st, "container_statuses", None) or []) + list(getattr(st, "init_container_statuses", None) or [])
+
+
+def _pod_by_ip(ev: Evidence, namespaces: Iterable[str], ip: str) -> tuple[str, str] | None:
+    for ns in namespaces:
+        for p in ev.get_or([], Need.PODS, ns):
+            if getattr(p, "ip", None) == ip:
+                return ns, p.metadata.name
+    return None
+
+
+def _host_ip(addr: str | None) -> str | None:
+    if not addr or addr == "-":
+        return None
+    host = addr.rsplit(":", 1)[0].strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host
+
+
+def related_pods(ev: Evidence, namespace: str, pod: str, *, limit: int = 3) -> tuple[list[RelatedPod], set[str]]:
+    """The other side of the target's failing traffic, from its proxy log.
+
+    Returns the related pods found, and namespaces whose pod list is needed to resolve more
+    (the session gathers them and calls again).
+    """
+    log = ev.get_or(None, Need.PROXY_LOGS, namespace, pod)
+    if log is None:
+        return [], set()
+    out: dict[tuple[str, str], RelatedPod] = {}
+    missing_ns: set[str] = set()
+    failing = [e for e in log.entries if e.response_flags or (e.response_code or 0) >= 500 or e.response_code == 0 and e.response_flags]
+    services = ev.get_or([], Need.SERVICES)
+    counts: dict[tuple[str, str], int] = {}
+    for e in failing:
+        if e.direction == "outbound" and e.upstream_service is not None and e.upstream_service.fqdn:
+            fqdn = e.upstream_service.fqdn
+            parts = fqdn.split(".")
+            if len(parts) < 2:
+                continue
+            svc_name, svc_ns = parts[0], parts[1]
+            if not ev.has(Need.PODS, svc_ns):
+                missing_ns.add(svc_ns)
+                continue
+            pods = ev.get(Need.PODS, svc_ns)
+            svc = next((s for s in services if s.metadata.namespace == svc_ns and s.metadata.name == svc_name), None)
+            ip = _host_ip(e.upstream_host)
+            chosen = [p for p in pods if ip and getattr(p, "ip", None) == ip]
+            if not chosen and svc is not None:
+                chosen = [p for p in pods if svc.selects(p)][:2]
+            for p in chosen:
+                k = (svc_ns, p.metadata.name)
+                counts[k] = counts.get(k, 0) + 1
+                out.setdefault(k, RelatedPod(svc_ns, p.metadata.name, "server", "", fqdn))
+        elif e.direction in ("inbound", "unknown") and e.downstream_remote_address:
+            ip = _host_ip(e.downstream_remote_address)
+            if not ip:
+                continue
+            hit = _pod_by_ip(ev, {namespace} | {n for n in _known_pod_namespaces(ev)}, ip)
+            if hit and hit != (namespace, pod):
+                counts[hit] = counts.get(hit, 0) + 1
+                out.setdefault(hit, RelatedPod(hit[0], hit[1], "client", ""))
+    ranked = sorted(out.items(), key=lambda kv: -counts.get(kv[0], 0))[:limit]
+    result = [
+        RelatedPod(r.namespace, r.name, r.role,
+                   f"{counts[k]} failing request(s) {'to' if r.role == 'server' else 'from'} it in the proxy log of {namespace}/{pod}",
+                   r.service)
+        for k, r in ranked
+    ]
+    return result, missing_ns
+
+
+def _known_pod_namespaces(ev: Evidence) -> set[str]:
+    return {i.key.namespace for i in ev.items() if i.key.need is Need.PODS and i.key.namespace and i.ok}
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+@dataclass
+class Examined:
+    pod: str | None
+    related: list[RelatedPod]
+    pod_evidence_gathered: bool = True
+    flagged_reason: str = ""
+
+
+def control_plane_version(ev: Evidence) -> Any | None:
+    """The lowest control-plane version (checks gate on it), or the target proxies' version."""
+    iv = ev.get_or(None, Need.ISTIOCTL_VERSION)
+    if iv is not None:
+        if iv.control_plane_versions:
+            return iv.control_plane_versions[0]
+        if iv.data_plane_versions:
+            return iv.data_plane_versions[0]
+    return None
+
+
+def evaluate(
+    *,
+    ev: Evidence,
+    target: Target,
+    conn: Connection,
+    examined: list[Examined],
+    playbooks: list[Playbook],
+    registry: Registry,
+    catalogue: dict[str, CatalogueEntry],
+) -> tuple[list[PlaybookRun], list[Any], set[str]]:
+    version = control_plane_version(ev)
+    runs: list[PlaybookRun] = []
+    findings: list[Any] = []
+    signals: set[str] = set()
+    for ex in examined:
+        ctx = CheckContext(
+            ev=ev, target=target, conn=conn, namespace=target.namespace, pod_name=ex.pod,
+            related=ex.related, istio_version=version, pod_evidence_gathered=ex.pod_evidence_gathered,
+        )
+        signals |= ctx.observed_signals() if ex.pod else set()
+        for pb in playbooks:
+            run = walk(pb, ctx, registry, catalogue)
+            runs.append(run)
+            findings.extend(run.findings)
+    return runs, rank_findings(findings, catalogue, signals), signals

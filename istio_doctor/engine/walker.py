@@ -1,0 +1,115 @@
+"""Walk a playbook over gathered evidence. Pure: no process, no I/O.
+
+Every node's outcome is recorded (the tree the user walks in the TUI and the text report).
+A check that reads missing evidence is ``unknown`` with the reason; a check that raises an
+unexpected exception is ``unknown`` too (the report names the bug) — a broken check must
+never turn into a 'healthy' verdict, nor into a traceback at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from istio_doctor.engine.catalogue import CatalogueEntry
+from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.model import CheckResult, Finding, Fix, Outcome
+from istio_doctor.engine.playbook import Playbook
+from istio_doctor.engine.registry import Registry
+from istio_doctor.evidence.bundle import MissingEvidence
+from istio_doctor.evidence.versions import Version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeRun:
+    node_id: str
+    check: str
+    title: str
+    result: CheckResult
+    next: str | None = None
+    finding: Finding | None = None
+    missing: list[str] = field(default_factory=list)  # evidence keys whose absence made it unknown
+
+
+@dataclass
+class PlaybookRun:
+    playbook: Playbook
+    target: str
+    nodes: list[NodeRun]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [n.finding for n in self.nodes if n.finding is not None]
+
+
+def _version_gate(spec_min: str | None, spec_max: str | None, version: Version | None) -> str | None:
+    """A reason the check does not apply to this control-plane version, or None."""
+    if version is None:
+        return None
+    if spec_min and version < Version.parse(spec_min):
+        return f"applies to Istio >= {spec_min}; the control plane runs {version}"
+    if spec_max and version >= Version.parse(spec_max):
+        return f"applies to Istio < {spec_max}; the control plane runs {version}"
+    return None
+
+
+def run_check(registry: Registry, check_id: str, params: dict[str, object], ctx: CheckContext) -> tuple[CheckResult, list[str]]:
+    spec = registry.get(check_id)
+    gate = _version_gate(spec.min_istio, spec.max_istio, ctx.istio_version)
+    if gate:
+        return CheckResult.not_applicable(gate), []
+    skip = ctx.skip_reason(spec)
+    if skip:
+        return CheckResult(outcome=Outcome.SKIPPED, summary=skip, reason=skip), []
+    try:
+        p = spec.params.model_validate(params)
+        return spec.fn(ctx, p), []
+    except MissingEvidence as exc:
+        reason = exc.failure.reason if exc.failure else f"{exc.key} was not gathered"
+        return CheckResult.unknown(f"could not be checked: {reason}", reason=reason), [str(exc.key)]
+    except Exception as exc:  # noqa: BLE001 - see module docstring
+        log.exception("check %s crashed", check_id)
+        msg = f"check {check_id} failed on this evidence ({type(exc).__name__}: {exc}); its outcome is unknown"
+        return CheckResult.unknown(msg, reason=msg), []
+
+
+def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, node: str, target: str) -> Finding:
+    return Finding(
+        code=entry.id,
+        title=entry.title,
+        severity=entry.severity,
+        confidence=result.confidence if result.confidence is not None else entry.confidence,
+        summary=result.summary,
+        explanation=entry.explanation,
+        evidence=result.evidence,
+        fix=result.fix or Fix(summary=entry.fix),
+        doc_url=entry.doc_url,
+        istio_versions=entry.istio_versions,
+        resources=result.resources,
+        observed=result.observed,
+        playbook=playbook,
+        node=node,
+        target=target,
+    )
+
+
+def walk(playbook: Playbook, ctx: CheckContext, registry: Registry, catalogue: dict[str, CatalogueEntry]) -> PlaybookRun:
+    runs: list[NodeRun] = []
+    seen: set[str] = set()
+    current: str = playbook.start or playbook.nodes[0].id
+    while current != "end" and current not in seen:
+        seen.add(current)
+        node = playbook.node(current)
+        result, missing = run_check(registry, node.check, node.params, ctx)
+        outcome = result.outcome.value if result.outcome is not Outcome.SKIPPED else "not_applicable"
+        nxt = node.on.target(outcome)
+        if nxt == "next":
+            nxt = playbook.following(node.id)
+        finding = None
+        if result.outcome is Outcome.FAIL and node.check in catalogue:
+            finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=ctx.label)
+        runs.append(NodeRun(node.id, node.check, node.title, result, nxt, finding, missing))
+        current = nxt
+    return PlaybookRun(playbook=playbook, target=ctx.label, nodes=runs)

@@ -1,0 +1,162 @@
+"""Build the Report from a finished diagnosis (walked playbooks, ranked findings, calls)."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import UTC, datetime
+from typing import Any
+
+from istio_doctor import __version__
+from istio_doctor.engine.diagnose import Examined
+from istio_doctor.engine.model import Outcome, Severity
+from istio_doctor.engine.walker import PlaybookRun
+from istio_doctor.evidence.bundle import Evidence, FailureKind, Need
+from istio_doctor.evidence.target import Connection, Target, TargetKind
+from istio_doctor.exitcodes import ExitCode
+from istio_doctor.report.model import (
+    CallRecord,
+    NodeReport,
+    PlaybookReport,
+    Report,
+    Unchecked,
+    Verdict,
+    Versions,
+    WorkloadSummary,
+)
+
+
+def versions_of(ev: Evidence) -> Versions:
+    out = Versions()
+    kv = ev.get_or(None, Need.KUBECTL_VERSION)
+    if kv is not None:
+        out.kubectl_client = kv.client.git_version if kv.client else None
+        out.kubernetes_server = kv.server.git_version if kv.server else None
+    iv = ev.get_or(None, Need.ISTIOCTL_VERSION)
+    if iv is not None:
+        out.istioctl = _s(getattr(iv, "client", None))
+        out.control_plane = sorted({f"{c.component} ({c.revision}): {_s(c.version) or 'unknown'}" for c in iv.control_plane})
+        counts: dict[str, int] = {}
+        for p in iv.data_plane:
+            k = _s(p.version) or "unknown"
+            counts[k] = counts.get(k, 0) + p.count
+        out.data_plane = [f"{v} ({n} proxies)" for v, n in sorted(counts.items())]
+    return out
+
+
+def _s(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def build_report(
+    *,
+    ev: Evidence,
+    target: Target,
+    conn: Connection,
+    symptom: str,
+    runs: list[PlaybookRun],
+    findings: list[Any],
+    results: list[Any],
+    call_errors: list[tuple[tuple[str, ...], str]],
+    replaying: bool,
+    recording: str | None,
+    examined: list[Examined],
+    notes: list[str],
+    interrupted: bool = False,
+) -> Report:
+    node_reports: list[PlaybookReport] = []
+    unknown_by_key: dict[str, list[str]] = {}
+    any_unknown = False
+    for run in runs:
+        nodes = []
+        for n in run.nodes:
+            if n.result.outcome is Outcome.UNKNOWN:
+                any_unknown = True
+                for k in n.missing:
+                    unknown_by_key.setdefault(k, []).append(n.check)
+            nodes.append(NodeReport(
+                id=n.node_id, check=n.check, title=n.title, outcome=n.result.outcome,
+                summary=n.result.summary, reason=n.result.reason, evidence=n.result.evidence,
+                finding=n.finding.code if n.finding else None, next=n.next,
+            ))
+        node_reports.append(PlaybookReport(id=run.playbook.id, title=run.playbook.title, target=run.target, nodes=nodes))
+
+    unchecked = []
+    for item in ev.failures():
+        f = item.failure
+        assert f is not None
+        if f.kind is FailureKind.NOT_APPLICABLE:
+            continue
+        unchecked.append(Unchecked(
+            evidence=str(item.key), kind=f.kind.value, reason=f.reason, command=f.command_line,
+            affects=sorted(set(unknown_by_key.get(str(item.key), []))),
+        ))
+
+    calls = [
+        CallRecord(command=r.command_line, argv=list(r.argv), exit_code=r.exit_code, duration_s=round(r.duration_s, 4), replayed=r.replayed)
+        for r in results
+    ] + [CallRecord(command=shlex.join(a), argv=list(a), exit_code=None, error=msg) for a, msg in call_errors]
+
+    if findings:
+        verdict, code = Verdict.PROBLEMS_FOUND, ExitCode.PROBLEMS_FOUND
+        top = findings[0]
+        headline = f"Most likely root cause: [{top.code}] {top.title} — {top.summary}"
+    elif any_unknown or interrupted or not runs:
+        verdict, code = Verdict.INCONCLUSIVE, ExitCode.EVIDENCE_INCOMPLETE
+        first = unchecked[0].reason if unchecked else "some checks could not run"
+        headline = ("Inconclusive: no problem found in the evidence that could be gathered, "
+                    f"but {sum(1 for r in runs for n in r.nodes if n.result.outcome is Outcome.UNKNOWN)} check(s) could not run. {first}")
+    else:
+        checks = sum(1 for r in runs for n in r.nodes if n.result.outcome is Outcome.PASS)
+        verdict, code = Verdict.NO_PROBLEM_FOUND, ExitCode.OK
+        headline = f"No problem found for {target}: {checks} check(s) passed and all evidence was gathered."
+    if interrupted:
+        code = ExitCode.INTERRUPTED
+        headline = "Interrupted: partial diagnosis from the evidence gathered so far. " + headline
+
+    workloads: list[WorkloadSummary] = []
+    if target.kind is TargetKind.NAMESPACE:
+        workloads = _workloads(ev, target.namespace, examined, findings)
+
+    return Report(
+        tool_version=__version__,
+        generated_at=datetime.now(UTC).replace(microsecond=0),
+        mode="replay" if replaying else "live",
+        recording=recording,
+        target=str(target),
+        context=conn.context,
+        symptom=symptom,
+        playbooks_run=list(dict.fromkeys(r.playbook.id for r in runs)),
+        versions=versions_of(ev),
+        verdict=verdict,
+        headline=headline,
+        exit_code=int(code),
+        findings=findings,
+        playbooks=node_reports,
+        unchecked=unchecked,
+        workloads=workloads,
+        calls=calls,
+        notes=notes,
+    )
+
+
+_SEV_ORDER = {s.value: i for i, s in enumerate(Severity)}
+
+
+def _workloads(ev: Evidence, namespace: str, examined: list[Examined], findings: list[Any]) -> list[WorkloadSummary]:
+    pods = ev.get_or([], Need.PODS, namespace)
+    flagged = {e.pod for e in examined if e.pod_evidence_gathered}
+    groups: dict[str, list[Any]] = {}
+    for p in pods:
+        groups.setdefault(p.owner_workload.name if p.owner_workload else p.metadata.name, []).append(p)
+    out = []
+    for wl, ps in sorted(groups.items()):
+        names = [p.metadata.name for p in ps]
+        fs = [f for f in findings if any(f.target == f"pod/{n} -n {namespace}" for n in names)]
+        codes = sorted({f.code for f in fs})
+        worst = min((f.severity.value for f in fs), key=lambda s: _SEV_ORDER[s], default="")
+        ready = sum(1 for p in ps if getattr(p, "ready", False))
+        out.append(WorkloadSummary(
+            workload=wl, pods=names, in_mesh=all(p.has_sidecar for p in ps),
+            ready=f"{ready}/{len(ps)}", flagged=any(n in flagged for n in names), findings=codes, worst=worst,
+        ))
+    return out

@@ -1,0 +1,195 @@
+"""A diagnosis session: runner + gatherer + engine, shared by the CLI and the TUI.
+
+This module wires the layers; it holds no diagnostic logic of its own. Gathering happens in
+passes, each fully concurrent:
+
+1. cluster-wide and namespace-wide evidence, plus every examined pod's own evidence;
+   (namespace scans: namespace-wide evidence first, then per-pod evidence only for the pods
+   the cheap signals flag — a 500-pod namespace does not cost 500 x the per-pod calls);
+2. the pods on the other side of the examined pods' failing requests (their namespaces'
+   pod lists first when needed), for the checks that declare ``peer_needs``.
+
+Ctrl-C during gathering yields a partial report (exit code 130), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from istio_doctor.engine.catalogue import load_catalogue
+from istio_doctor.engine.diagnose import (
+    Examined,
+    evaluate,
+    flag_pods,
+    keys_for,
+    plan_needs,
+    related_pods,
+    select_playbooks,
+    target_pods,
+)
+from istio_doctor.engine.playbook import load_playbooks
+from istio_doctor.engine.registry import load_builtin_checks
+from istio_doctor.evidence.bundle import Evidence, EvidenceKey, Need, Scope
+from istio_doctor.evidence.gather import Gatherer, ProgressEvent
+from istio_doctor.evidence.runner import CommandResult, Runner
+from istio_doctor.evidence.target import Connection, Target, TargetKind
+from istio_doctor.report.build import build_report
+from istio_doctor.report.model import Report
+
+__all__ = [
+    "DiagnosisResult",
+    "ProgressEvent",
+    "load_demo_recording_path",
+    "make_runner",
+    "run_diagnosis",
+]
+
+#: a namespace scan examines at most this many flagged pods in depth (the rest are listed)
+MAX_FLAGGED_PODS = 25
+
+
+@dataclass
+class DiagnosisResult:
+    report: Report
+    evidence: Evidence
+    results: list[CommandResult] = field(default_factory=list)
+
+
+def _data_dir(name: str) -> Path:
+    pkg = Path(__file__).resolve().parent
+    installed = pkg / "_data" / name
+    return installed if installed.is_dir() else pkg.parent / name
+
+
+def recordings_dir() -> Path:
+    return _data_dir("recordings")
+
+
+def load_demo_recording_path() -> Path:
+    """The bundled demo incident (shipped in the wheel)."""
+    return recordings_dir() / "demo" / "bookinfo-reviews-503.yaml"
+
+
+def make_runner(
+    *,
+    conn: Connection,
+    replay: Path | None = None,
+    record: Path | None = None,
+    timeout_s: float = 30.0,
+    strict_replay: bool = False,
+) -> Runner:
+    """Live runner, a replay of a recording, or a live runner whose calls are recorded."""
+    from istio_doctor import __version__
+    from istio_doctor.evidence.recording import RecordingMetadata, load_recording
+    from istio_doctor.evidence.runner import LiveRunner, RecordingRunner, ReplayRunner
+
+    if replay is not None:
+        return ReplayRunner(load_recording(replay), strict=strict_replay, source_name=str(replay))
+    live = LiveRunner(conn, timeout_s=timeout_s)
+    if record is not None:
+        from datetime import UTC, datetime
+
+        meta = RecordingMetadata(tool_version=__version__, created=datetime.now(UTC), target="", context=conn.context)
+        return RecordingRunner(live, metadata=meta)
+    return live
+
+
+async def run_diagnosis(
+    target: Target,
+    runner: Runner,
+    conn: Connection,
+    *,
+    symptom: str = "auto",
+    playbook_dirs: list[Path] | None = None,
+    since: str = "1h",
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    recording: str | None = None,
+    timeout_s: float | None = None,
+) -> DiagnosisResult:
+    registry = load_builtin_checks()
+    catalogue = load_catalogue()
+    playbooks = load_playbooks(playbook_dirs or [], known_checks=set(registry.checks))
+    chosen = select_playbooks(playbooks, symptom)
+    needs, peer_needs = plan_needs(chosen, registry)
+    g = Gatherer(runner, conn, since=since, timeout_s=timeout_s, on_progress=on_progress)
+    ns = target.namespace
+    notes: list[str] = []
+    examined: list[Examined] = []
+    interrupted = False
+
+    def phase(msg: str) -> None:
+        if on_progress is not None:
+            on_progress(ProgressEvent(phase="phase", message=msg))
+
+    try:
+        base = keys_for(needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
+        pod_needs = {n for n in needs if n.scope is Scope.POD}
+        if target.kind is TargetKind.POD:
+            pods = [target.name]
+            phase(f"gathering evidence for {target}")
+            await g.gather(base + keys_for(pod_needs, namespace=ns, pods=pods), fallback_namespace=ns)
+            examined = [Examined(pod=p, related=[]) for p in pods]
+        else:
+            extra = [EvidenceKey(need=Need.PODS, namespace=ns)]
+            if target.kind is TargetKind.SERVICE:
+                extra.append(EvidenceKey(need=Need.SERVICES))
+            phase(f"gathering namespace-wide evidence for {target}")
+            await g.gather(base + extra, fallback_namespace=ns)
+            pods, note = target_pods(target, g.evidence)
+            if note:
+                notes.append(note)
+            if target.kind is TargetKind.NAMESPACE:
+                flagged = flag_pods(g.evidence, ns)
+                deep = list(flagged)[:MAX_FLAGGED_PODS]
+                if len(flagged) > MAX_FLAGGED_PODS:
+                    notes.append(f"{len(flagged)} pods flagged; the first {MAX_FLAGGED_PODS} were examined in depth")
+                phase(f"{len(pods)} pods, {len(flagged)} flagged: gathering their proxy evidence")
+                await g.gather(keys_for(pod_needs, namespace=ns, pods=deep))
+                examined = [
+                    Examined(pod=p, related=[], pod_evidence_gathered=p in deep, flagged_reason=flagged.get(p, ""))
+                    for p in pods
+                ]
+            else:
+                await g.gather(keys_for(pod_needs, namespace=ns, pods=pods))
+                examined = [Examined(pod=p, related=[]) for p in pods]
+
+        # Second pass: the other side of the failing traffic.
+        if peer_needs:
+            for ex in examined:
+                if not ex.pod or not ex.pod_evidence_gathered:
+                    continue
+                rel, missing_ns = related_pods(g.evidence, ns, ex.pod)
+                if missing_ns:
+                    await g.gather([EvidenceKey(need=Need.PODS, namespace=m) for m in sorted(missing_ns)])
+                    rel, _ = related_pods(g.evidence, ns, ex.pod)
+                ex.related = rel
+            peer_keys = [
+                EvidenceKey(need=n, namespace=r.namespace, name=r.name)
+                for ex in examined for r in ex.related for n in sorted(peer_needs | {Need.POD}, key=lambda n: n.value)
+            ]
+            if peer_keys:
+                phase(f"gathering evidence from {len({(k.namespace, k.name) for k in peer_keys})} related pod(s)")
+                await g.gather(peer_keys)
+    except asyncio.CancelledError:
+        # Ctrl-C: diagnose with what arrived; unfinished evidence makes its checks unknown.
+        interrupted = True
+        for fut in list(g._items.values()):
+            fut.cancel()
+        if not examined and target.kind is TargetKind.POD:
+            examined = [Examined(pod=target.name, related=[])]
+
+    phase("walking the playbooks")
+    runs, findings, _signals = evaluate(
+        ev=g.evidence, target=target, conn=conn, examined=examined or [Examined(pod=None, related=[])],
+        playbooks=chosen, registry=registry, catalogue=catalogue,
+    )
+    report = build_report(
+        ev=g.evidence, target=target, conn=conn, symptom=symptom, runs=runs, findings=findings,
+        results=g.results, call_errors=g.errors, replaying=runner.replaying, recording=recording,
+        examined=examined, notes=notes, interrupted=interrupted,
+    )
+    phase("done")
+    return DiagnosisResult(report=report, evidence=g.evidence, results=list(g.results))

@@ -1,0 +1,62 @@
+"""One generic test replays every scenario recording and checks its expected verdict (data).
+
+A scenario is ``recordings/<playbook>/<name>.yaml`` (the calls, replayed strictly: a call the
+tool makes that the recording lacks fails the test loudly) plus ``<name>.expect.yaml``:
+
+    target: pod/reviews-v1-545db77b95-6kqdm -n default
+    symptom: mtls
+    verdict: problems_found
+    findings_first: MTLS-DR-DISABLE-VS-STRICT    # the most likely root cause, ranked first
+    findings: [MTLS-DR-DISABLE-VS-STRICT]        # must all be present
+    absent: [P503-NO-ENDPOINTS]                  # must not be reported (look-alikes)
+    path: [[dr-disable, fail]]                   # optional: node outcomes that must appear
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+
+from istio_doctor.evidence.recording import load_recording
+from istio_doctor.evidence.runner import ReplayRunner
+from istio_doctor.evidence.target import Connection, Target
+from istio_doctor.session import run_diagnosis
+
+ROOT = Path(__file__).resolve().parent.parent / "recordings"
+EXPECTS = sorted(ROOT.glob("*/*.expect.yaml"))
+
+
+def _id(p: Path) -> str:
+    return f"{p.parent.name}/{p.name.removesuffix('.expect.yaml')}"
+
+
+def test_scenarios_exist() -> None:
+    assert len(EXPECTS) >= 1, "no scenario recordings found under recordings/"
+
+
+@pytest.mark.parametrize("expect_path", EXPECTS, ids=_id)
+def test_scenario(expect_path: Path) -> None:
+    expect = yaml.safe_load(expect_path.read_text())
+    rec_path = expect_path.with_name(expect_path.name.removesuffix(".expect.yaml") + ".yaml")
+    rec = load_recording(rec_path)
+    target_s = expect["target"]
+    name, _, ns = target_s.partition(" -n ")
+    target = Target.parse(name.strip(), ns.strip() or None)
+    runner = ReplayRunner(rec, strict=True, source_name=str(rec_path))
+    result = asyncio.run(run_diagnosis(target, runner, Connection(), symptom=expect.get("symptom", "auto"), recording=rec_path.name))
+    report = result.report
+    codes = [f.code for f in report.findings]
+    ctx = f"\nheadline: {report.headline}\nfindings: {codes}\nunchecked: {[u.reason for u in report.unchecked]}"
+    assert report.verdict.value == expect["verdict"], ctx
+    if expect.get("findings_first"):
+        assert codes and codes[0] == expect["findings_first"], ctx
+    for code in expect.get("findings", []):
+        assert code in codes, f"expected finding {code} missing" + ctx
+    for code in expect.get("absent", []):
+        assert code not in codes, f"look-alike finding {code} must not be reported" + ctx
+    outcomes = {(n.id, n.outcome.value) for pb in report.playbooks for n in pb.nodes}
+    for node_id, outcome in expect.get("path", []):
+        assert (node_id, outcome) in outcomes, f"expected node {node_id} -> {outcome}" + ctx

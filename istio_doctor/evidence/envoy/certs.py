@@ -28,8 +28,8 @@ class CertFacts:
 def cert_facts(data: bytes, *, now: datetime | None = None) -> CertFacts | None:
     """Facts of the first certificate in ``data`` (PEM, or DER as a fallback).
 
-    ``serial`` is lowercase hex without leading zeros — Go's ``fmt.Sprintf("%x", serial)`` that
-    istioctl prints. ``valid`` is ``not_before < now < not_after`` (strict, as istioctl uses
+    ``serial`` is the lowercase hex of the serial's big-endian bytes (two digits per byte, so
+    a leading ``0`` nibble stays: ``0193a5...``), which is what current istioctl prints. ``valid`` is ``not_before < now < not_after`` (strict, as istioctl uses
     ``After``/``Before``). Returns ``None`` when nothing parses, and istioctl then shows the
     secret with an empty TYPE and ``false``.
     """
@@ -80,10 +80,17 @@ def cert_facts(data: bytes, *, now: datetime | None = None) -> CertFacts | None:
     pem = "".join(c.public_bytes(Encoding.PEM).decode("ascii") for c in certs)
     return CertFacts(
         type="CA" if is_ca else "Cert Chain",
-        serial=format(leaf.serial_number, "x"),
+        serial=_serial_hex(leaf.serial_number),
         not_before=nb,
         not_after=na,
         valid=nb < t < na,
         trust_domain=trust_domain,
         pem=pem,
     )
+
+
+def _serial_hex(n: int) -> str:
+    if n < 0:
+        # RFC 5280 forbids it, but broken CAs exist; keep the sign visible rather than crash.
+        return "-" + _serial_hex(-n)
+    return n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big").hex()

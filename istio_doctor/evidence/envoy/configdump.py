@@ -63,7 +63,7 @@ RBAC_NAMES = frozenset({"envoy.filters.http.rbac", "envoy.filters.network.rbac",
 FAULT_NAMES = ("envoy.filters.http.fault", "envoy.fault")
 #: Envoy's capture listeners: everything redirected by iptables lands here first.
 VIRTUAL_PORTS = frozenset({15001, 15006})
-_DR_PREFIX = "/apis/networking.istio.io/v1alpha3/namespaces/"
+_ISTIO_API_PREFIX = "/apis/networking.istio.io/"
 
 
 # --------------------------------------------------------------------------------------
@@ -457,7 +457,9 @@ def render_istio_config(config: str | None) -> str:
     """The DESTINATION RULE / VIRTUAL SERVICE cell: ``name.namespace``, ``<unknown>`` or blank."""
     if config is None:
         return ""
-    if config.startswith(_DR_PREFIX):
+    # istiod writes /apis/networking.istio.io/<version>/namespaces/<ns>/<kind>/<name>; the
+    # version was v1alpha3 for years and is v1 since Istio 1.22.
+    if config.startswith(_ISTIO_API_PREFIX) and config[len(_ISTIO_API_PREFIX) :].split("/", 2)[1:2] == ["namespaces"]:
         pieces = config.split("/")
         if len(pieces) != 8:
             return ""
@@ -466,8 +468,16 @@ def render_istio_config(config: str | None) -> str:
 
 
 def _istio_ref(config: str | None) -> str | None:
-    r = render_istio_config(config)
-    return r if r and r != "<unknown>" else None
+    """``name.namespace`` of the Istio object behind a cluster/route, for checks.
+
+    Unlike the table cell this also understands Istio ≤1.1's ``/apis/networking/v1alpha3/...``.
+    """
+    if not config:
+        return None
+    pieces = config.split("/")
+    if len(pieces) == 8 and pieces[1] == "apis" and pieces[4] == "namespaces":
+        return f"{pieces[7]}.{pieces[5]}"
+    return None
 
 
 def _istio_md(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -1203,7 +1213,10 @@ def parse_config_dump(text: str | bytes, *, command: str = "", now: datetime | N
         if handler is None:
             continue
         try:
-            getattr(b, handler)(sec)
+            if handler == "bootstrap":
+                b.bootstrap(sec.get("bootstrap") or {})
+            else:
+                getattr(b, handler)(sec)
         except (AttributeError, TypeError, KeyError) as e:
             # A section with the right @type but the wrong shape: say where, not a traceback.
             raise ParseError(_WHAT, f"configs[{i}] ({kind}) has an unexpected shape: {e}", command=command) from None

@@ -71,7 +71,8 @@ class Version(BaseModel):
         return hash(self._key())
 
     def at_least(self, major: int, minor: int, patch: int = 0) -> bool:
-        return self._key() >= (major, minor, patch, (0, "")) if self.is_prerelease else self._key()[:3] >= (major, minor, patch)
+        """Capability gate: a pre-release or dev build of X.Y already behaves like X.Y."""
+        return (self.major, self.minor, self.patch or 0) >= (major, minor, patch)
 
     def __str__(self) -> str:
         base = f"{self.major}.{self.minor}" + (f".{self.patch}" if self.patch is not None else "")

@@ -50,7 +50,7 @@ _PEM_KEY = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
     r"(?![ \t]*(?:\\r\\n|\\n|\r?\n)[ \t]*\[REDACTED)"  # already redacted: keeps redact() idempotent
     r"(?P<body>(?:[A-Za-z0-9+/=\s:,\\]|-(?!----BEGIN ))*?)"
-    r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|(?![A-Za-z0-9+/=\s:,\\-]))"
+    r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|(?=-----BEGIN )|(?![A-Za-z0-9+/=\s:,\\-]))"
 )
 _LINE_BREAK = re.compile(r"(?:\\r\\n|\\n|\r\n|\n)[ \t]*")
 
@@ -58,9 +58,12 @@ _LINE_BREAK = re.compile(r"(?:\\r\\n|\\n|\r\n|\n)[ \t]*")
 def _pem_replacement(m: re.Match[str]) -> str:
     # Reuse the block's own line break (and indentation) so a key inside a JSON string stays
     # a valid JSON string and a key inside an indented YAML block scalar stays in the block.
-    br = _LINE_BREAK.search(m.group("body"))
+    body = m.group("body")
+    br = _LINE_BREAK.search(body)
     sep = br.group(0) if br else " "
-    return f"-----BEGIN PRIVATE KEY-----{sep}{_PEM_MARK}{sep}-----END PRIVATE KEY-----"
+    # A truncated block (no END line) ends in the whitespace before whatever follows it.
+    tail = "" if m.group(0).endswith("PRIVATE KEY-----") else body[len(body.rstrip()):]
+    return f"-----BEGIN PRIVATE KEY-----{sep}{_PEM_MARK}{sep}-----END PRIVATE KEY-----{tail}"
 
 
 def _redact_pem(text: str) -> str:

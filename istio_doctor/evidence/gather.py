@@ -51,6 +51,15 @@ PROXY_NEEDS = frozenset(
 OK_EXIT_CODES: dict[Need, frozenset[int]] = {Need.ANALYZE: frozenset({0, 79})}
 
 
+#: list needs whose kind is a CRD that may simply not be installed (e.g. Gateway API)
+LIST_OF_CRD_KINDS = frozenset({*ISTIO_KINDS, Need.CRDS})
+
+
+def _crd_not_installed(f: EvidenceFailure) -> bool:
+    r = f.reason.lower()
+    return f.kind is FailureKind.NOT_FOUND and ("doesn't have a resource type" in r or "could not find the requested resource" in r)
+
+
 class ProgressEvent(BaseModel):
     """Progress of a gathering, for the CLI progress bar and the TUI calls panel."""
 
@@ -364,6 +373,9 @@ class Gatherer:
         ):
             return self._store(await self._config_dump_from_parts(key, got))
         if isinstance(got, EvidenceFailure):
+            if need in LIST_OF_CRD_KINDS and _crd_not_installed(got):
+                # No CRD means no such resources: an empty list is the truth, not a gap.
+                return self._store(Item(key=key, value=[], sources=[got.argv] if got.argv else []))
             return self._store(Item(key=key, failure=got, sources=[got.argv] if got.argv else []))
         text, argv, tried = got
         cmd = shlex.join(argv)

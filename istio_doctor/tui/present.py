@@ -1,0 +1,258 @@
+"""Pure presentation logic for the TUI: glyphs, evidence lookup, excerpt location, fix text.
+
+Nothing here imports Textual, so every rule the screens rely on (which line of a 9,000-line
+config dump to highlight, what `c` puts on the clipboard) is unit-tested without an app.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
+from istio_doctor.evidence.runner import CommandResult
+from istio_doctor.report.model import NodeReport, PlaybookReport, Report
+
+#: glyph and Rich style per outcome; the same mapping as the text report so users learn it once
+OUTCOME_GLYPH: dict[Outcome, tuple[str, str]] = {
+    Outcome.PASS: ("✔", "green"),
+    Outcome.FAIL: ("✘", "bold red"),
+    Outcome.UNKNOWN: ("‼", "yellow"),
+    Outcome.NOT_APPLICABLE: ("-", "dim"),
+    Outcome.SKIPPED: ("·", "dim"),
+}
+
+#: worst first: a branch label shows its worst leaf, so a collapsed branch still shows a failure
+_SEVERITY_ORDER = [Outcome.FAIL, Outcome.UNKNOWN, Outcome.PASS, Outcome.NOT_APPLICABLE, Outcome.SKIPPED]
+
+
+def worst_outcome(nodes: Iterable[NodeReport]) -> Outcome:
+    outcomes = {n.outcome for n in nodes}
+    for o in _SEVERITY_ORDER:
+        if o in outcomes:
+            return o
+    return Outcome.SKIPPED
+
+
+def branch_counts(pb: PlaybookReport) -> str:
+    """``2✘ 1‼`` style summary shown on a branch label (k9s xray: visible when collapsed)."""
+    parts = []
+    for o in (Outcome.FAIL, Outcome.UNKNOWN):
+        n = sum(1 for node in pb.nodes if node.outcome is o)
+        if n:
+            parts.append(f"{n}{OUTCOME_GLYPH[o][0]}")
+    return " ".join(parts)
+
+
+def walked_path(pb: PlaybookReport) -> list[NodeReport]:
+    """Nodes the walk actually evaluated, in order (skipped ones are not on the path)."""
+    return [n for n in pb.nodes if n.outcome is not Outcome.SKIPPED]
+
+
+def finding_for(report: Report, node: NodeReport, playbook_id: str) -> Finding | None:
+    if node.finding is None:
+        return None
+    for f in report.findings:
+        if f.code == node.finding and (f.node in ("", node.id)) and (f.playbook in ("", playbook_id)):
+            return f
+    return next((f for f in report.findings if f.code == node.finding), None)
+
+
+def locate_node(report: Report, finding: Finding) -> tuple[str, str] | None:
+    """(playbook id, node id) of the node that produced ``finding``."""
+    for pb in report.playbooks:
+        if finding.playbook and pb.id != finding.playbook:
+            continue
+        for n in pb.nodes:
+            if (finding.node and n.id == finding.node) or (not finding.node and n.finding == finding.code):
+                return pb.id, n.id
+    for pb in report.playbooks:
+        for n in pb.nodes:
+            if n.finding == finding.code:
+                return pb.id, n.id
+    return None
+
+
+# -- evidence lookup -----------------------------------------------------------------------
+
+# Connection flags differ between how a call was cited and how it ran (e.g. a recording made
+# with --context replayed without it); they never change what a call returns.
+_CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
+
+
+def _normalised(argv: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in _CONN_FLAGS:
+            skip = True
+            continue
+        if any(a.startswith(f + "=") for f in _CONN_FLAGS):
+            continue
+        out.append(a)
+    return tuple(out)
+
+
+def find_result(results: Sequence[CommandResult], source: str) -> CommandResult | None:
+    """The call an EvidenceRef cites, by its command line; connection flags are ignored."""
+    if not source:
+        return None
+    for r in results:
+        if r.command_line == source:
+            return r
+    try:
+        wanted = _normalised(shlex.split(source))
+    except ValueError:
+        return None
+    matches = [r for r in results if _normalised(r.argv) == wanted]
+    # the last call wins: a successful fallback comes after the call it replaced
+    ok = [r for r in matches if r.ok]
+    return (ok or matches or [None])[-1]
+
+
+def guess_lexer(text: str, argv: Sequence[str] = ()) -> str:
+    head = text.lstrip()[:1]
+    if head in ("{", "["):
+        return "json"
+    args = list(argv)
+    if ("-o" in args and args[args.index("-o") + 1 : args.index("-o") + 2] == ["yaml"]) or "-oyaml" in args:
+        return "yaml"
+    if re.match(r"^(apiVersion|kind|metadata):", text.lstrip(), re.M):
+        return "yaml"
+    return "text"
+
+
+def _meaningful(line: str) -> bool:
+    # Lines of only brackets/commas match everywhere in JSON; they cannot locate anything.
+    return len(re.sub(r"[\s{}\[\],:\"']", "", line)) >= 2
+
+
+def locate_excerpt(text: str, excerpt: str) -> list[int]:
+    """0-based line numbers of ``text`` that show ``excerpt``.
+
+    Excerpts are verbatim but may be trimmed or re-indented, so lines are compared stripped,
+    and the excerpt's lines are matched in order within a small window (the first complete run
+    wins). When no run matches completely, every line containing a distinctive excerpt line is
+    returned, so something is still highlighted.
+    """
+    wanted = [ln.strip() for ln in excerpt.splitlines() if ln.strip() and _meaningful(ln)]
+    if not wanted or not text:
+        return []
+    lines = [ln.strip() for ln in text.splitlines()]
+    best: list[int] = []
+    complete: list[list[int]] = []
+    for start, line in enumerate(lines):
+        if wanted[0] not in line:
+            continue
+        hit = [start]
+        pos = start + 1
+        for w in wanted[1:]:
+            window_end = min(len(lines), pos + 8)
+            nxt = next((i for i in range(pos, window_end) if w in lines[i]), None)
+            if nxt is None:
+                break
+            hit.append(nxt)
+            pos = nxt + 1
+        if len(hit) == len(wanted):
+            complete.append(hit)
+        elif len(hit) > len(best):
+            best = hit
+    if complete:
+        # the tightest run is the object quoted, not a neighbour that shares its first lines
+        run = min(complete, key=lambda h: (h[-1] - h[0], h[0]))
+        return list(range(run[0], run[-1] + 1))
+    if len(best) > 1:
+        return best
+    distinctive = [w for w in wanted if len(w) >= 8]
+    return [i for i, line in enumerate(lines) if any(w in line for w in distinctive)][:50]
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    """What the evidence pane shows for one citation."""
+
+    title: str
+    source: str
+    text: str
+    lexer: str
+    highlight: list[int]  # 0-based line numbers in ``text``
+    start_line: int  # 1-based number of text's first line in the full output (windowed outputs)
+    verbatim: bool  # False when the cited call's output was not found and the excerpt is shown
+    exit_code: int | None = None
+
+
+#: Outputs above this many lines are shown as a window around the highlight: rendering a
+#: whole 40k-line config dump would freeze the pane for seconds at 3 a.m.
+MAX_LINES = 1500
+
+
+def evidence_view(ref: EvidenceRef, results: Sequence[CommandResult]) -> EvidenceView:
+    title = ref.note or ref.key or "evidence"
+    result = find_result(results, ref.source)
+    if result is None or not result.stdout.strip():
+        text = ref.excerpt
+        return EvidenceView(title, ref.source or "(derived from other evidence)", text, guess_lexer(text),
+                            list(range(len(text.splitlines()))) if ref.source else [], 1, False,
+                            result.exit_code if result else None)
+    text = result.stdout
+    hl = locate_excerpt(text, ref.excerpt)
+    lines = text.splitlines()
+    start = 0
+    if len(lines) > MAX_LINES:
+        centre = hl[0] if hl else 0
+        start = max(0, min(centre - MAX_LINES // 3, len(lines) - MAX_LINES))
+        lines = lines[start : start + MAX_LINES]
+        hl = [h - start for h in hl if start <= h < start + MAX_LINES]
+        text = "\n".join(lines)
+    return EvidenceView(title, result.command_line, text, guess_lexer(result.stdout, result.argv), hl, start + 1, True,
+                        result.exit_code)
+
+
+# -- fix text --------------------------------------------------------------------------------
+
+
+def fix_text(finding: Finding) -> str:
+    """The fix as plain text for the clipboard: ready to paste into a terminal or a ticket."""
+    fix = finding.fix
+    out = [f"# {finding.code}: {finding.title}", f"# {fix.summary}"]
+    for i, step in enumerate(fix.steps, 1):
+        out.append("")
+        out.append(f"# {i}. {step.description}" if fix.ordered or len(fix.steps) > 1 else f"# {step.description}")
+        if step.command:
+            out.append(step.command)
+        if step.yaml_patch:
+            out.append(step.yaml_patch.rstrip("\n"))
+    if finding.doc_url:
+        out += ["", f"# docs: {finding.doc_url}"]
+    return "\n".join(out) + "\n"
+
+
+_RESOURCE_RE = re.compile(r"\b((?:inbound|outbound)\|[0-9]*\|[^|\s]*\|[^\s,;)\"']+)")
+
+
+def proxy_filter_for(finding: Finding) -> str | None:
+    """The first Envoy resource (cluster/route name) a finding mentions, to pre-fill the
+    proxy-config filter; None when the finding is not about proxy configuration."""
+    texts = [finding.summary, *finding.resources, *(e.excerpt for e in finding.evidence)]
+    for t in texts:
+        m = _RESOURCE_RE.search(t)
+        if m:
+            return m.group(1)
+    for e in finding.evidence:
+        if e.key.startswith("config_dump(") or "proxy-config" in e.source:
+            for r in finding.resources:
+                # "VirtualService default/reviews" -> "reviews": route/cluster names contain the host
+                name = r.split()[-1].split("/")[-1]
+                if name:
+                    return name
+            return ""
+    return None
+
+
+def safe_filename_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "target"

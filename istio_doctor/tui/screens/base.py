@@ -1,0 +1,61 @@
+"""What every screen shares: header, breadcrumbs, flash line, footer, help text, palette
+commands derived from the screen's own bindings, and the one worker-error handler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from istio_doctor.tui.widgets.flash import FlashLine
+from istio_doctor.tui.widgets.header import Crumbs, HeaderBar
+
+if TYPE_CHECKING:
+    from istio_doctor.tui.app import IstioDoctorApp
+
+
+class DoctorScreen(Screen[None]):
+    CRUMBS: ClassVar[list[str]] = []
+    #: one paragraph for the help screen: what this screen is for
+    HELP: ClassVar[str] = ""
+
+    @property
+    def doctor(self) -> IstioDoctorApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield Crumbs(self.crumbs())
+        yield from self.compose_body()
+        yield FlashLine(id="flash")
+        yield Footer()
+
+    def crumbs(self) -> list[str]:
+        return list(self.CRUMBS)
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """The screen's key actions that are valid right now (the same check as the footer),
+        so the palette never offers what would do nothing."""
+        for b in self.BINDINGS:
+            if not isinstance(b, Binding) or not b.description:
+                continue
+            action, _, _ = b.action.partition("(")
+            if self.check_action(action, ()) is True:
+                key = b.key_display or b.key.split(",")[0]
+                yield SystemCommand(b.description, b.tooltip or f"key: {key}", partial(self.run_action, b.action))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures become visible: a flash, never a crash."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            err = event.worker.error
+            what = event.worker.description or event.worker.name
+            self.doctor.flash(f"{what}: {err}" if str(err) else f"{what} failed: {type(err).__name__}", "error")

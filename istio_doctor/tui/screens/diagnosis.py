@@ -1,0 +1,346 @@
+"""The diagnosis: gather (progress of every call), then the decision tree, the evidence
+and the finding with its fix. ``f`` then ``enter`` reaches the root cause's fix."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ContentSwitcher, OptionList, Tree
+from textual.widgets.option_list import Option
+
+from istio_doctor.engine.model import Finding
+from istio_doctor.evidence.bundle import Need
+from istio_doctor.evidence.target import Target
+from istio_doctor.report.model import NodeReport, Report
+from istio_doctor.tui.messages import DiagnosisReady, GatherProgress
+from istio_doctor.tui.present import finding_for, fix_text, locate_node, proxy_filter_for, safe_filename_part
+from istio_doctor.tui.screens.base import DoctorScreen
+from istio_doctor.tui.services import DiagnosisLike
+from istio_doctor.tui.widgets.decision_tree import DecisionTree, NodeRef
+from istio_doctor.tui.widgets.evidence_pane import EvidencePane
+from istio_doctor.tui.widgets.finding_pane import FindingPane
+from istio_doctor.tui.widgets.progress_panel import ProgressPanel
+from istio_doctor.tui.workers import CancelHandle, run_with_runner
+
+
+class DiagnosisScreen(DoctorScreen):
+    HELP = (
+        "Left: the decision tree (✔ pass, ✘ fail, ‼ unknown, - n/a, · not reached) and the ranked findings. "
+        "Right: the evidence for the selected node (the cited call's output, the proof highlighted) and the "
+        "finding with its fix. f jumps to the most likely root cause; enter on it shows the fix; c copies it."
+    )
+    BINDINGS = [
+        Binding("f", "top_finding", "Top finding", id="top-finding", tooltip="Jump to the most likely root cause"),
+        Binding("c", "copy_fix", "Copy fix", id="copy-fix", tooltip="Copy the fix to the clipboard (OSC 52)"),
+        Binding("e", "focus_evidence", "Evidence", id="focus-evidence"),
+        Binding("p", "proxy_config", "Proxy config", id="proxy-config", tooltip="Browse the pod's Envoy configuration"),
+        Binding("l", "calls_log", "Calls", id="calls-log", tooltip="Every command run, exit code and duration"),
+        Binding("m", "export_markdown", "Export md", id="export-markdown", tooltip="Write the report as Markdown in the current folder"),
+        Binding("ctrl+z", "faults_only", "Faults only", id="faults-only", tooltip="Show only failing and unknown nodes"),
+        Binding("ctrl+r", "regather", "Gather again", id="regather"),
+        Binding("escape", "back", "Back / cancel", id="diagnosis-back"),
+    ]
+
+    def __init__(self, target: Target, symptom: str) -> None:
+        super().__init__()
+        self.target = target
+        self.symptom = symptom
+        self.result: DiagnosisLike | None = None
+        self.generation = 0
+        self._cancel: CancelHandle | None = None
+        self.selected: NodeRef | None = None
+
+    @property
+    def report(self) -> Report | None:
+        return self.result.report if self.result is not None else None
+
+    @property
+    def gathering(self) -> bool:
+        return self._cancel is not None
+
+    def crumbs(self) -> list[str]:
+        return ["Targets", f"pod/{self.target.name}", self.symptom, "Diagnosis"]
+
+    def compose_body(self) -> ComposeResult:
+        with ContentSwitcher(initial="progress", id="diagnosis-body"):
+            yield ProgressPanel(id="progress")
+            with Horizontal(id="results"):
+                with Vertical(id="left"):
+                    yield DecisionTree(id="tree")
+                    yield OptionList(id="findings")
+                with Vertical(id="right"):
+                    yield EvidencePane(id="evidence")
+                    yield FindingPane(id="finding")
+
+    def on_mount(self) -> None:
+        self.query_one("#tree", DecisionTree).border_title = "Decision tree"
+        self.query_one("#findings", OptionList).border_title = "Findings (ranked)"
+        self.gather()
+
+    # -- gathering --------------------------------------------------------------------------
+    def gather(self) -> None:
+        self.generation += 1
+        self.result = None
+        self.query_one("#diagnosis-body", ContentSwitcher).current = "progress"
+        self.query_one(ProgressPanel).reset(f"pod/{self.target.name} -n {self.target.namespace}")
+        self._cancel = CancelHandle()
+        self.refresh_bindings()
+        self._gather(self.generation, self._cancel)
+
+    @work(thread=True, exclusive=True, group="diagnosis", exit_on_error=False, description="diagnosis")
+    def _gather(self, generation: int, handle: CancelHandle) -> None:
+        app = self.doctor
+        conn = app.connection(app.current_context)
+        options = app.options
+
+        def progress(event: object) -> None:
+            # called on the worker's loop; post_message is the thread-safe way back
+            self.post_message(GatherProgress(event))  # type: ignore[arg-type]
+
+        async def diagnose(runner):  # type: ignore[no-untyped-def]
+            return await app.services.run_diagnosis(
+                self.target,
+                runner,
+                conn,
+                symptom=self.symptom,
+                playbook_dirs=list(options.playbook_dirs),
+                since=options.since,
+                on_progress=progress,
+                recording=str(options.replay) if options.replay else None,
+            )
+
+        try:
+            result = run_with_runner(app.services.make_runner, conn, options.replay, diagnose, handle)
+        except asyncio.CancelledError:
+            return
+        self.post_message(DiagnosisReady(generation, result))
+
+    def on_gather_progress(self, msg: GatherProgress) -> None:
+        if self.gathering:
+            self.query_one(ProgressPanel).feed(msg.event)
+
+    def on_diagnosis_ready(self, msg: DiagnosisReady) -> None:
+        if msg.generation != self.generation or self._cancel is None or self._cancel.cancelled:
+            return  # a cancelled or superseded run finished late
+        self._cancel = None
+        self.result = msg.result
+        report = msg.result.report
+        self.doctor.show_report_header(report)
+        self.query_one("#diagnosis-body", ContentSwitcher).current = "results"
+        self._load_report(report)
+        self.doctor.flash(report.headline, "error" if report.findings else "info")
+        self.refresh_bindings()
+
+    def on_worker_state_changed(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().on_worker_state_changed(event)
+        from textual.worker import WorkerState
+
+        if event.worker.group == "diagnosis" and event.state is WorkerState.ERROR:
+            self._cancel = None
+            self.refresh_bindings()
+
+    # -- results ----------------------------------------------------------------------------
+    def _load_report(self, report: Report) -> None:
+        tree = self.query_one("#tree", DecisionTree)
+        tree.load(report)
+        findings = self.query_one("#findings", OptionList)
+        findings.clear_options()
+        for i, f in enumerate(report.findings):
+            label = Text()
+            label.append(f"{f.rank or i + 1}. ", style="bold")
+            label.append("✘ ", style="red")
+            label.append(f.code, style="bold red" if i == 0 else "red")
+            label.append(f"  {f.title}")
+            findings.add_option(Option(label, id=str(i)))
+        if not report.findings:
+            findings.add_option(Option(Text(f"no findings: {report.verdict.value}", style="dim"), id="none", disabled=True))
+        target = locate_node(report, report.findings[0]) if report.findings else tree.first_fault()
+        if target is not None and tree.focus_node(*target):
+            pass
+        elif tree.last_line >= 0:
+            tree.move_cursor_to_line(0)
+        tree.focus()
+        self._show_selected()
+
+    def _node(self, ref: NodeRef | None) -> NodeReport | None:
+        report = self.report
+        if report is None or ref is None or ref.node is None:
+            return None
+        for pb in report.playbooks:
+            if pb.id == ref.playbook:
+                return next((n for n in pb.nodes if n.id == ref.node), None)
+        return None
+
+    def _show_selected(self) -> None:
+        tree = self.query_one("#tree", DecisionTree)
+        node = tree.cursor_node
+        self.selected = node.data if node is not None else None
+        self._show(self.selected)
+
+    def _show(self, ref: NodeRef | None) -> None:
+        report, result = self.report, self.result
+        if report is None or result is None:
+            return
+        node = self._node(ref)
+        finding = finding_for(report, node, ref.playbook) if node is not None and ref is not None else None
+        refs = node.evidence if node is not None else []
+        if finding is not None and not refs:
+            refs = finding.evidence
+        self.query_one(EvidencePane).show(refs, result.results)
+        self.query_one(FindingPane).show(finding, node)
+        self.refresh_bindings()
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _tree_moved(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
+        self.selected = event.node.data
+        self._show(self.selected)
+
+    @on(Tree.NodeSelected, "#tree")
+    def _tree_enter(self, event: Tree.NodeSelected[NodeRef]) -> None:
+        data = event.node.data
+        if data is not None and data.node is not None:
+            pane = self.query_one(FindingPane)
+            pane.focus()
+            pane.scroll_to_fix()
+
+    @on(OptionList.OptionHighlighted, "#findings")
+    def _finding_moved(self, event: OptionList.OptionHighlighted) -> None:
+        report = self.report
+        if report is None or event.option.id in (None, "none") or not event.option_list.has_focus:
+            return
+        self._goto_finding(report.findings[int(event.option.id)], focus_tree=False)
+
+    @on(OptionList.OptionSelected, "#findings")
+    def _finding_chosen(self, event: OptionList.OptionSelected) -> None:
+        report = self.report
+        if report is None or event.option.id in (None, "none"):
+            return
+        self._goto_finding(report.findings[int(event.option.id)], focus_tree=False)
+        pane = self.query_one(FindingPane)
+        pane.focus()
+        pane.scroll_to_fix()
+
+    def _goto_finding(self, finding: Finding, *, focus_tree: bool) -> None:
+        report = self.report
+        assert report is not None
+        tree = self.query_one("#tree", DecisionTree)
+        where = locate_node(report, finding)
+        if where is not None and not tree.focus_node(*where) and tree.faults_only:
+            tree.load(report, faults_only=False)
+            tree.focus_node(*where)
+        if where is not None:
+            self._show(NodeRef(*where))
+        if focus_tree:
+            tree.focus()
+
+    # -- actions ----------------------------------------------------------------------------
+    def current_finding(self) -> Finding | None:
+        return self.query_one(FindingPane).finding if self.report is not None else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        ready = self.report is not None
+        if action in ("top_finding",):
+            return ready and bool(self.report and self.report.findings)
+        if action == "copy_fix":
+            return self.current_finding() is not None
+        if action in ("focus_evidence", "calls_log", "export_markdown", "faults_only", "proxy_config"):
+            return ready
+        if action == "regather":
+            return not self.gathering
+        return True
+
+    def action_top_finding(self) -> None:
+        report = self.report
+        if report is not None and report.findings:
+            self._goto_finding(report.findings[0], focus_tree=True)
+            findings = self.query_one("#findings", OptionList)
+            with findings.prevent(OptionList.OptionHighlighted):
+                findings.highlighted = 0
+
+    def action_copy_fix(self) -> None:
+        finding = self.current_finding()
+        if finding is None:
+            self.doctor.flash("no finding selected: nothing to copy", "warning")
+            return
+        self.app.copy_to_clipboard(fix_text(finding))
+        self.doctor.flash(f"fix copied: {finding.code} ({len(finding.fix.steps)} steps)")
+
+    def action_focus_evidence(self) -> None:
+        self.query_one(EvidencePane).focus()
+
+    def action_faults_only(self) -> None:
+        report = self.report
+        if report is None:
+            return
+        tree = self.query_one("#tree", DecisionTree)
+        keep = self.selected
+        tree.load(report, faults_only=not tree.faults_only)
+        if keep is not None and keep.node is not None and tree.focus_node(keep.playbook, keep.node):
+            pass
+        elif (first := tree.first_fault()) is not None:
+            tree.focus_node(*first)
+        tree.border_subtitle = "faults only" if tree.faults_only else ""
+        self._show_selected()
+        self.doctor.flash("faults only: passing, n/a and unreached nodes hidden" if tree.faults_only else "all nodes shown")
+
+    def action_calls_log(self) -> None:
+        if self.report is not None:
+            from istio_doctor.tui.screens.calls_log import CallsLogScreen
+
+            self.app.push_screen(CallsLogScreen(self.report, self.result.results if self.result else []))
+
+    def action_proxy_config(self) -> None:
+        if self.result is None:
+            return
+        from istio_doctor.tui.screens.proxy_config import ProxyConfigScreen
+
+        dump = self.result.evidence.get_or(None, Need.CONFIG_DUMP, self.target.namespace, self.target.name)
+        finding = self.current_finding()
+        pre = proxy_filter_for(finding) if finding is not None else None
+        self.app.push_screen(ProxyConfigScreen(f"{self.target.name}.{self.target.namespace}", dump, pre or ""))
+
+    def action_export_markdown(self) -> None:
+        report = self.report
+        if report is None:
+            return
+        render = self.doctor.services.markdown()
+        if render is None:
+            self.doctor.flash("Markdown export unavailable: istio_doctor.report.markdown is not installed", "warning")
+            return
+        stamp = self.doctor.now().strftime("%Y%m%d-%H%M%S")
+        path = Path.cwd() / f"istio-doctor-report-{safe_filename_part(self.target.name)}-{stamp}.md"
+        try:
+            path.write_text(render(report), encoding="utf-8")
+        except OSError as exc:
+            self.doctor.flash(f"could not write {path}: {exc.strerror or exc}", "error")
+            return
+        self.doctor.flash(f"report written to {path}")
+
+    def action_regather(self) -> None:
+        if not self.gathering:
+            self.gather()
+
+    def action_back(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+            self._cancel = None
+            self.workers.cancel_group(self, "diagnosis")
+            self.doctor.flash("cancelled: evidence gathering stopped", "warning")
+        self.app.pop_screen()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield from super().palette_commands()
+        report = self.report
+        if report is None:
+            return
+        # one command per finding, so ":" + a code jumps straight to it
+        for f in report.findings:
+            yield SystemCommand(f"Finding {f.code}", f"#{f.rank} {f.title}", lambda f=f: self._goto_finding(f, focus_tree=True))
+

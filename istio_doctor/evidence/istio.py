@@ -688,10 +688,15 @@ class K8sGatewayStatus(KubeModel):
     addresses: list[dict[str, Any]] = []
 
 
+# Gateway API conditions whose polarity is inverted: "True" is the problem.
+_ABNORMAL_TRUE = {"Conflicted", "Detached", "Degraded"}
+
+
 def _negative(conditions: list[Condition]) -> list[Condition]:
-    # Gateway API conditions are positive-polarity (Accepted, Programmed, ResolvedRefs):
-    # "False" is the failure. istioctl's ConditionAnalyzer (IST0171) uses the same rule.
-    return [c for c in conditions if c.status == "False"]
+    # Most Gateway API conditions are positive-polarity (Accepted, Programmed, ResolvedRefs):
+    # "False" is the failure, as in istioctl's ConditionAnalyzer (IST0171). A few
+    # (Conflicted...) are the other way round, and `Conflicted=False` is healthy.
+    return [c for c in conditions if (c.status == "True") == (c.type in _ABNORMAL_TRUE) and c.status in ("True", "False")]
 
 
 class K8sGateway(K8sObject):

@@ -242,7 +242,7 @@ def _parse_log(text: str, command: str) -> list[AnalyzeMessage]:
             recognised = True
             out.append(_message(m["code"], m["level"], m["message"], origin=m["origin"] or "", cluster=m["cluster"]))
             continue
-        if re.search(r"\[IST\d{4}\]", line):
+        if re.search(r"\bIST\d{4}\b", line):
             raise ParseError("istioctl analyze output", f"unrecognised message line: {line[:120]!r}", command=command)
         if _NO_ISSUES.search(line):
             recognised = True

@@ -1,0 +1,144 @@
+"""proxy-config views equal istioctl's goldens; filters, sorting and the CLI behave like istioctl."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from istio_doctor.evidence.envoy import views as v
+from istio_doctor.evidence.envoy.configdump import parse_config_dump
+
+FIX = Path(__file__).parent / "fixtures" / "envoy"
+#: after the workload cert in the goldens expired (2023-05-16), before the root CA did
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def norm(s: str) -> str:
+    return "\n".join(line.rstrip() for line in s.rstrip("\n").split("\n"))
+
+
+def dump(name: str):  # type: ignore[no-untyped-def]
+    return parse_config_dump((FIX / name).read_bytes(), command=f"file {name}")
+
+
+GOLDENS = [
+    ("all", "pc_all_config_dump.json", "pc_all_config_dump_summary.txt", lambda d: v.all_summary(d, now=NOW)),
+    ("endpoint-txt", "endpoint_configdump.json", "endpoint_emptyfilter_output.txt", lambda d: v.endpoint_table(d)),
+    ("endpoint-json", "endpoint_configdump.json", "endpoint_emptyfilter_output.json", lambda d: v.marshal_json(v.endpoint_json(d))),
+    ("endpoint-yaml", "endpoint_configdump.json", "endpoint_emptyfilter_output.yaml", lambda d: v.marshal_yaml(v.endpoint_json(d))),
+    ("route-empty-gateway", "routes_empty-gateway_configdump.json", "routes_empty-gateway_output.txt", lambda d: v.route_table(d)),
+    (
+        "route-prefix",
+        "routes_istio-gateway-http-route-prefix_configdump.json",
+        "routes_istio-gateway-http-route-prefix_output.txt",
+        lambda d: v.route_table(d),
+    ),
+    ("secret", "secret_config_dump.json", "secret_output.txt", lambda d: v.secret_table(d, now=NOW)),
+    ("versions", "bootstrap_configdump.json", "bootstrap_versionsummary.txt", lambda d: v.version_summary_text(d)),
+    ("ecds", "ecds_configdump.json", "ecds_output.txt", lambda d: v.ecds_table(d)),
+]
+
+
+@pytest.mark.parametrize(("label", "inp", "golden", "render"), GOLDENS, ids=[g[0] for g in GOLDENS])
+def test_golden(label: str, inp: str, golden: str, render) -> None:  # type: ignore[no-untyped-def]
+    assert norm(render(dump(inp))) == norm((FIX / golden).read_text())
+
+
+def test_tabwriter_semantics() -> None:
+    # last cell unpadded, empty cells padded, width = widest + padding
+    assert v.tabwrite([["A", "BB", "C"], ["aaa", "", "x"]], 2) == "A    BB  C\naaa      x\n"
+
+
+def test_go_sort_matches_go_for_ties() -> None:
+    # Go's pdqsort on <=12 elements is insertion sort: stable for ties.
+    items = [(1, "a"), (0, "b"), (1, "c"), (0, "d")]
+    v.go_sort_slice(items, lambda x, y: x[0] < y[0])
+    assert items == [(0, "b"), (0, "d"), (1, "a"), (1, "c")]
+    big = [(i % 3, i) for i in range(200)]
+    v.go_sort_slice(big, lambda x, y: x[0] < y[0])
+    assert [k for k, _ in big] == sorted(k for k, _ in big)
+
+
+def test_cluster_table_and_filters() -> None:
+    d = dump("describe_http_config.json")
+    text = v.cluster_table(d)
+    assert text.splitlines()[0].split() == ["SERVICE", "FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION", "RULE"]
+    assert "productpage.default.svc.cluster.local     9080     v1         outbound      EDS      productpage.default" in text
+    assert v.cluster_rows(d, v.ClusterFilter(fqdn="reviews")) == []
+    assert len(v.cluster_rows(d, v.ClusterFilter(port=9080, subset="v1", direction="outbound"))) == 1
+    js = v.cluster_json(d, v.ClusterFilter(fqdn="productpage"))
+    assert js[0]["edsClusterConfig"]["serviceName"].startswith("outbound|9080|v1|")
+    assert "@type" not in js[0]
+    # map keys are data: kept verbatim, not camelCased
+    assert js[0]["transportSocketMatches"][0]["match"] == {"tlsMode": "istio"}
+    assert "default_original_port" in js[0]["metadata"]["filterMetadata"]["istio"]
+
+
+def test_listener_views_on_legacy_and_parts() -> None:
+    d = dump("v2alpha_productpage_config_dump.json")
+    rows = v.listener_rows(d)
+    assert any(r.port == 15001 for r in rows)
+    assert [r.port for r in rows] == sorted(r.port for r in rows)
+    short = v.listener_table(d, verbose=False)
+    assert short.splitlines()[0].split() == ["ADDRESSES", "PORT", "TYPE"]
+    lds = dump("parts_liucw2012_lds.json")
+    only = v.listener_rows(lds, v.ListenerFilter(port=9080, address="10.0.15.34"))
+    assert only and all(r.destination.startswith("Cluster: inbound|9080|") for r in only)
+    assert v.listener_json(lds, v.ListenerFilter(port=9080, type="http"))
+
+
+def test_route_views() -> None:
+    d = dump("parts_liucw2012_rds.json")
+    rows = v.route_rows(d, "9080")
+    assert rows and {r.name for r in rows} == {"9080"}
+    assert any(r.domains.startswith("reviews, ") and r.domains.endswith("more...") for r in rows)
+    short = v.route_table(d, verbose=False)
+    assert short.splitlines()[0].split() == ["NAME", "VIRTUAL", "HOSTS"]
+    assert v.describe_route_domains(["a.ns.svc.cluster.local", "a.ns.svc.cluster.local:80", "a", "a.ns.svc", "a.ns"]) == "a, a.ns"
+
+
+def test_endpoint_filters_and_json() -> None:
+    d = dump("endpoint_configdump.json")
+    rows = v.endpoint_rows(d, v.EndpointFilter(cluster="outbound|9080||reviews.default.svc.cluster.local"))
+    assert len(rows) == 3 and {r.status for r in rows} == {"HEALTHY"}
+    assert v.endpoint_rows(d, v.EndpointFilter(port=15020))[0].cluster == "agent"
+    assert v.endpoint_rows(d, v.EndpointFilter(status="unhealthy")) == []
+    js = v.endpoint_json(d, v.EndpointFilter(address="10.244.0.192:9080"))
+    assert len(js) == 1 and len(js[0]["endpoints"][0]["lbEndpoints"]) == 1
+
+
+def test_secret_json_has_no_private_key() -> None:
+    out = v.marshal_json(v.secret_json(dump("secret_config_dump.json")))
+    assert "dynamicActiveSecrets" in out and "privateKey" not in out and "@type\": \"type.googleapis.com/envoy.admin" not in out
+
+
+def _cli(argv: list[str]) -> int:
+    from istio_doctor.cli import proxyconfig
+
+    p = argparse.ArgumentParser(prog="istio-doctor")
+    sub = p.add_subparsers(dest="command")
+    proxyconfig.add_parser(sub)
+    return proxyconfig.run(p.parse_args(argv))
+
+
+def test_cli_prints_tables_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli(["pc", "route", "--file", str(FIX / "routes_empty-gateway_configdump.json")]) == 0
+    assert norm(capsys.readouterr().out) == norm((FIX / "routes_empty-gateway_output.txt").read_text())
+    assert _cli(["proxy-config", "endpoint", "-o", "json", "--file", str(FIX / "endpoint_configdump.json")]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads((FIX / "endpoint_emptyfilter_output.json").read_text())
+    assert _cli(["pc", "cluster", "--fqdn", "productpage", "--file", str(FIX / "describe_http_config.json")]) == 0
+    assert "productpage.default" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_sentence_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli(["pc", "cluster", "--file", str(tmp_path / "missing.json")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read config dump" in err
+    bad = tmp_path / "trunc.yaml"
+    bad.write_text('{"configs": [')
+    assert _cli(["pc", "all", "--file", str(bad)]) == 3
+    assert "not valid JSON" in capsys.readouterr().err

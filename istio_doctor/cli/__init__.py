@@ -24,8 +24,10 @@ from typing import NoReturn
 from istio_doctor import __version__
 from istio_doctor.exitcodes import ExitCode
 
-#: shown in errors and help; "kubectl istio-doctor" when run as a kubectl plugin
-PROG = "istio-doctor"
+NAME = "istio-doctor"
+#: shown in help and usage; "kubectl istio-doctor" when run as a kubectl plugin. Errors always
+#: start "istio-doctor: error:" so scripts can match them however the tool was invoked.
+PROG = NAME
 
 PROXY_CONFIG_NAMES = ("proxy-config", "pc")
 
@@ -35,23 +37,23 @@ class UsageError(Exception):
 
 
 def prog_name(argv0: str | None = None) -> str:
-    name = os.path.basename(argv0 if argv0 is not None else (sys.argv[0] if sys.argv else PROG))
+    name = os.path.basename(argv0 if argv0 is not None else (sys.argv[0] if sys.argv else NAME))
     # kubectl runs plugins as kubectl-<name> with '_' standing for '-' in the plugin's name
     if name.startswith("kubectl-"):
         return "kubectl " + name[len("kubectl-") :].replace("_", "-")
-    return PROG
+    return NAME
 
 
 def error(message: str) -> None:
     """One line on stderr, the shape every usage error and failure takes."""
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{NAME}: error: {message}", file=sys.stderr)
 
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (argparse's default prints the whole usage first)."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{PROG}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        print(f"{NAME}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(int(ExitCode.USAGE))
 
 

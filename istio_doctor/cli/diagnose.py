@@ -214,6 +214,15 @@ def target_from_recording_text(text: str) -> Target:
     return parse_target(kind_name.strip(), ns.strip() if sep else None)
 
 
+def _with_context(conn: Connection, context: str) -> Connection:
+    from pydantic import ValidationError
+
+    try:
+        return conn.model_validate({**conn.model_dump(), "context": context})
+    except ValidationError:
+        return conn  # a recording's odd context name only loses its display
+
+
 def _readable_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise _usage(f"cannot read {what} {path}: no such file")
@@ -410,21 +419,27 @@ def run_diagnose(args: argparse.Namespace) -> int:
     if args.record is not None and not args.record.parent.is_dir():
         raise _usage(f"cannot record to {args.record}: folder {args.record.parent} does not exist")
 
-    if args.target is not None:
-        target = parse_target(args.target, args.namespace, kubeconfig=args.kubeconfig, context=args.context)
-    elif args.replay is not None:
-        from istio_doctor.evidence.recording import load_recording
-
-        recorded = load_recording(args.replay).metadata.target
-        if not recorded:
-            raise _usage(f"recording {args.replay} does not say what it diagnosed: give TARGET")
-        target = target_from_recording_text(recorded)
-    else:
+    if args.target is None and args.replay is None:
         raise _usage("TARGET is required (pod/NAME, deploy/NAME, svc/NAME, ns/NAME)")
+    target = None
+    if args.target is not None:
+        # validated before any runner exists: an invalid name never reaches an argv
+        target = parse_target(args.target, args.namespace, kubeconfig=args.kubeconfig, context=args.context)
 
     from istio_doctor.session import make_runner
 
     runner = make_runner(conn=conn, replay=args.replay, record=args.record, timeout_s=args.timeout)
+    recording = getattr(runner, "recording", None) if args.replay is not None else None
+    metadata = getattr(recording, "metadata", None)
+    if target is None:
+        recorded = getattr(metadata, "target", "")
+        if not recorded:
+            raise _usage(f"recording {args.replay} does not say what it diagnosed: give TARGET")
+        target = target_from_recording_text(recorded)
+    if metadata is not None and args.context is None and getattr(metadata, "context", None):
+        # the report should name the cluster the evidence came from, not the local kubeconfig's
+        conn = _with_context(conn, metadata.context)
+
     try:
         result = _run_session(
             target,

@@ -223,6 +223,15 @@ async def test_recording_runner_keeps_results_unredacted_in_memory_but_saves_red
     assert "c2VjcmV0" not in saved.calls[0].stdout and saved.metadata.redacted
 
 
+async def test_recording_runner_saves_on_aclose_when_given_a_path(tmp_path: Path) -> None:
+    inner = ReplayRunner(Recording(metadata=META, calls=[RecordedCall(argv=["kubectl", "version"], stdout="v1\n")]))
+    rec = RecordingRunner(inner, metadata=META, path=tmp_path / "out.yaml.gz")
+    await rec.run(["kubectl", "version"])
+    assert not (tmp_path / "out.yaml.gz").exists()
+    await rec.aclose()
+    assert load_recording(tmp_path / "out.yaml.gz").calls[0].stdout == "v1\n"
+
+
 def _recording(*calls: RecordedCall) -> Recording:
     return Recording(metadata=META, calls=list(calls))
 

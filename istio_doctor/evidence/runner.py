@@ -289,9 +289,12 @@ class RecordingRunner(Runner):
     process and replay refuses them by itself, so they are not kept.
     """
 
-    def __init__(self, inner: Runner, *, metadata: RecordingMetadata) -> None:
+    def __init__(self, inner: Runner, *, metadata: RecordingMetadata, path: str | Path | None = None) -> None:
         self.inner = inner
+        #: public so a caller can fill in what it learns during the session (versions)
         self.metadata = metadata
+        #: where ``aclose`` saves the recording (None: only an explicit ``save``)
+        self.path = Path(path) if path is not None else None
         self.replaying = inner.replaying
         self._calls: list[RecordedCall] = []
 
@@ -337,7 +340,11 @@ class RecordingRunner(Runner):
         return save_recording(self.recording(), path)
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        try:
+            if self.path is not None:
+                self.save(self.path)
+        finally:
+            await self.inner.aclose()
 
 
 class ReplayRunner(Runner):

@@ -458,18 +458,17 @@ def run_diagnose(args: argparse.Namespace) -> int:
     return _finish(result, args)
 
 
-def _demo_recording() -> tuple[Path, Any]:
+def run_demo(args: argparse.Namespace) -> int:
+    from istio_doctor.cli import error
     from istio_doctor.evidence.recording import load_recording
     from istio_doctor.session import load_demo_recording_path
 
     path = load_demo_recording_path()
     if not path.is_file():
-        raise RuntimeError(f"the demo recording {path} is missing from this installation")
-    return path, load_recording(path)
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    path, rec = _demo_recording()
+        # a broken installation, not a usage error: the user typed nothing wrong
+        error(f"the demo recording {path} is missing from this installation")
+        return int(ExitCode.EVIDENCE_INCOMPLETE)
+    rec = load_recording(path)
     target = target_from_recording_text(rec.metadata.target)
     if args.tui:
         return _open_tui(replay=path, namespace=target.namespace, pod=target.name if target.kind.value == "pod" else None)

@@ -1,0 +1,501 @@
+"""WorldRunner: a Runner that answers kubectl/istioctl argv from a World, like the real tools would.
+
+It answers every argv ``istio_doctor.evidence.commands`` can build (and their fallbacks),
+including the failures a real cluster gives: RBAC Forbidden, NotFound, an unreachable API
+server, a missing binary, a flag the istioctl version does not know, and the errors of
+asking a pod without sidecar for proxy evidence. Unknown argv fail loudly (exit 1 with a
+kubectl/istioctl-style message), never with a silent empty answer.
+
+Durations are deterministic per argv (a hash picks a value in the range the real call takes)
+so recordings are byte-stable across builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from istio_doctor.evidence.runner import BinaryNotFound, CommandResult, CommandTimeout, Runner
+from tests.scenariokit import render_envoy, render_istioctl, render_kube, render_logs
+from tests.scenariokit.world import Pod, Ver, World
+
+_CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
+
+#: kubectl resource words → canonical plural
+_KINDS = {
+    "pod": "pods", "pods": "pods", "po": "pods",
+    "service": "services", "services": "services", "svc": "services",
+    "namespace": "namespaces", "namespaces": "namespaces", "ns": "namespaces",
+    "endpointslices": "endpointslices", "endpointslice": "endpointslices",
+    "events": "events", "event": "events",
+    "deployments": "deployments", "deployment": "deployments", "deploy": "deployments",
+    "replicasets": "replicasets", "replicaset": "replicasets", "rs": "replicasets",
+    "configmaps": "configmaps", "configmap": "configmaps", "cm": "configmaps",
+    "mutatingwebhookconfigurations": "mutatingwebhookconfigurations",
+    "customresourcedefinitions": "customresourcedefinitions", "crd": "customresourcedefinitions",
+}
+_ISTIO_KINDS = {
+    "virtualservices.networking.istio.io": "VirtualService",
+    "destinationrules.networking.istio.io": "DestinationRule",
+    "gateways.networking.istio.io": "Gateway",
+    "serviceentries.networking.istio.io": "ServiceEntry",
+    "sidecars.networking.istio.io": "Sidecar",
+    "peerauthentications.security.istio.io": "PeerAuthentication",
+    "authorizationpolicies.security.istio.io": "AuthorizationPolicy",
+    "requestauthentications.security.istio.io": "RequestAuthentication",
+    "envoyfilters.networking.istio.io": "EnvoyFilter",
+    "telemetries.telemetry.istio.io": "Telemetry",
+    "gateways.gateway.networking.k8s.io": "K8sGateway",
+    "httproutes.gateway.networking.k8s.io": "HTTPRoute",
+}
+
+
+def _duration(argv: tuple[str, ...], lo: float, hi: float) -> float:
+    h = int(hashlib.sha256("\0".join(argv).encode()).hexdigest()[:8], 16)
+    return round(lo + (hi - lo) * (h % 1000) / 1000, 3)
+
+
+class _Reply(Exception):
+    def __init__(self, stdout: str = "", stderr: str = "", code: int = 0) -> None:
+        self.stdout, self.stderr, self.code = stdout, stderr, code
+
+
+class WorldRunner(Runner):
+    """Answers calls from a World. Thread/async safe: rendering is pure apart from caches."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.calls: list[tuple[str, ...]] = []
+
+    async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:
+        return self.run_sync(argv, timeout_s=timeout_s)
+
+    def run_sync(self, argv: list[str] | tuple[str, ...], *, timeout_s: float | None = None) -> CommandResult:
+        argv_t = tuple(argv)
+        self.calls.append(argv_t)
+        args = _strip_conn(list(argv_t))
+        binary = args[0] if args else ""
+        fault = self._fault(args)
+        if fault == f"missing_{binary}":
+            hint = ("Install it: https://kubernetes.io/docs/tasks/tools/" if binary == "kubectl"
+                    else "Install it: https://istio.io/latest/docs/setup/getting-started/#download")
+            raise BinaryNotFound(argv_t, binary, hint)
+        if fault == "timeout":
+            raise CommandTimeout(argv_t, timeout_s or 30.0)
+        lo, hi = self._range(args)
+        try:
+            if fault:
+                self._raise_fault(fault, args)
+            if binary == "kubectl":
+                out = self._kubectl(args[1:])
+            elif binary == "istioctl":
+                out = self._istioctl(args[1:])
+            else:
+                raise BinaryNotFound(argv_t, binary or "(empty)")
+            reply = _Reply(out)
+        except _Reply as r:
+            reply = r
+        return CommandResult(argv=argv_t, exit_code=reply.code, stdout=reply.stdout, stderr=reply.stderr,
+                             duration_s=_duration(argv_t, lo, hi))
+
+    # -- faults ------------------------------------------------------------------------------
+    @staticmethod
+    def _call_word(args: list[str]) -> tuple[str, str | None]:
+        ns = None
+        if "-n" in args:
+            ns = args[args.index("-n") + 1]
+        if args[:1] == ["kubectl"] and len(args) > 1:
+            verb = args[1]
+            if verb == "get" and len(args) > 2:
+                kind = args[2]
+                return _KINDS.get(kind, kind.split(".")[0]), ns
+            return verb, ns
+        if args[:1] == ["istioctl"] and len(args) > 1:
+            verb = args[1]
+            if verb == "x" and len(args) > 2:
+                verb = args[2]
+            return ("istioctl-version" if verb == "version" else verb), ns
+        return "", ns
+
+    def _fault(self, args: list[str]) -> str | None:
+        calls = self.world.faults.calls
+        if not calls:
+            return None
+        word, ns = self._call_word(args)
+        binary = args[0] if args else ""
+        for key in (f"{word}:{ns}", word, binary, "*"):
+            if key in calls:
+                return calls[key]
+        return None
+
+    def _raise_fault(self, fault: str, args: list[str]) -> None:
+        word, ns = self._call_word(args)
+        user = self.world.faults.user
+        if fault == "forbidden":
+            if args[0] == "istioctl":
+                raise _Reply("", f'Error: pods is forbidden: User "{user}" cannot list resource "pods" in API group "" '
+                             f'in the namespace "{ns or self.world.control_plane.namespace}"\n', 1)
+            group = ""
+            kind = word
+            if "." in (args[2] if len(args) > 2 else ""):
+                kind, _, group = args[2].partition(".")
+            elif word in ("deployments", "replicasets"):
+                group = "apps"
+            elif word == "endpointslices":
+                group = "discovery.k8s.io"
+            elif word == "mutatingwebhookconfigurations":
+                group = "admissionregistration.k8s.io"
+            if word in ("logs", "exec"):
+                sub = "pods/log" if word == "logs" else "pods/exec"
+                verb = "get" if word == "logs" else "create"
+                raise _Reply("", f'Error from server (Forbidden): pods "{args[2]}" is forbidden: User "{user}" cannot {verb} '
+                             f'resource "{sub.split("/")[1]}" in API group "" in the namespace "{ns}"\n', 1)
+            where = f' in the namespace "{ns}"' if ns and "--all-namespaces" not in args else (" at the cluster scope" if True else "")
+            raise _Reply("", f'Error from server (Forbidden): {kind} is forbidden: User "{user}" cannot list resource '
+                         f'"{kind}" in API group "{group}"{where}\n', 1)
+        if fault == "notfound":
+            name = args[3] if len(args) > 3 and not args[3].startswith("-") else "x"
+            raise _Reply("", f'Error from server (NotFound): {word} "{name}" not found\n', 1)
+        if fault == "unreachable":
+            raise _Reply("", "Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout\n", 1)
+        if fault == "refused":
+            raise _Reply("", "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n", 1)
+        if fault == "unknown_flag":
+            flag = next((a for a in args[2:] if a.startswith("--")), "--output")
+            raise _Reply("", f"Error: unknown flag: {flag}\n", 1)
+        raise _Reply("", f"error: {fault}\n", 1)
+
+    @staticmethod
+    def _range(args: list[str]) -> tuple[float, float]:
+        if args[:2] == ["istioctl", "proxy-config"]:
+            return 0.6, 1.1
+        if args[:2] == ["istioctl", "analyze"]:
+            return 1.2, 2.6
+        if args[:2] == ["istioctl", "proxy-status"]:
+            return 0.4, 0.9
+        if args[:1] == ["istioctl"]:
+            return 0.3, 0.8
+        if args[1:2] == ["logs"]:
+            return 0.2, 0.5
+        if args[1:2] == ["exec"]:
+            return 0.3, 0.7
+        return 0.05, 0.4
+
+    # -- kubectl -------------------------------------------------------------------------------
+    def _kubectl(self, a: list[str]) -> str:
+        if a[:1] == ["version"]:
+            return render_istioctl.kubectl_version_json(self.world)
+        if a[:1] == ["get"]:
+            return self._get(a[1:])
+        if a[:1] == ["logs"]:
+            return self._logs(a[1:])
+        if a[:1] == ["exec"]:
+            return self._exec(a[1:])
+        raise _Reply("", f'error: unknown command "{a[0] if a else ""}" for "kubectl"\n', 1)
+
+    def _pod(self, name: str, ns: str, kubectl: bool = True) -> Pod:
+        p = self.world.pod(name, ns)
+        if p is None:
+            msg = f'Error from server (NotFound): pods "{name}" not found\n' if kubectl else f'Error: pods "{name}" not found\n'
+            raise _Reply("", msg, 1)
+        return p
+
+    def _get(self, a: list[str]) -> str:
+        w = self.world
+        opts = _opts(a)
+        if opts.get("-o") != "json":
+            raise _Reply("", f"error: unsupported output format {opts.get('-o')!r} in scenario kit\n", 1)
+        pos = opts["_pos"]
+        if not pos:
+            raise _Reply("", "error: you must specify the type of resource to get.\n", 1)
+        kind_word = pos[0]
+        name = pos[1] if len(pos) > 1 else None
+        ns = opts.get("-n")
+        allns = "--all-namespaces" in a or "-A" in a
+        if kind_word in _ISTIO_KINDS:
+            k = _ISTIO_KINDS[kind_word]
+            if k in ("K8sGateway", "HTTPRoute") and not w.gateway_api_version:
+                raise _Reply("", f'error: the server doesn\'t have a resource type "{kind_word}"\n', 1)
+            objs = [o for o in w.resources(k) if allns or o["metadata"]["namespace"] == (ns or "default")]
+            return render_kube.as_list([render_kube.istio_cr_json(o) for o in objs])
+        kind = _KINDS.get(kind_word)
+        if kind is None:
+            raise _Reply("", f'error: the server doesn\'t have a resource type "{kind_word}"\n', 1)
+        in_ns: Callable[[str], bool] = (lambda n: True) if allns else (lambda n: n == (ns or "default"))
+        items: list[dict[str, Any]]
+        if kind == "pods":
+            if name:
+                return render_kube.dump(render_kube.pod_json(w, self._pod(name, ns or "default")))
+            items = [render_kube.pod_json(w, p) for p in sorted(w.pods, key=lambda p: (p.namespace, p.name)) if in_ns(p.namespace)]
+        elif kind == "services":
+            items = [render_kube.service_json(w, s) for s in sorted(w.services, key=lambda s: (s.namespace, s.name)) if in_ns(s.namespace)]
+            if ns is None and allns:
+                items.insert(0, _kubernetes_svc())
+        elif kind == "namespaces":
+            names = sorted({n.name for n in w.namespaces} | {"default", "kube-system", "kube-public", "kube-node-lease",
+                                                              w.control_plane.namespace})
+            if name:
+                if name not in names:
+                    raise _Reply("", f'Error from server (NotFound): namespaces "{name}" not found\n', 1)
+                return render_kube.dump(render_kube.namespace_json(w, name))
+            items = [render_kube.namespace_json(w, n) for n in names]
+        elif kind == "endpointslices":
+            items = [render_kube.endpointslice_json(w, s) for s in sorted(w.services, key=lambda s: s.name)
+                     if in_ns(s.namespace) and s.selector]
+        elif kind == "events":
+            items = [render_kube.event_json(w, e, i) for i, e in enumerate(w.all_events()) if in_ns(e.namespace)]
+        elif kind == "deployments":
+            items = [render_kube.deployment_json(w, x) for x in sorted(w.workloads, key=lambda x: x.name) if in_ns(x.namespace)]
+        elif kind == "replicasets":
+            items = [render_kube.replicaset_json(w, x) for x in sorted(w.workloads, key=lambda x: x.name) if in_ns(x.namespace)]
+        elif kind == "configmaps":
+            items = render_kube.configmaps_json(w) if in_ns(w.control_plane.namespace) else []
+        elif kind == "mutatingwebhookconfigurations":
+            items = render_kube.webhooks_json(w)
+        elif kind == "customresourcedefinitions":
+            items = render_kube.crds_json(w)
+        else:  # pragma: no cover
+            raise _Reply("", f'error: the server doesn\'t have a resource type "{kind_word}"\n', 1)
+        if name:
+            raise _Reply("", f"error: scenario kit cannot get a single {kind}\n", 1)
+        return render_kube.as_list(items)
+
+    def _logs(self, a: list[str]) -> str:
+        opts = _opts(a)
+        name, ns = opts["_pos"][0], opts.get("-n", "default")
+        pod = self._pod(name, ns)
+        container = opts.get("-c")
+        if container is None:
+            container = pod.workload.containers[0].name if pod.workload.containers else "istio-proxy"
+        tail = None
+        for x in a:
+            if x.startswith("--tail="):
+                tail = int(x.split("=", 1)[1])
+        names = {c.name for c in pod.workload.containers}
+        if pod.injected:
+            names.add("istio-proxy")
+            if not pod.is_gateway:
+                names.add("istio-init")
+        if container not in names:
+            raise _Reply("", f"error: container {container} is not valid for pod {name}\n", 1)
+        if container == "istio-proxy":
+            if pod.init_failed:
+                raise _Reply("", f'Error from server (BadRequest): container "istio-proxy" in pod "{name}" is waiting to start: PodInitializing\n', 1)
+            return render_logs.render_proxy_logs(self.world, pod, tail)
+        if container == "istio-init":
+            text = render_logs.render_init_logs(self.world, pod)
+            return "\n".join(text.splitlines()[-tail:]) + "\n" if tail else text
+        return ""
+
+    def _exec(self, a: list[str]) -> str:
+        cut = a.index("--")
+        opts = _opts(a[:cut])
+        cmd = a[cut + 1:]
+        name, ns = opts["_pos"][0], opts.get("-n", "default")
+        pod = self._pod(name, ns)
+        if opts.get("-c") != "istio-proxy" or not pod.injected:
+            raise _Reply("", f'error: unable to upgrade connection: container not found ("{opts.get("-c")}")\n', 1)
+        if pod.init_failed:
+            raise _Reply("", f'error: unable to upgrade connection: container not found ("istio-proxy")\n', 1)
+        if cmd == ["netstat", "-tln"]:
+            return render_sockets(self.world, pod, "netstat")
+        if cmd == ["ss", "-ltn"]:
+            return render_sockets(self.world, pod, "ss")
+        if cmd[:2] == ["cat", "/proc/net/tcp"]:
+            return render_sockets(self.world, pod, "proc")
+        if cmd == ["pilot-agent", "request", "GET", "stats"]:
+            return render_envoy.render_stats(self.world, pod)
+        if cmd == ["pilot-agent", "request", "GET", "clusters"]:
+            return render_envoy.render_admin_clusters(self.world, pod)
+        raise _Reply("", f'OCI runtime exec failed: exec failed: unable to start container process: exec: "{cmd[0] if cmd else ""}": '
+                     "executable file not found in $PATH: unknown\ncommand terminated with exit code 126\n", 126)
+
+    # -- istioctl --------------------------------------------------------------------------
+    def _istioctl(self, a: list[str]) -> str:
+        w = self.world
+        v = w.istioctl
+        if a[:1] == ["version"]:
+            remote = "--remote=false" not in a
+            if remote and not any(p.workload.name == "istiod" and p.ready for p in w.pods):
+                raise _Reply(render_istioctl.version_json(w, remote=False),
+                             "2024-07-15T09:30:01.000000Z\twarn\tfailed to get data plane version: unable to find any Istiod instances\n", 0)
+            return render_istioctl.version_json(w, remote=remote)
+        if a[:1] == ["proxy-status"]:
+            if "--verbose" in a and v < Ver(1, 27):
+                raise _Reply("", "Error: unknown flag: --verbose\n", 1)
+            if "-o" in a and v < Ver(1, 30):
+                raise _Reply("", "Error: unknown shorthand flag: 'o' in -o\n", 1)
+            if not any(p.workload.name == "istiod" and p.ready for p in w.pods):
+                raise _Reply("", "Error: unable to find any Istiod instances\n", 1)
+            return render_istioctl.proxy_status(w, verbose="--verbose" in a, json_out=_opts(a[1:]).get("-o") == "json")
+        if a[:1] == ["analyze"]:
+            opts = _opts(a[1:])
+            ns = opts.get("-n", "default")
+            if opts.get("-o") == "json":
+                return render_istioctl.analyze_json(w, ns)
+            out, err, code = render_istioctl.analyze_log(w, ns)
+            raise _Reply(out, err, code)
+        if a[:1] == ["proxy-config"]:
+            opts = _opts(a[1:])
+            typ, name = opts["_pos"][0], opts["_pos"][1]
+            pod = self._pod(name, opts.get("-n", "default"), kubectl=False)
+            self._need_sidecar(pod)
+            dump = render_envoy.config_dump(w, pod)
+            if typ == "all":
+                return json.dumps(dump, indent=1) + "\n"
+            return _per_type(dump, typ)
+        if a[:2] == ["x", "describe"] or a[:2] == ["experimental", "describe"]:
+            opts = _opts(a[2:])
+            if opts["_pos"][:1] != ["pod"]:
+                raise _Reply("", "Error: scenario kit only describes pods\n", 1)
+            pod = self._pod(opts["_pos"][1], opts.get("-n", "default"), kubectl=False)
+            out, err, code = render_istioctl.describe_pod(w, pod)
+            raise _Reply(out, err, code)
+        raise _Reply("", f'Error: unknown command "{a[0] if a else ""}" for "istioctl"\n'
+                     "Run 'istioctl --help' for usage.\n", 1)
+
+    @staticmethod
+    def _need_sidecar(pod: Pod) -> None:
+        if not pod.injected or pod.init_failed:
+            raise _Reply("", f"Error: failed to execute command on sidecar: error execing into {pod.name}/{pod.namespace} "
+                         f"istio-proxy container: container istio-proxy is not valid for pod {pod.name}\n", 1)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _strip_conn(args: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    cut = args.index("--") if "--" in args else len(args)
+    for i, x in enumerate(args):
+        if i >= cut:
+            out.append(x)
+            continue
+        if skip:
+            skip = False
+            continue
+        if x in _CONN_FLAGS:
+            skip = True
+            continue
+        if any(x.startswith(f + "=") for f in _CONN_FLAGS):
+            continue
+        out.append(x)
+    return out
+
+
+def _opts(a: list[str]) -> dict[str, Any]:
+    """-n/-o/-c/-l values plus positionals (flags with = are kept whole)."""
+    out: dict[str, Any] = {"_pos": []}
+    i = 0
+    while i < len(a):
+        x = a[i]
+        if x in ("-n", "-o", "-c", "-l", "--namespace", "--output", "--container"):
+            out[{"--namespace": "-n", "--output": "-o", "--container": "-c"}.get(x, x)] = a[i + 1]
+            i += 2
+            continue
+        if not x.startswith("-"):
+            out["_pos"].append(x)
+        i += 1
+    return out
+
+
+def _kubernetes_svc() -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"creationTimestamp": "2024-07-01T08:00:00Z", "labels": {"component": "apiserver", "provider": "kubernetes"},
+                         "name": "kubernetes", "namespace": "default", "resourceVersion": "232",
+                         "uid": "0c0b1d4e-8f2a-4b6e-9a57-2f5f3c1d9e11"},
+            "spec": {"clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"], "internalTrafficPolicy": "Cluster",
+                     "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+                     "sessionAffinity": "None", "type": "ClusterIP"},
+            "status": {"loadBalancer": {}}}
+
+
+def _camel(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {(k if k.startswith("@") or "." in k or "|" in k else re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), k)):
+                _camel(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_camel(v) for v in x]
+    return x
+
+
+def _per_type(dump: dict[str, Any], typ: str) -> str:
+    """`proxy-config <type> -o json`: protojson (camelCase) of the relevant section."""
+    want = {"bootstrap": "Bootstrap", "cluster": "Clusters", "clusters": "Clusters", "listener": "Listeners",
+            "listeners": "Listeners", "route": "Routes", "routes": "Routes", "endpoint": "Endpoints",
+            "endpoints": "Endpoints", "secret": "Secrets", "secrets": "Secrets"}.get(typ)
+    if want is None:
+        raise _Reply("", f'Error: unknown command "{typ}" for "istioctl proxy-config"\n', 1)
+    sec = next(s for s in dump["configs"] if f"{want}ConfigDump" in s["@type"] and "Scoped" not in s["@type"])
+    if want == "Bootstrap":
+        return json.dumps(_camel({"bootstrap": sec["bootstrap"]}), indent=4) + "\n"
+    if want == "Secrets":
+        return json.dumps(_camel(sec), indent=4) + "\n"
+    if want == "Clusters":
+        items = [c["cluster"] for c in sec.get("static_clusters", []) + sec.get("dynamic_active_clusters", [])]
+    elif want == "Listeners":
+        items = [ln["active_state"]["listener"] for ln in sec.get("dynamic_listeners", []) if "active_state" in ln]
+    elif want == "Routes":
+        items = [r["route_config"] for r in sec.get("dynamic_route_configs", [])]
+    else:
+        items = [e["endpoint_config"] for e in sec.get("dynamic_endpoint_configs", [])]
+    return json.dumps(_camel(items), indent=4) + "\n"
+
+
+def listening(world: World, pod: Pod) -> list[tuple[str, str, int]]:
+    """(family, address, port) of every listening TCP socket in the pod's network namespace."""
+    out: list[tuple[str, str, int]] = []
+    if pod.injected and not pod.init_failed:
+        out += [("tcp", "127.0.0.1", 15000), ("tcp", "127.0.0.1", 15004), ("tcp", "0.0.0.0", 15021),
+                ("tcp", "0.0.0.0", 15090), ("tcp6", "::", 15020)]
+        if pod.workload.proxy.state != "no_config":
+            if pod.is_gateway:
+                ports = sorted({s["port"]["number"] for _g, s in render_envoy.gateway_servers(world, pod)})
+                out += [("tcp", "0.0.0.0", p) for p in ports]
+            else:
+                out += [("tcp", "0.0.0.0", 15001), ("tcp", "0.0.0.0", 15006)]
+    for c in pod.workload.containers:
+        for p in c.ports:
+            if p.bind:
+                out.append(("tcp6" if p.bind == "::" else "tcp", pod.ip if p.bind == "pod" else p.bind, p.port))
+        for addr, port in c.extra_listen:
+            out.append(("tcp", addr, port))
+    return sorted(set(out), key=lambda x: (x[2], x[1]))
+
+
+def render_sockets(world: World, pod: Pod, fmt: str) -> str:
+    socks = listening(world, pod)
+    if fmt == "netstat":
+        lines = ["Active Internet connections (only servers)",
+                 "Proto Recv-Q Send-Q Local Address           Foreign Address         State      "]
+        for fam, addr, port in socks:
+            local = f"{addr}:{port}" if fam == "tcp" else f":::{port}" if addr == "::" else f"{addr}:{port}"
+            foreign = "0.0.0.0:*" if fam == "tcp" else ":::*"
+            lines.append(f"{fam:<5} {0:>6} {0:>6} {local:<23} {foreign:<23} {'LISTEN':<11}")
+        return "\n".join(lines) + "\n"
+    if fmt == "ss":
+        lines = ["State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess"]
+        for fam, addr, port in socks:
+            a = f"[{addr}]" if fam == "tcp6" else addr
+            peer = "[::]:*" if fam == "tcp6" else "0.0.0.0:*"
+            lines.append(f"LISTEN {0:<6} {4096:<6} {a + ':' + str(port):>18} {peer:>14}          ")
+        return "\n".join(lines) + "\n"
+    # /proc/net/tcp then /proc/net/tcp6 (cat of both files)
+    v4 = [s for s in socks if s[0] == "tcp"]
+    v6 = [s for s in socks if s[0] == "tcp6"]
+    head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+    lines = [head]
+    for i, (_f, addr, port) in enumerate(v4):
+        octs = [int(x) for x in addr.split(".")]
+        hexaddr = "".join(f"{o:02X}" for o in reversed(octs))
+        lines.append(f"{i:>4}: {hexaddr}:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1337        0 {41000 + i} 1 0000000000000000 100 0 0 10 0")
+    head6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+    lines.append(head6)
+    for i, (_f, _addr, port) in enumerate(v6):
+        lines.append(f"{i:>4}: {'0' * 32}:{port:04X} {'0' * 32}:0000 0A 00000000:00000000 00:00000000 00000000  1337        0 {42000 + i} 1 0000000000000000 100 0 0 10 0")
+    return "\n".join(lines) + "\n"

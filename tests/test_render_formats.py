@@ -151,3 +151,21 @@ def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown output format"):
         render(load_fixture("healthy"), "html")
     assert FORMATS == ("text", "json", "yaml", "markdown")
+
+
+@pytest.mark.parametrize(
+    "summary, reason, expected",
+    [
+        ("could not be checked: exec forbidden", "exec forbidden", "could not be checked: exec forbidden"),
+        ("", "exec forbidden", "exec forbidden"),
+        ("stats unreadable", "exec forbidden", "stats unreadable: exec forbidden"),
+        ("forbidden", "listing is forbidden for dev", "listing is forbidden for dev"),
+    ],
+)
+def test_unknown_node_says_its_reason_once(summary: str, reason: str, expected: str) -> None:
+    from istio_doctor.report.model import NodeReport
+    from istio_doctor.report.text import node_detail
+
+    node = NodeReport(id="n", check="C", title="t", outcome=Outcome.UNKNOWN, summary=summary, reason=reason)
+    assert node_detail(node) == expected
+    assert node_detail(node.model_copy(update={"outcome": Outcome.PASS})) == summary

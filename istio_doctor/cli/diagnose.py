@@ -400,8 +400,8 @@ def _finish(result: DiagnosisResult, args: argparse.Namespace) -> int:
 def _save_recording(runner: Runner, path: Path, target: Target) -> None:
     from istio_doctor.evidence.runner import RecordingRunner
 
-    if not isinstance(runner, RecordingRunner):
-        return
+    if not isinstance(runner, RecordingRunner) or not runner.recording().calls:
+        return  # nothing ran (e.g. a playbook error): an empty recording would only mislead
     if not runner.metadata.target:
         runner.metadata = runner.metadata.model_copy(update={"target": str(target)})
     saved = runner.save(path)

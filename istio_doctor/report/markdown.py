@@ -15,7 +15,7 @@ import re
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
 from istio_doctor.report.model import Report, Verdict
-from istio_doctor.report.text import MARKS, sanitize
+from istio_doctor.report.text import MARKS, node_detail, sanitize
 
 _VERDICT_TEXT = {
     Verdict.PROBLEMS_FOUND: "Problems found",
@@ -197,9 +197,7 @@ def render_markdown(report: Report) -> str:
         for pb in report.playbooks:
             out += [f"**{_code(pb.id)}** {_text(pb.title)}", ""]
             for node in pb.nodes:
-                detail = node.summary
-                if node.outcome is Outcome.UNKNOWN and node.reason and node.reason != node.summary:
-                    detail = f"{node.summary}: {node.reason}" if node.summary else node.reason
+                detail = node_detail(node)
                 # a bare "-" right after the list marker would start a nested list
                 mark = "\\-" if MARKS[node.outcome] == "-" else MARKS[node.outcome]
                 line = f"- {mark} **{_OUTCOME_TEXT[node.outcome]}** {_text(node.title)} ({_code(node.check)})"

@@ -184,15 +184,23 @@ def _header(out: _Out, report: Report) -> None:
     out.line()
 
 
+def node_detail(node: NodeReport) -> str:
+    """What a node found; for unknown outcomes the reason too, without saying it twice."""
+    summary, reason = node.summary.strip(), node.reason.strip()
+    if node.outcome is not Outcome.UNKNOWN or not reason or reason in summary:
+        return summary
+    if not summary or summary in reason:
+        return reason
+    return f"{summary}: {reason}"
+
+
 def _node(out: _Out, node: NodeReport) -> None:
     mark = out.style(MARKS[node.outcome], _OUTCOME_STYLE[node.outcome], "bold")
     title = sanitize(node.title)
     if node.outcome is Outcome.FAIL:
         title = out.style(title, "bold")
     out.prose(f"{title} [{node.check}]", 2, first=f"{mark} ", hang=2)
-    detail = node.summary
-    if node.outcome is Outcome.UNKNOWN and node.reason and node.reason != node.summary:
-        detail = f"{node.summary}: {node.reason}" if node.summary else node.reason
+    detail = node_detail(node)
     if detail and node.outcome is not Outcome.SKIPPED:
         out.prose(detail, 4)
     if node.finding:

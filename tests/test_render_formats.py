@@ -48,10 +48,16 @@ def test_yaml_writes_multiline_strings_as_literal_blocks() -> None:
     assert "{" not in out.split("\n")[0]  # block style, not flow
 
 
-def test_text_colour_only_when_asked() -> None:
-    report = load_fixture("two-findings")
-    assert ANSI.search(render(report, "text", color=True))
-    assert not ANSI.search(render(report, "text", color=False))
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_text_colour_only_when_asked(name: str) -> None:
+    report = load_fixture(name)
+    coloured = render(report, "text", color=True)
+    plain = render(report, "text", color=False)
+    assert ANSI.search(coloured)
+    assert not ANSI.search(plain)
+    # our own styling is never escaped into visible text, and colour changes nothing else
+    assert "\\x1b" not in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
 
 
 def test_text_marks_every_outcome_with_its_fixed_symbol() -> None:

@@ -92,36 +92,32 @@ class _Out:
     def line(self, text: str = "") -> None:
         self.lines.append(text)
 
-    def prose(self, text: str, indent: int, *, first: str = "", hang: int | None = None) -> None:
-        """Wrap prose to the width. ``first`` is a (possibly styled) lead-in on the first line."""
+    def prose(
+        self, text: str, indent: int, *, first: str = "", hang: int | None = None, style: tuple[str, ...] = ()
+    ) -> None:
+        """Wrap prose to the width. ``first`` is a (possibly styled) lead-in on the first line;
+        ``style`` applies to the text itself, after wrapping, so widths count visible characters."""
         text = sanitize(text)
         lead = " " * indent
         body_indent = " " * (indent + (hang or 0))
         plain_first = _strip_sgr(first)
-        paragraphs = text.split("\n") or [""]
-        for i, para in enumerate(paragraphs):
-            if i == 0:
-                wrapped = textwrap.wrap(
-                    plain_first + para,
-                    width=self.width,
-                    initial_indent=lead,
-                    subsequent_indent=body_indent,
-                    break_long_words=False,
-                    break_on_hyphens=False,
-                ) or [lead + plain_first]
-                if first:
-                    # re-apply the styled lead-in to the first wrapped line
-                    wrapped[0] = wrapped[0].replace(lead + plain_first, lead + first, 1)
-            else:
-                wrapped = textwrap.wrap(
-                    para,
-                    width=self.width,
-                    initial_indent=body_indent,
-                    subsequent_indent=body_indent,
-                    break_long_words=False,
-                    break_on_hyphens=False,
-                ) or [""]
-            self.lines.extend(wrapped)
+        for i, para in enumerate(text.split("\n")):
+            opening = lead + plain_first if i == 0 else body_indent
+            wrapped = textwrap.wrap(
+                (plain_first if i == 0 else "") + para,
+                width=self.width,
+                initial_indent=lead if i == 0 else body_indent,
+                subsequent_indent=body_indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            ) or [opening.rstrip()]
+            for j, line in enumerate(wrapped):
+                prefix = opening if j == 0 else body_indent
+                if not line.startswith(prefix):
+                    self.lines.append(line)  # only the lead-in, with nothing after it
+                    continue
+                head = lead + first if (i == 0 and j == 0) else prefix
+                self.lines.append(head + self.style(line[len(prefix) :], *style))
 
     def verbatim(self, text: str, indent: int) -> None:
         """Copyable text: never wrapped, never shortened, only indented."""
@@ -196,10 +192,8 @@ def node_detail(node: NodeReport) -> str:
 
 def _node(out: _Out, node: NodeReport) -> None:
     mark = out.style(MARKS[node.outcome], _OUTCOME_STYLE[node.outcome], "bold")
-    title = sanitize(node.title)
-    if node.outcome is Outcome.FAIL:
-        title = out.style(title, "bold")
-    out.prose(f"{title} [{node.check}]", 2, first=f"{mark} ", hang=2)
+    emphasis = ("bold",) if node.outcome is Outcome.FAIL else ()
+    out.prose(f"{node.title} [{node.check}]", 2, first=f"{mark} ", hang=2, style=emphasis)
     detail = node_detail(node)
     if detail and node.outcome is not Outcome.SKIPPED:
         out.prose(detail, 4)

@@ -1042,6 +1042,19 @@ def retries_exhausted(ctx: CheckContext, _: NoParams) -> CheckResult:
         if not urx:
             continue
         roots = Counter(f for e in urx for f in e.response_flags if f != "URX")
+        if not roots:
+            # "503 URX via_upstream": every attempt got a 503 from upstream. Who made it? The
+            # server-side lines of the same requests say: an app answer (via_upstream, no
+            # flags) is the application's own 503, which Istio merely retried.
+            server = {e.request_id: (p, e) for p in pod_logs(ctx, required=False) if p is not pl
+                      for e in p.log.entries if e.direction == "inbound" and e.request_id}
+            seen = [server[e.request_id] for e in urx if e.request_id in server]
+            if seen and all(x.app_responded and not x.response_flags for _, x in seen):
+                return CheckResult.passed(
+                    f"{describe_group(urx)}: the application answered every attempt with {seen[0][1].response_code} itself "
+                    "(server side: via_upstream, no flags); Istio only retried it",
+                    evidence=[log_ref(ctx, pl, urx, "client side"), log_ref(ctx, seen[0][0], [x for _, x in seen], "server side")])
+            roots = Counter(f for _, x in seen for f in x.response_flags)
         dets = Counter(e.response_code_details for e in urx if e.response_code_details)
         us = next((e.upstream_service for e in urx if e.upstream_service), None)
         vs_retry = []
@@ -1309,7 +1322,8 @@ def _blackholed(e: AccessLogEntry) -> bool:
     return e.upstream_cluster == "BlackHoleCluster" or e.route_name == "block_all"
 
 
-@check("P503-REGISTRY-ONLY", needs=(Need.POD, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS), optional=(Need.SIDECARS, Need.SERVICE_ENTRIES))
+@check("P503-REGISTRY-ONLY", needs=(Need.POD, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS),
+       optional=(Need.SIDECARS, Need.SERVICE_ENTRIES, Need.SERVICES, Need.PODS))
 def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
     """outboundTrafficPolicy REGISTRY_ONLY sends calls to hosts without a ServiceEntry to the BlackHoleCluster (502)."""
     pod = ctx.pod()
@@ -1330,7 +1344,13 @@ def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
         return CheckResult.not_applicable(f"outboundTrafficPolicy is {mode} ({source})")
     if not bh:
         return CheckResult.passed(f"outboundTrafficPolicy is REGISTRY_ONLY ({source}) and no request was blackholed")
+    headless_ips = {p.ip for s in ctx.ev.get_or([], Need.SERVICES) if s.is_headless and s.spec.selector
+                    for p in (pods_in(ctx, s.metadata.namespace) or []) if p.ip and s.selects(p)}
     hosts = Counter((e.authority or e.requested_server_name or e.downstream_local_address or "?") for e in bh)
+    # a headless Service's pod called by IP is blackholed too, but a ServiceEntry is not its fix
+    hosts = Counter({h: n for h, n in hosts.items() if h.rsplit(":", 1)[0] not in headless_ips})
+    if not hosts:
+        return CheckResult.passed("the blackholed requests address pods of a headless Service by IP (see P503-HEADLESS-PODIP)")
     entries = ctx.ev.get_or([], Need.SERVICE_ENTRIES)
     missing = [h for h in hosts if not any(host_matches(x, h.rsplit(":", 1)[0]) for se in entries for x in se.spec.hosts)]
     if not missing:

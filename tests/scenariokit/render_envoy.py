@@ -996,7 +996,8 @@ def render_stats(world: World, pod: Pod) -> str:
                 counters.setdefault("listener.0.0.0.0_15006.ssl.fail_verify_error", 0)
     for ex in simulate(world):
         for name, val in ex.stats.get(pod.name, {}).items():
-            counters[name] = counters.get(name, 0) + val
+            # gauges hold the latest value; counters accumulate
+            counters[name] = val if name.endswith("ejections_active") else counters.get(name, 0) + val
     for name, val in pod.workload.proxy.stats.items():
         counters[name] = counters.get(name, 0) + val
     return "".join(f"{k}: {v}\n" for k, v in sorted(counters.items()))

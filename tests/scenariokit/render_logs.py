@@ -137,6 +137,8 @@ class _Sim:
         self.w = world
         self._routes: dict[str, list[dict[str, Any]]] = {}
         self._clusters: dict[str, dict[str, tuple[dict[str, Any], Any]]] = {}
+        self._fails: dict[tuple[str, str], dict[str, int]] = {}
+        self._ejections: dict[tuple[str, str], set[str]] = {}
 
     # -- cached per-proxy config -------------------------------------------------------------
     def routes(self, pod: Pod) -> list[dict[str, Any]]:
@@ -289,12 +291,11 @@ class _Sim:
         if not healthy:
             ex.log(client, Line(**base, code=503, flags="UH", details="no_healthy_upstream", tx=len(BODY["UH"]), **common))
             ex.count(client, f"{stat}.upstream_cx_none_healthy")
+            if (client.name, cname) in self._ejections:
+                ex.ejected.setdefault(client.name, set()).update(f"{cname}/{h}" for h in self._ejections[(client.name, cname)])
             ex.client_saw = (503, BODY["UH"])
             return
         pod, tp = healthy[ex.index % len(healthy)]
-        for p, t2 in eps or []:
-            if self._ejected(client, cname, p, t2):
-                ex.ejected.setdefault(client.name, set()).add(f"{cname}/{p.ip}:{t2}")
         uhost = f"{pod.ip}:{tp}"
         ulocal = f"{client.ip}:{_port_of(client, ex.index + 1)}"
         subset = cname.split("|")[2]
@@ -316,6 +317,7 @@ class _Sim:
             ex.log(client, Line(**base, code=503, flags=flags, details=details, failure=failure, tx=len(body),
                                 duration=2 + n, upstream_host=uhost, upstream_local=ulocal if flags == "UC" else None, **common))
             ex.client_saw = (503, body)
+            self._record_result(ex, client, cname, uhost, True)
             return
         # server proxy (or bare app) answers; retries on 503 like Istio's default policy
         attempts = 0
@@ -327,6 +329,7 @@ class _Sim:
             if code == 503 and attempts <= retries:
                 continue
             break
+        self._record_result(ex, client, cname, uhost, code >= 500)
         flags = "URX" if attempts > 1 and code == 503 else None
         ex.log(client, Line(**base, code=code, flags=flags, details="via_upstream", tx=_body_len(code, sdetails),
                             duration=4 + attempts, upstream_time=3 + attempts, upstream_host=uhost, upstream_local=ulocal,
@@ -335,12 +338,28 @@ class _Sim:
 
     # -- pieces ----------------------------------------------------------------------------------
     def _ejected(self, client: Pod, cname: str, pod: Pod, tp: int) -> bool:
-        """Outlier detection ejects hosts that answer 5xx, when the cluster has it configured."""
+        return f"{pod.ip}:{tp}" in self._ejections.get((client.name, cname), set())
+
+    def _record_result(self, ex: Exchange, client: Pod, cname: str, host: str, failed: bool) -> None:
+        """Outlier detection: consecutive 5xx/connect failures eject a host (what /clusters shows)."""
         cl = self.clusters(client).get(cname)
         if not cl or "outlier_detection" not in cl[0]:
-            return False
-        return bool(pod.workload.proxy.stats.get("__ejected__")) or any(
-            c.ready is False for c in pod.workload.containers) or _bind_fails(self.w, pod, tp)
+            return
+        key = (client.name, cname)
+        fails = self._fails.setdefault(key, {})
+        fails[host] = fails.get(host, 0) + 1 if failed else 0
+        if failed and fails[host] >= cl[0]["outlier_detection"].get("consecutive_5xx", 5):
+            ej = self._ejections.setdefault(key, set())
+            total = len(cl[1] or [])
+            pct = cl[0]["outlier_detection"].get("max_ejection_percent", 10)
+            # Envoy always allows ejecting one host, even past max_ejection_percent
+            if len(ej) < max(1, total * pct // 100):
+                ej.add(host)
+                ex.count(client, f"cluster.{cname}.outlier_detection.ejections_enforced_consecutive_5xx")
+        if key in self._ejections:
+            ex.ejected.setdefault(client.name, set()).update(f"{cname}/{h}" for h in self._ejections[key])
+            st = ex.stats.setdefault(client.name, {})
+            st[f"cluster.{cname}.outlier_detection.ejections_active"] = len(self._ejections[key])
 
     @staticmethod
     def match_vhost(rc: dict[str, Any], authority: str, port: int) -> dict[str, Any] | None:

@@ -666,3 +666,18 @@ def test_scenario_dataclass_defaults() -> None:
     assert sc.expect.as_dict()["verdict"] == "problems_found" and not simulate(sc.world)
     assert Expect(path=[("n1", "fail")]).as_dict()["path"] == [["n1", "fail"]]
     assert isinstance(ServicePort(80).target, int) and shutil.which("true") is not None and asyncio is not None
+
+
+def test_ingress_traffic_through_the_gateway() -> None:
+    w = bookinfo_world()
+    w.traffic += [Request("istio-system/istio-ingressgateway", "bookinfo.example.com", "/productpage"),
+                  Request("istio-system/istio-ingressgateway", "bookinfo.example.com", "/nope")]
+    es = _client_entries(w, "istio-ingressgateway", "istio-system")
+    assert {(e.response_code, e.upstream_cluster) for e in es} == {
+        (200, "outbound|9080||productpage.default.svc.cluster.local"), (404, None)}
+    assert any(e.response_flags == ["NR"] and e.response_code_details == "route_not_found" for e in es)
+    w2 = bookinfo_world()
+    w2.istio = [o for o in w2.istio if o["kind"] != "VirtualService"]
+    w2.traffic.append(Request("istio-system/istio-ingressgateway", "bookinfo.example.com", "/productpage"))
+    es2 = _client_entries(w2, "istio-ingressgateway", "istio-system")
+    assert [(e.response_code, e.response_flags) for e in es2] == [(404, ["NR"])]

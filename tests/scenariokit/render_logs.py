@@ -214,8 +214,21 @@ class _Sim:
             self.tcp(ex, client, svc, sp, t, base, cport, dl)
             return
 
-        # HTTP through the client's outbound listener and route table
-        rc = next((r for r in self.routes(client) if r["name"] == str(port)), None)
+        if client.is_gateway:
+            # traffic entering the mesh: the request arrives on the gateway Service port, which
+            # maps to a gateway listener port (80 → 8080); no Gateway server → nothing listens
+            gsvc = next((sv for sv in w.services_selecting(client)), None)
+            gsp = gsvc.port_for(port) if gsvc else None
+            lport = gsp.target if gsp and isinstance(gsp.target, int) else port
+            rc = next((r for r in self.routes(client) if r["name"] == f"http.{lport}"), None)
+            if rc is None:
+                ex.client_saw = (0, "Connection refused")
+                return
+            dl = f"{client.ip}:{lport}"
+            base["authority"] = req.authority
+        else:
+            # HTTP through the client's outbound listener and route table
+            rc = next((r for r in self.routes(client) if r["name"] == str(port)), None)
         if rc is None:
             self.passthrough(ex, client, host, port, t, base, cport, svc)
             return

@@ -137,8 +137,10 @@ def server_pods(ctx: CheckContext) -> list[tuple[Any, str]]:
     return out
 
 
-def services_of(ctx: CheckContext, pod: Any) -> list[Any]:
-    return [s for s in ctx.ev.get_or([], Need.SERVICES) if s.selects(pod)]
+def services_of(ctx: CheckContext, pod: Any, *, required: bool = True) -> list[Any]:
+    """Services selecting the pod; raises (unknown) when SERVICES is required and missing."""
+    svcs = ctx.ev.get(Need.SERVICES) if required else ctx.ev.get_or([], Need.SERVICES)
+    return [s for s in svcs if s.selects(pod)]
 
 
 def target_ports(ctx: CheckContext, pod: Any) -> list[tuple[Any, Any, int]]:
@@ -418,6 +420,7 @@ def _is_protocol_error(e: AccessLogEntry) -> bool:
 @check("P503-PROTOCOL-MISMATCH", needs=(Need.POD, Need.SERVICES, Need.PROXY_LOGS), peer_needs=(Need.PROXY_LOGS,))
 def protocol_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A port declared HTTP/gRPC (name prefix or appProtocol) carries something that is not HTTP (UPE/DPE)."""
+    ctx.ev.get(Need.SERVICES)  # required: the declared protocol lives there
     pls = pod_logs(ctx)
     for pl in pls:
         bad = [e for e in pl.log.entries if _is_protocol_error(e)]
@@ -715,13 +718,14 @@ def _rewrite_disabled(pod: Any) -> bool:
        Need.SERVICES, Need.CONTROL_PLANE_CONFIGMAPS), peer_needs=(Need.PROXY_LOGS,))
 def probe_rewrite(ctx: CheckContext, _: NoParams) -> CheckResult:
     """HTTP probes not rewritten to the agent (rewriteAppHTTPProbers: false) hit a STRICT mTLS port: kubelet fails readiness."""
+    ctx.resources(Need.PEER_AUTHENTICATIONS)  # required: without it no probe can be judged
     cands: dict[tuple[str, str], Any] = {}
     for pod, _role in server_pods(ctx):
         cands[(pod.metadata.namespace, pod.metadata.name)] = pod
     # pods behind the Services the target's UH requests went to
     for pl in pod_logs(ctx, required=False):
         for e in pl.log.entries:
-            if _uh(e):
+            if _uh(e) and ctx.ev.has(Need.SERVICES):
                 svc, _, _ = entry_service(ctx, e)
                 for p in [p for p in (pods_in(ctx, svc.metadata.namespace) or []) if svc.selects(p)] if svc is not None else []:
                     cands.setdefault((p.metadata.namespace, p.metadata.name), p)
@@ -1014,7 +1018,8 @@ def keepalive_uc(ctx: CheckContext, _: NoParams) -> CheckResult:
             if applied and applied.rule.spec.traffic_policy and applied.rule.spec.traffic_policy.connection_pool and applied.rule.spec.traffic_policy.connection_pool.http:
                 idle = applied.rule.spec.traffic_policy.connection_pool.http.idle_timeout
             side = "the server's sidecar, reusing a connection to its app," if cl.startswith("inbound") else "the client's sidecar"
-            fix_host = host or (services_of(ctx, ctx.pod())[0].fqdn() if cl.startswith("inbound") and services_of(ctx, ctx.pod()) else "<host>")
+            own = services_of(ctx, ctx.pod(), required=False)
+            fix_host = host or (own[0].fqdn() if cl.startswith("inbound") and own else "<host>")
             return CheckResult.failed(
                 f"{len(uc)} of {len(es)} requests on {cl} failed with 503 UC connection_termination while {len(ok)} succeeded: "
                 f"{side} sent requests on keep-alive connections the upstream had already closed"
@@ -1270,8 +1275,8 @@ def shutdown_race(ctx: CheckContext, _: NoParams) -> CheckResult:
             bad = [e for e in pl.log.entries if e.direction == "inbound" and has_flag(e, "UC", "UF", "DC", "UH")]
         if not bad:
             continue
-        who = sorted({(terminating.get((e.upstream_host or "").rsplit(":", 1)[0])) for e in bad} - {None}, key=str)
-        names = ", ".join(w.metadata.name if hasattr(w, "metadata") else str(w) for w in who) or pod_ref(me)
+        who = [terminating.get((e.upstream_host or "").rsplit(":", 1)[0]) for e in bad]
+        names = ", ".join(sorted({w.metadata.name if hasattr(w, "metadata") else str(w) for w in who if w is not None})) or pod_ref(me)
         evidence = [log_ref(ctx, pl, bad, "failures to endpoints of terminating pods")]
         if draining:
             evidence.append(ctx.ref(Need.PROXY_LOGS, "\n".join(ev.raw for ev in draining[:3]), "the proxy is draining",
@@ -1380,7 +1385,7 @@ def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
 @check("P503-HEADLESS-PODIP", needs=(Need.POD, Need.SERVICES, Need.PROXY_LOGS), optional=(Need.PODS,), peer_needs=(Need.PROXY_LOGS,))
 def headless_podip(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A headless Service's pod called by IP on an HTTP port: the Host header matches no route, so the sidecars fail the request."""
-    headless = [s for s in ctx.ev.get_or([], Need.SERVICES) if s.is_headless and s.spec.selector]
+    headless = [s for s in ctx.ev.get(Need.SERVICES) if s.is_headless and s.spec.selector]
     if not headless:
         return CheckResult.not_applicable("no headless Service in the cluster")
     for pl in pod_logs(ctx):

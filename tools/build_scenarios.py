@@ -109,7 +109,7 @@ def build_one(sc: Any) -> tuple[str, str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", help="build only this scenario (NAME or PLAYBOOK/NAME)")
+    ap.add_argument("--only", help="build only this scenario (NAME or PLAYBOOK/NAME) or every scenario of a PLAYBOOK")
     ap.add_argument("--check", action="store_true", help="fail if the committed recordings differ from a rebuild")
     ap.add_argument("--scenarios", type=Path, default=ROOT / "tests" / "scenarios", help="scenario modules directory")
     ap.add_argument("--out", type=Path, default=ROOT / "recordings", help="recordings directory")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scenarios = load_scenarios(args.scenarios)
     if args.only:
-        scenarios = [s for s in scenarios if args.only in (s.name, f"{s.playbook}/{s.name}")]
+        scenarios = [s for s in scenarios if args.only in (s.name, s.playbook, f"{s.playbook}/{s.name}")]
         if not scenarios:
             print(f"build_scenarios: no scenario named {args.only!r}", file=sys.stderr)
             return 2

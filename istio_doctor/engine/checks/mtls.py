@@ -26,6 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from istio_doctor.engine.context import CheckContext
@@ -407,7 +408,7 @@ def _mesh_clients_in(ctx: CheckContext, ns: str) -> bool | None:
 @check(
     "MTLS-DR-DISABLE-VS-STRICT",
     needs=(Need.POD, Need.DESTINATION_RULES, Need.PEER_AUTHENTICATIONS, Need.SERVICES, Need.PODS),
-    optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.CONTROL_PLANE_CONFIGMAPS),
+    optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.CONTROL_PLANE_CONFIGMAPS, Need.ENVOY_STATS),
     peer_needs=(Need.PROXY_LOGS, Need.CONFIG_DUMP),
 )
 def dr_disable_vs_strict(ctx: CheckContext, _: NoParams) -> CheckResult:
@@ -465,6 +466,12 @@ def dr_disable_vs_strict(ctx: CheckContext, _: NoParams) -> CheckResult:
                 if nr:
                     ev.append(ctx.ref(Need.PROXY_LOGS, _raw(nr), "plaintext connections rejected by this STRICT port"))
                     observed = _summarize(nr, f"{pod.metadata.name}:{sp.target}")
+                stats = ctx.ev.get_or(None, Need.ENVOY_STATS, ctx.namespace, ctx.pod_name) or {}
+                counter = "ssl.fail_verify_no_cert" if tls.mode == "SIMPLE" else "no_filter_chain_match"
+                hits = {k: v for k, v in stats.items() if k.startswith("listener.") and k.endswith(counter) and v > 0}
+                if hits:
+                    ev.append(ctx.ref(Need.ENVOY_STATS, "\n".join(f"{k}: {v}" for k, v in hits.items()), "inbound listener counters"))
+                    observed.append(f"{counter} = {sum(hits.values())} on the inbound listener")
                 scope = (f"clients in namespace {dr.metadata.namespace}" if dr.metadata.namespace not in (sp.svc.metadata.namespace, root_namespace(ctx))
                          else "every mesh client without a closer DestinationRule")
                 problems.append(Problem(
@@ -472,7 +479,7 @@ def dr_disable_vs_strict(ctx: CheckContext, _: NoParams) -> CheckResult:
                              f"{host}:{sp.port.port} while {sp.mtls.source} makes port {sp.target} of this pod STRICT: "
                              f"{scope} send {'plaintext' if tls.mode == 'DISABLE' else 'TLS without an Istio client certificate'}, which the server proxy rejects"),
                     short=f"DR {dr.metadata.namespace}/{dr.metadata.name} {tls.mode} vs STRICT port {sp.target}",
-                    confidence=0.95 if nr else 0.7,
+                    confidence=0.95 if observed else 0.7,
                     fix_summary=f"make DestinationRule {dr.metadata.namespace}/{dr.metadata.name} use ISTIO_MUTUAL (or drop its tls block so auto mTLS applies)",
                     evidence=ev, observed=observed,
                     resources=[f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}", f"Service {sp.svc.metadata.namespace}/{sp.svc.metadata.name}"],
@@ -1030,7 +1037,42 @@ def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.not_applicable("no peer pod to compare root CAs with")
 
 
-def _cert_problems(dump: Any) -> tuple[list[str], list[Any]]:
+def _parse_ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip().replace(" ", "T"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _reference_time(logs: Iterable[Any], dumps: Iterable[Any]) -> datetime | None:
+    """The latest instant the evidence itself shows (log lines, secret pushes).
+
+    Certificate expiry is judged against it rather than against the clock of the machine that
+    parses the dump: a replayed recording is read long after it was taken, and a live proxy log
+    covers the last hour anyway. None when the evidence carries no time at all.
+    """
+    latest: datetime | None = None
+    for log in logs:
+        if log is None:
+            continue
+        for t in [e.start_time for e in log.entries] + [ev.timestamp for ev in log.events]:
+            ts = _parse_ts(t)
+            if ts is not None and (latest is None or ts > latest):
+                latest = ts
+    for d in dumps:
+        raw = getattr(d, "secrets_raw", None) or {}
+        for key in ("dynamic_active_secrets", "dynamic_warming_secrets"):
+            for e in raw.get(key) or ():
+                ts = _parse_ts(e.get("last_updated") or e.get("lastUpdated"))
+                if ts is not None and (latest is None or ts > latest):
+                    latest = ts
+    return latest
+
+
+def _cert_problems(dump: Any, ref: datetime | None = None) -> tuple[list[str], list[Any]]:
     bad: list[str] = []
     secrets = []
     names = {s.name for s in dump.secrets}
@@ -1040,7 +1082,7 @@ def _cert_problems(dump: Any) -> tuple[list[str], list[Any]]:
         if s.status in ("WARMING", "UNINITIALIZED") or s.status.upper().startswith("WARM"):
             bad.append(f"secret {s.name} is {s.status} (never received from the CA)")
             secrets.append(s)
-        elif s.valid is False:
+        elif (s.not_after is not None and s.not_after < ref) if ref is not None and s.not_after is not None else s.valid is False:
             when = f" (NOT AFTER {s.not_after:%Y-%m-%dT%H:%M:%SZ})" if s.not_after else ""
             bad.append(f"secret {s.name} holds no valid certificate{when}")
             secrets.append(s)
@@ -1074,10 +1116,10 @@ def cert_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
     for ns, name, d in targets:
         if d is None or pod.is_gateway and name == pod.metadata.name and not d.secrets:
             continue
-        bad, secrets = _cert_problems(d)
+        log = ctx.ev.get_or(None, Need.PROXY_LOGS, ns, name)
+        bad, secrets = _cert_problems(d, _reference_time([log], [d]))
         if not bad:
             continue
-        log = ctx.ev.get_or(None, Need.PROXY_LOGS, ns, name)
         sds = [e for e in (log.events if log is not None else []) if e.kind in ("sds_error", "warming")]
         cvf = [e for e in (log.entries if log is not None else []) if "TLS" in _tls_text(e)]
         ev = [ctx.ref(Need.CONFIG_DUMP, "\n".join(_secret_row(s) for s in secrets) or "\n".join(bad), "istioctl proxy-config secret", namespace=ns, name=name)]

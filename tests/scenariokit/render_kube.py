@@ -220,6 +220,10 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
             spec_containers = [proxy]
         else:
             spec_containers.append(proxy)
+    elif pod.is_gateway and not w.containers:
+        # not injected: the `image: auto` placeholder of the Deployment stays as it is
+        spec_containers = [{"image": "auto", "imagePullPolicy": "IfNotPresent", "name": "istio-proxy", "resources": {},
+                            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}]
     for c in spec_containers:
         for p in w.containers:
             if c["name"] == p.name and pod.injected and p.readiness and p.readiness.kind == "http" and w.proxy.rewrite_probes:
@@ -264,6 +268,10 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
         if init_failed:
             cstat[-1]["state"] = {"waiting": {"reason": "PodInitializing"}}
             cstat[-1]["started"] = False
+    if pod.is_gateway and not pod.injected and not w.containers:
+        cstat.append({"image": "auto", "imageID": "", "lastState": {}, "name": "istio-proxy", "ready": False,
+                      "restartCount": 0, "started": False,
+                      "state": {"waiting": {"message": 'Back-off pulling image "auto"', "reason": "ImagePullBackOff"}}})
     istat = []
     if pod.injected:
         img = _image(world, w)
@@ -618,6 +626,33 @@ def webhooks_json(world: World) -> list[dict[str, Any]]:
                     "metadata": _meta("MutatingWebhookConfiguration", name, None, generation=2,
                                       labels={"app": "sidecar-injector", "install.operator.istio.io/owning-resource": "unknown",
                                               "istio.io/rev": rev, "operator.istio.io/component": "Pilot", "release": "istio"}),
+                    "webhooks": hooks})
+    for tag, rev in sorted(cp.tags.items()):
+        hooks = [
+            hook("rev.namespace.sidecar-injector.istio.io",
+                 {"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": [tag]},
+                                       {"key": "istio-injection", "operator": "DoesNotExist"}]},
+                 {"matchExpressions": [{"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}]}, rev),
+            hook("rev.object.sidecar-injector.istio.io",
+                 {"matchExpressions": [{"key": "istio.io/rev", "operator": "DoesNotExist"},
+                                       {"key": "istio-injection", "operator": "DoesNotExist"}]},
+                 {"matchExpressions": [{"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]},
+                                       {"key": "istio.io/rev", "operator": "In", "values": [tag]}]}, rev),
+        ]
+        if tag == "default":
+            hooks += [
+                hook("namespace.sidecar-injector.istio.io",
+                     {"matchExpressions": [{"key": "istio-injection", "operator": "In", "values": ["enabled"]}]},
+                     {"matchExpressions": [{"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}]}, rev),
+                hook("object.sidecar-injector.istio.io",
+                     {"matchExpressions": [{"key": "istio-injection", "operator": "DoesNotExist"},
+                                           {"key": "istio.io/rev", "operator": "DoesNotExist"}]},
+                     {"matchExpressions": [{"key": "sidecar.istio.io/inject", "operator": "In", "values": ["true"]},
+                                           {"key": "istio.io/rev", "operator": "DoesNotExist"}]}, rev),
+            ]
+        out.append({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+                    "metadata": _meta("MutatingWebhookConfiguration", f"istio-revision-tag-{tag}", None, generation=1,
+                                      labels={"app": "sidecar-injector", "istio.io/rev": rev, "istio.io/tag": tag}),
                     "webhooks": hooks})
     return out
 

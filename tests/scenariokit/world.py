@@ -256,6 +256,9 @@ class ControlPlane:
     istiod_ready: bool = True
     #: "Fail" (chart default) or "Ignore" (INJ-WEBHOOK-FAILOPEN)
     failure_policy: Literal["Fail", "Ignore"] = "Fail"
+    #: revision tags (tag -> revision), rendered as istio-revision-tag-<tag> webhook configurations;
+    #: a "default" tag also handles istio-injection=enabled (INJ-MULTI-WEBHOOK when it overlaps)
+    tags: dict[str, str] = field(default_factory=dict)
     #: webhook call error when istiod cannot serve it: None, "deadline", "no_endpoints", "x509"
     webhook_error: str | None = None
     injector_policy: str = "enabled"
@@ -388,6 +391,8 @@ class Pod:
 
     @property
     def ready(self) -> bool:
+        if self.is_gateway and not self.injected:
+            return False  # istio-proxy still has the `image: auto` placeholder: it cannot start
         return self.app_ready and (self.proxy_ready or not self.injected)
 
     @property
@@ -515,7 +520,7 @@ class World:
             return False
         if ns.get("istio-injection") == "disabled" or pl.get("sidecar.istio.io/inject") == "false":
             return False
-        revs = self.control_plane.revisions
+        revs = [*self.control_plane.revisions, *self.control_plane.tags]  # a tag selects like a revision
         if "istio-injection" in ns:
             return ns["istio-injection"] == "enabled" and "default" in revs
         if "istio.io/rev" in ns:
@@ -540,11 +545,12 @@ class World:
             return "not_injected"
         lab = w.labels.get("sidecar.istio.io/inject")
         ann = w.annotations.get("sidecar.istio.io/inject")
-        explicit = lab if lab is not None else ann
-        if explicit == "false":
-            return "not_injected"
-        if explicit == "true":
+        explicit = (lab if lab is not None else ann or "").lower()
+        # injectRequired(): y/yes/true/on inject, "" uses the defaults, any other value is false
+        if explicit in ("y", "yes", "true", "on"):
             return "injected"
+        if explicit:
+            return "not_injected"
         for sel in cp.never_inject_selector:
             if labels_match(sel.get("matchLabels", {}), w.labels):
                 return "not_injected"

@@ -32,6 +32,7 @@ from istio_doctor.engine.mesh import (
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
+from istio_doctor.evidence.envoy.configdump import match_virtual_host
 from istio_doctor.evidence.istio import exported_to, fqdn, host_matches, hosts_intersect, istio_resolve_host
 
 # --------------------------------------------------------------------------------------
@@ -124,6 +125,23 @@ def _route_config_name(dump: Any, entry: Any, is_gateway: bool) -> str:
     if port is None:
         return ""
     return f"http.{port}" if is_gateway else str(port)
+
+
+def _find_vhost(dump: Any, route_name: str, authority: str) -> Any | None:
+    """Envoy's virtual-host choice: every specific domain (with and without the port) before ``*``.
+
+    ``ConfigDump.find_virtual_host`` tries ``host:port`` including the ``*`` fallback before the
+    bare host, so a sidecar request for ``reviews:9080`` would land on ``allow_any``; Istio sets
+    ``ignore_port_in_host_matching``, so the bare host must win over ``*``.
+    """
+    rc = dump.route_config(route_name)
+    if rc is None:
+        return None
+    specific = [vh for vh in rc.virtual_hosts if vh.domains != ["*"]]
+    vh = match_virtual_host(specific, authority)
+    if vh is not None:
+        return vh
+    return match_virtual_host(rc.virtual_hosts, authority)
 
 
 def _vhost_table(rc: Any) -> list[dict[str, Any]]:
@@ -346,7 +364,7 @@ def _nr_without_vhost(ctx: CheckContext, dump: Any, log: Any, pod: Any) -> dict[
         if not _is_nr(e) or not e.authority:
             continue
         rc_name = _route_config_name(dump, e, pod.is_gateway)
-        vh = dump.find_virtual_host(rc_name, e.authority)
+        vh = _find_vhost(dump, rc_name, e.authority)
         if vh is None or not vh.routes:
             out.setdefault(_authority_host(e.authority), []).append(e)
     return out
@@ -516,9 +534,15 @@ def _known_host(ctx: CheckContext, host: str, client_ns: str) -> bool:
         return True
     sfq = svc.fqdn() if svc is not None else None
     for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
-        if any(h != "*" for h in vs.spec.hosts) and _vs_matches_host(vs, host, sfq):
-            # a '*' VS host matches everything and so says nothing about this name
-            if any(h != "*" and (host_matches(istio_resolve_host(h, _vs_ns(vs)), host) or (sfq and host_matches(istio_resolve_host(h, _vs_ns(vs)), sfq))) for h in vs.spec.hosts):
+        for h in vs.spec.hosts:
+            r = istio_resolve_host(h, _vs_ns(vs))
+            if h == "*":
+                # '*' names no host in particular, but a '*' VirtualService meant for a gateway
+                # does serve this request: then the binding, not the Host header, is wrong.
+                if _gw_refs(vs):
+                    return True
+                continue
+            if host_matches(r, host) or (sfq and host_matches(r, sfq)):
                 return True
     return False
 
@@ -571,7 +595,7 @@ def match_miss(ctx: CheckContext, _: NoParams) -> CheckResult:
     misses: list[tuple[Any, Any, Any]] = []
     for e in nr:
         rc_name = _route_config_name(dump, e, pod.is_gateway)
-        vh = dump.find_virtual_host(rc_name, e.authority)
+        vh = _find_vhost(dump, rc_name, e.authority)
         if vh is None or not vh.routes:
             continue
         path = _path_only(e.path)
@@ -1424,8 +1448,8 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
 # --------------------------------------------------------------------------------------
 
 
-@check("ROUTE-INGRESS-SUBSET-IGNORED", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.SERVICES, Need.PODS),
-       optional=(Need.GATEWAYS, Need.ANALYZE, Need.CONTROL_PLANE_CONFIGMAPS))
+@check("ROUTE-INGRESS-SUBSET-IGNORED", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.SERVICES),
+       optional=(Need.GATEWAYS, Need.PODS, Need.CONFIG_DUMP, Need.ANALYZE, Need.CONTROL_PLANE_CONFIGMAPS))
 def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Subset rules of a mesh-only VirtualService do not apply to traffic entering through a gateway VirtualService."""
     pod = ctx.pod()
@@ -1438,6 +1462,7 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
     if not gw_vss:
         return CheckResult.not_applicable("no gateway-bound VirtualService carries the examined pod's traffic")
     mine = {s.fqdn() for s in _pod_services(ctx, pod)}
+    dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name) if pod.is_gateway else None
     for gvs in gw_vss:
         if "mesh" in gvs.spec.gateways:
             continue
@@ -1457,21 +1482,34 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
                 if not subsets:
                     continue
                 applied = destination_rule_for(ctx, host, _vs_ns(gvs))
-                pods = [p for p in ctx.ev.get_or([], Need.PODS, svc.metadata.namespace) if svc.selects(p)]
-                if applied is None or not pods:
+                if applied is None:
                     continue
-                chosen = [p for p in pods if any((s := applied.rule.subset(n)) is not None and s.selects(p.labels) for n in subsets)]
-                others = [p for p in pods if p not in chosen]
+                pods = [p for p in ctx.ev.get_or([], Need.PODS, svc.metadata.namespace) if svc.selects(p)]
+                if pods:
+                    chosen = [p for p in pods if any((s := applied.rule.subset(n)) is not None and s.selects(p.labels) for n in subsets)]
+                    others = [p.metadata.name for p in pods if p not in chosen]
+                    table = ctx.ref(Need.PODS, "\n".join(f"{p.metadata.name}\t{p.labels.get('version', '-')}" for p in pods),
+                                    "pods behind the Service (not all in the chosen subsets)", namespace=svc.metadata.namespace)
+                elif dump is not None:
+                    # The gateway's own EDS: endpoints of the whole service vs of the chosen subsets.
+                    every = {f"{e.address}:{e.port}" for c in dump.clusters_for(host, subset="") for e in dump.endpoints_for(c.name)}
+                    picked = {f"{e.address}:{e.port}" for n in subsets for c in dump.clusters_for(host, subset=n) for e in dump.endpoints_for(c.name)}
+                    if not every or not picked:
+                        continue
+                    others = sorted(every - picked)
+                    table = ctx.ref(Need.CONFIG_DUMP, f"outbound||{host}: {sorted(every)}\n" + "\n".join(
+                        f"outbound|{n}|{host}: {sorted({f'{e.address}:{e.port}' for c in dump.clusters_for(host, subset=n) for e in dump.endpoints_for(c.name)})}"
+                        for n in subsets), "endpoints of the service vs of the chosen subsets (gateway EDS)")
+                else:
+                    continue
                 if not others:
                     continue  # every pod is in the chosen subsets: ingress traffic lands on the same pods
-                evidence = [ctx.ref(Need.VIRTUAL_SERVICES, [_vs_excerpt(gvs), _vs_excerpt(mvs)], "gateway VS without subset vs mesh VS with subsets"),
-                            ctx.ref(Need.PODS, "\n".join(f"{p.metadata.name}\t{p.labels.get('version', '-')}" for p in pods),
-                                    "pods behind the Service (not all in the chosen subsets)", namespace=svc.metadata.namespace)]
+                evidence = [ctx.ref(Need.VIRTUAL_SERVICES, [_vs_excerpt(gvs), _vs_excerpt(mvs)], "gateway VS without subset vs mesh VS with subsets"), table]
                 evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0140"]))
                 return CheckResult.failed(
                     f"VirtualService {_vs_ns(gvs)}/{gvs.metadata.name} (gateways {gvs.spec.gateways}) sends ingress traffic to {host} without a subset, "
                     f"while mesh-only VirtualService {_vs_ns(mvs)}/{mvs.metadata.name} pins {host} to subset(s) {subsets}; gateway traffic ignores "
-                    f"the mesh rules and also reaches {[p.metadata.name for p in others]}",
+                    f"the mesh rules and also reaches {others}",
                     evidence=evidence, confidence=0.7, resources=[f"VirtualService {_vs_ns(gvs)}/{gvs.metadata.name}", f"VirtualService {_vs_ns(mvs)}/{mvs.metadata.name}"],
                     fix=Fix(summary=f"route to subset(s) {subsets} in the gateway VirtualService too, or bind {mvs.metadata.name} to the gateway as well (gateways: [<gateway>, mesh])",
                             steps=[FixStep(description="set the subset on the gateway route", command=f"kubectl edit virtualservice {gvs.metadata.name} -n {_vs_ns(gvs)}",

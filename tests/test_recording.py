@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from istio_doctor.evidence.redact import redact
 from istio_doctor.evidence.recording import (
     RecordedCall,
     Recording,
@@ -25,6 +24,7 @@ from istio_doctor.evidence.recording import (
     recording_json_schema,
     save_recording,
 )
+from istio_doctor.evidence.redact import redact
 
 REPO = Path(__file__).resolve().parent.parent
 META = RecordingMetadata(created=dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc), target="pod/p -n default",

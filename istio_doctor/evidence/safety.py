@@ -107,11 +107,7 @@ def _refuse(argv: Sequence[str], why: str) -> CommandRefused:
 
 def _flag_name(word: str) -> str:
     """``--flag=value`` -> ``--flag``; ``-n=value`` -> ``-n``; anything else unchanged."""
-    if word.startswith("--"):
-        return word.split("=", 1)[0]
-    if word.startswith("-") and "=" in word:
-        return word.split("=", 1)[0]
-    return word
+    return word.split("=", 1)[0] if word.startswith("-") else word
 
 
 def _inline_value(word: str) -> bool:
@@ -157,8 +153,7 @@ class _Words:
 def check_read_only(argv: Sequence[str]) -> None:
     """Raise ``CommandRefused`` unless ``argv`` is an allowlisted read-only call."""
     if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence) or not argv:
-        raise CommandRefused(tuple(argv) if isinstance(argv, Sequence) and not isinstance(argv, (str, bytes)) else (),
-                             "refused: argv must be a non-empty list of strings (never a shell string)")
+        raise CommandRefused((), "refused: argv must be a non-empty list of strings (never a shell string)")
     for w in argv:
         if not isinstance(w, str):
             raise _refuse([str(x) for x in argv], f"argument {w!r} is not a string")
@@ -172,8 +167,7 @@ def check_read_only(argv: Sequence[str]) -> None:
         if _flag_name(w) in _LOCAL_WRITE_FLAGS:
             raise _refuse(argv, f"{_flag_name(w)} writes local files")
 
-    words = _Words(argv, binary)
-    pos = words.positionals()
+    pos = _Words(argv, binary).positionals()
     if not pos:
         raise _refuse(argv, f"no {binary} verb found")
     _, verb, verb_known = pos[0]
@@ -181,12 +175,12 @@ def check_read_only(argv: Sequence[str]) -> None:
         raise _refuse(argv, f"an unrecognised flag precedes the verb {verb!r}, so the verb cannot be trusted")
     sub = pos[1][1] if len(pos) > 1 and pos[1][2] else None
     if binary == "kubectl":
-        _check_kubectl(argv, verb, sub, words)
+        _check_kubectl(argv, verb, sub)
     else:
         _check_istioctl(argv, verb, sub, pos)
 
 
-def _check_kubectl(argv: Sequence[str], verb: str, sub: str | None, words: _Words) -> None:
+def _check_kubectl(argv: Sequence[str], verb: str, sub: str | None) -> None:
     if "--" in argv and verb != "exec":
         # Only exec gives meaning to `--`; elsewhere it would hide words from this check.
         raise _refuse(argv, f"`--` is only accepted for kubectl exec, not {verb!r}")

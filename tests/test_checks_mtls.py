@@ -18,9 +18,9 @@ import yaml
 
 from istio_doctor.engine.context import CheckContext, RelatedPod
 from istio_doctor.engine.model import Outcome
-from istio_doctor.engine.registry import NoParams, load_builtin_checks
+from istio_doctor.engine.registry import load_builtin_checks
 from istio_doctor.engine.walker import run_check
-from istio_doctor.evidence.bundle import EvidenceFailure, Evidence, EvidenceKey, FailureKind, Item, Need
+from istio_doctor.evidence.bundle import Evidence, EvidenceFailure, FailureKind, Item, Need
 from istio_doctor.evidence.gather import _parser
 from istio_doctor.evidence.target import Connection, Target
 
@@ -680,4 +680,3 @@ def test_every_mtls_check_has_a_catalogue_entry() -> None:
     cat = load_catalogue()
     assert sorted(c for c in cat if c.startswith("MTLS-")) == sorted(MTLS_CHECKS)
     assert len(MTLS_CHECKS) == 14
-    _ = NoParams, EvidenceKey

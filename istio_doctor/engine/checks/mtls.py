@@ -42,7 +42,6 @@ from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.envoystats import stat_sum
 from istio_doctor.evidence.istio import exported_to, fqdn, host_matches
 
 # --------------------------------------------------------------------------------------
@@ -596,7 +595,7 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
             steps = []
             if client is not None:
                 steps.append(FixStep(
-                    description=f"inject the client: label its namespace and restart its workload",
+                    description="inject the client: label its namespace and restart its workload",
                     command=f"kubectl label namespace {client.metadata.namespace} istio-injection=enabled --overwrite && "
                     + (f"kubectl rollout restart {client.owner_workload.kind.lower()}/{client.owner_workload.name} -n {client.metadata.namespace}"
                        if client.owner_workload is not None and client.owner_workload.kind in ("Deployment", "StatefulSet", "DaemonSet")

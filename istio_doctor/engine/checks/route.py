@@ -1039,13 +1039,18 @@ def _nc_entries(ctx: CheckContext) -> list[Any]:
     return [e for e in _entries(_log(ctx)) if _is_nc(e)]
 
 
+def _called(ctx: CheckContext) -> list[Any]:
+    """Entries of the hosts the examined pod calls (successful or not): their VirtualServices matter."""
+    return [e for e in _entries(_log(ctx)) if e.authority and (e.direction == "outbound" or _is_route_failure(e))]
+
+
 @check("ROUTE-DEST-HOST-UNKNOWN", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.SERVICES, Need.SERVICE_ENTRIES),
        optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.GATEWAYS, Need.ANALYZE))
 def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A VirtualService routes to a host that is in no registry (no Service, no ServiceEntry): 503 NC."""
     pod = ctx.pod()
     nc = _nc_entries(ctx)
-    cands = _candidate_vs(ctx, pod, nc)
+    cands = _candidate_vs(ctx, pod, _called(ctx))
     if not cands:
         return CheckResult.not_applicable("no VirtualService routes the examined pod's traffic")
     dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
@@ -1107,7 +1112,7 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
     pod = ctx.pod()
     nc = _nc_entries(ctx)
     nr = [e for e in _entries(_log(ctx)) if _is_nr(e)]
-    cands = _candidate_vs(ctx, pod, nc + nr)
+    cands = _candidate_vs(ctx, pod, _called(ctx))
     subset_dests = [(vs, cns, d) for vs, cns in cands for d in vs.destinations if d.subset]
     if not subset_dests:
         return CheckResult.not_applicable("no VirtualService of the examined pod's traffic routes to a subset")
@@ -1175,7 +1180,7 @@ def port_ambiguous(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A VirtualService destination omits the port of a multi-port Service Envoy cannot infer."""
     pod = ctx.pod()
     nc = _nc_entries(ctx)
-    cands = _candidate_vs(ctx, pod, nc)
+    cands = _candidate_vs(ctx, pod, _called(ctx))
     if not cands:
         return CheckResult.not_applicable("no VirtualService routes the examined pod's traffic")
     for vs, _cns in cands:
@@ -1298,6 +1303,7 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
     pod = ctx.pod()
     if pod.is_gateway:
         return CheckResult.not_applicable("gateway routes are not limited by exportTo of the client namespace here")
+    ctx.proxy_log(), ctx.services(), ctx.resources(Need.VIRTUAL_SERVICES), ctx.resources(Need.DESTINATION_RULES)  # required
     targets = _failing_targets(ctx)
     if not targets:
         return CheckResult.not_applicable("no failing routed request from the examined pod")
@@ -1401,7 +1407,15 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
     if sc is None or not sc.spec.egress:
         return CheckResult.not_applicable("no Sidecar resource with egress hosts applies to the pod")
     egress_hosts = [h for eg in sc.spec.egress for h in eg.hosts]
+    log = ctx.proxy_log()
+    ctx.services()  # required: hosts are resolved through it
     targets = _failing_targets(ctx)
+    if not targets:
+        called = sorted({s.fqdn() for e in log.entries if e.authority and e.direction == "outbound"
+                         for s in [_service_for_authority(ctx, _authority_host(e.authority), ctx.namespace)] if s is not None})
+        if called:
+            return CheckResult.passed(f"no routed request of the pod failed; it reaches {called} within Sidecar "
+                                      f"{sc.metadata.namespace}/{sc.metadata.name}")
     # the destinations of VirtualServices for those hosts must be imported too (else NC)
     checks: list[tuple[str, str, Any, list[Any]]] = []
     for host, (svc, es) in targets.items():

@@ -16,6 +16,7 @@ import asyncio
 import shlex
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -112,6 +113,23 @@ _KIND_SENTENCE = {
     FailureKind.FAILED: "failed",
 }
 
+#: What the user can do about it: the report's "Could not check" must say more than what
+#: broke (a missing binary's message already carries its install hint).
+_KIND_ADVICE = {
+    FailureKind.FORBIDDEN: "Ask for read (get/list) access to it or use a context that has it; "
+    "`kubectl auth can-i --list` shows what yours may read",
+    FailureKind.UNAUTHORIZED: "Log in again or refresh the credentials of this kubeconfig context",
+    FailureKind.UNSUPPORTED: "Use a newer kubectl/istioctl; the fallbacks istio-doctor knows were tried",
+    FailureKind.UNREACHABLE: "Check the kubeconfig context (--context), VPN or proxy, and that the API server is up",
+    FailureKind.FAILED: "Run the command yourself to see its full error",
+    FailureKind.TIMEOUT: "Retry with a larger --timeout, or find out why the API server or the pod is slow",
+}
+
+
+def _with_advice(reason: str, kind: FailureKind) -> str:
+    advice = _KIND_ADVICE.get(kind)
+    return f"{reason.rstrip().rstrip('.')}. {advice}." if advice else reason
+
 
 def _first_line(text: str, limit: int = 300) -> str:
     for line in text.splitlines():
@@ -126,7 +144,7 @@ def failure_from_result(res: CommandResult) -> EvidenceFailure:
     detail = _first_line(res.stderr) or _first_line(res.stdout) or f"exit code {res.exit_code}"
     return EvidenceFailure(
         kind=kind,
-        reason=f"`{res.command_line}` {_KIND_SENTENCE[kind]} (exit {res.exit_code}): {detail}",
+        reason=_with_advice(f"`{res.command_line}` {_KIND_SENTENCE[kind]} (exit {res.exit_code}): {detail}", kind),
         argv=res.argv,
     )
 
@@ -142,7 +160,7 @@ def failure_from_error(err: RunnerError) -> EvidenceFailure:
         kind = FailureKind.REFUSED
     else:
         kind = FailureKind.FAILED
-    return EvidenceFailure(kind=kind, reason=str(err), argv=err.argv)
+    return EvidenceFailure(kind=kind, reason=_with_advice(str(err), kind), argv=err.argv)
 
 
 # -- parsers ---------------------------------------------------------------------------
@@ -150,7 +168,7 @@ def failure_from_error(err: RunnerError) -> EvidenceFailure:
 # CLI's --help never pays for them.
 
 
-def _parser(need: Need) -> Callable[[str, str], Any]:
+def _parser(need: Need, now: datetime | None = None) -> Callable[[str, str], Any]:
     from istio_doctor.evidence import kube
 
     def kube_list(model: type) -> Callable[[str, str], Any]:
@@ -218,7 +236,7 @@ def _parser(need: Need) -> Callable[[str, str], Any]:
         case Need.CONFIG_DUMP:
             from istio_doctor.evidence.envoy.configdump import parse_config_dump
 
-            return lambda t, c: parse_config_dump(t, command=c)
+            return lambda t, c: parse_config_dump(t, command=c, now=now)
         case Need.PROXY_LOGS:
             from istio_doctor.evidence.accesslog import parse_proxy_log
 
@@ -274,6 +292,10 @@ class Gatherer:
         self._items: dict[EvidenceKey, asyncio.Future[Item[Any]]] = {}
         self._done = 0
         self._total = 0
+        # Certificates in a replayed recording are judged at the time it was recorded, not
+        # today: a recording attached to an incident must diagnose the same way next year.
+        rec = getattr(runner, "recording", None)
+        self.now: datetime | None = rec.metadata.created if runner.replaying and rec is not None else None
 
     # -- progress ---------------------------------------------------------------------
     def _emit(self, **kw: Any) -> None:
@@ -380,7 +402,7 @@ class Gatherer:
         text, argv, tried = got
         cmd = shlex.join(argv)
         try:
-            value = _parser(need)(text, cmd)
+            value = _parser(need, self.now)(text, cmd)
         except ParseError as exc:
             return self._store(Item(key=key, sources=tried, failure=EvidenceFailure(
                 kind=FailureKind.PARSE_ERROR, reason=f"`{cmd}` printed output istio-doctor cannot read: {exc}", argv=argv)))
@@ -412,7 +434,7 @@ class Gatherer:
                  "secret": "secrets", "bootstrap": "bootstrap"}[p]: json.loads(t)
                 for p, t in texts.items()
             }
-            value = config_dump_from_parts(**parts)
+            value = config_dump_from_parts(**parts, now=self.now)
         except (ValueError, ParseError) as exc:
             return Item(key=key, sources=sources, failure=EvidenceFailure(
                 kind=FailureKind.PARSE_ERROR, reason=f"per-type proxy-config output could not be read: {exc}", argv=sources[-1]))

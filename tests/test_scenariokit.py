@@ -681,3 +681,105 @@ def test_ingress_traffic_through_the_gateway() -> None:
     w2.traffic.append(Request("istio-system/istio-ingressgateway", "bookinfo.example.com", "/productpage"))
     es2 = _client_entries(w2, "istio-ingressgateway", "istio-system")
     assert [(e.response_code, e.response_flags) for e in es2] == [(404, ["NR"])]
+
+
+# --------------------------------------------------------------------------- lifecycle knobs
+
+
+def _admin_clusters(w: World, pod: Any) -> Any:
+    return parse_envoy_clusters(out(w, "kubectl", "exec", pod.name, "-n", pod.namespace, "-c", "istio-proxy", "--",
+                                    "pilot-agent", "request", "GET", "clusters"))
+
+
+def test_outlier_every_host_ejected_stays_ejected_on_uh() -> None:
+    """All hosts out: the later requests are UH, and each of them still reports the ejection."""
+    w = bookinfo_world()
+    w.istio.append(cr("DestinationRule", "ratings", "default", {"host": "ratings", "trafficPolicy": {"outlierDetection": {
+        "consecutive5xxErrors": 1, "interval": "1s", "baseEjectionTime": "3m", "maxEjectionPercent": 100}}}))
+    w.traffic.append(Request("default/reviews-v2", "ratings:9080", "/ratings/0", count=4, status=503))
+    rv = pod_of(w, "reviews-v2")
+    cl = "outbound|9080||ratings.default.svc.cluster.local"
+    uh = [ex for ex in simulate(w) if ex.client is rv and ex.client_saw[1] == "no healthy upstream"]
+    assert len(uh) == 3 and all(any(h.startswith(cl + "/") for h in ex.ejected.get(rv.name, ())) for ex in uh)
+    hosts = [h for h in _admin_clusters(w, rv) if h.cluster == cl]
+    assert hosts and all(h.outlier_failed for h in hosts)
+    stats = parse_envoy_stats(out(w, "kubectl", "exec", rv.name, "-n", "default", "-c", "istio-proxy", "--",
+                                  "pilot-agent", "request", "GET", "stats"))
+    assert stats.get(f"cluster.{cl}.outlier_detection.ejections_active") == 1
+    assert stats.get(f"cluster.{cl}.upstream_cx_none_healthy") == 3
+
+
+def _shutdown_world(deleted_ago: float, replicas: int, after: float = 0.3) -> tuple[World, Any, Any]:
+    from tests.scenariokit.world import LOG_WINDOW_S
+
+    w = bookinfo_world()
+    r = w.workload("default/ratings-v1")
+    assert r is not None
+    r.replicas, r.terminating, r.deleted_at_s = replicas, 1, LOG_WINDOW_S - deleted_ago
+    w.traffic.append(Request("default/reviews-v2", "ratings:9080", "/ratings/0", count=2,
+                             at_s=w.at_s_for_next(r.deleted_at_s + after)))
+    gone = next(p for p in w.pods if p.terminating)
+    return w, gone, pod_of(w, "reviews-v2")
+
+
+def test_terminating_pod_draining_gets_uc() -> None:
+    w, gone, rv = _shutdown_world(4, replicas=2)
+    pod = parse_kube_object(out(w, "kubectl", "get", "pod", gone.name, "-n", "default", "-o", "json"), Pod)
+    assert pod.metadata.deletion_timestamp is not None and pod.ready  # still Ready while draining
+    slices = parse_kube_list(out(w, "kubectl", "get", "endpointslices", "-n", "default", "-o", "json"), EndpointSlice)
+    eps = {a: ep.conditions for s in slices for ep in s.endpoints for a in ep.addresses}
+    c = eps[gone.ip]
+    assert (c.ready, c.serving, c.terminating) == (False, True, True)
+    assert not any(eps[p.ip].terminating for p in w.pods if p.workload.name == "ratings-v1" and p is not gone)
+    evs = parse_kube_list(out(w, "kubectl", "get", "events", "-n", "default", "-o", "json"), Event)
+    assert {e.message for e in evs if e.reason == "Killing" and e.involved_object.name == gone.name} == {
+        "Stopping container ratings", "Stopping container istio-proxy"}
+    # the caller's requests after the deletion: those that picked the terminating pod are reset
+    late = [e for e in _client_entries(w, "reviews-v2", authority="ratings:9080")][-2:]
+    to_gone = [e for e in late if (e.upstream_host or "").startswith(gone.ip + ":")]
+    assert to_gone and all(e.response_code == 503 and e.response_flags == ["UC"]
+                           and e.response_code_details == "upstream_reset_before_response_started{connection_termination}"
+                           for e in to_gone)
+    # the dump (now) no longer lists it; the terminating pod's own log shows the drain
+    assert gone.ip not in {h.host.split(":")[0] for h in _admin_clusters(w, rv)}
+    assert any(ev.kind == "drain" for ev in proxy_log(w, gone).events)
+
+
+def test_terminating_pod_after_drain_is_refused() -> None:
+    w, gone, rv = _shutdown_world(20, replicas=1, after=8)  # the only pod; its sidecar exited 15 s ago
+    late = _client_entries(w, "reviews-v2", authority="ratings:9080")[-2:]
+    assert all(e.response_code == 503 and e.response_flags == ["UF", "URX"]
+               and e.upstream_host == f"{gone.ip}:9080" for e in late)
+    pod = parse_kube_object(out(w, "kubectl", "get", "pod", gone.name, "-n", "default", "-o", "json"), Pod)
+    proxy = pod.container_status("istio-proxy")
+    assert proxy is not None and proxy.state.terminated is not None and not pod.ready
+    slices = parse_kube_list(out(w, "kubectl", "get", "endpointslices", "-n", "default", "-o", "json"), EndpointSlice)
+    c = next(ep.conditions for s in slices for ep in s.endpoints if gone.ip in ep.addresses)
+    assert (c.ready, c.serving, c.terminating) == (False, False, True)
+
+
+def test_terminating_pod_retry_goes_to_the_other_host() -> None:
+    w, gone, rv = _shutdown_world(20, replicas=2, after=8)
+    late = _client_entries(w, "reviews-v2", authority="ratings:9080")[-2:]
+    assert all(e.response_code == 200 and not (e.upstream_host or "").startswith(gone.ip + ":") for e in late)
+
+
+def test_container_last_terminated() -> None:
+    from tests.scenariokit.world import Terminated
+
+    w = bookinfo_world()
+    w.workload("default/ratings-v1").containers[0].last_terminated = Terminated(exit_code=1, started_s=2, finished_s=4)
+    rt = pod_of(w, "ratings-v1")
+    pod = parse_kube_object(out(w, "kubectl", "get", "pod", rt.name, "-n", "default", "-o", "json"), Pod)
+    st = pod.container_status("ratings")
+    assert st is not None and st.restart_count == 1 and st.state.running is not None
+    term = st.last_state.terminated
+    assert term is not None and (term.exit_code, term.reason) == (1, "Error")
+    assert (term.started_at - pod.status.start_time).total_seconds() == 2
+    assert (term.finished_at - term.started_at).total_seconds() == 2
+    assert st.state.running.started_at > term.finished_at
+    assert not pod.is_native_sidecar  # 1.22: classic sidecar, the race this models
+    # untouched containers keep an empty lastState
+    other = pod_of(w, "reviews-v2")
+    st2 = parse_kube_object(out(w, "kubectl", "get", "pod", other.name, "-n", "default", "-o", "json"), Pod).container_status("reviews")
+    assert st2 is not None and st2.restart_count == 0 and st2.last_state.terminated is None

@@ -12,6 +12,10 @@ import json
 from typing import Any
 
 from tests.scenariokit.world import (
+    DRAIN_S,
+    GRACE_S,
+    LOG_WINDOW_S,
+    POD_AGE_S,
     Container,
     Pod,
     Service,
@@ -268,6 +272,15 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
         if init_failed:
             cstat[-1]["state"] = {"waiting": {"reason": "PodInitializing"}}
             cstat[-1]["started"] = False
+        elif c.last_terminated is not None:
+            # the previous run exited; the kubelet restarted it after the 10 s crash back-off
+            lt = c.last_terminated
+            cstat[-1]["lastState"] = {"terminated": {
+                "containerID": f"containerd://{stable_hex('cid', pod.name, c.name, 'previous', n=64)}",
+                "exitCode": lt.exit_code, "finishedAt": iso(-POD_AGE_S + lt.finished_s), "reason": lt.reason,
+                "startedAt": iso(-POD_AGE_S + lt.started_s)}}
+            cstat[-1]["restartCount"] = max(c.restarts, 1)
+            cstat[-1]["state"] = {"running": {"startedAt": iso(-POD_AGE_S + max(10.0, lt.finished_s + 10))}}
     if pod.is_gateway and not pod.injected and not w.containers:
         cstat.append({"image": "auto", "imageID": "", "lastState": {}, "name": "istio-proxy", "ready": False,
                       "restartCount": 0, "started": False,
@@ -281,11 +294,17 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
         pstat = _status_running("istio-proxy", img, proxy_ready, 0)
         if init_failed:
             pstat = {**pstat, "ready": False, "started": False, "state": {"waiting": {"reason": "PodInitializing"}}}
+        elif pod.shutdown_phase(LOG_WINDOW_S) == "exited":
+            # pilot-agent drained Envoy for terminationDrainDuration after SIGTERM, then exited
+            pstat = {**pstat, "ready": False, "started": False, "state": {"terminated": {
+                "containerID": pstat["containerID"], "exitCode": 0,
+                "finishedAt": iso(w.deleted_at_s + DRAIN_S - LOG_WINDOW_S), "reason": "Completed",
+                "startedAt": pstat["state"]["running"]["startedAt"]}}}
         if pod.native and not pod.is_gateway:
             istat.append(pstat)
         else:
             cstat.append(pstat)
-    ready = pod.ready and not pod.forced_unready
+    ready = pod.ready and not pod.forced_unready and all(c["ready"] for c in cstat)
     conds = [
         {"lastProbeTime": None, "lastTransitionTime": iso(-3595), "status": "True", "type": "PodReadyToStartContainers"},
         {"lastProbeTime": None, "lastTransitionTime": iso(-3590), "status": "False" if init_failed else "True", "type": "Initialized"},
@@ -310,6 +329,8 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
                    "qosClass": "Burstable" if pod.injected else "BestEffort", "startTime": iso(-3600)})
     meta = _meta("Pod", pod.name, pod.namespace, labels=pod.labels, annotations=pod_annotations(world, pod) or None,
                  age_s=3600, generateName=f"{pod.rs_name}-",
+                 **({"deletionGracePeriodSeconds": GRACE_S,
+                     "deletionTimestamp": iso(w.deleted_at_s + GRACE_S - LOG_WINDOW_S)} if pod.terminating else {}),
                  ownerReferences=[{"apiVersion": "apps/v1", "blockOwnerDeletion": True, "controller": True,
                                    "kind": "ReplicaSet", "name": pod.rs_name,
                                    "uid": uid("ReplicaSet", pod.namespace, pod.rs_name)}])
@@ -446,8 +467,11 @@ def endpointslice_json(world: World, s: Service) -> dict[str, Any]:
     if s.selector:
         for p in world.pods:
             if p.namespace == s.namespace and labels_match(s.selector, p.labels):
-                ready = p.ready and not p.forced_unready
-                eps.append({"addresses": [p.ip], "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                # serving follows the pod's Ready condition: gone once the terminating sidecar exited
+                serving = p.ready and not p.forced_unready and p.shutdown_phase(LOG_WINDOW_S) != "exited"
+                # EndpointSlice semantics: ready = serving and not terminating
+                eps.append({"addresses": [p.ip], "conditions": {"ready": serving and not p.terminating, "serving": serving,
+                                                                "terminating": p.terminating},
                             "nodeName": p.node,
                             "targetRef": {"kind": "Pod", "name": p.name, "namespace": p.namespace,
                                           "uid": uid("Pod", p.namespace, p.name)}})

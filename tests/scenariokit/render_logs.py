@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from tests.scenariokit import render_envoy as rev
-from tests.scenariokit.world import EPOCH, Pod, Request, Service, ServicePort, Ver, World, uid
+from tests.scenariokit.world import DRAIN_S, EPOCH, LOG_WINDOW_S, REQUEST_SPACING_S, Pod, Request, Service, ServicePort, Ver, World, uid
 
 # Bodies Envoy sends for locally generated replies; BYTES_SENT in the log is their length.
 BODY = {
@@ -175,7 +175,7 @@ class _Sim:
             client = self.w.resolve_pod(req.client)
             for _i in range(req.count):
                 ex = Exchange(req, seq, client)
-                self.one(ex, req.at_s + seq * 1.713)
+                self.one(ex, req.at_s + seq * REQUEST_SPACING_S)
                 out.append(ex)
                 seq += 1
         return out
@@ -300,7 +300,10 @@ class _Sim:
                                 tx=len(BODY["UO"]), **common))
             ex.client_saw = (503, BODY["UO"])
             return
-        healthy = [(p, tp) for p, tp in (eps or []) if not self._ejected(client, cname, p, tp)]
+        # pods deleted before this request are no longer in the EDS the dump shows, but the
+        # caller's proxy had not received that update yet: it still picks them
+        eps = list(eps or []) + self.stale_terminating(client, svc, sp, cname, t)
+        healthy = [(p, tp) for p, tp in eps if not self._ejected(client, cname, p, tp)]
         if not healthy:
             ex.log(client, Line(**base, code=503, flags="UH", details="no_healthy_upstream", tx=len(BODY["UH"]), **common))
             ex.count(client, f"{stat}.upstream_cx_none_healthy")
@@ -311,6 +314,32 @@ class _Sim:
         pod, tp = healthy[ex.index % len(healthy)]
         uhost = f"{pod.ip}:{tp}"
         ulocal = f"{client.ip}:{_port_of(client, ex.index + 1)}"
+        phase = pod.shutdown_phase(t)
+        if phase == "draining":
+            # SIGTERM: the app and the draining sidecar close the connection mid-request; a reset
+            # is not in Istio's default retryOn, so the caller sees it
+            ex.log(client, Line(**base, code=503, flags="UC", details="upstream_reset_before_response_started{connection_termination}",
+                                tx=len(BODY["UC"]), duration=1, upstream_host=uhost, upstream_local=ulocal, **common))
+            ex.client_saw = (503, BODY["UC"])
+            self._record_result(ex, client, cname, uhost, True)
+            return
+        if phase == "exited":
+            # the sidecar is gone: connect-failure, which Istio retries on another host
+            # (previous_hosts predicate) when the caller's EDS still has one
+            others = [(p, tp2) for p, tp2 in healthy if p.shutdown_phase(t) == "running"]
+            n = 1 if others and retries else retries + 1
+            ex.count(client, f"{stat}.upstream_cx_connect_fail", n)
+            ex.connect_fail.setdefault(client.name, {})[f"{cname}/{uhost}"] = n
+            self._record_result(ex, client, cname, uhost, True)
+            if not (others and retries):
+                ex.log(client, Line(**base, code=503, flags="UF,URX", details="upstream_reset_before_response_started{connection_failure}",
+                                    tx=len(BODY["UF"]), duration=2 + n, upstream_host=uhost, **common))
+                ex.client_saw = (503, BODY["UF"])
+                return
+            retries -= 1
+            pod, tp = others[ex.index % len(others)]
+            uhost = f"{pod.ip}:{tp}"
+            ulocal = f"{client.ip}:{_port_of(client, ex.index + 2)}"
         subset = cname.split("|")[2]
         tls = self.transport(cluster, pod)
         sni_v = rev.sni(int(cname.split("|")[1]), subset, cname.split("|")[3]) if tls == "istio" else None
@@ -350,6 +379,21 @@ class _Sim:
         ex.client_saw = (code, "")
 
     # -- pieces ----------------------------------------------------------------------------------
+    def stale_terminating(self, client: Pod, svc: Service | None, sp: ServicePort | None, cname: str,
+                          t: float) -> list[tuple[Pod, int]]:
+        """Terminating endpoints of a cluster the caller still routes to at ``t`` (the race window)."""
+        if svc is None or sp is None or svc.headless:
+            return []
+        subset = cname.split("|")[2] if cname.count("|") == 3 else ""
+        labels = None
+        if subset:
+            sub = self.w.subset(self.w.destination_rule(svc.fqdn, client.namespace), subset)
+            if sub is None:
+                return []
+            labels = sub.get("labels") or {}
+        # before the deletion the pod was a plain endpoint, so it is in the list throughout
+        return [(p, tp) for p, tp in self.w.endpoints(svc, sp, labels, terminating=True)]
+
     def _ejected(self, client: Pod, cname: str, pod: Pod, tp: int) -> bool:
         return f"{pod.ip}:{tp}" in self._ejections.get((client.name, cname), set())
 
@@ -715,6 +759,15 @@ def proxy_log_lines(world: World, pod: Pod) -> list[str]:
         out.append((1.9, f"{_agent_ts(1.9)}\tinfo\tads\tADS: new connection for node:{pod.name}.{pod.namespace}-1"))
         out.append((2.2, f"{_agent_ts(2.2)}\tinfo\tReadiness succeeded in 1.2s"))
         out.append((2.3, f"{_agent_ts(2.3)}\tinfo\tEnvoy proxy is ready"))
+    if pod.terminating and pod.injected:
+        # pilot-agent on SIGTERM (pkg/envoy/agent.go terminate()), on the access-log clock
+        t0 = 20 * 60 + pod.workload.deleted_at_s
+        out.append((t0, f"{_agent_ts(t0)}\tinfo\tAgent draining Proxy for termination"))
+        out.append((t0 + 0.001, f"{_agent_ts(t0 + 0.001)}\tinfo\tGraceful termination period is {DRAIN_S:g}s, starting..."))
+        if pod.workload.deleted_at_s + DRAIN_S <= LOG_WINDOW_S:
+            t1 = t0 + DRAIN_S
+            out.append((t1, f"{_agent_ts(t1)}\tinfo\tGraceful termination period complete, terminating remaining proxies."))
+            out.append((t1 + 0.001, f"{_agent_ts(t1 + 0.001)}\twarn\tAborted proxy instance"))
     if st.state == "nack":
         for i in range(3):
             t = 600 + i * 300

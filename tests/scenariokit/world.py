@@ -40,6 +40,20 @@ def iso(offset_s: float = 0.0) -> str:
     return ts(offset_s).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The access-log window starts this many seconds before EPOCH: ``Request.at_s`` and
+#: ``Workload.deleted_at_s`` count from the window start, so ``at_s == LOG_WINDOW_S`` is "now".
+LOG_WINDOW_S = 1800.0
+#: Seconds from a pod's ``startTime`` (``iso(-POD_AGE_S)``) to now.
+POD_AGE_S = 3600
+#: The n-th request of the world's traffic (counting every Request's count) happens at
+#: ``Request.at_s + n * REQUEST_SPACING_S``; see ``World.at_s_for_next``.
+REQUEST_SPACING_S = 1.713
+#: Istio's default terminationDrainDuration: pilot-agent drains Envoy this long after SIGTERM, then exits it.
+DRAIN_S = 5.0
+#: terminationGracePeriodSeconds of every pod (the Kubernetes default).
+GRACE_S = 30
+
+
 @dataclass(frozen=True, order=True)
 class Ver:
     major: int
@@ -102,6 +116,19 @@ class Probe:
 
 
 @dataclass
+class Terminated:
+    """A container's ``lastState.terminated``: a previous run that exited (P503-STARTUP-RACE).
+
+    Times are seconds after the pod's ``startTime``; the container is running again now.
+    """
+
+    exit_code: int = 1
+    reason: str = "Error"
+    started_s: float = 1.0
+    finished_s: float = 3.0
+
+
+@dataclass
 class Container:
     name: str
     image: str
@@ -110,7 +137,10 @@ class Container:
     readiness: Probe | None = None
     liveness: Probe | None = None
     ready: bool = True
+    #: restartCount; with ``last_terminated`` set it is at least 1
     restarts: int = 0
+    #: the previous run that exited (``lastState.terminated``); None → ``lastState: {}``
+    last_terminated: Terminated | None = None
     #: extra listening sockets of this container that are not declared ports (e.g. admin)
     extra_listen: list[tuple[str, int]] = field(default_factory=list)
 
@@ -174,6 +204,15 @@ class Workload:
     proxy_type: Literal["sidecar", "router"] = "sidecar"
     #: a pod that is not Ready (e.g. failing readiness) still exists but is not an endpoint
     node_index: int = 0
+    #: the last N pods of this workload are being deleted (scale-down, rollout, eviction):
+    #: deletionTimestamp set, EndpointSlice ready=false/serving=true/terminating=true, Killing
+    #: events, the sidecar draining. Callers whose EDS still lists them fail (P503-SHUTDOWN-RACE).
+    terminating: int = 0
+    #: when the deletion happened, on the access-log clock (``Request.at_s``). The default, 4 s
+    #: before now, is inside the 5 s drain (sidecar still running, endpoint serving); earlier than
+    #: ``LOG_WINDOW_S - DRAIN_S`` the sidecar has exited. Place racing requests with
+    #: ``World.at_s_for_next(deleted_at_s + ...)``.
+    deleted_at_s: float = LOG_WINDOW_S - 4
 
     @property
     def key(self) -> str:
@@ -400,6 +439,19 @@ class Pod:
         return self.workload.proxy_type == "router"
 
     @property
+    def terminating(self) -> bool:
+        """Being deleted: the last ``workload.terminating`` pods of the workload."""
+        w = self.workload
+        return w.terminating > 0 and self.index >= w.replicas - w.terminating
+
+    def shutdown_phase(self, at_s: float) -> Literal["running", "draining", "exited"]:
+        """What the pod's sidecar does at ``at_s`` (access-log clock): serving, draining after
+        SIGTERM (connections closed: UC), or exited after the drain duration (refused: UF)."""
+        if not self.terminating or at_s < self.workload.deleted_at_s:
+            return "running"
+        return "draining" if at_s < self.workload.deleted_at_s + DRAIN_S else "exited"
+
+    @property
     def ports(self) -> list[Port]:
         return [p for c in self.workload.containers for p in c.ports]
 
@@ -491,6 +543,11 @@ class World:
                                decision == "injected", native, rs_hash, rs_name,
                                forced_unready=is_istiod and not self.control_plane.istiod_ready))
         return out
+
+    def at_s_for_next(self, t: float) -> float:
+        """``Request.at_s`` that makes the next appended Request's first exchange happen at ``t``
+        (access-log clock): exchanges are spaced by REQUEST_SPACING_S across the whole traffic."""
+        return t - sum(r.count for r in self.traffic) * REQUEST_SPACING_S
 
     def pods_of(self, w: Workload) -> list[Pod]:
         return [p for p in self.pods if p.workload is w]
@@ -594,6 +651,12 @@ class World:
                 out.append(Event(p.namespace, "Pod", p.name, "Unhealthy",
                                  "Readiness probe failed: HTTP probe failed with statuscode: 503", count=40,
                                  component="kubelet"))
+            if p.terminating:
+                # the kubelet stops every container of a deleted pod (a native sidecar after the app)
+                names = [c.name for c in p.workload.containers] + (["istio-proxy"] if p.injected and not p.is_gateway else [])
+                for cname in names:
+                    out.append(Event(p.namespace, "Pod", p.name, "Killing", f"Stopping container {cname}", type="Normal",
+                                     component="kubelet", age_s=max(1, int(LOG_WINDOW_S - p.workload.deleted_at_s))))
         return out
 
     # -- mesh semantics shared by renderers ---------------------------------------------------
@@ -713,13 +776,21 @@ class World:
             return None
         return next((s for s in dr["spec"].get("subsets") or [] if s.get("name") == name), None)
 
-    def endpoints(self, svc: Service, sp: ServicePort, subset_labels: dict[str, str] | None = None) -> list[tuple[Pod, int]]:
-        """(pod, target port) of every *ready* pod behind a service port (+ subset labels)."""
+    def endpoints(self, svc: Service, sp: ServicePort, subset_labels: dict[str, str] | None = None,
+                  *, terminating: bool = False) -> list[tuple[Pod, int]]:
+        """(pod, target port) of every *ready* pod behind a service port (+ subset labels).
+
+        A terminating pod is not ready in its EndpointSlice, so it is not an endpoint; with
+        ``terminating=True`` the result is instead the terminating pods that were endpoints
+        until their deletion (what a caller's not yet updated EDS still lists).
+        """
         out = []
         if not svc.selector:
             return out
         for p in self.pods:
             if p.namespace != svc.namespace or not labels_match(svc.selector, p.labels) or not p.ready:
+                continue
+            if p.terminating != terminating:
                 continue
             if subset_labels and not labels_match(subset_labels, p.labels):
                 continue

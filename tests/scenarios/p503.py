@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from tests.scenariokit import Expect, Scenario
 from tests.scenariokit.bookinfo import bookinfo_world, proxy, readiness
-from tests.scenariokit.world import Container, Port, Request, Service, ServicePort, Workload, World, cr
+from tests.scenariokit.world import Container, Port, Request, Service, ServicePort, Terminated, Workload, World, cr
 
 ALL = [
     "P503-LOCALHOST-BIND", "P503-TARGETPORT", "P503-PROTOCOL-MISMATCH", "P503-SERVER-FIRST", "P503-MULTI-SVC-PROTOCOL",
@@ -127,9 +127,26 @@ def _circuit(w: World) -> None:
 
 
 def _outlier(w: World) -> None:
+    # ratings answers 5xx (its sidecar cannot reach the app), so the first request gets the
+    # only host ejected; every later one is 503 UH no_healthy_upstream while it stays out
     w.istio.append(cr("DestinationRule", "ratings", "default", {"host": "ratings", "trafficPolicy": {"outlierDetection": {
         "consecutive5xxErrors": 1, "interval": "1s", "baseEjectionTime": "3m", "maxEjectionPercent": 100}}}))
-    wl(w, "default/ratings-v1").proxy = proxy(stats={"__ejected__": 1})
+    ratings_calls(w, status=503)
+
+
+def _shutdown(w: World) -> None:
+    # a scale-down: one of two ratings pods was deleted 4 s ago and its sidecar is draining;
+    # reviews' EDS still lists it, so the requests it gets now are reset (503 UC)
+    r = wl(w, "default/ratings-v1")
+    r.replicas = 2
+    r.terminating = 1
+    ratings_calls(w, count=4, at_s=w.at_s_for_next(r.deleted_at_s - 3.1))
+
+
+def _startup(w: World) -> None:
+    # classic sidecar (Istio 1.22), no holdApplicationUntilProxyStarts: the app's first run
+    # could not reach its dependencies while istio-proxy was starting and exited
+    wl(w, "default/ratings-v1").containers[0].last_terminated = Terminated(exit_code=1, started_s=2, finished_s=4)
     ratings_calls(w)
 
 
@@ -249,8 +266,15 @@ SCENARIOS: list[Scenario] = [
     Scenario("p503", "proxy-not-ready", "ratings' sidecar never got config from istiod: NotReady, callers get 503 UH",
              "deploy/reviews-v2 -n default", "503", world(_proxy_no_config),
              Expect("P503-PROXY-NOT-READY", ["P503-PROXY-NOT-READY", "P503-NO-ENDPOINTS"], ["P503-PROBE-REWRITE"])),
-    # P503-OUTLIER-EJECTED has no scenario yet: the kit's simulator returns before recording the
-    # ejected hosts when *all* of them are ejected, so /clusters shows them healthy (see _outlier).
+    Scenario("p503", "outlier-ejected", "outlierDetection (consecutive5xxErrors 1) ejected the only ratings host after one 5xx: 503 UH",
+             "deploy/reviews-v2 -n default", "503", world(_outlier),
+             Expect("P503-OUTLIER-EJECTED", ["P503-OUTLIER-EJECTED"], ["P503-NO-ENDPOINTS", "P503-CIRCUIT-BREAKER"])),
+    Scenario("p503", "shutdown-race", "a ratings pod is being deleted; reviews still sends to it: 503 UC while it drains",
+             "deploy/reviews-v2 -n default", "503", world(_shutdown),
+             Expect("P503-SHUTDOWN-RACE", ["P503-SHUTDOWN-RACE"], ["P503-NO-ENDPOINTS", "P503-OUTLIER-EJECTED"])),
+    Scenario("p503", "startup-race", "ratings' first run exited 1 two seconds after start, before its classic sidecar was up",
+             "deploy/ratings-v1 -n default", "503", world(_startup),
+             Expect("P503-STARTUP-RACE", ["P503-STARTUP-RACE"], ["P503-PROXY-NOT-READY", "P503-NO-ENDPOINTS"])),
     # healthy and look-alikes
     Scenario("p503", "healthy-client", "healthy bookinfo seen from productpage", "deploy/productpage-v1 -n default", "503",
              world(), Expect(None, [], ALL, verdict="no_problem_found")),

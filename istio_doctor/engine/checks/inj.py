@@ -680,6 +680,7 @@ def annotation_optin(ctx: CheckContext, _: NoParams) -> CheckResult:
 @check("INJ-ANNOTATION-MISPLACED", needs=(*_SUBJECT_NEEDS, Need.DEPLOYMENTS), optional=(Need.CONTROL_PLANE_CONFIGMAPS, Need.SERVICES))
 def annotation_misplaced(ctx: CheckContext, _: NoParams) -> CheckResult:
     """sidecar.istio.io/inject set on the Deployment's own metadata, which the injector never sees."""
+    ctx.ev.get(Need.DEPLOYMENTS, ctx.namespace)  # without it "no owning Deployment" would be a guess
     s = situation(ctx)
     if s is None:
         return CheckResult.not_applicable(_NO_SUBJECT)

@@ -224,14 +224,36 @@ class Examined:
 
 
 def control_plane_version(ev: Evidence) -> Any | None:
-    """The lowest control-plane version (checks gate on it), or the target proxies' version."""
+    """The lowest control-plane version (checks gate on it).
+
+    istioctl may be missing or unable to reach istiod; then the istiod image tag, and last the
+    proxies' image tags, still tell which behaviour the mesh has (e.g. 1.10's inbound change).
+    """
+    from istio_doctor.evidence.versions import parse_version
+
     iv = ev.get_or(None, Need.ISTIOCTL_VERSION)
     if iv is not None:
         if iv.control_plane_versions:
             return iv.control_plane_versions[0]
         if iv.data_plane_versions:
             return iv.data_plane_versions[0]
-    return None
+
+    def tag(image: str | None) -> Any | None:
+        last = (image or "").rsplit("/", 1)[-1]
+        if ":" not in last:
+            return None
+        return parse_version(last.rsplit(":", 1)[1].removesuffix("-distroless"))
+
+    found = []
+    for p in ev.get_or([], Need.CONTROL_PLANE_PODS):
+        if p.labels.get("app") == "istiod" or p.name.startswith("istiod"):
+            found += [v for c in p.spec.containers if c.name == "discovery" and (v := tag(c.image)) is not None]
+    if not found:
+        for item in ev.items():
+            if item.ok and item.key.need in (Need.POD, Need.PODS):
+                pods = item.value if isinstance(item.value, list) else [item.value]
+                found += [v for p in pods if p.has_sidecar and (v := tag(p.proxy_image)) is not None]
+    return min(found) if found else None
 
 
 def evaluate(

@@ -140,3 +140,25 @@ def test_root_cause_ranks_above_what_it_explains() -> None:
 def test_duplicate_findings_from_two_playbooks_are_merged() -> None:
     ranked = rank_findings([_finding("A"), _finding("A")], {"A": _entry("A")})
     assert len(ranked) == 1
+
+
+def test_istio_version_falls_back_to_image_tags_when_istioctl_is_missing() -> None:
+    import json
+
+    from istio_doctor.engine.diagnose import control_plane_version
+    from istio_doctor.evidence.kube import Pod, parse_kube_list
+    from istio_doctor.evidence.versions import Version
+
+    def pod(name: str, containers: list[dict], labels: dict) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "istio-system", "labels": labels},
+                "spec": {"containers": containers}}
+
+    ev = Evidence()
+    ev.put(Item(key=EvidenceKey(need=Need.ISTIOCTL_VERSION), failure=EvidenceFailure(kind=FailureKind.MISSING_BINARY, reason="no istioctl")))
+    assert control_plane_version(ev) is None
+    app = pod("reviews-v1-1", [{"name": "reviews", "image": "r:1"}, {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.9.5"}], {})
+    ev.put(Item(key=EvidenceKey(need=Need.PODS, namespace="default"), value=parse_kube_list(json.dumps({"items": [app]}), Pod)))
+    assert control_plane_version(ev) == Version.parse("1.9.5")
+    istiod = pod("istiod-5d7f7b-x", [{"name": "discovery", "image": "docker.io/istio/pilot:1.22.3-distroless"}], {"app": "istiod"})
+    ev.put(Item(key=EvidenceKey(need=Need.CONTROL_PLANE_PODS), value=parse_kube_list(json.dumps({"items": [istiod]}), Pod)))
+    assert control_plane_version(ev) == Version.parse("1.22.3")

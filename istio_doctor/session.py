@@ -51,11 +51,17 @@ __all__ = [
 MAX_FLAGGED_PODS = 25
 
 
-@dataclass
+@dataclass(repr=False)
 class DiagnosisResult:
     report: Report
     evidence: Evidence
     results: list[CommandResult] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run's signal-handler restore (signal._int_to_enum) formats
+        # the finished main task, result included; the default repr rendered every piece of
+        # evidence, which cost >1 s for a 60 MB config dump (tests/test_faults.py).
+        return f"DiagnosisResult({self.report.target!r}, verdict={self.report.verdict.value!r}, {len(self.results)} calls)"
 
 
 def _data_dir(name: str) -> Path:

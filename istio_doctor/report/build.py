@@ -100,11 +100,14 @@ def build_report(
         verdict, code = Verdict.PROBLEMS_FOUND, ExitCode.PROBLEMS_FOUND
         top = findings[0]
         headline = f"Most likely root cause: [{top.code}] {top.title} — {top.summary}"
-    elif any_unknown or interrupted or not runs:
+    elif any_unknown or interrupted or not runs or unchecked:
+        # Evidence that failed is a gap even when every check still passed (a check may have
+        # read the same object from elsewhere): exit 0 promises all evidence was gathered.
         verdict, code = Verdict.INCONCLUSIVE, ExitCode.EVIDENCE_INCOMPLETE
         first = unchecked[0].reason if unchecked else "some checks could not run"
-        headline = ("Inconclusive: no problem found in the evidence that could be gathered, "
-                    f"but {sum(1 for r in runs for n in r.nodes if n.result.outcome is Outcome.UNKNOWN)} check(s) could not run. {first}")
+        n_unknown = sum(1 for r in runs for n in r.nodes if n.result.outcome is Outcome.UNKNOWN)
+        gap = f"{n_unknown} check(s) could not run" if n_unknown else "not all evidence could be gathered"
+        headline = f"Inconclusive: no problem found in the evidence that could be gathered, but {gap}. {first}"
     else:
         checks = sum(1 for r in runs for n in r.nodes if n.result.outcome is Outcome.PASS)
         verdict, code = Verdict.NO_PROBLEM_FOUND, ExitCode.OK

@@ -227,3 +227,14 @@ def test_parse_errors_name_the_command(text: str, fragment: str) -> None:
         parse_config_dump(text, command="istioctl proxy-config all -o json")
     assert fragment in str(ei.value)
     assert ei.value.command == "istioctl proxy-config all -o json"
+
+
+def test_specific_domain_without_port_beats_the_catch_all() -> None:
+    """`reviews:9080` must resolve to the reviews vhost (domain `reviews`), not to allow_any `*`."""
+    from istio_doctor.evidence.envoy.configdump import VirtualHost, match_virtual_host
+
+    allow_any = VirtualHost.model_construct(name="allow_any", domains=["*"], routes=[])
+    reviews = VirtualHost.model_construct(name="reviews.default.svc.cluster.local:9080",
+                                          domains=["reviews.default.svc.cluster.local", "reviews", "reviews.default"], routes=[])
+    assert match_virtual_host([allow_any, reviews], "reviews:9080") is reviews
+    assert match_virtual_host([allow_any, reviews], "unknown:9080") is allow_any

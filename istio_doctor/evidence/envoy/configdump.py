@@ -400,11 +400,14 @@ def match_virtual_host(vhosts: list[VirtualHost], authority: str) -> VirtualHost
         bare = host.rsplit(":", 1)[0]
         if bare:
             candidates.append(bare)
+    # Envoy matches the Host as sent; Istio >= 1.15 also sets ignore_port_in_host_matching, so
+    # the bare host counts too. A specific domain in either form beats the "*" catch-all
+    # (allow_any), which is only used when no form matches anything more specific.
+    default: VirtualHost | None = None
     for h in candidates:
         exact: VirtualHost | None = None
         suffix: tuple[int, VirtualHost] | None = None
         prefix: tuple[int, VirtualHost] | None = None
-        default: VirtualHost | None = None
         for vh in vhosts:
             for d in vh.domains:
                 dl = d.lower()
@@ -427,9 +430,7 @@ def match_virtual_host(vhosts: list[VirtualHost], authority: str) -> VirtualHost
             return suffix[1]
         if prefix is not None:
             return prefix[1]
-        if default is not None:
-            return default
-    return None
+    return default
 
 
 # --------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from tests.scenariokit import Expect, Scenario
 from tests.scenariokit.bookinfo import bookinfo_world
 from tests.scenariokit.render_logs import simulate
 from tests.scenariokit.runner import WorldRunner
-from tests.scenariokit.world import Container, Port, Request, ServicePort, World, cr
+from tests.scenariokit.world import Container, Port, Request, ServicePort, TlsSecret, World, cr, gateway_api_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -373,6 +373,142 @@ def test_warming_and_expired_secrets() -> None:
     assert warm["default"].status == "WARMING"
     exp = {s.name: s for s in dump(w, pod_of(w, "ratings-v1")).secrets}
     assert exp["default"].not_after is not None and exp["default"].valid is False
+
+
+# --------------------------------------------------------------------------- gateway TLS
+
+
+GW_REF = "istio-system/istio-ingressgateway"
+
+
+def _https_world(hosts: list[str] | None = None, secret: str | None = "bookinfo-cert", cred: str = "bookinfo-cert") -> World:
+    w = bookinfo_world()
+    w.istio.append(cr("Gateway", "bookinfo-https", "default", {"selector": {"istio": "ingressgateway"}, "servers": [
+        {"port": {"number": 8443, "name": "https", "protocol": "HTTPS"}, "hosts": hosts or ["bookinfo.example.com"],
+         "tls": {"mode": "SIMPLE", "credentialName": cred}}]}))
+    next(o for o in w.istio if o["kind"] == "VirtualService")["spec"]["gateways"] = ["bookinfo-gateway", "bookinfo-https"]
+    if secret:
+        w.tls_secrets.append(TlsSecret(secret, "istio-system", ["bookinfo.example.com"]))
+    return w
+
+
+def test_gateway_credential_secret_active_or_warming() -> None:
+    from cryptography import x509
+
+    w = _https_world()
+    gwp = pod_of(w, "istio-ingressgateway", "istio-system")
+    d = dump(w, gwp)
+    sec = {s.name: s for s in d.secrets}
+    assert sec["kubernetes://bookinfo-cert"].status == "ACTIVE" and sec["default"].status == "ACTIVE"
+    pem = sec["kubernetes://bookinfo-cert"].cert_chain_pem
+    assert pem is not None
+    leaf = x509.load_pem_x509_certificate(pem.encode())
+    assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == ["bookinfo.example.com"]
+    lst = d.listeners_on_port(8443)[0]
+    assert [fc.server_names for fc in lst.filter_chains] == [["bookinfo.example.com"]] and lst.filter_chains[0].has_tls
+    raw = json.loads(out(w, "istioctl", "proxy-config", "all", gwp.name, "-n", "istio-system", "-o", "json"))
+    lraw = next(x["active_state"]["listener"] for c in raw["configs"] if "dynamic_listeners" in c
+                for x in c["dynamic_listeners"] if x["name"] == "0.0.0.0_8443")
+    tls = lraw["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert tls["@type"].endswith("DownstreamTlsContext")
+    assert tls["common_tls_context"]["tls_certificate_sds_secret_configs"] == [
+        {"name": "kubernetes://bookinfo-cert", "sds_config": {"ads": {}, "resource_api_version": "V3"}}]
+    assert lraw["filter_chains"][0]["filters"][0]["typed_config"]["rds"]["route_config_name"] == "https.8443.https.bookinfo-https.default"
+    assert {r.name for r in d.routes} >= {"http.8080", "https.8443.https.bookinfo-https.default"}
+    # the secret where the Gateway lives, not where the gateway pods run: istiod cannot serve it
+    w2 = _https_world(secret=None)
+    w2.tls_secrets.append(TlsSecret("bookinfo-cert", "default"))
+    w2.traffic.append(Request(GW_REF, "bookinfo.example.com", "/productpage", count=2, tls=True))
+    gwp2 = pod_of(w2, "istio-ingressgateway", "istio-system")
+    raw2 = json.loads(out(w2, "istioctl", "proxy-config", "all", gwp2.name, "-n", "istio-system", "-o", "json"))
+    secs = next(c for c in raw2["configs"] if c["@type"].endswith("SecretsConfigDump"))
+    assert [s["name"] for s in secs["dynamic_active_secrets"]] == ["default", "ROOTCA"]
+    assert secs["dynamic_warming_secrets"] == [{"name": "kubernetes://bookinfo-cert", "version_info": "uninitialized",
+                                                "last_updated": secs["dynamic_warming_secrets"][0]["last_updated"],
+                                                "secret": {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+                                                           "name": "kubernetes://bookinfo-cert"}}]
+    # handshakes fail before any request: nothing in the access log, the socket factory counts them
+    assert not [e for e in proxy_log(w2, gwp2).entries if "8443" in (e.downstream_local_address or "")]
+    stats = parse_envoy_stats(out(w2, "kubectl", "exec", gwp2.name, "-n", "istio-system", "-c", "istio-proxy", "--",
+                                  "pilot-agent", "request", "GET", "stats"))
+    assert stats["listener.0.0.0.0_8443.server_ssl_socket_factory.downstream_context_secrets_not_ready"] == 2
+
+
+def test_https_through_the_gateway_uses_sni_and_its_chain() -> None:
+    w = _https_world()
+    w.traffic.append(Request(GW_REF, "bookinfo.example.com", "/productpage", count=2, tls=True))
+    w.traffic.append(Request(GW_REF, "172.18.255.200", "/productpage", count=3, tls=True))  # by IP: no SNI
+    gwp = pod_of(w, "istio-ingressgateway", "istio-system")
+    log = proxy_log(w, gwp).entries
+    ok = [e for e in log if e.response_code == 200]
+    assert len(ok) == 2 and all(e.requested_server_name == "bookinfo.example.com" and e.authority == "bookinfo.example.com"
+                                and e.downstream_local_address.endswith(":8443") for e in ok)
+    nr = [e for e in log if e.response_code_details == "filter_chain_not_found"]
+    assert len(nr) == 3 and all(not e.requested_server_name and e.response_flags == ["NR"] for e in nr), nr
+    assert '"- - -" 0 NR filter_chain_not_found' in nr[0].raw
+    stats = parse_envoy_stats(out(w, "kubectl", "exec", gwp.name, "-n", "istio-system", "-c", "istio-proxy", "--",
+                                  "pilot-agent", "request", "GET", "stats"))
+    assert stats["listener.0.0.0.0_8443.no_filter_chain_match"] == 3
+    # a server for hosts '*' has a chain without server_names: no SNI needed
+    w2 = _https_world(hosts=["*"])
+    w2.traffic.append(Request(GW_REF, "172.18.255.200", "/productpage", count=2, tls=True))
+    entries = proxy_log(w2, pod_of(w2, "istio-ingressgateway", "istio-system")).entries
+    assert [e.response_code for e in entries] == [200, 200]
+
+
+def test_shared_certificate_http2_reuse_is_404_and_ist0138() -> None:
+    w = bookinfo_world()
+    for name, host, dest in (("shop-gateway", "shop.example.com", "productpage"), ("blog-gateway", "blog.example.com", "details")):
+        w.istio += [cr("Gateway", name, "istio-system", {"selector": {"istio": "ingressgateway"}, "servers": [
+            {"port": {"number": 8443, "name": "https", "protocol": "HTTPS"}, "hosts": [host],
+             "tls": {"mode": "SIMPLE", "credentialName": "wildcard-cert"}}]}),
+            cr("VirtualService", name, "default", {"hosts": [host], "gateways": [f"istio-system/{name}"],
+                                                   "http": [{"route": [{"destination": {"host": dest, "port": {"number": 9080}}}]}]})]
+    w.tls_secrets.append(TlsSecret("wildcard-cert", "istio-system", ["*.example.com"]))
+    w.traffic += [Request(GW_REF, "shop.example.com", "/productpage", tls=True, protocol="HTTP/2"),
+                  Request(GW_REF, "blog.example.com", "/details/0", count=2, tls=True, protocol="HTTP/2", sni="shop.example.com"),
+                  Request(GW_REF, "blog.example.com", "/details/0", tls=True)]
+    gwp = pod_of(w, "istio-ingressgateway", "istio-system")
+    log = proxy_log(w, gwp).entries
+    assert [(e.response_code, e.protocol, e.authority, e.requested_server_name) for e in log] == [
+        (200, "HTTP/2", "shop.example.com", "shop.example.com"),
+        (404, "HTTP/2", "blog.example.com", "shop.example.com"), (404, "HTTP/2", "blog.example.com", "shop.example.com"),
+        (200, "HTTP/1.1", "blog.example.com", "blog.example.com")]
+    assert log[1].response_code_details == "route_not_found" and log[1].response_flags == ["NR"]
+    # one multiplexed connection: the reused requests share the client address of the first
+    assert log[0].downstream_remote_address == log[1].downstream_remote_address == log[2].downstream_remote_address
+    # the upstream hop keeps the cluster's protocol
+    server = [e for e in proxy_log(w, pod_of(w, "productpage-v1")).entries if e.response_code == 200]
+    assert server and all(e.protocol == "HTTP/1.1" for e in server)
+    msgs = parse_analyze(out(w, "istioctl", "analyze", "-n", "istio-system", "-o", "json"))
+    dup = [m for m in msgs if m.code == "IST0138"]
+    assert [m.message for m in dup] == [
+        "Duplicate certificate in multiple gateways [istio-system/shop-gateway istio-system/blog-gateway] may cause 404s if clients re-use HTTP2 connections.",
+        "Duplicate certificate in multiple gateways [istio-system/blog-gateway istio-system/shop-gateway] may cause 404s if clients re-use HTTP2 connections."]
+    assert all(m.level == "Warning" for m in dup)
+    # the corpus template the message follows
+    tmpl = corpus("istio/analyze/messages.yaml").read_text()
+    assert 'template: "Duplicate certificate in multiple gateways %v may cause 404s if clients re-use HTTP2 connections."' in tmpl
+
+
+@pytest.mark.parametrize(("bundle", "served", "api"), [
+    ("v1.1.0", ["v1", "v1beta1"], "v1"), ("v1.0.0", ["v1", "v1beta1"], "v1"),
+    ("v0.8.0", ["v1alpha2", "v1beta1"], "v1beta1"), ("v0.4.3", ["v1alpha2"], "v1alpha2")])
+def test_gateway_api_crds_follow_the_bundle_version(bundle: str, served: list[str], api: str) -> None:
+    from istio_doctor.evidence.kube import CustomResourceDefinition
+
+    w = bookinfo_world()
+    w.gateway_api_version = bundle
+    w.istio.append(cr("HTTPRoute", "pp", "default", {"parentRefs": [{"name": "gw"}], "rules": []}))
+    crds = parse_kube_list(out(w, "kubectl", "get", "customresourcedefinitions", "-l", "gateway.networking.k8s.io/bundle-version",
+                               "-o", "json"), CustomResourceDefinition)
+    by = {c.metadata.name: c for c in crds}
+    for plural in ("gateways", "httproutes", "gatewayclasses"):
+        c = by[f"{plural}.gateway.networking.k8s.io"]
+        assert c.served_versions == served and c.labels["gateway.networking.k8s.io/bundle-version"] == bundle
+        assert c.storage_version == gateway_api_versions(bundle, "HTTPRoute")[1]
+    routes = json.loads(out(w, "kubectl", "get", "httproutes.gateway.networking.k8s.io", "-A", "-o", "json"))
+    assert [r["apiVersion"] for r in routes["items"]] == [f"gateway.networking.k8s.io/{api}"]
 
 
 # --------------------------------------------------------------------------- access logs

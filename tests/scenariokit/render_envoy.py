@@ -89,6 +89,40 @@ def leaf_cert_pem(spiffe: str, root: str, expired: bool) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+@lru_cache(maxsize=None)
+def server_cert_pem(name: str, namespace: str, hosts: tuple[str, ...]) -> str:
+    """tls.crt of a Gateway credential: a leaf for ``hosts`` (DNS SANs, CN = first host) and the
+    self-signed issuing CA, as cert-manager or ``openssl`` + ``kubectl create secret tls`` give."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    ca_key = _key("gateway-ca")
+    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "example Inc."),
+                         x509.NameAttribute(NameOID.COMMON_NAME, "example.com")])
+    ca_nb = EPOCH - timedelta(days=90)
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(int(stable_hex("serial-gateway-ca", n=32), 16))
+        .not_valid_before(ca_nb).not_valid_after(ca_nb + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)
+    )
+    nb = EPOCH - timedelta(days=30)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "example organization"),
+                                 x509.NameAttribute(NameOID.COMMON_NAME, hosts[0] if hosts else name)]))
+        .issuer_name(ca_name).public_key(_key(f"gateway-{namespace}/{name}").public_key())
+        .serial_number(int(stable_hex("serial-gateway", namespace, name, *hosts, n=32), 16))
+        .not_valid_before(nb).not_valid_after(nb + timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
+        .sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)
+    )
+    return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in (leaf, ca))
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -128,6 +162,35 @@ def _sds(name: str) -> dict[str, Any]:
             "resource_api_version": "V3",
         },
     }
+
+
+def _sds_credential(cred: str) -> dict[str, Any]:
+    """SdsSecretConfig of a Gateway credentialName: istiod serves it over ADS, and (unlike the
+    workload certificate) without ``initial_fetch_timeout: 0s``, so a missing Secret does not
+    block the listener: it goes active with the secret still warming."""
+    return {"name": f"kubernetes://{cred}", "sds_config": {"ads": {}, "resource_api_version": "V3"}}
+
+
+def gateway_https_route_name(gw: dict[str, Any], server: dict[str, Any]) -> str:
+    """RDS name of a TLS-terminating gateway server: https.<port>.<port name>.<gateway>.<namespace>."""
+    m = gw["metadata"]
+    return f"https.{server['port']['number']}.{server['port'].get('name', 'https')}.{m['name']}.{m['namespace']}"
+
+
+def terminates_tls(server: dict[str, Any]) -> bool:
+    """The gateway terminates TLS for this server (HTTPS/TLS, not PASSTHROUGH): a chain with a certificate."""
+    proto = server["port"].get("protocol", "HTTP").upper()
+    return proto in ("HTTPS", "TLS") and (server.get("tls") or {}).get("mode", "SIMPLE") not in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
+
+
+def gateway_credentials(world: World, pod: Pod) -> list[str]:
+    """credentialName of every TLS-terminating server of the Gateways selecting this pod, in order."""
+    out: list[str] = []
+    for _g, s in gateway_servers(world, pod):
+        cred = (s.get("tls") or {}).get("credentialName")
+        if cred and terminates_tls(s) and cred not in out:
+            out.append(cred)
+    return out
 
 
 def _istio_upstream_tls(sni: str, sans: list[str]) -> dict[str, Any]:
@@ -363,6 +426,10 @@ def inbound_clusters(world: World, pod: Pod) -> list[dict[str, Any]]:
     out = []
     seen: set[int] = set()
     loopback = world.version < Ver(1, 10)
+    if pod.is_gateway and pod.workload.proxy.state != "no_config":
+        for lst in gateway_listeners(world, pod):
+            if "listener_filters" in lst:  # TLS chains: connections can miss every SNI match
+                counters[f"listener.{lst['name']}.no_filter_chain_match"] = 0
     for svc in world.services_selecting(pod):
         for sp in svc.ports:
             tp = world.target_port_number(pod, sp)
@@ -575,29 +642,35 @@ def gateway_servers(world: World, pod: Pod) -> list[tuple[dict[str, Any], dict[s
 
 def gateway_listeners(world: World, pod: Pod) -> list[dict[str, Any]]:
     out = []
-    by_port: dict[int, list[dict[str, Any]]] = {}
-    for _g, s in gateway_servers(world, pod):
-        by_port.setdefault(s["port"]["number"], []).append(s)
-    for port, servers in sorted(by_port.items()):
+    by_port: dict[int, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for g, s in gateway_servers(world, pod):
+        by_port.setdefault(s["port"]["number"], []).append((g, s))
+    for port, pairs in sorted(by_port.items()):
         chains = []
-        for s in servers:
+        for g, s in pairs:
             proto = s["port"].get("protocol", "HTTP").upper()
-            if proto in ("HTTPS", "TLS") and (s.get("tls") or {}).get("mode", "SIMPLE") != "PASSTHROUGH":
+            if terminates_tls(s):
                 cred = (s.get("tls") or {}).get("credentialName", "")
-                chains.append({"filter_chain_match": {"server_names": [h for h in s.get("hosts", []) if h != "*"]}
-                               if any(h != "*" for h in s.get("hosts", [])) else {},
-                               "filters": [_hcm(world, f"outbound_0.0.0.0_{port}", rds=f"https.{port}.{s['port'].get('name', 'https')}")],
+                # one chain per server: hosts (without namespace prefixes) become the SNI match
+                names = [h.split("/")[-1] for h in s.get("hosts", []) if h.split("/")[-1] != "*"]
+                chains.append({"filter_chain_match": {"server_names": names} if names else {},
+                               "filters": [_hcm(world, f"outbound_0.0.0.0_{port}", rds=gateway_https_route_name(g, s))],
                                "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {
                                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-                                   "common_tls_context": {"tls_certificate_sds_secret_configs": [_sds(f"kubernetes://{cred}")],
+                                   "common_tls_context": {"tls_certificate_sds_secret_configs": [_sds_credential(cred)],
                                                           "alpn_protocols": ["h2", "http/1.1"]},
                                    "require_client_certificate": False}}})
             elif proto.startswith("HTTP") and proto != "HTTPS":
                 if not any("rds" in (c["filters"][0]["typed_config"]) and c["filters"][0]["typed_config"]["rds"]["route_config_name"] == f"http.{port}" for c in chains):
                     chains.append({"filters": [_hcm(world, f"outbound_0.0.0.0_{port}", rds=f"http.{port}")]})
-        out.append({"@type": T_LISTENER, "name": f"0.0.0.0_{port}",
-                    "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
-                    "filter_chains": chains, "traffic_direction": "OUTBOUND"})
+        lst: dict[str, Any] = {"@type": T_LISTENER, "name": f"0.0.0.0_{port}",
+                               "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+                               "filter_chains": chains, "traffic_direction": "OUTBOUND"}
+        if any("transport_socket" in c for c in chains):
+            # SNI-matched chains need the ClientHello: the TLS inspector reads it
+            lst["listener_filters"] = [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]
+        out.append(lst)
     return out
 
 
@@ -764,34 +837,57 @@ def sidecar_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
     return out
 
 
-def gateway_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
-    out = []
-    ports: dict[int, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
-    for g, s in gateway_servers(world, pod):
-        if s["port"].get("protocol", "HTTP").upper() in ("HTTP", "HTTP2"):
-            ports.setdefault(s["port"]["number"], []).append((g, s))
-    for port, pairs in sorted(ports.items()):
-        svc_port = next((sp.port for svc in world.services if svc.namespace == pod.namespace
-                         and svc.selector and all(pod.labels.get(k) == v for k, v in svc.selector.items())
-                         for sp in svc.ports if sp.target == port), port)
-        vhosts = []
-        for g, s in pairs:
-            gref = f"{g['metadata']['namespace']}/{g['metadata']['name']}"
-            for vs in world.resources("VirtualService"):
-                gws = [world._gw_ref(x, vs["metadata"]["namespace"]) for x in vs["spec"].get("gateways") or []]
-                if gref not in gws:
-                    continue
-                for host in vs["spec"].get("hosts", []):
-                    if not any(h in ("*", host) or h.endswith("/*") or h.split("/")[-1] == host for h in s.get("hosts", [])):
-                        continue
+def _gateway_vhosts(world: World, pairs: list[tuple[dict[str, Any], dict[str, Any]]], svc_port: int) -> list[dict[str, Any]]:
+    vhosts = []
+    for g, s in pairs:
+        gref = f"{g['metadata']['namespace']}/{g['metadata']['name']}"
+        for vs in world.resources("VirtualService"):
+            gws = [world._gw_ref(x, vs["metadata"]["namespace"]) for x in vs["spec"].get("gateways") or []]
+            if gref not in gws:
+                continue
+            for vs_host in vs["spec"].get("hosts", []):
+                if any(h in ("*", vs_host) or h.endswith("/*") or h.split("/")[-1] == vs_host for h in s.get("hosts", [])):
+                    hosts = [vs_host]
+                else:
+                    # a wildcard VS host narrowed to the server's specific hosts (the intersection)
+                    hosts = [h.split("/")[-1] for h in s.get("hosts", [])
+                             if vs_host == "*" or (vs_host.startswith("*.") and h.split("/")[-1].endswith(vs_host[1:]))]
+                for host in hosts:
                     routes = vs_routes(world, vs, 9080, host)
                     # gateway routes keep the destination's own port; recompute the decorator host
                     vhosts.append({"name": f"{host}:{svc_port}", "domains": [host] if host != "*" else ["*"],
                                    "routes": routes, "include_request_attempt_count": True})
-        if not vhosts:
-            vhosts = [{"name": f"blackhole:{svc_port}", "domains": ["*"], "routes": []}]
+    if not vhosts:
+        vhosts = [{"name": f"blackhole:{svc_port}", "domains": ["*"], "routes": []}]
+    return vhosts
+
+
+def _gateway_svc_port(world: World, pod: Pod, port: int) -> int:
+    """The gateway Service port whose targetPort is this listener port (80 for 8080, 443 for 8443)."""
+    return next((sp.port for svc in world.services if svc.namespace == pod.namespace
+                 and svc.selector and all(pod.labels.get(k) == v for k, v in svc.selector.items())
+                 for sp in svc.ports if sp.target == port), port)
+
+
+def gateway_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
+    """http.<port> per plain-HTTP port (servers merged); one https.<port>.<name>.<gw>.<ns> per
+    TLS-terminating HTTPS server, the route table its own filter chain (chosen by SNI) uses."""
+    out = []
+    ports: dict[int, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    https: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for g, s in gateway_servers(world, pod):
+        if s["port"].get("protocol", "HTTP").upper() in ("HTTP", "HTTP2"):
+            ports.setdefault(s["port"]["number"], []).append((g, s))
+        elif s["port"].get("protocol", "").upper() == "HTTPS" and terminates_tls(s):
+            https.append((g, s))
+    for port, pairs in sorted(ports.items()):
+        vhosts = _gateway_vhosts(world, pairs, _gateway_svc_port(world, pod, port))
         out.append({"@type": T_ROUTE, "name": f"http.{port}", "virtual_hosts": vhosts, "validate_clusters": False,
                     "ignore_port_in_host_matching": True})
+    for g, s in https:
+        vhosts = _gateway_vhosts(world, [(g, s)], _gateway_svc_port(world, pod, s["port"]["number"]))
+        out.append({"@type": T_ROUTE, "name": gateway_https_route_name(g, s), "virtual_hosts": vhosts,
+                    "validate_clusters": False, "ignore_port_in_host_matching": True})
     return out
 
 
@@ -808,6 +904,7 @@ def secrets(world: World, pod: Pod) -> dict[str, Any]:
              "secret": {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret", "name": n}}
             for n in ("default", "ROOTCA")]
         return sec
+    creds = gateway_credentials(world, pod) if pod.is_gateway else []
     leaf = leaf_cert_pem(spiffe(world, pod.namespace, pod.workload.service_account), st.root_ca, st.cert == "expired")
     root = root_cert_pem(st.root_ca)
     sec["dynamic_active_secrets"] = [
@@ -819,6 +916,22 @@ def secrets(world: World, pod: Pod) -> dict[str, Any]:
             "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret", "name": "ROOTCA",
             "validation_context": {"trusted_ca": {"inline_bytes": _b64(root)}}}},
     ]
+    for i, c in enumerate(creds):
+        ts = world.tls_secret(c, pod.namespace)
+        if ts is None:
+            continue
+        sec["dynamic_active_secrets"].append(
+            {"name": f"kubernetes://{c}", "version_info": ver, "last_updated": updated(4 + i), "secret": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret", "name": f"kubernetes://{c}",
+                "tls_certificate": {"certificate_chain": {"inline_bytes": _b64(server_cert_pem(ts.name, ts.namespace, tuple(ts.hosts)))},
+                                    "private_key": {"inline_bytes": _REDACTED}}}})
+    missing = [c for c in creds if world.tls_secret(c, pod.namespace) is None]
+    if missing:
+        # istiod finds no Secret to serve: Envoy asked for it and never got a version
+        sec["dynamic_warming_secrets"] = [
+            {"name": f"kubernetes://{c}", "version_info": "uninitialized", "last_updated": updated(4 + i),
+             "secret": {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+                        "name": f"kubernetes://{c}"}} for i, c in enumerate(missing)]
     return sec
 
 

@@ -149,6 +149,8 @@ _TEMPLATES = {
                 "The pod {} is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload."),
     "IST0118": ("PortNameIsNotUnderNamingConvention", "Info",
                 "Port name {} (port: {}, targetPort: {}) doesn't follow the naming convention of Istio port."),
+    "IST0138": ("GatewayDuplicateCertificate", "Warning",
+                "Duplicate certificate in multiple gateways {} may cause 404s if clients re-use HTTP2 connections."),
     "IST0144": ("InvalidApplicationUID", "Warning", "User ID (UID) 1337 is reserved for the sidecar proxy."),
     "IST0173": ("DestinationRuleSubsetNotSelectPods", "Error",
                 "The Subset {} defined in the DestinationRule does not select any pods. Which may lead to 503 UH (NoHealthyUpstream)."),
@@ -160,6 +162,16 @@ _TEMPLATES = {
 def _q(s: str) -> str:
     # Go %q
     return json.dumps(s)
+
+
+def _same_certificate(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if not (rev.terminates_tls(a) and rev.terminates_tls(b)):
+        return False
+    ta, tb = a.get("tls") or {}, b.get("tls") or {}
+    if ta.get("credentialName") and tb.get("credentialName"):
+        return bool(ta["credentialName"] == tb["credentialName"])
+    return bool(ta.get("serverCertificate")) and ta.get("serverCertificate") == tb.get("serverCertificate") \
+        and ta.get("privateKey") == tb.get("privateKey")
 
 
 def analyze_messages(world: World, namespace: str) -> list[dict[str, Any]]:
@@ -228,6 +240,16 @@ def analyze_messages(world: World, namespace: str) -> list[dict[str, Any]]:
                     dr = world.destination_rule(fq, namespace)
                     if not world.subset(dr, sub):
                         add("IST0101", origin, "host+subset in destinationrule", f"{host}+{sub}")
+    # gateway.CertificateAnalyzer: the same certificate on Gateways selecting the same pods;
+    # each Gateway reports [itself, the other] (Go %v of a []string)
+    for g in world.resources("Gateway", namespace):
+        gname = f"{namespace}/{g['metadata']['name']}"
+        for o in world.resources("Gateway"):
+            oname = f"{o['metadata']['namespace']}/{o['metadata']['name']}"
+            if oname == gname or (o["spec"].get("selector") or {}) != (g["spec"].get("selector") or {}):
+                continue
+            if any(_same_certificate(a, b) for a in g["spec"].get("servers", []) for b in o["spec"].get("servers", [])):
+                add("IST0138", f"Gateway {gname}", f"[{gname} {oname}]")
     for extra in world.analyze_extra:
         if extra.get("namespace", namespace) == namespace:
             msgs.append({k: v for k, v in extra.items() if k != "namespace"})

@@ -21,6 +21,7 @@ from tests.scenariokit.world import (
     Service,
     Workload,
     World,
+    gateway_api_versions,
     iso,
     kube_suffix,
     labels_match,
@@ -688,7 +689,7 @@ def crds_json(world: World) -> list[dict[str, Any]]:
     for plural, kind in (("gateways", "Gateway"), ("httproutes", "HTTPRoute"), ("gatewayclasses", "GatewayClass"),
                          ("referencegrants", "ReferenceGrant")):
         name = f"{plural}.gateway.networking.k8s.io"
-        vers = ["v1", "v1beta1"] if kind != "ReferenceGrant" else ["v1beta1"]
+        vers, storage = gateway_api_versions(world.gateway_api_version, kind)
         out.append({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                     "metadata": _meta("CustomResourceDefinition", name, None,
                                       annotations={"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2997",
@@ -698,9 +699,19 @@ def crds_json(world: World) -> list[dict[str, Any]]:
                     "spec": {"group": "gateway.networking.k8s.io",
                              "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
                              "scope": "Namespaced",
-                             "versions": [{"name": v, "served": True, "storage": v == vers[0]} for v in vers]},
-                    "status": {"acceptedNames": {"kind": kind, "plural": plural}, "storedVersions": [vers[0]]}})
+                             "versions": [{"name": v, "served": True, "storage": v == storage} for v in vers]},
+                    "status": {"acceptedNames": {"kind": kind, "plural": plural}, "storedVersions": [storage]}})
     return out
+
+
+def gateway_api_preferred(world: World, kind: str) -> str | None:
+    """The version ``kubectl get <plural>.gateway.networking.k8s.io`` returns objects in: the
+    API server's preferred version, the most stable one served (GA > beta > alpha)."""
+    if not world.gateway_api_version:
+        return None
+    vers, _ = gateway_api_versions(world.gateway_api_version, kind)
+    rank = lambda v: (0 if "alpha" in v else 1 if "beta" in v else 2, v)  # noqa: E731
+    return max(vers, key=rank)
 
 
 def istio_cr_json(obj: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,20 @@ from datetime import timedelta
 from typing import Any
 
 from tests.scenariokit import render_envoy as rev
-from tests.scenariokit.world import DRAIN_S, EPOCH, LOG_WINDOW_S, REQUEST_SPACING_S, Pod, Request, Service, ServicePort, Ver, World, uid
+from tests.scenariokit.world import (
+    DRAIN_S,
+    EPOCH,
+    LOG_WINDOW_S,
+    REQUEST_SPACING_S,
+    Pod,
+    Request,
+    Service,
+    ServicePort,
+    Ver,
+    World,
+    stable_hex,
+    uid,
+)
 
 # Bodies Envoy sends for locally generated replies; BYTES_SENT in the log is their length.
 BODY = {
@@ -117,6 +130,8 @@ class Exchange:
     connect_fail: dict[str, dict[str, int]] = field(default_factory=dict)
     #: what the calling application saw (status, body) — for scenario descriptions/tests
     client_saw: tuple[int, str] = (0, "")
+    #: the SNI a gateway's TLS listener received: every line the gateway logs carries it
+    downstream_sni: str | None = None
 
     def log(self, pod: Pod | None, line: Line) -> None:
         if pod is not None:
@@ -176,6 +191,14 @@ class _Sim:
             for _i in range(req.count):
                 ex = Exchange(req, seq, client)
                 self.one(ex, req.at_s + seq * REQUEST_SPACING_S)
+                if client is not None and (ex.downstream_sni or req.protocol != "HTTP/1.1"):
+                    # what the client itself negotiated shows on its own proxy's lines only;
+                    # the hop to the upstream sidecar keeps the cluster's protocol
+                    for line in ex.lines.get(client.name, []):
+                        if ex.downstream_sni and line.sni is None:
+                            line.sni = ex.downstream_sni
+                        if line.protocol is not None:
+                            line.protocol = req.protocol
                 out.append(ex)
                 seq += 1
         return out
@@ -185,6 +208,8 @@ class _Sim:
         client = ex.client
         rid = uid("request", str(ex.index), req.authority, req.path)
         host, port, svc, ip_pod = self.resolve(client.namespace if client else "default", req.authority)
+        if client is not None and client.is_gateway and req.tls and ":" not in req.authority:
+            port = 443  # https://host/ : the authority carries no port, the connection goes to 443
         cport = _port_of(client, ex.index)
         base = dict(start=t, method=req.method, path=req.path, protocol="HTTP/1.1", ua=req.user_agent,
                     req_id=rid, authority=req.authority)
@@ -220,11 +245,21 @@ class _Sim:
             gsvc = next((sv for sv in w.services_selecting(client)), None)
             gsp = gsvc.port_for(port) if gsvc else None
             lport = gsp.target if gsp and isinstance(gsp.target, int) else port
-            rc = next((r for r in self.routes(client) if r["name"] == f"http.{lport}"), None)
+            dl = f"{client.ip}:{lport}"
+            lst = next((x for x in rev.gateway_listeners(w, client) if x["name"] == f"0.0.0.0_{lport}"), None)
+            if lst is not None and "listener_filters" in lst:
+                if req.protocol == "HTTP/2":
+                    # one multiplexed connection per SNI: a reused connection keeps its client port
+                    cport = _port_of(client, int(stable_hex("h2-connection", req.client, req.sni or host, n=6), 16))
+                rname_tls = self.gateway_tls(ex, client, lst, lport, host, t, cport)
+                if rname_tls is None:
+                    return
+                rc = next((r for r in self.routes(client) if r["name"] == rname_tls), None)
+            else:
+                rc = next((r for r in self.routes(client) if r["name"] == f"http.{lport}"), None)
             if rc is None:
                 ex.client_saw = (0, "Connection refused")
                 return
-            dl = f"{client.ip}:{lport}"
             base["authority"] = req.authority
         else:
             # HTTP through the client's outbound listener and route table
@@ -417,6 +452,47 @@ class _Sim:
             ex.ejected.setdefault(client.name, set()).update(f"{cname}/{h}" for h in self._ejections[key])
             st = ex.stats.setdefault(client.name, {})
             st[f"cluster.{cname}.outlier_detection.ejections_active"] = len(self._ejections[key])
+
+    def gateway_tls(self, ex: Exchange, gw: Pod, lst: dict[str, Any], lport: int, host: str, t: float,
+                    cport: int) -> str | None:
+        """A connection to a gateway TLS listener: the TLS inspector reads the SNI, Envoy picks
+        the filter chain whose server_names match (else the chain without a match), and its
+        certificate must have arrived by SDS. Returns the chain's RDS name, or None when the
+        connection died first: no filter chain (listener access log ``NR filter_chain_not_found``,
+        ``no_filter_chain_match``), or a credential still WARMING (the socket factory has no
+        certificate; the HCM saw no request, so nothing is logged)."""
+        req = ex.request
+        ip_literal = all(x.isdigit() for x in host.split(".")) and host.count(".") == 3
+        sni = req.sni if req.sni is not None else ("" if ip_literal or not req.tls else host)
+        chains = lst["filter_chains"]
+
+        def names(c: dict[str, Any]) -> list[str]:
+            return (c.get("filter_chain_match") or {}).get("server_names") or []
+
+        chain = None
+        if sni:
+            chain = next((c for c in chains if sni in names(c)), None) or next(
+                (c for c in chains if any(n.startswith("*.") and sni.endswith(n[1:]) for n in names(c))), None)
+        if chain is None:
+            chain = next((c for c in chains if not names(c)), None)
+        if chain is None or (not req.tls and "transport_socket" in chain):
+            ex.count(gw, f"listener.{lst['name']}.no_filter_chain_match")
+            ex.log(gw, Line(start=t, method=None, path=None, protocol=None, code=0, flags="NR",
+                            details="filter_chain_not_found", downstream_local=f"{gw.ip}:{lport}",
+                            downstream_remote=f"{gw.ip}:{cport}", sni=sni or None))
+            ex.client_saw = (0, "OpenSSL SSL_connect: SSL_ERROR_SYSCALL")
+            return None
+        ex.downstream_sni = sni or None
+        ts = chain.get("transport_socket")
+        if ts is not None:
+            sds = ts["typed_config"]["common_tls_context"]["tls_certificate_sds_secret_configs"][0]["name"]
+            cred = sds.removeprefix("kubernetes://")
+            if self.w.tls_secret(cred, gw.namespace) is None:
+                ex.count(gw, f"listener.{lst['name']}.server_ssl_socket_factory.downstream_context_secrets_not_ready")
+                ex.client_saw = (0, "OpenSSL SSL_connect: SSL_ERROR_SYSCALL")
+                return None
+            ex.count(gw, f"listener.{lst['name']}.ssl.handshake")
+        return str(chain["filters"][0]["typed_config"]["rds"]["route_config_name"])
 
     @staticmethod
     def match_vhost(rc: dict[str, Any], authority: str, port: int) -> dict[str, Any] | None:

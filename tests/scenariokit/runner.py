@@ -220,7 +220,13 @@ class WorldRunner(Runner):
             if k in ("K8sGateway", "HTTPRoute") and not w.gateway_api_version:
                 raise _Reply("", f'error: the server doesn\'t have a resource type "{kind_word}"\n', 1)
             objs = [o for o in w.resources(k) if allns or o["metadata"]["namespace"] == (ns or "default")]
-            return render_kube.as_list([render_kube.istio_cr_json(o) for o in objs])
+            out = [render_kube.istio_cr_json(o) for o in objs]
+            if k in ("K8sGateway", "HTTPRoute"):
+                # kubectl asks without a version: the server answers in its preferred one
+                pref = render_kube.gateway_api_preferred(w, "Gateway" if k == "K8sGateway" else k)
+                for o in out:
+                    o["apiVersion"] = f"gateway.networking.k8s.io/{pref}"
+            return render_kube.as_list(out)
         kind = _KINDS.get(kind_word)
         if kind is None:
             raise _Reply("", f'error: the server doesn\'t have a resource type "{kind_word}"\n', 1)

@@ -325,8 +325,13 @@ class Request:
     outcome: str | None = None
     user_agent: str = "curl/8.7.1"
     headers: dict[str, str] = field(default_factory=dict)
-    tls: bool = False  # client speaks TLS itself (HTTPS to an http port, or TLS passthrough)
+    tls: bool = False  # client speaks TLS itself (HTTPS to an http port, TLS passthrough, a gateway HTTPS port)
     at_s: float = 0.0  # seconds after the log window start
+    #: the HTTP protocol the client speaks ("HTTP/2" after ALPN h2 on a TLS gateway port)
+    protocol: str = "HTTP/1.1"
+    #: TLS SNI the client sends. None → the authority's host (no SNI for an IP literal, RFC 6066);
+    #: "" → no SNI; another host → a connection opened for that host is reused (HTTP/2 coalescing)
+    sni: str | None = None
 
 
 @dataclass
@@ -342,6 +347,39 @@ class Faults:
     calls: dict[str, str] = field(default_factory=dict)
     #: the identity RBAC errors name
     user: str = "system:serviceaccount:sre:oncall"
+
+
+@dataclass
+class TlsSecret:
+    """A ``kubernetes.io/tls`` Secret that a Gateway server names in ``tls.credentialName``.
+
+    istiod serves it to the gateway pods of its namespace as SDS resource ``kubernetes://<name>``.
+    Listed in ``World.tls_secrets`` → ACTIVE with a real certificate (SANs = ``hosts``);
+    absent → the gateway's secret stays WARMING and handshakes on that server fail.
+    """
+
+    name: str
+    namespace: str = "istio-system"
+    #: DNS SANs of tls.crt (a wildcard like "*.example.com" covers several Gateways' hosts)
+    hosts: list[str] = field(default_factory=lambda: ["*.example.com"])
+
+
+def gateway_api_versions(bundle: str, kind: str) -> tuple[list[str], str]:
+    """(served versions in CRD order, storage version) of a standard-channel Gateway API bundle.
+
+    v0.5.0 added v1beta1 for GatewayClass/Gateway/HTTPRoute (v1alpha2 still served), v0.6.0 for
+    ReferenceGrant; v1.0.0 added v1 and dropped v1alpha2 from the standard channel.
+    """
+    v = Ver.parse(bundle)
+    if kind == "ReferenceGrant":
+        if v >= Ver(1, 0):
+            return ["v1beta1"], "v1beta1"
+        return (["v1alpha2", "v1beta1"], "v1beta1") if v >= Ver(0, 6) else (["v1alpha2"], "v1alpha2")
+    if v >= Ver(1, 0):
+        return ["v1", "v1beta1"], "v1"
+    if v >= Ver(0, 5):
+        return ["v1alpha2", "v1beta1"], "v1beta1"
+    return ["v1alpha2"], "v1alpha2"
 
 
 # --------------------------------------------------------------------------- the world
@@ -478,6 +516,8 @@ class World:
     gateway_api_version: str | None = "v1.1.0"
     #: extra analyze messages (code, kind, ns/name, message args) beyond the derived ones
     analyze_extra: list[dict[str, Any]] = field(default_factory=list)
+    #: TLS Secrets that exist (Gateway credentialName); a credentialName not listed is missing
+    tls_secrets: list[TlsSecret] = field(default_factory=list)
 
     # -- versions ------------------------------------------------------------------------
     @property
@@ -509,6 +549,9 @@ class World:
     def workload(self, key: str) -> Workload | None:
         ns, _, name = key.partition("/")
         return next((w for w in self.workloads if w.namespace == ns and w.name == name), None)
+
+    def tls_secret(self, name: str, namespace: str) -> TlsSecret | None:
+        return next((s for s in self.tls_secrets if s.name == name and s.namespace == namespace), None)
 
     def resources(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         return [o for o in self.istio if kind_of(o) == kind and (namespace is None or o["metadata"]["namespace"] == namespace)]

@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.scenariokit import Expect, Scenario
 from tests.scenariokit.bookinfo import bookinfo_world, proxy
-from tests.scenariokit.world import Container, Port, Request, ServicePort, Workload, World, cr
+from tests.scenariokit.world import Container, Port, Request, ServicePort, TlsSecret, Workload, World, cr
 
 ALL = [
     "ROUTE-VS-NO-GATEWAY", "ROUTE-HOST-NOT-IN-GATEWAY", "ROUTE-AUTHORITY-MISMATCH", "ROUTE-GW-SELECTOR",
@@ -285,6 +285,97 @@ def _httproute_ok(w: World) -> None:
                  "lastTransitionTime": "2024-07-15T09:00:00Z", "observedGeneration": 1}]}]}))
 
 
+# -- gateway TLS: credentials, SNI, shared certificates, Gateway API CRDs ----------------------
+
+
+def https_gateway(name: str, host: str, cred: str, ns: str = "default") -> dict[str, Any]:
+    """An Istio Gateway terminating TLS on 8443 (the Service's 443) for one host."""
+    return cr("Gateway", name, ns, {"selector": {"istio": "ingressgateway"}, "servers": [
+        {"port": {"number": 8443, "name": "https", "protocol": "HTTPS"}, "hosts": [host],
+         "tls": {"mode": "SIMPLE", "credentialName": cred}}]})
+
+
+def https_ingress(w: World, host: str = "bookinfo.example.com", path: str = "/productpage", count: int = 3,
+                  **kw: Any) -> None:
+    w.traffic.append(Request(GW, host, path, count=count, tls=True, **kw))
+
+
+def _bookinfo_https(w: World, *, secret: bool) -> None:
+    w.istio.append(https_gateway("bookinfo-https", "bookinfo.example.com", "bookinfo-cert"))
+    res(w, "VirtualService", "bookinfo")["spec"]["gateways"] = ["bookinfo-gateway", "bookinfo-https"]
+    if secret:
+        w.tls_secrets.append(TlsSecret("bookinfo-cert", "istio-system", ["bookinfo.example.com"]))
+
+
+def _credential_missing(w: World) -> None:
+    _bookinfo_https(w, secret=False)
+    https_ingress(w, count=4)
+    ingress(w, count=2)  # plain HTTP on 80 still works
+
+
+def _credential_present(w: World) -> None:
+    _bookinfo_https(w, secret=True)
+    https_ingress(w, count=4)
+
+
+def _credential_other_namespace(w: World) -> None:
+    _bookinfo_https(w, secret=False)
+    # created next to the Gateway resource, not where the gateway pods run: istiod does not serve it
+    w.tls_secrets.append(TlsSecret("bookinfo-cert", "default", ["bookinfo.example.com"]))
+    https_ingress(w, count=3)
+
+
+def _sni_missing(w: World) -> None:
+    _bookinfo_https(w, secret=True)
+    https_ingress(w, "172.18.255.200", count=4)  # by the load balancer's IP: curl sends no SNI
+    https_ingress(w, count=1)
+
+
+def _no_sni_wildcard_server(w: World) -> None:
+    _bookinfo_https(w, secret=True)
+    res(w, "Gateway", "bookinfo-https")["spec"]["servers"][0]["hosts"] = ["*"]
+    https_ingress(w, "172.18.255.200", count=3)  # no SNI, but the one filter chain has no server_names
+
+
+def _two_hosts(w: World, shop_cert: str, blog_cert: str) -> None:
+    w.istio += [
+        https_gateway("shop-gateway", "shop.example.com", shop_cert, "istio-system"),
+        https_gateway("blog-gateway", "blog.example.com", blog_cert, "istio-system"),
+        cr("VirtualService", "shop", "default", {"hosts": ["shop.example.com"], "gateways": ["istio-system/shop-gateway"],
+                                                 "http": [{"route": [{"destination": {"host": "productpage", "port": {"number": 9080}}}]}]}),
+        cr("VirtualService", "blog", "default", {"hosts": ["blog.example.com"], "gateways": ["istio-system/blog-gateway"],
+                                                 "http": [{"route": [{"destination": {"host": "details", "port": {"number": 9080}}}]}]}),
+    ]
+    for cert in dict.fromkeys([shop_cert, blog_cert]):
+        w.tls_secrets.append(TlsSecret(cert, "istio-system", ["*.example.com"] if shop_cert == blog_cert else [f"{cert.split('-')[0]}.example.com"]))
+
+
+def _dup_cert(w: World) -> None:
+    _two_hosts(w, "wildcard-example-cert", "wildcard-example-cert")
+    https_ingress(w, "shop.example.com", "/productpage", count=2, protocol="HTTP/2")
+    # the browser reuses the shop connection (the *.example.com certificate covers blog too)
+    https_ingress(w, "blog.example.com", "/details/0", count=3, protocol="HTTP/2", sni="shop.example.com")
+
+
+def _distinct_certs(w: World) -> None:
+    _two_hosts(w, "shop-cert", "blog-cert")
+    https_ingress(w, "shop.example.com", "/productpage", count=2, protocol="HTTP/2")
+    https_ingress(w, "blog.example.com", "/details/0", count=2, protocol="HTTP/2")
+
+
+def _gwapi_old_bundle(w: World) -> None:
+    w.gateway_api_version = "v0.8.0"
+    # Istio 1.22 watches gateway.networking.k8s.io/v1, which v0.8.0 does not serve: no controller
+    # ever writes a status on these objects
+    w.istio += [
+        cr("K8sGateway", "bookinfo-gw", "default", {"gatewayClassName": "istio", "listeners": [
+            {"name": "http", "hostname": "bookinfo.example.com", "port": 80, "protocol": "HTTP"}]}),
+        cr("HTTPRoute", "productpage", "default", {
+            "parentRefs": [{"name": "bookinfo-gw"}], "hostnames": ["bookinfo.example.com"],
+            "rules": [{"backendRefs": [{"name": "productpage", "port": 9080}]}]}),
+    ]
+
+
 # -- healthy and look-alikes ---------------------------------------------------------------
 
 
@@ -391,7 +482,22 @@ SCENARIOS: list[Scenario] = [
       _se_tcp, fail("ROUTE-SE-TCP-NO-ADDRESS"), _pp),
     S("httproute-not-accepted", "HTTPRoute productpage names parent gateway bookinfo-gw, which does not exist (Accepted=False)",
       _httproute_not_accepted, fail("ROUTE-GWAPI-NOT-ACCEPTED"), _pp),
+    S("gateway-credential-missing", "Gateway bookinfo-https names credentialName bookinfo-cert; no such Secret in istio-system, the SDS secret stays WARMING",
+      _credential_missing, fail("ROUTE-GW-CREDENTIAL")),
+    S("gateway-credential-other-namespace", "TLS Secret bookinfo-cert exists in default (next to the Gateway), not in istio-system where the gateway runs",
+      _credential_other_namespace, fail("ROUTE-GW-CREDENTIAL")),
+    S("sni-missing", "clients reach the SNI-only HTTPS port 8443 by the load balancer IP without SNI: NR filter_chain_not_found",
+      _sni_missing, fail("ROUTE-SNI-MISSING")),
+    S("duplicate-certificate-404", "shop-gateway and blog-gateway share *.example.com; HTTP/2 clients reuse the shop connection for blog and get 404 NR",
+      _dup_cert, fail("ROUTE-DUP-CERT-404")),
+    S("gateway-api-crds-too-old", "Istio 1.22 reads Gateway API v1; the installed v0.8.0 CRDs serve v1beta1/v1alpha2 only",
+      _gwapi_old_bundle, fail("ROUTE-GWAPI-CRD"), _pp),
     # healthy worlds and look-alikes: no route finding
+    S("gateway-credential-present", "HTTPS on 8443 with TLS Secret bookinfo-cert in istio-system: ACTIVE, 200s", _credential_present, CLEAN),
+    S("no-sni-wildcard-server", "clients without SNI reach an HTTPS server with hosts '*' (a chain without server_names): 200s",
+      _no_sni_wildcard_server, CLEAN),
+    S("distinct-certificates", "shop-gateway and blog-gateway with their own certificates: HTTP/2 clients open a connection per host, 200s",
+      _distinct_certs, CLEAN),
     S("healthy-ingress", "bookinfo through the ingress gateway: 200s", _healthy_ingress, CLEAN),
     S("healthy-client", "productpage calls details and reviews: 200s", lambda w: None, CLEAN, _pp),
     S("app-own-404", "details answers 404 itself (via_upstream, no flag): not a route problem", _app_404,

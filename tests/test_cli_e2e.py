@@ -200,3 +200,17 @@ def test_demo_piped_and_as_json(tmp_path: Path) -> None:
     assert as_json.returncode == report["exit_code"] == text.returncode
     md = cli(tmp_path, "demo", "-o", "markdown")
     assert md.stdout.startswith("# istio-doctor: ") and md.returncode == report["exit_code"]
+
+
+@demo
+def test_demo_tui_opens_in_a_terminal_and_quits(tmp_path: Path) -> None:
+    child = pexpect.spawn(
+        entry_point()[0], [*entry_point()[1:], "demo", "--tui"], cwd=str(ROOT), env=_env(tmp_path),
+        dimensions=(40, 140), encoding="utf-8", timeout=60,
+    )
+    child.expect("Quit")  # the footer is drawn: the app is up and reading keys
+    child.send("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert started_processes(tmp_path) == []  # the demo replays; it never runs kubectl

@@ -212,7 +212,7 @@ def _playbook(out: _Out, pb: PlaybookReport) -> None:
 def _evidence(out: _Out, refs: Iterable[EvidenceRef], indent: int) -> None:
     for ref in refs:
         if ref.note:
-            out.prose(ref.note, indent + 2, first=out.style("# ", "dim"))
+            out.prose(ref.note, indent + 2, first=out.style("# ", "dim"), hang=2)
         if ref.source:
             out.verbatim(f"$ {ref.source}", indent + 2)
         elif ref.key:

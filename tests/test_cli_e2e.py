@@ -214,3 +214,20 @@ def test_demo_tui_opens_in_a_terminal_and_quits(tmp_path: Path) -> None:
     child.close()
     assert child.exitstatus == 0
     assert started_processes(tmp_path) == []  # the demo replays; it never runs kubectl
+
+
+@demo
+def test_replaying_the_demo_recording_is_the_demo(tmp_path: Path) -> None:
+    from istio_doctor.session import load_demo_recording_path
+
+    path = load_demo_recording_path()
+    demo_report = json.loads(cli(tmp_path, "demo", "-o", "json").stdout)
+    proc = cli(tmp_path, "diagnose", "--replay", str(path), "-o", "json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == report["exit_code"] == demo_report["exit_code"]
+    assert report["target"] == demo_report["target"] and report["context"] == demo_report["context"]
+    assert [f["code"] for f in report["findings"]] == [f["code"] for f in demo_report["findings"]]
+    expect = yaml.safe_load(path.with_name(path.name.replace(".yaml", ".expect.yaml")).read_text())
+    # the recording's own expectation: the CLI reports its verdict and its root cause first
+    assert report["verdict"] == expect["verdict"]
+    assert report["findings"][0]["code"] == expect["findings_first"]

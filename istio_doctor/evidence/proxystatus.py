@@ -342,10 +342,17 @@ def parse_proxy_status(text: str) -> list[ProxyStatusRow]:
     stripped = text.strip()
     if not stripped:
         return []
-    if stripped.startswith(("{", "[")):
-        return _parse_json(stripped)
-    if re.search(r"^(controlPlane|resources|versionInfo|typeUrl):", stripped, re.M):
-        return _parse_yaml(stripped)
+    try:
+        if stripped.startswith(("{", "[")):
+            return _parse_json(stripped)
+        if re.search(r"^(controlPlane|resources|versionInfo|typeUrl):", stripped, re.M):
+            return _parse_yaml(stripped)
+    except (TypeError, AttributeError, ValueError) as exc:
+        # A structured document whose fields have the wrong types (a number where a list or
+        # a string belongs): unreadable output, not a crash (tests/test_fuzz.py).
+        if isinstance(exc, ParseError):
+            raise
+        raise ParseError("proxy-status", f"unexpected document shape: {str(exc).splitlines()[0]}") from None
     return _parse_table(text)
 
 

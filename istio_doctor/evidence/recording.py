@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -211,7 +212,8 @@ def load_recording(path: str | Path) -> Recording:
     try:
         with _open_text(p, "r") as fh:
             text = fh.read()
-    except (OSError, EOFError, UnicodeDecodeError) as e:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
+        # zlib.error (a corrupt deflate stream in a .gz) is not an OSError
         raise RecordingError(p, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
     try:
         raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is SafeLoader/CSafeLoader

@@ -81,7 +81,7 @@ class Version(BaseModel):
 
 def parse_version(text: str | None) -> Version | None:
     """``Version`` or ``None`` for empty/unknown text (e.g. ``unknown``, a git SHA)."""
-    if not text:
+    if not text or not isinstance(text, str):  # JSON may carry a number or an object there
         return None
     try:
         return Version.parse(text)
@@ -179,6 +179,14 @@ def _get_ci(d: dict[str, Any], *keys: str) -> Any:
     return None
 
 
+def _json_list(data: dict[str, Any], key: str, command: str) -> list[Any]:
+    """``data[key]`` as a list (absent/null: empty); any other type is unreadable output."""
+    value = _get_ci(data, key) or []
+    if not isinstance(value, list):
+        raise ParseError("istioctl version JSON", f"{key} is not a list", command=command)
+    return value
+
+
 def _istioctl_version_json(body: str, command: str) -> IstioVersions:
     try:
         data = json.loads(body)
@@ -189,7 +197,7 @@ def _istioctl_version_json(body: str, command: str) -> IstioVersions:
     client_info = _get_ci(data, "clientVersion") or {}
     client = parse_version(_get_ci(client_info, "version")) if isinstance(client_info, dict) else None
     cp: list[ComponentVersion] = []
-    for s in _get_ci(data, "meshVersion") or []:
+    for s in _json_list(data, "meshVersion", command):
         if not isinstance(s, dict):
             raise ParseError("istioctl version JSON", "meshVersion entry is not an object", command=command)
         info = _get_ci(s, "Info") or {}
@@ -201,7 +209,7 @@ def _istioctl_version_json(body: str, command: str) -> IstioVersions:
             )
         )
     dp: list[ProxyVersion] = []
-    for p in _get_ci(data, "dataPlaneVersion") or []:
+    for p in _json_list(data, "dataPlaneVersion", command):
         if not isinstance(p, dict):
             raise ParseError("istioctl version JSON", "dataPlaneVersion entry is not an object", command=command)
         dp.append(ProxyVersion(str(_get_ci(p, "ID") or ""), parse_version(_get_ci(p, "IstioVersion"))))

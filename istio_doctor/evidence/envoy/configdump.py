@@ -1206,6 +1206,8 @@ def parse_config_dump(text: str | bytes, *, command: str = "", now: datetime | N
         if not isinstance(sec, dict):
             raise ParseError(_WHAT, f"configs[{i}] is not an object", command=command)
         t = sec.get("@type", "")
+        if not isinstance(t, str):
+            raise ParseError(_WHAT, f"configs[{i}] has an @type that is not a string", command=command)
         kind = t.rsplit(".", 1)[-1]
         if kind not in _SECTION_HANDLERS:
             continue
@@ -1231,7 +1233,7 @@ def _sniff_array(items: list[Any]) -> str:
         if not isinstance(it, dict):
             return ""
         t = it.get("@type", "")
-        if t:
+        if t and isinstance(t, str):
             return t.rsplit(".", 1)[-1]
         if _g(it, "cluster_name") is not None and "endpoints" in it or _g(it, "lb_endpoints") is not None:
             return "ClusterLoadAssignment"

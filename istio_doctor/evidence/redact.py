@@ -188,6 +188,35 @@ _ENV_SECRET_YAML = re.compile(
 )
 
 
+# The same, one JSON-string level down: a manifest or a kubeconfig held *inside* a string
+# (``last-applied-configuration`` annotations, ConfigMap data) keeps its quotes as ``\"``
+# and its line breaks as ``\n`` in the outer JSON.
+_ESC_VALUE = r'((?:[^"\\]|\\[^"])*)'
+_KEY_JSON_ESC = re.compile(rf'(?i)(\\"(?:{_SECRET_KEYS})\\"\s*:\s*\\")(?!\[REDACTED\])' + _ESC_VALUE + r'(\\")')
+_ENV_SECRET_JSON_ESC = re.compile(
+    r'(?i)(\\"name\\"\s*:\s*\\"[^"\\]*(?:PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|APIKEY)\\"\s*,\s*\\"value\\"\s*:\s*\\")'
+    r'(?!\[REDACTED\])' + _ESC_VALUE + r'(\\")'
+)
+_KEY_YAML_ESC = re.compile(rf"(?i)(\\n[ \t]*(?:-[ \t]+)?(?:{_SECRET_KEYS}):[ \t]+)(?!\[REDACTED)([^\s\"\\]+)")
+_SECRET_KIND_ESC = re.compile(r'\\"kind\\"\s*:\s*\\"Secret\\"')
+_DATA_BLOCK_ESC = re.compile(r'(\\"(?:data|stringData)\\"\s*:\s*\{)([^{}]*)(\})')
+_ESC_STRING_VALUE = re.compile(r'(:\s*\\")' + _ESC_VALUE + r'(\\")')
+
+
+def _redact_escaped(text: str) -> str:
+    """Credentials in JSON/YAML nested inside a JSON string (only scanned when one could be there)."""
+    if '\\"' in text and _has_any(text, "oken", "assw", "ecret", "ey", "OKEN", "ASSW", "ECRET", "EY"):
+        text = _KEY_JSON_ESC.sub(_json_value_sub, text)
+        text = _ENV_SECRET_JSON_ESC.sub(_json_value_sub, text)
+        if _SECRET_KIND_ESC.search(text):
+            text = _DATA_BLOCK_ESC.sub(
+                lambda m: m.group(1) + _ESC_STRING_VALUE.sub(_json_value_sub, m.group(2)) + m.group(3), text
+            )
+    if "\\n" in text and _has_any(text, "oken:", "assword:", "asswd:", "ata:", "ecret:", "ey:"):
+        text = _KEY_YAML_ESC.sub(lambda m: m.group(1) + MARK, text)
+    return text
+
+
 def _json_value_sub(m: re.Match[str]) -> str:
     return f"{m.group(1)}{MARK}{m.group(3)}"
 
@@ -235,6 +264,7 @@ def _redact_tokens(text: str) -> str:
     if _has_any(text, "earer", "EARER"):
         text = _BEARER.sub(lambda m: m.group(1) + MARK, text)
     text = _KEY_JSON.sub(_json_value_sub, text)
+    text = _redact_escaped(text)
     text = _sub_around(_KEY_YAML_PROBE, _KEY_YAML, _yaml_value_sub, text)
     if "--" in text:
         text = _KEY_FLAG.sub(lambda m: m.group(1) + MARK, text)

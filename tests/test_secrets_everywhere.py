@@ -30,7 +30,7 @@ from istio_doctor.session import run_diagnosis
 from tests.conftest import PemMaterial
 from tests.scenariokit.bookinfo import bookinfo_world
 from tests.scenariokit.runner import WorldRunner
-from tests.scenariokit.standin import Rule, install_standins
+from tests.scenariokit.standin import Rule, install_standins, prewarm
 
 VENV_BIN = str(Path(sys.executable).parent)
 
@@ -159,6 +159,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, pem: PemMaterial):  # type: 
     planted = Planted(pem)
     d = tmp_path_factory.mktemp("secrets")
     standins = install_standins(w, d / "bin", rules=plant_rules(w, pod, planted), cache_dir=d / "cache")
+    prewarm(standins, f"pod/{pod} -n default")  # the world's replies; the planted ones come from the rules
     return standins, pod, planted, d
 
 

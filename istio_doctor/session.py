@@ -142,6 +142,8 @@ async def run_diagnosis(
             extra = [EvidenceKey(need=Need.PODS, namespace=ns)]
             if target.kind is TargetKind.SERVICE:
                 extra.append(EvidenceKey(need=Need.SERVICES))
+            if target.kind is TargetKind.NAMESPACE:
+                extra.append(EvidenceKey(need=Need.NAMESPACE_PROXY_LOGS, namespace=ns))
             phase(f"gathering namespace-wide evidence for {target}")
             await g.gather(base + extra, fallback_namespace=ns)
             pods, note = target_pods(target, g.evidence)

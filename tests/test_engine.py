@@ -162,3 +162,22 @@ def test_istio_version_falls_back_to_image_tags_when_istioctl_is_missing() -> No
     istiod = pod("istiod-5d7f7b-x", [{"name": "discovery", "image": "docker.io/istio/pilot:1.22.3-distroless"}], {"app": "istiod"})
     ev.put(Item(key=EvidenceKey(need=Need.CONTROL_PLANE_PODS), value=parse_kube_list(json.dumps({"items": [istiod]}), Pod)))
     assert control_plane_version(ev) == Version.parse("1.22.3")
+
+
+def test_namespace_scan_flags_pods_by_their_failing_traffic() -> None:
+    """A Ready pod whose app binds localhost has no cheap pod-state signal; its proxy log does."""
+    from istio_doctor.engine.diagnose import flag_pods
+    from istio_doctor.evidence.accesslog import parse_prefixed_proxy_logs
+
+    line = ('[2024-07-15T09:00:08.565Z] "GET /ratings/0 HTTP/1.1" 503 UF upstream_reset_before_response_started{connection_failure} '
+            '- "-" 0 91 0 - "-" "curl/8.7.1" "a638" "ratings:9080" "10.244.3.6:9080" inbound|9080|| - 10.244.3.6:9080 '
+            '10.244.2.7:52282 outbound_.9080_._.ratings.default.svc.cluster.local default')
+    ok = ('[2024-07-15T09:00:09.000Z] "GET /details/0 HTTP/1.1" 200 - via_upstream - "-" 0 178 2 1 "-" "curl/8.7.1" "b1" '
+          '"details:9080" "10.244.1.5:9080" inbound|9080|| 127.0.0.6:43211 10.244.1.5:9080 10.244.2.7:33210 '
+          'outbound_.9080_._.details.default.svc.cluster.local default')
+    logs = parse_prefixed_proxy_logs(f"[pod/ratings-v1-1/istio-proxy] {line}\n[pod/details-v1-1/istio-proxy] {ok}\n")
+    ev = Evidence()
+    ev.put(Item(key=EvidenceKey(need=Need.NAMESPACE_PROXY_LOGS, namespace="default"), value=logs))
+    ev.put(Item(key=EvidenceKey(need=Need.PODS, namespace="default"), value=[]))
+    flagged = flag_pods(ev, "default")
+    assert set(flagged) == {"ratings-v1-1"} and "failing request" in flagged["ratings-v1-1"]

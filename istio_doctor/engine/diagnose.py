@@ -113,6 +113,16 @@ def flag_pods(ev: Evidence, namespace: str) -> dict[str, str]:
             flagged[name] = "restarting containers"
         elif injected_ns and not p.has_sidecar and not getattr(p.spec, "host_network", False):
             flagged[name] = "no sidecar in an injected namespace"
+    # Failing traffic is the strongest cheap signal: one namespace-wide log call shows which
+    # proxies logged Envoy-generated failures (a Ready pod whose app binds localhost only shows here).
+    from istio_doctor.evidence.accesslog import is_failure
+
+    for pod_name, log in (ev.get_or({}, Need.NAMESPACE_PROXY_LOGS, namespace) or {}).items():
+        bad = [e for e in log.entries if is_failure(e) and (e.is_envoy_generated or e.response_code >= 500)]
+        if bad:
+            flagged.setdefault(pod_name, f"{len(bad)} failing request(s) in its istio-proxy log")
+        elif any(ev_.kind in ("not_ready_no_config", "xds_rejected", "tls_error", "sds_error") for ev_ in log.events):
+            flagged.setdefault(pod_name, "proxy errors in its istio-proxy log")
     for row in ev.get_or([], Need.PROXY_STATUS):
         if getattr(row, "namespace", None) == namespace and row.pod in {p.metadata.name for p in pods}:
             statuses = [getattr(row, t, None) for t in ("cds", "lds", "eds", "rds")]

@@ -645,3 +645,19 @@ def join_by_request_id(
         if is_failure(e):
             out.append((e, by_id.get(e.request_id) if e.request_id else None))
     return out
+
+
+_PREFIX = re.compile(r"^\[pod/(?P<pod>[^/\]]+)/(?P<container>[^\]]+)\] ?")
+
+
+def parse_prefixed_proxy_logs(text: str) -> dict[str, ProxyLog]:
+    """``kubectl logs -l SELECTOR --prefix``: split the lines by their ``[pod/NAME/CONTAINER]``
+    tag and parse each pod's lines as its own proxy log. Untagged lines are ignored (kubectl
+    prints none; a stand-in might)."""
+    by_pod: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        m = _PREFIX.match(line)
+        if m is None:
+            continue
+        by_pod.setdefault(m.group("pod"), []).append(line[m.end():])
+    return {pod: parse_proxy_log("\n".join(lines)) for pod, lines in by_pod.items()}

@@ -59,6 +59,8 @@ class Need(StrEnum):
     DEPLOYMENTS = "deployments"
     REPLICASETS = "replicasets"
     ANALYZE = "analyze"
+    #: every in-mesh pod's recent istio-proxy log in one call (namespace scans flag pods by it)
+    NAMESPACE_PROXY_LOGS = "namespace_proxy_logs"
     # pod scope
     POD = "pod"
     CONFIG_DUMP = "config_dump"
@@ -77,7 +79,10 @@ class Need(StrEnum):
 _SCOPES: dict[Need, Scope] = {
     **{
         n: Scope.NAMESPACE
-        for n in (Need.PODS, Need.ENDPOINTSLICES, Need.EVENTS, Need.DEPLOYMENTS, Need.REPLICASETS, Need.ANALYZE)
+        for n in (
+            Need.PODS, Need.ENDPOINTSLICES, Need.EVENTS, Need.DEPLOYMENTS, Need.REPLICASETS, Need.ANALYZE,
+            Need.NAMESPACE_PROXY_LOGS,
+        )
     },
     **{
         n: Scope.POD

@@ -140,6 +140,13 @@ def build_call(
                 c(["istioctl", "analyze", "-n", validate_namespace(namespace or "default"), "-o", "json"]),
                 (c(["istioctl", "analyze", "-n", validate_namespace(namespace or "default")]),),
             )
+        case Need.NAMESPACE_PROXY_LOGS:
+            # One call for every injected pod (the injector labels them tlsMode=istio); --prefix
+            # tags each line with its pod. Without -f, kubectl reads the pods one after another.
+            return Call(
+                c(["kubectl", "logs", "-n", validate_namespace(namespace or "default"), "-l", "security.istio.io/tlsMode=istio",
+                   "-c", "istio-proxy", "--prefix", f"--since={since}", "--tail=200"])
+            )
         case Need.POD:
             return Call(c(kubectl_get("pod", namespace=namespace, name=name)))
         case Need.CONFIG_DUMP:

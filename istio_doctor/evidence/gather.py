@@ -241,6 +241,10 @@ def _parser(need: Need, now: datetime | None = None) -> Callable[[str, str], Any
             from istio_doctor.evidence.accesslog import parse_proxy_log
 
             return lambda t, c: parse_proxy_log(t)
+        case Need.NAMESPACE_PROXY_LOGS:
+            from istio_doctor.evidence.accesslog import parse_prefixed_proxy_logs
+
+            return lambda t, c: parse_prefixed_proxy_logs(t)
         case Need.INIT_LOGS:
             return lambda t, c: t
         case Need.DESCRIBE:

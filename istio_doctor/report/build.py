@@ -108,10 +108,22 @@ def build_report(
         n_unknown = sum(1 for r in runs for n in r.nodes if n.result.outcome is Outcome.UNKNOWN)
         gap = f"{n_unknown} check(s) could not run" if n_unknown else "not all evidence could be gathered"
         headline = f"Inconclusive: no problem found in the evidence that could be gathered, but {gap}. {first}"
+    elif target.kind is TargetKind.NAMESPACE and not ev.has(Need.NAMESPACE_PROXY_LOGS, target.namespace):
+        # Without the namespace-wide proxy logs a scan cannot see failing traffic, so pods that
+        # look fine were never examined in depth: that is not a clean bill of health.
+        item = ev.item(Need.NAMESPACE_PROXY_LOGS, target.namespace)
+        why = item.failure.reason if item is not None and item.failure is not None else "they were not gathered"
+        verdict, code = Verdict.INCONCLUSIVE, ExitCode.EVIDENCE_INCOMPLETE
+        headline = (f"Inconclusive: no problem found in the namespace-wide evidence of {target}, but the proxies' logs "
+                    f"could not be read, so failing traffic would not show: {why}")
     else:
         checks = sum(1 for r in runs for n in r.nodes if n.result.outcome is Outcome.PASS)
         verdict, code = Verdict.NO_PROBLEM_FOUND, ExitCode.OK
         headline = f"No problem found for {target}: {checks} check(s) passed and all evidence was gathered."
+        if target.kind is TargetKind.NAMESPACE:
+            deep = sum(1 for e in examined if e.pod_evidence_gathered)
+            headline = (f"No problem found for {target}: no pod shows failing traffic, unready containers or stale "
+                        f"configuration; {deep} of {len(examined)} pod(s) were examined in depth, {checks} check(s) passed.")
     if interrupted:
         code = ExitCode.INTERRUPTED
         headline = "Interrupted: partial diagnosis from the evidence gathered so far. " + headline

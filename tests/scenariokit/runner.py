@@ -20,7 +20,7 @@ from typing import Any
 
 from istio_doctor.evidence.runner import BinaryNotFound, CommandResult, CommandTimeout, Runner
 from tests.scenariokit import render_envoy, render_istioctl, render_kube, render_logs
-from tests.scenariokit.world import Pod, Ver, World
+from tests.scenariokit.world import Pod, Ver, World, labels_match
 
 _CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
 
@@ -271,6 +271,8 @@ class WorldRunner(Runner):
 
     def _logs(self, a: list[str]) -> str:
         opts = _opts(a)
+        if "-l" in opts:
+            return self._logs_by_selector(opts, a)
         name, ns = opts["_pos"][0], opts.get("-n", "default")
         pod = self._pod(name, ns)
         container = opts.get("-c")
@@ -295,6 +297,23 @@ class WorldRunner(Runner):
             text = render_logs.render_init_logs(self.world, pod)
             return "\n".join(text.splitlines()[-tail:]) + "\n" if tail else text
         return ""
+
+    def _logs_by_selector(self, opts: dict[str, Any], a: list[str]) -> str:
+        """`kubectl logs -l SEL -c C --prefix`: every matching pod's log, lines tagged [pod/NAME/C]."""
+        ns = opts.get("-n", "default")
+        sel = dict(kv.split("=", 1) for kv in opts["-l"].split(","))
+        container = opts.get("-c", "istio-proxy")
+        tail = next((int(x.split("=", 1)[1]) for x in a if x.startswith("--tail=")), 10)  # kubectl's default with -l
+        out: list[str] = []
+        for pod in self.world.pods:
+            if pod.namespace != ns or not labels_match(sel, pod.labels):
+                continue
+            if container != "istio-proxy" or not pod.injected or pod.init_failed:
+                continue
+            text = render_logs.render_proxy_logs(self.world, pod, tail)
+            tag = f"[pod/{pod.name}/{container}] " if "--prefix" in a else ""
+            out.extend(tag + line for line in text.splitlines())
+        return "\n".join(out) + ("\n" if out else "")
 
     def _exec(self, a: list[str]) -> str:
         cut = a.index("--")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tests.scenariokit import Expect, Scenario
 from tests.scenariokit.bookinfo import bookinfo_world
-from tests.scenariokit.world import ProxyState, Request, World, cr
+from tests.scenariokit.world import Port, ProxyState, Request, World, cr
 
 
 def _pod(w: World, prefix: str, ns: str = "default") -> str:
@@ -123,7 +123,33 @@ def demo() -> Scenario:
                            absent=["P503-LOCALHOST-BIND", "P503-NO-ENDPOINTS"]))
 
 
+def ns_hidden_localhost() -> Scenario:
+    """A namespace scan where every pod is Ready: only the proxies' logs show ratings failing."""
+    w = bookinfo_world()
+    wl = w.workload("default/ratings-v1")
+    assert wl is not None
+    wl.containers[0].ports = [Port(9080, bind="127.0.0.1")]
+    w.traffic.append(Request("default/reviews-v2", "ratings:9080", "/ratings/0", count=4))
+    return Scenario("namespace", "scan-finds-localhost-bound-app", "ns/default scan: ratings binds 127.0.0.1, every pod Ready",
+                    "ns/default", "auto", w, Expect(findings_first="P503-LOCALHOST-BIND", findings=["P503-LOCALHOST-BIND"]))
+
+
+def ns_healthy() -> Scenario:
+    w = bookinfo_world()
+    return Scenario("namespace", "scan-healthy", "ns/default scan of a healthy bookinfo", "ns/default", "auto", w,
+                    Expect(verdict="no_problem_found"))
+
+
+def ns_logs_forbidden() -> Scenario:
+    """Without the proxies' logs a scan cannot see failing traffic: inconclusive, never healthy."""
+    w = bookinfo_world()
+    w.faults.calls["logs:default"] = "forbidden"
+    return Scenario("namespace", "scan-logs-forbidden", "ns/default scan where RBAC forbids reading pod logs",
+                    "ns/default", "auto", w, Expect(verdict="inconclusive"))
+
+
 SCENARIOS = [
+    ns_hidden_localhost(), ns_healthy(), ns_logs_forbidden(),
     healthy(), istiod_down(), istiod_zero_replicas(), access_log_off(), access_log_via_telemetry(), proxy_skew(),
     old_istioctl(), unknown_flag(), rbac_forbidden(), app_500s(), demo(),
 ]

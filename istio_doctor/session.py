@@ -156,9 +156,10 @@ async def run_diagnosis(
                     notes.append(f"{len(flagged)} pods flagged; the first {MAX_FLAGGED_PODS} were examined in depth")
                 phase(f"{len(pods)} pods, {len(flagged)} flagged: gathering their proxy evidence")
                 await g.gather(keys_for(pod_needs, namespace=ns, pods=deep))
-                examined = [
-                    Examined(pod=p, related=[], pod_evidence_gathered=p in deep, flagged_reason=flagged.get(p, ""))
-                    for p in pods
+                # Only flagged pods are walked in depth; the rest are listed in the workload table.
+                # With none flagged, one namespace-level walk runs the checks that need no pod.
+                examined = [Examined(pod=p, related=[], flagged_reason=flagged[p]) for p in deep] or [
+                    Examined(pod=None, related=[], pod_evidence_gathered=False)
                 ]
             else:
                 await g.gather(keys_for(pod_needs, namespace=ns, pods=pods))

@@ -49,6 +49,10 @@ class CheckContext:
         return f"pod/{self.pod_name} -n {self.namespace}" if self.pod_name else f"ns/{self.namespace}"
 
     def skip_reason(self, spec: CheckSpec) -> str | None:
+        if self.pod_name is None:
+            if any(n.scope is Scope.POD for n in spec.needs):
+                return "not examined: the namespace scan flagged no pod, so no pod was examined in depth"
+            return None
         if self.pod_evidence_gathered:
             return None
         pod_needs = [n for n in spec.needs if n.scope is Scope.POD and n is not Need.POD]

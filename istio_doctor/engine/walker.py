@@ -16,7 +16,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Finding, Fix, Outcome
 from istio_doctor.engine.playbook import Playbook
 from istio_doctor.engine.registry import Registry
-from istio_doctor.evidence.bundle import MissingEvidence
+from istio_doctor.evidence.bundle import MissingEvidence, Scope
 from istio_doctor.evidence.versions import Version
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,12 @@ def walk(playbook: Playbook, ctx: CheckContext, registry: Registry, catalogue: d
             nxt = playbook.following(node.id)
         finding = None
         if result.outcome is Outcome.FAIL and node.check in catalogue:
-            finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=ctx.label)
+            spec = registry.get(node.check)
+            # A check that reads only cluster-wide evidence is about the mesh, not this pod: one
+            # finding, whichever pods a namespace scan walked.
+            mesh_wide = all(n.scope is Scope.CLUSTER for n in spec.all_needs)
+            label = f"mesh (control plane in {ctx.conn.istio_namespace})" if mesh_wide else ctx.label
+            finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=label)
         runs.append(NodeRun(node.id, node.check, node.title, result, nxt, finding, missing))
         current = nxt
     return PlaybookRun(playbook=playbook, target=ctx.label, nodes=runs)

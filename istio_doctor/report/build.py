@@ -121,9 +121,10 @@ def build_report(
         verdict, code = Verdict.NO_PROBLEM_FOUND, ExitCode.OK
         headline = f"No problem found for {target}: {checks} check(s) passed and all evidence was gathered."
         if target.kind is TargetKind.NAMESPACE:
-            deep = sum(1 for e in examined if e.pod_evidence_gathered)
+            deep = sum(1 for e in examined if e.pod and e.pod_evidence_gathered)
+            total = len(ev.get_or([], Need.PODS, target.namespace))
             headline = (f"No problem found for {target}: no pod shows failing traffic, unready containers or stale "
-                        f"configuration; {deep} of {len(examined)} pod(s) were examined in depth, {checks} check(s) passed.")
+                        f"configuration; {deep} of {total} pod(s) were examined in depth, {checks} check(s) passed.")
     if interrupted:
         code = ExitCode.INTERRUPTED
         headline = "Interrupted: partial diagnosis from the evidence gathered so far. " + headline

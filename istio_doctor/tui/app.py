@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -18,7 +19,8 @@ from istio_doctor.tui.state import Flash, HeaderState, TuiOptions
 
 
 class IstioDoctorApp(App[int]):
-    CSS_PATH = "app.tcss"
+    # absolute: Textual resolves a relative CSS_PATH against the module of the *subclass*
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "istio-doctor"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -72,6 +74,10 @@ class IstioDoctorApp(App[int]):
     def set_namespace(self, namespace: str) -> None:
         h = self.header
         self.header = HeaderState(h.context, h.cluster, namespace, "", h.istio, h.istioctl, h.replay)
+
+    def show_recording_versions(self, istio: str, istioctl: str) -> None:
+        h = self.header
+        self.header = HeaderState(h.context, h.cluster, h.namespace, h.target, h.istio or istio, h.istioctl or istioctl, h.replay)
 
     def show_report_header(self, report: Report) -> None:
         self.last_report = report

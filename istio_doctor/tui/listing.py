@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from istio_doctor.evidence.commands import kubectl_get, with_connection
@@ -68,6 +69,20 @@ def list_kube_contexts(kubeconfig: str | None) -> ContextList:
         if c.get("name")
     ]
     return ContextList(sorted(rows, key=lambda r: r.name))
+
+
+def replay_context(path: Path) -> tuple[ContextList, dict[str, str]]:
+    """The recording's context (the only one a replay can answer for) and the versions its
+    metadata names, so the header is filled before any diagnosis ran."""
+    from istio_doctor.evidence.recording import load_recording
+
+    try:
+        meta = load_recording(path).metadata
+    except Exception as exc:  # noqa: BLE001 - an unreadable recording is shown, not raised
+        return ContextList([], problem=f"cannot read recording {path.name}: {_first_line(str(exc))}"), {}
+    name = meta.context or "recording"
+    versions = {"istio": meta.istio_version or "", "istioctl": meta.istioctl_version or "", "target": meta.target}
+    return ContextList([ContextRow(name=name, current=True)]), versions
 
 
 def _first_line(text: str) -> str:

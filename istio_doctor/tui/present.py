@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
+from istio_doctor.evidence.recording import normalise_argv
 from istio_doctor.evidence.runner import CommandResult
 from istio_doctor.report.model import NodeReport, PlaybookReport, Report
 
@@ -77,39 +78,19 @@ def locate_node(report: Report, finding: Finding) -> tuple[str, str] | None:
 
 # -- evidence lookup -----------------------------------------------------------------------
 
-# Connection flags differ between how a call was cited and how it ran (e.g. a recording made
-# with --context replayed without it); they never change what a call returns.
-_CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
-
-
-def _normalised(argv: Sequence[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    skip = False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in _CONN_FLAGS:
-            skip = True
-            continue
-        if any(a.startswith(f + "=") for f in _CONN_FLAGS):
-            continue
-        out.append(a)
-    return tuple(out)
-
-
 def find_result(results: Sequence[CommandResult], source: str) -> CommandResult | None:
-    """The call an EvidenceRef cites, by its command line; connection flags are ignored."""
+    """The call an EvidenceRef cites, by its command line. Connection flags are ignored by
+    the same rule replay uses, so a citation matches however the call was run."""
     if not source:
         return None
     for r in results:
         if r.command_line == source:
             return r
     try:
-        wanted = _normalised(shlex.split(source))
+        wanted = normalise_argv(shlex.split(source))
     except ValueError:
         return None
-    matches = [r for r in results if _normalised(r.argv) == wanted]
+    matches = [r for r in results if normalise_argv(r.argv) == wanted]
     # the last call wins: a successful fallback comes after the call it replaced
     ok = [r for r in matches if r.ok]
     return (ok or matches or [None])[-1]
@@ -132,18 +113,37 @@ def _meaningful(line: str) -> bool:
     return len(re.sub(r"[\s{}\[\],:\"']", "", line)) >= 2
 
 
+def _norm(line: str) -> str:
+    """One comparable form for a YAML or JSON line: checks quote objects as YAML while
+    kubectl printed JSON, so ``"name": "ratings",`` and ``- name: ratings`` must compare equal."""
+    s = line.strip()
+    if s.startswith("- "):
+        s = s[2:]
+    s = s.replace('"', "").replace("'", "")
+    return s.rstrip(",").rstrip("{[").strip()
+
+
+#: how far apart two consecutive excerpt lines may be in the output (a JSON object puts
+#: creationTimestamp, uid, labels... between ``metadata`` and ``name``)
+_WINDOW = 40
+
+_RESOURCE_RE = re.compile(r"\b((?:inbound|outbound)\|[0-9]*\|[^|\s]*\|[^\s,;:)\"']+)")
+
+
 def locate_excerpt(text: str, excerpt: str) -> list[int]:
     """0-based line numbers of ``text`` that show ``excerpt``.
 
-    Excerpts are verbatim but may be trimmed or re-indented, so lines are compared stripped,
-    and the excerpt's lines are matched in order within a small window (the first complete run
-    wins). When no run matches completely, every line containing a distinctive excerpt line is
-    returned, so something is still highlighted.
+    Excerpts are verbatim but may be trimmed, re-indented or shown as YAML while the call
+    printed JSON, so lines are compared in a normalised form, and the excerpt's lines are
+    matched in order within a window; the tightest complete run wins (the object quoted, not
+    a neighbour sharing its first lines). Without a complete run, the longest partial run;
+    then lines containing a distinctive excerpt line; then the first line naming an Envoy
+    cluster the excerpt names (config-dump facts are summaries, not quotes).
     """
-    wanted = [ln.strip() for ln in excerpt.splitlines() if ln.strip() and _meaningful(ln)]
+    wanted = [_norm(ln) for ln in excerpt.splitlines() if ln.strip() and _meaningful(ln)]
     if not wanted or not text:
         return []
-    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [_norm(ln) for ln in text.splitlines()]
     best: list[int] = []
     complete: list[list[int]] = []
     for start, line in enumerate(lines):
@@ -152,7 +152,7 @@ def locate_excerpt(text: str, excerpt: str) -> list[int]:
         hit = [start]
         pos = start + 1
         for w in wanted[1:]:
-            window_end = min(len(lines), pos + 8)
+            window_end = min(len(lines), pos + _WINDOW)
             nxt = next((i for i in range(pos, window_end) if w in lines[i]), None)
             if nxt is None:
                 break
@@ -163,13 +163,21 @@ def locate_excerpt(text: str, excerpt: str) -> list[int]:
         elif len(hit) > len(best):
             best = hit
     if complete:
-        # the tightest run is the object quoted, not a neighbour that shares its first lines
         run = min(complete, key=lambda h: (h[-1] - h[0], h[0]))
         return list(range(run[0], run[-1] + 1))
     if len(best) > 1:
         return best
     distinctive = [w for w in wanted if len(w) >= 8]
-    return [i for i, line in enumerate(lines) if any(w in line for w in distinctive)][:50]
+    found = [i for i, line in enumerate(lines) if any(w in line for w in distinctive)][:50]
+    if found:
+        return found
+    for name in _RESOURCE_RE.findall(excerpt):
+        named = next((i for i, line in enumerate(lines) if line == f"name: {name}"), None)
+        if named is None:
+            named = next((i for i, line in enumerate(lines) if name in line), None)
+        if named is not None:
+            return [named]
+    return []
 
 
 @dataclass(frozen=True)
@@ -230,9 +238,6 @@ def fix_text(finding: Finding) -> str:
     if finding.doc_url:
         out += ["", f"# docs: {finding.doc_url}"]
     return "\n".join(out) + "\n"
-
-
-_RESOURCE_RE = re.compile(r"\b((?:inbound|outbound)\|[0-9]*\|[^|\s]*\|[^\s,;)\"']+)")
 
 
 def proxy_filter_for(finding: Finding) -> str | None:

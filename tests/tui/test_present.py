@@ -116,3 +116,21 @@ def test_listing_errors_name_the_call() -> None:
     with pytest.raises(ListingError, match="did not print JSON"):
         parse_namespaces(_res(argv, "not json"))
     assert parse_namespaces(_res(argv, json.dumps({"items": [{"metadata": {"name": "b"}}, {"metadata": {"name": "a"}}]}))) == ["a", "b"]
+
+
+def test_a_yaml_excerpt_is_found_in_json_output() -> None:
+    objs = {"items": [
+        {"kind": "DestinationRule", "metadata": {"name": "details", "uid": "1"}, "spec": {"host": "details"}},
+        {"kind": "DestinationRule", "metadata": {"name": "ratings", "uid": "2"}, "spec": {"host": "ratings", "trafficPolicy": {"tls": {"mode": "DISABLE"}}}},
+    ]}
+    text = json.dumps(objs, indent=4)
+    hl = locate_excerpt(text, "kind: DestinationRule\nmetadata:\n  name: ratings\nspec:\n  host: ratings\n  trafficPolicy:\n    tls:\n      mode: DISABLE")
+    lines = text.splitlines()
+    assert lines[hl[0]].strip() == '"kind": "DestinationRule",' and lines[hl[-1]].strip() == '"mode": "DISABLE"'
+    assert not any('"details"' in lines[i] for i in hl)
+
+
+def test_a_config_dump_summary_highlights_the_cluster_it_names() -> None:
+    text = json.dumps({"clusters": [{"name": "outbound|9080||a.svc"}, {"name": "outbound|9080||ratings.default.svc.cluster.local"}]}, indent=2)
+    hl = locate_excerpt(text, "cluster outbound|9080||ratings.default.svc.cluster.local: no TLS transport socket")
+    assert len(hl) == 1 and "ratings.default" in text.splitlines()[hl[0]]

@@ -84,6 +84,12 @@ class DiagnosisScreen(DoctorScreen):
         self.query_one("#findings", OptionList).border_title = "Findings (ranked)"
         self.gather()
 
+    def on_unmount(self) -> None:
+        # Quitting mid-gathering: Textual waits for worker threads on exit, and a thread
+        # blocked on a slow cluster call would hold the terminal until the call times out.
+        if self._cancel is not None:
+            self._cancel.cancel()
+
     # -- gathering --------------------------------------------------------------------------
     def gather(self) -> None:
         self.generation += 1
@@ -273,7 +279,7 @@ class DiagnosisScreen(DoctorScreen):
         self.doctor.flash(f"fix copied: {finding.code} ({len(finding.fix.steps)} steps)")
 
     def action_focus_evidence(self) -> None:
-        self.query_one(EvidencePane).focus()
+        self.query_one(EvidencePane).focus_output()
 
     def action_faults_only(self) -> None:
         report = self.report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -44,9 +45,21 @@ def symptom_choices(playbook_dirs: list) -> tuple[list[SymptomChoice], str]:  # 
         return DEFAULT_SYMPTOMS, ""
     out = [DEFAULT_SYMPTOMS[0]]
     for pb in playbooks.values():
-        if pb.symptoms:
-            out.append(SymptomChoice(pb.symptoms[0], pb.title, pb.description.strip().splitlines()[0] if pb.description.strip() else ""))
+        # triage-like playbooks list every symptom (they run alongside the others): only a
+        # playbook's first symptom names it, and each symptom is offered once
+        symptom = pb.symptoms[0] if pb.symptoms else ""
+        if not symptom or any(c.symptom == symptom for c in out):
+            continue
+        out.append(SymptomChoice(symptom, pb.title, _first_sentence(pb.description)))
+    order = [c.symptom for c in DEFAULT_SYMPTOMS]
+    out.sort(key=lambda c: order.index(c.symptom) if c.symptom in order else len(order))
     return out, ""
+
+
+def _first_sentence(text: str) -> str:
+    flat = " ".join(text.split())
+    end = flat.find(". ")
+    return flat[: end + 1] if 0 <= end < 160 else flat[:160]
 
 
 class SymptomPickerScreen(DoctorScreen):
@@ -75,7 +88,11 @@ class SymptomPickerScreen(DoctorScreen):
             self.doctor.flash(problem, "warning")
         ol = self.query_one("#symptoms", OptionList)
         for c in self.choices:
-            ol.add_option(Option(f"{c.title}\n  [dim]{c.description}[/dim]" if c.description else c.title, id=c.symptom))
+            # Text, not markup: playbook descriptions are data and may contain brackets
+            prompt = Text(c.title, style="bold")
+            if c.description:
+                prompt.append(f"\n  {c.description}", style="dim")
+            ol.add_option(Option(prompt, id=c.symptom))
         wanted = self.doctor.options.symptom or "auto"
         ids = [c.symptom for c in self.choices]
         ol.highlighted = ids.index(wanted) if wanted in ids else 0

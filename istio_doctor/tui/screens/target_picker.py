@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from istio_doctor.evidence.target import Target, TargetKind
-from istio_doctor.tui.listing import ContextList, ContextRow, PodRow, fetch_namespaces, fetch_pods
+from istio_doctor.tui.listing import ContextRow, PodRow, fetch_namespaces, fetch_pods, replay_context
 from istio_doctor.tui.messages import ContextsLoaded, NamespacesLoaded, PodsLoaded
 from istio_doctor.tui.screens.base import DoctorScreen
 from istio_doctor.tui.workers import run_with_runner
@@ -68,8 +68,8 @@ class TargetPickerScreen(DoctorScreen):
         app = self.doctor
         if app.options.replay is not None:
             # A recording knows one context; kubeconfig is irrelevant (and may not exist).
-            name = app.options.context or "recording"
-            listing = ContextList([ContextRow(name=name, namespace=app.options.namespace or "", current=True)])
+            listing, versions = replay_context(app.options.replay)
+            app.call_from_thread(app.show_recording_versions, versions.get("istio", ""), versions.get("istioctl", ""))
         else:
             listing = app.services.list_contexts(app.options.kubeconfig)
         self.post_message(ContextsLoaded(listing))

@@ -12,7 +12,7 @@ from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from istio_doctor.engine.model import EvidenceRef
@@ -22,7 +22,10 @@ from istio_doctor.tui.present import EvidenceView, evidence_view
 SYNTAX_THEME = "monokai"
 
 
-class EvidencePane(VerticalScroll, can_focus=True):
+class EvidencePane(Vertical):
+    """A fixed head (what the citation shows, the command) over the scrolling output: the
+    command stays visible however far the proof is into the output."""
+
     BINDINGS = [
         Binding("right_square_bracket", "cycle(1)", "Next evidence", id="evidence-next"),
         Binding("left_square_bracket", "cycle(-1)", "Prev evidence", id="evidence-prev"),
@@ -38,7 +41,11 @@ class EvidencePane(VerticalScroll, can_focus=True):
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(id="evidence-head")
-        yield Static(id="evidence-body")
+        with VerticalScroll(id="evidence-scroll"):
+            yield Static(id="evidence-body")
+
+    def focus_output(self) -> None:
+        self.query_one("#evidence-scroll", VerticalScroll).focus()
 
     def show(self, refs: Sequence[EvidenceRef], results: Sequence[CommandResult], index: int = 0) -> None:
         self._refs, self._results = list(refs), results
@@ -67,15 +74,16 @@ class EvidencePane(VerticalScroll, can_focus=True):
         view = evidence_view(self._refs[self.index], self._results)
         self.current = view
         self.border_subtitle = f"{self.index + 1}/{len(self._refs)}  [ ] cycle"
-        title = Text()
-        title.append(view.title, style="bold")
-        title.append("\n$ ", style="dim")
+        # the command first: it is what the user re-runs to check; the note may wrap
+        title = Text("$ ", style="dim")
         title.append(view.source, style="cyan")
         if view.exit_code not in (None, 0):
             title.append(f"  (exit {view.exit_code})", style="red")
+        title.append("\n")
+        title.append(view.title, style="bold")
         if not view.verbatim:
             note = "cited call's output not in this session; showing the excerpt" if view.source else "derived fact"
-            title.append(f"\n{note}", style="yellow")
+            title.append(f"  ({note})", style="yellow")
         head.update(title)
         syntax = Syntax(
             view.text,
@@ -88,12 +96,11 @@ class EvidencePane(VerticalScroll, can_focus=True):
             indent_guides=False,
         )
         body.update(Group(syntax))
-        self.scroll_home(animate=False)
+        self.query_one("#evidence-scroll", VerticalScroll).scroll_home(animate=False)
         if view.highlight:
             target = view.highlight[0]
             # after the refresh the body has its height; scroll so the proof sits near the top
             self.call_after_refresh(self._scroll_to_line, target)
 
     def _scroll_to_line(self, line: int) -> None:
-        head = self.query_one("#evidence-head", Static)
-        self.scroll_to(y=max(0, head.outer_size.height + line - 3), animate=False)
+        self.query_one("#evidence-scroll", VerticalScroll).scroll_to(y=max(0, line - 2), animate=False)

@@ -1,0 +1,110 @@
+"""SVG snapshots of every screen at 120x40 and at the smallest supported size, 80x24.
+
+Regenerate with ``python -m pytest tests/tui/test_snapshots.py --snapshot-update`` and review
+the SVGs like code. Inputs are frozen (fake session, fixed clock, animations off), so a
+changed snapshot is a changed screen.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from helpers import screen_name, wait_for
+
+from conftest import NS, POD, FakeSession
+from istio_doctor.tui.state import TuiOptions
+
+SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+
+
+async def _diagnosis_ready(pilot) -> None:  # type: ignore[no-untyped-def]
+    await wait_for(pilot, lambda: screen_name(pilot) == "DiagnosisScreen" and pilot.app.screen.report is not None)
+
+
+@pytest.mark.parametrize("size", SIZES)
+class TestPickers:
+    def test_target_picker(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await wait_for(pilot, lambda: len(getattr(pilot.app.screen, "pods", [])) == 4)
+            await pilot.press("down")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS)), terminal_size=size, run_before=run_before)
+
+    def test_target_picker_filtered(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await wait_for(pilot, lambda: len(getattr(pilot.app.screen, "pods", [])) == 4)
+            await pilot.press("slash", *"v1-")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS)), terminal_size=size, run_before=run_before)
+
+    def test_symptom_picker(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await wait_for(pilot, lambda: screen_name(pilot) == "SymptomPickerScreen")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD)), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+class TestDiagnosis:
+    def test_gathering(self, snap_compare, make_app, session: FakeSession, size) -> None:  # type: ignore[no-untyped-def]
+        session.gate = threading.Event()
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await wait_for(pilot, session.started.is_set)
+            await wait_for(pilot, lambda: len(pilot.app.screen.query_one("#progress-calls").rows) == 7)
+
+        try:
+            assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+        finally:
+            session.gate.set()
+
+    def test_top_finding(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("f")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+    def test_fix_in_view(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("f", "enter", "c")
+            await pilot.pause()
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+    def test_faults_only_unknown_node(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("f", "ctrl+z", "down", "down")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+class TestSubScreens:
+    def test_proxy_config(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("p")
+            await wait_for(pilot, lambda: screen_name(pilot) == "ProxyConfigScreen")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+    def test_calls_log(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("l")
+            await wait_for(pilot, lambda: screen_name(pilot) == "CallsLogScreen")
+            await pilot.press("down", "down", "down")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+    def test_help(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: screen_name(pilot) == "HelpScreen")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)

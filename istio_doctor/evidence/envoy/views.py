@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 from istio_doctor.evidence.envoy.configdump import (
+    _without_gc,
     HCM_NAMES,
     TCP_PROXY_NAMES,
     Cluster,
@@ -476,6 +477,7 @@ def _sorted_clusters(dump: ConfigDump) -> list[Cluster]:
     return _sort_by_key(ordered, lambda c: _subset_key(c.name))
 
 
+@_without_gc  # row objects on top of a big dump: see configdump._gc_paused
 def cluster_rows(dump: ConfigDump, flt: ClusterFilter | None = None) -> list[ClusterRow]:
     flt = flt or ClusterFilter()
     rows = []
@@ -649,6 +651,7 @@ def _listener_verify(flt: ListenerFilter, lst: Listener, ltype: str) -> bool:
     return True
 
 
+@_without_gc  # row objects on top of a big dump: see configdump._gc_paused
 def listener_rows(dump: ConfigDump, flt: ListenerFilter | None = None, *, verbose: bool = True) -> list[ListenerRow]:
     flt = flt or ListenerFilter()
     typed = [(lst, listener_type(lst)) for lst in _shown_listeners(dump)]
@@ -742,6 +745,7 @@ def _is_passthrough(r: Route) -> bool:
     return r.cluster == "PassthroughCluster"
 
 
+@_without_gc  # row objects on top of a big dump: see configdump._gc_paused
 def route_rows(dump: ConfigDump, name: str = "") -> list[RouteRow]:
     rows = []
     for rc in _sorted_route_configs(dump):
@@ -823,6 +827,7 @@ def _selected_endpoints(dump: ConfigDump, flt: EndpointFilter) -> list[tuple[Clu
     return _sort_by_key(sel, lambda p: _subset_key(p[0].cluster_name))
 
 
+@_without_gc  # row objects on top of a big dump: see configdump._gc_paused
 def endpoint_rows(dump: ConfigDump, flt: EndpointFilter | None = None) -> list[EndpointRow]:
     flt = flt or EndpointFilter()
     return [
@@ -888,6 +893,7 @@ def _rfc3339(t: datetime | None) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else ""
 
 
+@_without_gc  # row objects on top of a big dump: see configdump._gc_paused
 def secret_rows(dump: ConfigDump, *, now: datetime | None = None) -> list[SecretRow]:
     rows = []
     for s in dump.secrets:

@@ -20,6 +20,29 @@ from istio_doctor.engine.catalogue import CatalogueEntry
 from istio_doctor.engine.model import Finding
 
 
+#: the walker labels a finding of a check that reads only cluster-wide evidence (the control
+#: plane) "mesh (control plane in NS)" instead of a pod: such a cause reaches every pod.
+MESH_TARGET_PREFIX = "mesh ("
+
+
+def _pod_resource(target: str) -> str | None:
+    """``pod/NAME -n NS`` (a walked pod's label) -> ``Pod NS/NAME`` (how findings name resources)."""
+    kind_name, _, ns = target.partition(" -n ")
+    if not kind_name.startswith("pod/") or not ns:
+        return None
+    return f"Pod {ns.strip()}/{kind_name[4:]}"
+
+
+def _can_explain(cause: Finding, effect: Finding) -> bool:
+    """A cause explains a consequence on the same target; a mesh-wide cause on any target; and a
+    cause on one pod a consequence seen on another pod whose finding names that pod (a namespace
+    scan: the server's finding names the sidecar-less client whose own finding says why)."""
+    if cause.target == effect.target or cause.target.startswith(MESH_TARGET_PREFIX):
+        return True
+    pod = _pod_resource(cause.target)
+    return pod is not None and pod in effect.resources
+
+
 def _corroboration(f: Finding, entry: CatalogueEntry | None, observed_signals: set[str]) -> tuple[float, str]:
     if f.observed:
         return 1.0, f"corroborated by {f.observed[0]}" + (f" (+{len(f.observed) - 1} more)" if len(f.observed) > 1 else "")
@@ -62,7 +85,7 @@ def rank_findings(
             entry = catalogue.get(f.code)
             if not entry:
                 continue
-            explained = [g for g in items[:i] if g.code in entry.explains and g.target == f.target]
+            explained = [g for g in items[:i] if g.code in entry.explains and _can_explain(f, g)]
             if explained:
                 j = items.index(explained[0])
                 items.insert(j, items.pop(i))

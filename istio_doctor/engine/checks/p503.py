@@ -274,7 +274,7 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
     pls = pod_logs(ctx, required=False)
     checked = []
     for pod, role in server_pods(ctx):
-        if not pod.has_sidecar:
+        if not pod.has_sidecar or pod.is_gateway:
             continue
         socks = _sockets_of(ctx, pod, role)
         if socks is None:
@@ -329,7 +329,9 @@ def target_port(ctx: CheckContext, _: NoParams) -> CheckResult:
     pls = pod_logs(ctx, required=False)
     checked = []
     for pod, role in server_pods(ctx):
-        socks = _sockets_of(ctx, pod, role) if pod.has_sidecar else None
+        # a gateway's listeners are Envoy's own, opened per Gateway server: a Service port with no
+        # Gateway behind it (443 on a default install) is not a targetPort mistake
+        socks = _sockets_of(ctx, pod, role) if pod.has_sidecar and not pod.is_gateway else None
         if socks is None:
             continue
         app_listeners = sorted({s.port for s in socks if s.port not in ISTIO_PORTS})
@@ -644,8 +646,29 @@ def _subset_labels(ctx: CheckContext, fqdn: str, subset: str | None, client_ns: 
     return applied.rule, (dict(sub.labels) if sub is not None else None)
 
 
+def _failed_creates(ctx: CheckContext, svc: Any) -> list[Any]:
+    """FailedCreate warnings of the ReplicaSets that would create the Service's pods.
+
+    A Service that selects no pod is usually not a selector typo when its pods cannot be created
+    (an admission webhook that times out, a quota, Pod Security): the selector is fine and the fix
+    is whatever rejects the pods. Without the ReplicaSet objects, its name (Deployment name +
+    template hash) ties it to the Service: the Deployment is named after the Service or its ``app``.
+    """
+    ns = svc.metadata.namespace
+    names = {svc.metadata.name, *(v for k, v in svc.spec.selector.items() if k in ("app", "app.kubernetes.io/name"))}
+    out = []
+    for e in ctx.ev.get_or([], Need.EVENTS, ns):
+        obj = e.involved_object
+        if e.reason != "FailedCreate" or (obj.kind or "") != "ReplicaSet" or not obj.name:
+            continue
+        deploy = obj.name.rsplit("-", 1)[0]
+        if any(deploy == n or deploy.startswith(n + "-") for n in names):
+            out.append(e)
+    return out
+
+
 @check("P503-NO-ENDPOINTS", needs=(Need.POD, Need.SERVICES, Need.PROXY_LOGS),
-       optional=(Need.PODS, Need.ENDPOINTSLICES, Need.DESTINATION_RULES, Need.CONFIG_DUMP), peer_needs=(Need.PROXY_LOGS,))
+       optional=(Need.PODS, Need.ENDPOINTSLICES, Need.DESTINATION_RULES, Need.CONFIG_DUMP, Need.EVENTS), peer_needs=(Need.PROXY_LOGS,))
 def no_endpoints(ctx: CheckContext, _: NoParams) -> CheckResult:
     """503 UH no_healthy_upstream because the Service has no ready endpoint (readiness failing, selector matching nothing)."""
     pls = pod_logs(ctx)
@@ -676,7 +699,19 @@ def no_endpoints(ctx: CheckContext, _: NoParams) -> CheckResult:
                 evidence.append(ctx.ref(Need.ENDPOINTSLICES, [{"name": s.metadata.name, "endpoints": [dump(ep) for ep in s.endpoints]} for s in b.slices],
                                         f"EndpointSlices of {svc_ref(svc)}", namespace=svc.metadata.namespace))
             sel = ",".join(f"{k}={v}" for k, v in svc.spec.selector.items())
-            if not b.selected:
+            failed_creates = _failed_creates(ctx, svc) if not b.selected else []
+            if failed_creates:
+                fc = failed_creates[0]
+                why = (f"its selector {sel} matches no running pod because ReplicaSet {svc.metadata.namespace}/{fc.involved_object.name} "
+                       f"cannot create them (FailedCreate x{fc.count or 1}): {fc.message}")
+                evidence.append(ctx.ref(Need.EVENTS, "\n".join(f"{e.type} {e.reason} {(e.involved_object.kind or '').lower()}/{e.involved_object.name} "
+                                                               f"x{e.count or 1}: {e.message}" for e in failed_creates[:3]),
+                                        "pod creation failures", namespace=svc.metadata.namespace))
+                fix = Fix(summary=f"Fix what rejects the creation of the pods of {svc_ref(svc)} (the FailedCreate message names it: "
+                                  "an admission webhook, a quota, Pod Security); the selector is not the problem", steps=[
+                    FixStep(description="Read the ReplicaSet's events",
+                            command=f"kubectl describe replicaset {fc.involved_object.name} -n {svc.metadata.namespace}")])
+            elif not b.selected:
                 why = f"its selector {sel} matches no running pod"
                 fix = Fix(summary=f"Fix the selector of {svc_ref(svc)} (or the pod labels) so it selects the intended pods", steps=[
                     FixStep(description="Compare the selector with the pod labels",
@@ -1327,6 +1362,24 @@ def _blackholed(e: AccessLogEntry) -> bool:
     return e.upstream_cluster == "BlackHoleCluster" or e.route_name == "block_all"
 
 
+def _blackholed_dest(e: AccessLogEntry) -> tuple[str, str]:
+    """(host, port) a blackholed request was meant for: the authority (or SNI) for the host, the
+    original destination (downstream local address) for the port when the authority has none."""
+    raw = (e.authority or e.requested_server_name or e.downstream_local_address or "?").strip()
+    if raw.startswith("["):  # [v6]:port
+        h, _, rest = raw.partition("]")
+        host, port = h + "]", rest.lstrip(":")
+    elif raw.count(":") == 1:
+        host, _, port = raw.partition(":")
+    else:
+        host, port = raw, ""
+    if not port and e.downstream_local_address and ":" in e.downstream_local_address:
+        port = e.downstream_local_address.rsplit(":", 1)[1]
+    if not port:
+        port = "443" if e.is_tcp else "80"
+    return host, port
+
+
 @check("P503-REGISTRY-ONLY", needs=(Need.POD, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS),
        optional=(Need.SIDECARS, Need.SERVICE_ENTRIES, Need.SERVICES, Need.PODS))
 def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
@@ -1358,8 +1411,38 @@ def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
         return CheckResult.passed("the blackholed requests address pods of a headless Service by IP (see P503-HEADLESS-PODIP)")
     entries = ctx.ev.get_or([], Need.SERVICE_ENTRIES)
     missing = [h for h in hosts if not any(host_matches(x, h.rsplit(":", 1)[0]) for se in entries for x in se.spec.hosts)]
+    # A ServiceEntry for the host on another port does not help: Istio builds the listener/route
+    # only for the declared ports, so a call to an undeclared port is blackholed all the same.
+    wrong_port: list[tuple[str, str, list[str]]] = []
+    for e in bh:
+        key = e.authority or e.requested_server_name or e.downstream_local_address or "?"
+        if key not in hosts or key in missing:
+            continue
+        host, port_s = _blackholed_dest(e)
+        ses = [se for se in entries if any(host_matches(x, host) for x in se.spec.hosts)]
+        declared = sorted({p.number for se in ses for p in se.spec.ports})
+        if port_s.isdigit() and declared and int(port_s) not in declared and not any(w[0] == host and w[1] == port_s for w in wrong_port):
+            wrong_port.append((host, port_s, [f"{se.metadata.namespace}/{se.metadata.name}" for se in ses]))
+    if not missing and not wrong_port:
+        return CheckResult.passed(f"blackholed hosts {sorted(hosts)} have ServiceEntries for their ports (check their exportTo and Sidecar egress)")
     if not missing:
-        return CheckResult.passed(f"blackholed hosts {sorted(hosts)} have ServiceEntries (check their ports/exportTo)")
+        host, port_s, names = wrong_port[0]
+        ses = [se for se in entries if f"{se.metadata.namespace}/{se.metadata.name}" in names]
+        declared = sorted({p.number for se in ses for p in se.spec.ports})
+        evidence = [ctx.ref(Need.SERVICE_ENTRIES, "\n".join(f"{n}: hosts {se.spec.hosts}, ports {[p.number for p in se.spec.ports]}"
+                                                             for n, se in zip(names, ses)), "ServiceEntries for the host"),
+                    ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in bh[:4]), "requests sent to the BlackHoleCluster / block_all route")]
+        if sc_obj is not None:
+            evidence.insert(0, ctx.ref(Need.SIDECARS, dump(sc_obj.spec), source))
+        return CheckResult.failed(
+            f"outboundTrafficPolicy is REGISTRY_ONLY ({source}) and ServiceEntry {', '.join(names)} declares {host} on port(s) "
+            f"{declared} only, but the app calls port {port_s}: {describe_group(bh)}",
+            evidence=evidence, observed=[describe_group(bh)], confidence=0.9,
+            resources=[f"ServiceEntry {n}" for n in names],
+            fix=Fix(summary=f"Add port {port_s} to the ServiceEntry for {host} (or make the app call a declared port)", steps=[
+                FixStep(description=f"Declare port {port_s} on ServiceEntry {names[0]}",
+                        command=f"kubectl edit serviceentry {names[0].split('/', 1)[1]} -n {names[0].split('/', 1)[0]}")]),
+        )
     h0 = missing[0].rsplit(":", 1)[0]
     port = missing[0].rsplit(":", 1)[1] if ":" in missing[0] else ("443" if any(e.is_tcp for e in bh) else "80")
     evidence = [ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in bh[:4]), "requests sent to the BlackHoleCluster / block_all route")]

@@ -14,7 +14,7 @@ import yaml
 
 from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.evidence.bundle import Evidence, EvidenceKey, MissingEvidence, Need, Scope
-from istio_doctor.evidence.target import Connection, Target
+from istio_doctor.evidence.target import Connection, Target, TargetKind
 
 if TYPE_CHECKING:
     from istio_doctor.engine.registry import CheckSpec
@@ -49,7 +49,9 @@ class CheckContext:
         return f"pod/{self.pod_name} -n {self.namespace}" if self.pod_name else f"ns/{self.namespace}"
 
     def skip_reason(self, spec: CheckSpec) -> str | None:
-        if self.pod_name is None:
+        if self.pod_name is None and self.target.kind is TargetKind.NAMESPACE:
+            # A namespace scan that flagged no pod: pod checks have no subject. (A pod-less
+            # deploy/ or svc/ target still runs them: they read the workload's pod template.)
             if any(n.scope is Scope.POD for n in spec.needs):
                 return "not examined: the namespace scan flagged no pod, so no pod was examined in depth"
             return None

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, OptionList, Tree
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from istio_doctor.engine.model import Finding
 from istio_doctor.evidence.bundle import Need
@@ -144,10 +145,9 @@ class DiagnosisScreen(DoctorScreen):
         self.doctor.flash(report.headline, "error" if report.findings else "info")
         self.refresh_bindings()
 
-    def on_worker_state_changed(self, event) -> None:  # type: ignore[no-untyped-def]
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)
-        from textual.worker import WorkerState
-
+        # a failed diagnosis leaves the progress panel up (the flash says why); ctrl+r retries
         if event.worker.group == "diagnosis" and event.state is WorkerState.ERROR:
             self._cancel = None
             self.refresh_bindings()
@@ -168,9 +168,8 @@ class DiagnosisScreen(DoctorScreen):
         if not report.findings:
             findings.add_option(Option(Text(f"no findings: {report.verdict.value}", style="dim"), id="none", disabled=True))
         target = locate_node(report, report.findings[0]) if report.findings else tree.first_fault()
-        if target is not None and tree.focus_node(*target):
-            pass
-        elif tree.last_line >= 0:
+        landed = target is not None and tree.focus_node(*target)
+        if not landed and tree.last_line >= 0:
             tree.move_cursor_to_line(0)
         tree.focus()
         self._show_selected()
@@ -288,9 +287,8 @@ class DiagnosisScreen(DoctorScreen):
         tree = self.query_one("#tree", DecisionTree)
         keep = self.selected
         tree.load(report, faults_only=not tree.faults_only)
-        if keep is not None and keep.node is not None and tree.focus_node(keep.playbook, keep.node):
-            pass
-        elif (first := tree.first_fault()) is not None:
+        kept = keep is not None and keep.node is not None and tree.focus_node(keep.playbook, keep.node)
+        if not kept and (first := tree.first_fault()) is not None:
             tree.focus_node(*first)
         tree.border_subtitle = "faults only" if tree.faults_only else ""
         self._show_selected()

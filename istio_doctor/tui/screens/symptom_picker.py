@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -33,7 +34,7 @@ DEFAULT_SYMPTOMS = [
 ]
 
 
-def symptom_choices(playbook_dirs: list) -> tuple[list[SymptomChoice], str]:  # type: ignore[type-arg]
+def symptom_choices(playbook_dirs: list[Path]) -> tuple[list[SymptomChoice], str]:
     """Auto plus one entry per loaded playbook; falls back to the defaults with a reason."""
     try:
         from istio_doctor.engine.playbook import load_playbooks

@@ -901,8 +901,38 @@ def _webhook_failure_kind(msg: str) -> tuple[str, str]:
     return "error", "istiod answered the injection request with an error (look at its log)"
 
 
+def _upstream_workloads(ctx: CheckContext, rss: list[Any]) -> dict[str, str]:
+    """ReplicaSets behind the Services the examined pod's failing requests went to.
+
+    A client sees the outage as "503 UH no healthy upstream": the pods it calls cannot be
+    (re)created. Returns ReplicaSet name -> the Service it backs."""
+    from istio_doctor.evidence.accesslog import is_failure
+
+    pl = ctx.ev.get_or(None, Need.PROXY_LOGS, ctx.namespace, ctx.pod_name) if ctx.pod_name else None
+    if pl is None:
+        return {}
+    out: dict[str, str] = {}
+    services = ctx.ev.get_or([], Need.SERVICES)
+    for e in pl.entries:
+        us = e.upstream_service
+        if e.direction != "outbound" or us is None or not us.fqdn or not is_failure(e):
+            continue
+        parts = us.fqdn.split(".")
+        if len(parts) < 2 or parts[1] != ctx.namespace:
+            continue  # events are gathered for the examined namespace only
+        svc = next((x for x in services if x.name == parts[0] and x.namespace == parts[1]), None)
+        if svc is None or not svc.spec.selector:
+            continue
+        for rs in rss:
+            labels = rs.spec.template.metadata.labels
+            if all(labels.get(k) == v for k, v in svc.spec.selector.items()):
+                out.setdefault(rs.name, f"Service {svc.namespace}/{svc.name}")
+    return out
+
+
 @check("INJ-WEBHOOK-DOWN", needs=(Need.EVENTS,),
-       optional=(Need.POD, Need.REPLICASETS, Need.DEPLOYMENTS, Need.WEBHOOKS, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES))
+       optional=(Need.POD, Need.REPLICASETS, Need.DEPLOYMENTS, Need.WEBHOOKS, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES,
+                 Need.PROXY_LOGS, Need.SERVICES))
 def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Pod creation fails because the API server cannot call the sidecar-injector webhook."""
     ns = ctx.namespace
@@ -925,6 +955,9 @@ def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
     if deploy:
         owners |= {rs.name for rs in rss if any(o.kind == "Deployment" and o.name == deploy for o in rs.metadata.owner_references)}
     scope_all = not owners and not deploy
+    # The pods this pod calls may be the ones that cannot be created (it sees 503 UH).
+    upstream = _upstream_workloads(ctx, rss)
+    owners |= set(upstream)
 
     def ours(kind: str | None, name: str | None) -> bool:
         if scope_all:
@@ -954,8 +987,9 @@ def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
     serving, state = _istiod_state(ctx, hooks)
     kind, why = _webhook_failure_kind(hits[0][3])
     total = sum(h[2] for h in hits)
-    summary = (f"{total} pod creation(s) of {hits[0][0]} failed: the API server could not call webhook \"{hits[0][1]}\" "
-               f"({why})" + (f"; {state}" if state else ""))
+    behind = upstream.get(hits[0][0].split("/", 1)[-1])
+    summary = (f"{total} pod creation(s) of {hits[0][0]}" + (f" (behind {behind}, which this pod's failing requests go to)" if behind else "")
+               + f" failed: the API server could not call webhook \"{hits[0][1]}\" ({why})" + (f"; {state}" if state else ""))
     conf = 0.9
     if serving is False and kind in ("no-endpoints", "timeout", "refused"):
         conf = 0.97

@@ -203,11 +203,20 @@ def _fake_sidecar_names(w: World) -> None:
     w.services.append(Service("edge", "legacy", [ServicePort(8080, "http")], selector={"app": "edge"}, labels={"app": "edge"}))
 
 
+def _localhost_exec_forbidden(w: World) -> None:
+    _localhost(w)
+    w.faults.calls["exec"] = "forbidden"
+
+
 def _localhost_19(w: World) -> None:
     _localhost(w)
 
 
 SCENARIOS: list[Scenario] = [
+    Scenario("p503", "localhost-bind-exec-forbidden",
+             "ratings binds 127.0.0.1:9080; RBAC forbids kubectl exec, so only the server's proxy log shows it",
+             "pod/ratings-v1-tg8lt8qrmc-rmh9x -n default", "503", world(_localhost_exec_forbidden),
+             Expect("P503-LOCALHOST-BIND", ["P503-LOCALHOST-BIND"], others("P503-LOCALHOST-BIND", "P503-RETRIES-EXHAUSTED"))),
     Scenario("p503", "localhost-bind-server", "ratings listens on 127.0.0.1:9080 only; Istio 1.22 forwards inbound to the pod IP",
              "deploy/ratings-v1 -n default", "503", world(_localhost),
              Expect("P503-LOCALHOST-BIND", ["P503-LOCALHOST-BIND"], ["P503-TARGETPORT", "P503-NO-ENDPOINTS", "P503-FAULT-CONFIG"])),

@@ -273,11 +273,18 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The app listens only on 127.0.0.1, which the sidecar no longer forwards to since Istio 1.10."""
     pls = pod_logs(ctx, required=False)
     checked = []
+    missing: tuple[str, str] | None = None
     for pod, role in server_pods(ctx):
         if not pod.has_sidecar or pod.is_gateway:
             continue
-        socks = _sockets_of(ctx, pod, role)
+        socks = ctx.ev.get_or(None, Need.SOCKETS, pod.metadata.namespace, pod.metadata.name)
         if socks is None:
+            # exec may be forbidden or unsupported; the server's own proxy log can still tell.
+            inferred = _bind_inferred_from_logs(ctx, pod, pls)
+            if inferred is not None:
+                return inferred
+            if role == "target":
+                missing = (pod.metadata.namespace, pod.metadata.name)
             continue
         for svc, sp, cp in target_ports(ctx, pod):
             checked.append(f"{pod.metadata.name}:{cp}")
@@ -317,9 +324,56 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
                                                       "defaultEndpoint": f"127.0.0.1:{cp}"}]}}, sort_keys=False)),
                 ]),
             )
+    if missing is not None:
+        ctx.ev.get(Need.SOCKETS, *missing)  # raises: unknown, with the reason the sockets are missing
     if not checked:
         return CheckResult.not_applicable("no in-mesh server pod with a Service port and a socket table to compare")
     return CheckResult.passed(f"every Service target port is bound beyond loopback ({', '.join(checked[:6])})")
+
+
+def _bind_inferred_from_logs(ctx: CheckContext, pod: Any, pls: list[PodLog]) -> CheckResult | None:
+    """Without the socket table: the server's sidecar logs 503 UF connection_failure on a port
+    the running app container declares. Since 1.10 that is what an app bound to 127.0.0.1
+    produces (an app listening elsewhere would not declare the port; a crashed app is not
+    Running). Reported with moderate confidence and the command that confirms it."""
+    ns, nm = pod.metadata.namespace, pod.metadata.name
+    server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
+    if server_pl is None:
+        return None
+    for svc, sp, cp in target_ports(ctx, pod):
+        owner = next((c for c in pod.app_containers if any(p.container_port == cp for p in c.ports)), None)
+        if owner is None or _default_endpoint_for(ctx, pod, cp) is not None:
+            continue
+        st = pod.container_status(owner.name)
+        if st is None or st.state.running is None or st.restart_count > 3:
+            continue  # not running (or crash looping): the app is down, not mis-bound
+        inbound = _inbound_uf(server_pl, cp)
+        if not inbound:
+            continue
+        cpl, client = _client_uf(pls, svc)
+        sockets_item = ctx.ev.item(Need.SOCKETS, ns, nm)
+        why = sockets_item.failure.reason if sockets_item is not None and sockets_item.failure is not None else "they were not gathered"
+        evidence = [log_ref(ctx, server_pl, inbound, "the server's sidecar cannot connect to the app on the pod IP"),
+                    ctx.ref(Need.POD, {"container": owner.name, "ports": [dump(p) for p in owner.ports], "state": "running"},
+                            f"container {owner.name} declares port {cp} and is running", namespace=ns, name=nm)]
+        observed = [describe_group(inbound)]
+        if client and cpl is not None:
+            evidence.append(log_ref(ctx, cpl, client, "what the caller sees"))
+            observed.append(describe_group(client))
+        return CheckResult.failed(
+            f"{pod_ref(pod)}: its sidecar cannot connect to the app on {pod.ip or 'the pod IP'}:{cp} "
+            f"({len(inbound)}× 503 UF connection_failure on inbound|{cp}||) although container {owner.name} declares port "
+            f"{cp} and is running: the app most likely listens on 127.0.0.1 only (the listening sockets could not be read: {why})",
+            evidence=evidence, observed=observed, confidence=0.7 if client else 0.62,
+            resources=[pod_ref(pod), svc_ref(svc)],
+            fix=Fix(summary=f"Confirm the bind address, then make the app in {workload_name(pod)} listen on 0.0.0.0:{cp}", steps=[
+                FixStep(description="Confirm: a 127.0.0.1:PORT LISTEN line (and no 0.0.0.0 or pod-IP line) proves it",
+                        command=f"kubectl exec {nm} -n {ns} -c istio-proxy -- netstat -tln"),
+                FixStep(description="Change the app's bind address from 127.0.0.1 to 0.0.0.0 and redeploy",
+                        command=f"kubectl rollout restart {workload_name(pod)} -n {ns}"),
+            ]),
+        )
+    return None
 
 
 @check("P503-TARGETPORT", needs=(Need.POD, Need.SERVICES, Need.SOCKETS), optional=(Need.PROXY_LOGS,),

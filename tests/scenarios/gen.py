@@ -119,7 +119,8 @@ def demo() -> Scenario:
     return Scenario("demo", "bookinfo-reviews-503",
                     "bookinfo: reviews-v2 gets 503 from ratings after mesh-wide STRICT mTLS; a leftover DestinationRule disables TLS",
                     _target(w, "reviews-v2"), "auto", w,
-                    Expect(findings_first="MTLS-DR-DISABLE-VS-STRICT", findings=["MTLS-DR-DISABLE-VS-STRICT"],
+                    Expect(findings_first="MTLS-DR-DISABLE-VS-STRICT",
+                           findings=["MTLS-DR-DISABLE-VS-STRICT", "GEN-WHICH-PROXY", "GEN-FLAG-CLASSIFY"],
                            absent=["P503-LOCALHOST-BIND", "P503-NO-ENDPOINTS"]))
 
 

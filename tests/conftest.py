@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 STANDINS = Path(__file__).parent / "standins"
+
+# CI must be reproducible: property tests explore the same examples on every run there, with
+# a bounded budget. Locally they stay randomised so new inputs keep being tried.
+if os.environ.get("CI"):
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    settings.load_profile("ci")
 
 
 @pytest.fixture

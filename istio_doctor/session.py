@@ -25,6 +25,7 @@ from istio_doctor.engine.diagnose import (
     evaluate,
     flag_pods,
     keys_for,
+    missing_target,
     plan_needs,
     related_pods,
     select_playbooks,
@@ -195,10 +196,11 @@ async def run_diagnosis(
         ev=g.evidence, target=target, conn=conn, examined=examined or [Examined(pod=None, related=[])],
         playbooks=chosen, registry=registry, catalogue=catalogue,
     )
+    gone = missing_target(target, g.evidence, notes[0] if notes else "")
     report = build_report(
         ev=g.evidence, target=target, conn=conn, symptom=symptom, runs=runs, findings=findings,
         results=g.results, call_errors=g.errors, replaying=runner.replaying, recording=recording,
-        examined=examined, notes=notes, interrupted=interrupted,
+        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone,
     )
     phase("done")
     return DiagnosisResult(report=report, evidence=g.evidence, results=list(g.results))

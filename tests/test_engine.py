@@ -181,3 +181,19 @@ def test_namespace_scan_flags_pods_by_their_failing_traffic() -> None:
     ev.put(Item(key=EvidenceKey(need=Need.PODS, namespace="default"), value=[]))
     flagged = flag_pods(ev, "default")
     assert set(flagged) == {"ratings-v1-1"} and "failing request" in flagged["ratings-v1-1"]
+
+
+def test_a_target_that_does_not_exist_is_a_usage_error_with_suggestions() -> None:
+    import asyncio
+
+    from istio_doctor.exitcodes import ExitCode
+    from istio_doctor.session import run_diagnosis
+    from tests.scenariokit.bookinfo import bookinfo_world
+    from tests.scenariokit.runner import WorldRunner
+
+    w = bookinfo_world()
+    pod = asyncio.run(run_diagnosis(Target.parse("pod/productpage-v1-typo", "default"), WorldRunner(w), Connection())).report
+    assert pod.exit_code == ExitCode.USAGE and "was not found" in pod.headline and "did you mean: productpage-v1-" in pod.headline
+    assert not any("istioctl proxy-config" in c.command for c in pod.calls)  # no doomed per-pod calls
+    dep = asyncio.run(run_diagnosis(Target.parse("deploy/reviewz-v1", "default"), WorldRunner(w), Connection())).report
+    assert dep.exit_code == ExitCode.USAGE and "deployment default/reviewz-v1 was not found" in dep.headline

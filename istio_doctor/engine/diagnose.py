@@ -23,7 +23,7 @@ from istio_doctor.engine.playbook import Playbook
 from istio_doctor.engine.rank import rank_findings
 from istio_doctor.engine.registry import Registry
 from istio_doctor.engine.walker import PlaybookRun, walk
-from istio_doctor.evidence.bundle import Evidence, EvidenceKey, Need, Scope
+from istio_doctor.evidence.bundle import Evidence, EvidenceKey, FailureKind, Need, Scope
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 
 SYMPTOMS = ("auto", "503", "mtls", "injection", "routes")
@@ -83,6 +83,9 @@ def target_pods(target: Target, ev: Evidence) -> tuple[list[str], str]:
     if target.kind is TargetKind.NAMESPACE:
         return [p.metadata.name for p in pods], ""
     if target.kind is TargetKind.DEPLOYMENT:
+        deps = ev.get_or(None, Need.DEPLOYMENTS, ns)
+        if deps is not None and not any(d.metadata.name == target.name for d in deps):
+            return [], f"deployment {ns}/{target.name} was not found" + _did_you_mean(target.name, [d.metadata.name for d in deps])
         names = [p.metadata.name for p in pods if p.owner_workload is not None and p.owner_workload.name == target.name]
         return names, "" if names else f"deployment {ns}/{target.name} has no pods"
     # service: the pods it selects
@@ -90,7 +93,26 @@ def target_pods(target: Target, ev: Evidence) -> tuple[list[str], str]:
         if svc.metadata.namespace == ns and svc.metadata.name == target.name:
             names = [p.metadata.name for p in pods if svc.selects(p)]
             return names, "" if names else f"service {ns}/{target.name} selects no pods"
-    return [], f"service {ns}/{target.name} was not found"
+    return [], f"service {ns}/{target.name} was not found" + _did_you_mean(
+        target.name, [s.metadata.name for s in ev.get_or([], Need.SERVICES) if s.metadata.namespace == ns])
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    return f" (did you mean: {', '.join(close)}?)" if close else ""
+
+
+def missing_target(target: Target, ev: Evidence, note: str) -> str | None:
+    """One sentence when the target itself does not exist (a typo, or the wrong namespace)."""
+    if target.kind is TargetKind.POD:
+        item = ev.item(Need.POD, target.namespace, target.name)
+        if item is not None and item.failure is not None and item.failure.kind is FailureKind.NOT_FOUND:
+            names = [p.metadata.name for p in ev.get_or([], Need.PODS, target.namespace)]
+            return f"pod {target.namespace}/{target.name} was not found" + _did_you_mean(target.name, names)
+        return None
+    return note if note.endswith("was not found") or "was not found (did you mean" in note else None
 
 
 def flag_pods(ev: Evidence, namespace: str) -> dict[str, str]:

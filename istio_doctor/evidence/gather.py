@@ -376,9 +376,13 @@ class Gatherer:
     async def _gather_one(self, key: EvidenceKey) -> Item[Any]:
         need = key.need
         # Proxy evidence only exists with a sidecar: ask the pod first.
-        if need in PROXY_NEEDS:
+        if need in PROXY_NEEDS or need is Need.INIT_LOGS:
             pod_item = await self.request(EvidenceKey(need=Need.POD, namespace=key.namespace, name=key.name))
-            if pod_item.ok and not _pod_has_sidecar(pod_item.value):
+            if pod_item.failure is not None and pod_item.failure.kind is FailureKind.NOT_FOUND:
+                # No pod, nothing to ask its proxy: one clear gap instead of a row of NotFounds.
+                return self._store(Item(key=key, failure=EvidenceFailure(
+                    kind=FailureKind.NOT_FOUND, reason=f"pod {key.namespace}/{key.name} was not found", argv=pod_item.failure.argv)))
+            if need in PROXY_NEEDS and pod_item.ok and not _pod_has_sidecar(pod_item.value):
                 return self._store(Item(key=key, failure=EvidenceFailure(
                     kind=FailureKind.NOT_APPLICABLE,
                     reason=f"pod {key.namespace}/{key.name} has no istio-proxy container, so it has no {need.value.replace('_', ' ')}",

@@ -62,6 +62,7 @@ def build_report(
     examined: list[Examined],
     notes: list[str],
     interrupted: bool = False,
+    missing_target: str | None = None,
 ) -> Report:
     node_reports: list[PlaybookReport] = []
     unknown_by_key: dict[str, list[str]] = {}
@@ -96,7 +97,11 @@ def build_report(
         for r in results
     ] + [CallRecord(command=shlex.join(a), argv=list(a), exit_code=None, error=msg) for a, msg in call_errors]
 
-    if findings:
+    if missing_target is not None and not findings:
+        # The thing asked about does not exist: a bad argument, not a diagnosis.
+        verdict, code = Verdict.INCONCLUSIVE, ExitCode.USAGE
+        headline = f"Nothing to diagnose: {missing_target}. Check the name and the namespace (-n)."
+    elif findings:
         verdict, code = Verdict.PROBLEMS_FOUND, ExitCode.PROBLEMS_FOUND
         top = findings[0]
         headline = f"Most likely root cause: [{top.code}] {top.title} — {top.summary}"

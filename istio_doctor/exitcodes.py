@@ -23,7 +23,7 @@ class ExitCode(IntEnum):
 EXIT_CODE_DOCS: dict[ExitCode, str] = {
     ExitCode.OK: "no problem found: every check that ran passed and all evidence was gathered",
     ExitCode.PROBLEMS_FOUND: "problem found: at least one finding (most likely root cause first)",
-    ExitCode.USAGE: "usage error: bad arguments, invalid name, unreadable recording or playbook",
+    ExitCode.USAGE: "usage error: bad arguments, invalid name, target not found, unreadable recording or playbook",
     ExitCode.EVIDENCE_INCOMPLETE: (
         "evidence could not be gathered (missing binary, RBAC, timeout, unreachable cluster, "
         "unknown format) and nothing was found in what could be: never a healthy verdict"

@@ -1434,6 +1434,39 @@ def _blackholed_dest(e: AccessLogEntry) -> tuple[str, str]:
     return host, port
 
 
+def _registry_service(ctx: CheckContext, e: AccessLogEntry, client_ns: str) -> Any | None:
+    """The Kubernetes Service a blackholed request was meant for: its Host (short name resolved in
+    the client's namespace, or name.ns[.svc...]) or the ClusterIP it connected to."""
+    host, _ = _blackholed_dest(e)
+    svcs = [s for s in ctx.ev.get_or([], Need.SERVICES) if not s.is_headless]
+    dst_ip = (e.downstream_local_address or "").rsplit(":", 1)[0]
+    for s in svcs:
+        if s.spec.cluster_ip and s.spec.cluster_ip in (host, dst_ip):
+            return s
+    if not host or is_ip(host):
+        return None
+    parts = host.split(".")
+    if len(parts) == 1:
+        name, ns = host, client_ns
+    elif len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
+        name, ns = parts[0], parts[1]
+    else:
+        return None
+    return next((s for s in svcs if s.metadata.name == name and s.metadata.namespace == ns), None)
+
+
+def _unknown_host_nr(ctx: CheckContext, e: AccessLogEntry, client_ns: str) -> bool:
+    """An HTTP request to an external host that nothing in the registry declares, answered 404 NR
+    without an upstream: how proxies before the ``block_all`` route (Istio <= 1.2, and the 0.x/1.0
+    default) rejected it under a registry-only policy."""
+    if e.response_code != 404 or "NR" not in (e.response_flags or []) or not e.authority or (e.upstream_cluster or "-") != "-":
+        return False
+    host, _ = _blackholed_dest(e)
+    if is_ip(host) or "." not in host or _registry_service(ctx, e, client_ns) is not None:
+        return False
+    return not any(host_matches(x, host) for se in ctx.ev.get_or([], Need.SERVICE_ENTRIES) for x in se.spec.hosts)
+
+
 @check("P503-REGISTRY-ONLY", needs=(Need.POD, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS),
        optional=(Need.SIDECARS, Need.SERVICE_ENTRIES, Need.SERVICES, Need.PODS))
 def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
@@ -1454,6 +1487,7 @@ def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
         if bh:
             return CheckResult.passed(f"{len(bh)} request(s) to BlackHoleCluster but the policy is {mode} ({source})")
         return CheckResult.not_applicable(f"outboundTrafficPolicy is {mode} ({source})")
+    bh += [e for e in log.entries if not _blackholed(e) and _unknown_host_nr(ctx, e, pod.metadata.namespace)]
     if not bh:
         return CheckResult.passed(f"outboundTrafficPolicy is REGISTRY_ONLY ({source}) and no request was blackholed")
     headless_ips = {p.ip for s in ctx.ev.get_or([], Need.SERVICES) if s.is_headless and s.spec.selector
@@ -1463,6 +1497,15 @@ def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
     hosts = Counter({h: n for h, n in hosts.items() if h.rsplit(":", 1)[0] not in headless_ips})
     if not hosts:
         return CheckResult.passed("the blackholed requests address pods of a headless Service by IP (see P503-HEADLESS-PODIP)")
+    # A Kubernetes Service is in the registry already: when a call to it is blackholed, the proxy
+    # does not see it (Sidecar egress hosts, exportTo), and a ServiceEntry is not the fix.
+    by_host = {(e.authority or e.requested_server_name or e.downstream_local_address or "?"): e for e in bh}
+    k8s = {h: s for h in hosts if (s := _registry_service(ctx, by_host[h], pod.metadata.namespace)) is not None}
+    hosts = Counter({h: n for h, n in hosts.items() if h not in k8s})
+    if not hosts:
+        names = sorted({f"{s.metadata.namespace}/{s.metadata.name}" for s in k8s.values()})
+        return CheckResult.passed(f"the blackholed requests go to Kubernetes Service(s) {names}, which are in the registry but not "
+                                  "visible to this proxy (see ROUTE-SIDECAR-SCOPE / ROUTE-EXPORTTO-HIDDEN)")
     entries = ctx.ev.get_or([], Need.SERVICE_ENTRIES)
     missing = [h for h in hosts if not any(host_matches(x, h.rsplit(":", 1)[0]) for se in entries for x in se.spec.hosts)]
     # A ServiceEntry for the host on another port does not help: Istio builds the listener/route

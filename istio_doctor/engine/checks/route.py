@@ -413,6 +413,13 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
         hosts = [istio_resolve_host(h, vns) for h in vs.spec.hosts]
         hit_hosts = [a for a in misses if any(host_matches(h, a) for h in hosts)]
         hit = [e for a in hit_hosts for e in misses[a]]
+        if not hit and log is not None:
+            # Another VirtualService's '*' host may catch the request (a virtual host with routes
+            # that miss its path): a 404 NR for a host this VirtualService names is still its
+            # missing binding, not that other VirtualService's missing catch-all.
+            named = [h for h in hosts if h != "*"]
+            hit = [e for e in _entries(log) if _is_nr(e) and e.authority
+                   and any(host_matches(h, _authority_host(e.authority)) for h in named)]
         dangling = [r for r in refs if r not in all_gw_keys]
         same_name = [g for g in gws for r in dangling if r.split("/")[1] == g.metadata.name]
         # A non-service host that a Gateway of this pod lists by name is meant for ingress.

@@ -154,6 +154,19 @@ class CheckContext:
             excerpt = to_yaml(excerpt)
         return EvidenceRef(source=src, key=str(Evidence.key(need, namespace, name)), excerpt=excerpt.rstrip("\n"), note=note)
 
+    def describe_ref(self, needles: tuple[str, ...], note: str) -> EvidenceRef | None:
+        """`istioctl x describe pod` lines that say the same thing a check concluded, if any.
+
+        describe is istioctl's own reading of the pod's Envoy config; quoting its warning next
+        to our evidence lets the user see the two agree. Optional: None when it was not run."""
+        if not self.pod_name:
+            return None
+        d = self.ev.get_or(None, Need.DESCRIBE, self.namespace, self.pod_name)
+        if d is None:
+            return None
+        lines = [w for w in d.warnings if any(n.lower() in w.lower() for n in needles)]
+        return self.ref(Need.DESCRIBE, "\n".join(lines), note) if lines else None
+
     def observed_signals(self) -> set[str]:
         """Response flags and details seen in the examined pod's (and related pods') proxy logs."""
         out: set[str] = set()

@@ -223,7 +223,8 @@ def _evidence(out: _Out, refs: Iterable[EvidenceRef], indent: int) -> None:
 def _fix(out: _Out, fix: Fix, indent: int) -> None:
     summary = fix.summary
     if fix.ordered and fix.steps:
-        summary = f"{summary} Apply in this order:"
+        # Summaries are written as sentences without a final stop; keep the two sentences apart.
+        summary = f"{summary.rstrip().rstrip('.')}. Apply in this order:"
     out.prose(summary, indent, first=out.style("Fix: ", "bold"), hang=5)
     for n, step in enumerate(fix.steps, 1):
         num = f"{n}. "

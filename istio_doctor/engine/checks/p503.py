@@ -872,7 +872,7 @@ def probe_rewrite(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 
 @check("P503-SUBSET-NO-PODS", needs=(Need.POD, Need.SERVICES, Need.DESTINATION_RULES, Need.PROXY_LOGS),
-       optional=(Need.PODS, Need.VIRTUAL_SERVICES, Need.ANALYZE), peer_needs=(Need.PROXY_LOGS,))
+       optional=(Need.PODS, Need.VIRTUAL_SERVICES, Need.ANALYZE, Need.DESCRIBE), peer_needs=(Need.PROXY_LOGS,))
 def subset_no_pods(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule subset whose labels select no pod of its host, used by a route (503 UH)."""
     pls = pod_logs(ctx)
@@ -941,6 +941,8 @@ def _subset_fail(ctx: CheckContext, svc: Any, dr: Any, subset: str, labels: dict
                 ctx.ref(Need.PODS, "\n".join(f"{p.metadata.name} {','.join(f'{k}={v}' for k, v in sorted(p.labels.items()) if k != 'pod-template-hash')}" for p in pods[:6]),
                         f"pods of {svc_ref(svc)} and their labels", namespace=svc.metadata.namespace)] + evidence
     want = ",".join(f"{k}={v}" for k, v in labels.items())
+    if (dref := ctx.describe_ref(("DOES NOT MATCH ANY SUBSETS", "non-matching subset"), "istioctl x describe agrees")) is not None:
+        evidence.append(dref)
     return CheckResult.failed(
         f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name} subset {subset} selects {want}, but none of the "
         f"{len(pods)} pod(s) of {svc_ref(svc)} has those labels (they have {'; '.join(versions)}): outbound|…|{subset}|{svc.fqdn()} has no endpoint",

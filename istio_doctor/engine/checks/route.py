@@ -1113,7 +1113,8 @@ def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 
 @check("ROUTE-SUBSET-UNDEFINED", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.SERVICES),
-       optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.GATEWAYS, Need.SERVICE_ENTRIES, Need.ANALYZE, Need.CONTROL_PLANE_CONFIGMAPS))
+       optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.GATEWAYS, Need.SERVICE_ENTRIES, Need.ANALYZE, Need.CONTROL_PLANE_CONFIGMAPS,
+                 Need.DESCRIBE))
 def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A VirtualService routes to a subset that no DestinationRule defines: 503 NC (older proxies: NR)."""
     pod = ctx.pod()
@@ -1164,6 +1165,8 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
             dr_yaml = (f"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: {host.split('.')[0]}\n  namespace: {vns}\n"
                        f"spec:\n  host: {host}\n  subsets:\n  - name: {d.subset}\n    labels:\n" + "".join(f"      {k}: {v}\n" for k, v in labels.items()))
             dr_cmd = "kubectl apply -f destinationrule.yaml"
+        if (dref := ctx.describe_ref(("NO DESTINATION RULE", "UNKNOWN subset"), "istioctl x describe agrees")) is not None:
+            evidence.append(dref)
         return CheckResult.failed(
             f"VirtualService {vns}/{vs.metadata.name} routes to subset {d.subset!r} of {host}, but "
             + (f"{applied.why} defines only {[s.name for s in applied.rule.spec.subsets]}" if applied else "no DestinationRule for that host exists")

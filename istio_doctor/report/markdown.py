@@ -106,8 +106,10 @@ def _finding(f: Finding, position: int) -> list[str]:
         out += ["**Evidence**", ""]
         for ref in f.evidence:
             out += _evidence(ref)
-    order = " Apply in this order:" if f.fix.ordered and f.fix.steps else ""
-    out += [f"**Fix:** {_text(f.fix.summary)}{order}", ""]
+    summary = _text(f.fix.summary)
+    if f.fix.ordered and f.fix.steps:
+        summary = f"{summary.rstrip().rstrip('.')}. Apply in this order:"
+    out += [f"**Fix:** {summary}", ""]
     for n, step in enumerate(f.fix.steps, 1):
         out.append(f"{n}. {_text(step.description)}")
         # list-item continuation: code blocks indented under the step

@@ -143,20 +143,7 @@ ERROR_SAYS: dict[str, str] = {
 }
 
 #: files that should parse and do not: parser bugs, reported to the lead; strict xfails.
-KNOWN_PARSER_BUGS: dict[str, str] = {
-    "captured/proxy-config/istio-8512_endpoint_summary_1.1.txt": "parse_envoy_clusters: the Istio 1.1 `proxy-config "
-    "endpoint` table has the header `ENDPOINT  CLUSTER` (no STATUS column); the header regex requires `ENDPOINT STATUS`, "
-    "so it raises 'neither /clusters text, JSON nor an ENDPOINT table'",
-    "captured/proxy-config/istio-18503_endpoint_multicluster_gateway_ips_1.3.txt": "parse_envoy_clusters: `proxy-config "
-    "endpoint` rows (ENDPOINT STATUS OUTLIER CHECK CLUSTER layout) pasted without their header raise ParseError; "
-    "parse_proxy_status infers headerless layouts, this parser does not (gap; the lead may instead list it as an "
-    "expected ParseError)",
-    "captured/proxy-config/istioio-7148_endpoint_istiod_ports_1.6.txt": "parse_envoy_clusters: same as "
-    "istio-18503 (headerless `proxy-config endpoint` rows)",
-    "istio/docs/istio.io/network-issues/pilot_log_non_unique_port_name.txt": "parse_proxy_log: an Istio component line "
-    "with ONE space after its timestamp (`...Z info    model   ...`, as the docs render tabs) is taken for a "
-    "`kubectl --timestamps` prefix; the rest (`info    model ...`) then counts as unparsed instead of a component line",
-}
+KNOWN_PARSER_BUGS: dict[str, str] = {}  # the four found (1.1/headerless endpoint tables, space-rendered log tabs) are fixed
 
 # --------------------------------------------------------------------------------------
 # routing: first matching pattern wins (fnmatch on the path relative to the corpus root)

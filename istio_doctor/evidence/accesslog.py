@@ -176,7 +176,12 @@ class FailureGroup(BaseModel):
 
 _RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?"
 # kubectl --timestamps puts one RFC3339Nano timestamp and a single space before each line.
-_KUBECTL_TS = re.compile(rf"^({_RFC3339}) (?=\S)")
+# kubectl --timestamps adds "TS " before the line. A component line whose tabs were turned into
+# spaces ("TS info    model ...", as docs and chat paste them) looks the same: a log level right
+# after the timestamp means it is the component line itself, not a kubectl prefix.
+_KUBECTL_TS = re.compile(
+    rf"^({_RFC3339}) (?=\S)(?!(?:debug|info|warn|warning|error|critical|fatal|trace|none)\s)"
+)
 _ACCESS_START = re.compile(r'^\[(\d{4}-\d\d-\d\dT[^\]]*)\]\s+"')
 _ISTIO_COMPONENT = re.compile(
     rf"^(?P<ts>{_RFC3339})\s+(?P<level>debug|info|warn|warning|error|critical|fatal|trace|none)\s+(?P<msg>.*)$",

@@ -179,13 +179,20 @@ def _parse_clusters_json(doc: Any) -> list[ClusterHostStatus]:
 
 def _parse_endpoint_table(text: str) -> list[ClusterHostStatus] | None:
     lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
-    hdr_idx = next((i for i, ln in enumerate(lines) if re.match(r"^ENDPOINT\s+STATUS\s+", ln)), None)
-    if hdr_idx is None:
-        return None
-    header = lines[hdr_idx]
-    names = [m.group(0) for m in re.finditer(r"\S+(?: \S+)*", header)]
+    # Header forms: 1.1 "ENDPOINT CLUSTER", then "ENDPOINT STATUS CLUSTER", then with OUTLIER CHECK.
+    hdr_idx = next((i for i, ln in enumerate(lines) if re.match(r"^ENDPOINT\s{2,}(STATUS|CLUSTER)\b", ln)), None)
+    if hdr_idx is not None:
+        names = [m.group(0) for m in re.finditer(r"\S+(?: \S+)*", lines[hdr_idx])]
+        body = lines[hdr_idx + 1 :]
+    else:
+        # Rows pasted without their header (common in issue threads): accept them only when every
+        # row has the live 4-column shape, ip:port  STATUS  OK|FAILED  cluster.
+        row = re.compile(r"^\S+:\d+\s{2,}[A-Z_]+\s{2,}(OK|FAILED)\s{2,}\S+\|\S*$")
+        if not lines or not all(row.match(ln.strip()) for ln in lines):
+            return None
+        names, body = ["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"], lines
     out: list[ClusterHostStatus] = []
-    for ln in lines[hdr_idx + 1 :]:
+    for ln in body:
         cells = re.split(r"\s{2,}", ln.strip())
         row = dict(zip(names, cells, strict=False))
         host, cluster = row.get("ENDPOINT"), row.get("CLUSTER")

@@ -7,7 +7,6 @@ not applicable), and a run with its required evidence missing (unknown, never he
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import pytest
 

@@ -15,7 +15,6 @@ xfails, so the suite stays green and the bug stays visible until the parser is f
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections import Counter
 from collections.abc import Callable

@@ -426,10 +426,6 @@ def inbound_clusters(world: World, pod: Pod) -> list[dict[str, Any]]:
     out = []
     seen: set[int] = set()
     loopback = world.version < Ver(1, 10)
-    if pod.is_gateway and pod.workload.proxy.state != "no_config":
-        for lst in gateway_listeners(world, pod):
-            if "listener_filters" in lst:  # TLS chains: connections can miss every SNI match
-                counters[f"listener.{lst['name']}.no_filter_chain_match"] = 0
     for svc in world.services_selecting(pod):
         for sp in svc.ports:
             tp = world.target_port_number(pod, sp)

@@ -11,38 +11,14 @@ first, as an expert would judge it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 from tests.scenariokit import Expect, Scenario
-from tests.scenariokit.bookinfo import bookinfo_world, proxy, readiness
+from tests.scenariokit.bookinfo import proxy, readiness
 from tests.scenariokit.world import Container, Port, Request, Service, ServicePort, Workload, World, cr
+from tests.scenariokit.helpers import pod_target, ratings_calls, STRICT_FOO, STRICT_MESH, wl, world
 
-STRICT_MESH = cr("PeerAuthentication", "default", "istio-system", {"mtls": {"mode": "STRICT"}})
-STRICT_FOO = cr("PeerAuthentication", "default", "foo", {"mtls": {"mode": "STRICT"}})
 
 TRIAGE_NOISE = ["GEN-ACCESSLOG-OFF", "GEN-VERSION-SKEW", "GEN-CMD-CAPABILITY", "GEN-ISTIOD-HEALTH"]
-
-
-def world(mutate: Callable[[World], None], **kw: object) -> World:
-    w = bookinfo_world(**kw)  # type: ignore[arg-type]
-    mutate(w)
-    return w
-
-
-def wl(w: World, key: str) -> Workload:
-    found = w.workload(key)
-    assert found is not None, key
-    return found
-
-
-def pod_target(w: World, key: str) -> str:
-    """``pod/NAME -n NS`` of a workload's first pod (what an SRE copies from ``kubectl get pods``)."""
-    ns = key.split("/", 1)[0]
-    return f"pod/{w.pods_of(wl(w, key))[0].name} -n {ns}"
-
-
-def ratings_calls(w: World, count: int = 4, **kw: object) -> None:
-    w.traffic.append(Request("default/reviews-v2", "ratings:9080", "/ratings/0", count=count, **kw))  # type: ignore[arg-type]
 
 
 # -- a localhost-bound ratings (shared by several incidents) ---------------------------------------

@@ -11,38 +11,19 @@ simply predates it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from tests.scenariokit import Expect, Scenario
-from tests.scenariokit.bookinfo import bookinfo_world, proxy
+from tests.scenariokit.bookinfo import proxy
 from tests.scenariokit.world import Container, Namespace, Port, Request, Service, ServicePort, TlsSecret, Workload, World, cr
+from tests.scenariokit.helpers import pod_target, STRICT_FOO, STRICT_MESH, wl, world
 
 GW = "istio-system/istio-ingressgateway"
-STRICT_MESH = cr("PeerAuthentication", "default", "istio-system", {"mtls": {"mode": "STRICT"}})
-STRICT_FOO = cr("PeerAuthentication", "default", "foo", {"mtls": {"mode": "STRICT"}})
 MTLS_LOOKALIKES = ["MTLS-DR-DISABLE-VS-STRICT", "MTLS-TO-NONMESH-SERVER", "MTLS-ROOTCA-MISMATCH", "MTLS-PEER-NO-CERT"]
-
-
-def world(mutate: Callable[[World], None], **kw: Any) -> World:
-    w = bookinfo_world(**kw)
-    mutate(w)
-    return w
-
-
-def wl(w: World, key: str) -> Workload:
-    found = w.workload(key)
-    assert found is not None, key
-    return found
 
 
 def res(w: World, kind: str, name: str, ns: str = "default") -> dict[str, Any]:
     return next(o for o in w.resources(kind, ns) if o["metadata"]["name"] == name)
-
-
-def pod_target(w: World, key: str) -> str:
-    ns = key.split("/", 1)[0]
-    return f"pod/{w.pods_of(wl(w, key))[0].name} -n {ns}"
 
 
 def gateway_target(w: World) -> str:

@@ -11,11 +11,11 @@ with one thing changed; the kit derives every output from that one change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 from tests.scenariokit import Expect, Scenario
-from tests.scenariokit.bookinfo import bookinfo_world, proxy
+from tests.scenariokit.bookinfo import proxy
 from tests.scenariokit.world import Container, Port, Request, Service, ServicePort, Workload, World, cr
+from tests.scenariokit.helpers import ratings_calls, STRICT_FOO, STRICT_MESH, wl, world
 
 ALL = [
     "MTLS-DR-DISABLE-VS-STRICT", "MTLS-NONMESH-CLIENT", "MTLS-TO-NONMESH-SERVER", "MTLS-AUTO-OFF", "MTLS-DR-SHADOWING",
@@ -26,27 +26,6 @@ ALL = [
 
 def others(*keep: str) -> list[str]:
     return [c for c in ALL if c not in keep]
-
-
-STRICT_MESH = cr("PeerAuthentication", "default", "istio-system", {"mtls": {"mode": "STRICT"}})
-STRICT_FOO = cr("PeerAuthentication", "default", "foo", {"mtls": {"mode": "STRICT"}})
-
-
-def world(mutate: Callable[[World], None] | None = None, **kw: object) -> World:
-    w = bookinfo_world(**kw)  # type: ignore[arg-type]
-    if mutate is not None:
-        mutate(w)
-    return w
-
-
-def wl(w: World, key: str) -> Workload:
-    found = w.workload(key)
-    assert found is not None, key
-    return found
-
-
-def ratings_calls(w: World, count: int = 4, **kw: object) -> None:
-    w.traffic.append(Request("default/reviews-v2", "ratings:9080", "/ratings/0", count=count, **kw))  # type: ignore[arg-type]
 
 
 def legacy_calls(w: World, count: int = 3) -> None:

@@ -7,11 +7,11 @@ Each world is the healthy bookinfo mesh with one thing changed; the kit derives 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 from tests.scenariokit import Expect, Scenario
-from tests.scenariokit.bookinfo import bookinfo_world, proxy, readiness
+from tests.scenariokit.bookinfo import proxy, readiness
 from tests.scenariokit.world import Container, Port, Request, Service, ServicePort, Terminated, Workload, World, cr
+from tests.scenariokit.helpers import ratings_calls, svc, wl, world
 
 ALL = [
     "P503-LOCALHOST-BIND", "P503-TARGETPORT", "P503-PROTOCOL-MISMATCH", "P503-SERVER-FIRST", "P503-MULTI-SVC-PROTOCOL",
@@ -24,29 +24,6 @@ ALL = [
 
 def others(*keep: str) -> list[str]:
     return [c for c in ALL if c not in keep]
-
-
-def world(mutate: Callable[[World], None] | None = None, **kw: object) -> World:
-    w = bookinfo_world(**kw)  # type: ignore[arg-type]
-    if mutate is not None:
-        mutate(w)
-    return w
-
-
-def wl(w: World, key: str) -> Workload:
-    found = w.workload(key)
-    assert found is not None, key
-    return found
-
-
-def svc(w: World, name: str, ns: str = "default") -> Service:
-    found = w.service(name, ns)
-    assert found is not None, name
-    return found
-
-
-def ratings_calls(w: World, count: int = 4, **kw: object) -> None:
-    w.traffic.append(Request("default/reviews-v2", "ratings:9080", "/ratings/0", count=count, **kw))  # type: ignore[arg-type]
 
 
 # -- failing worlds ---------------------------------------------------------------------

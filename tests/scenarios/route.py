@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.scenariokit import Expect, Scenario
-from tests.scenariokit.bookinfo import bookinfo_world, proxy
+from tests.scenariokit.bookinfo import proxy
 from tests.scenariokit.world import Container, Port, Request, ServicePort, TlsSecret, Workload, World, cr
+from tests.scenariokit.helpers import world
 
 ALL = [
     "ROUTE-VS-NO-GATEWAY", "ROUTE-HOST-NOT-IN-GATEWAY", "ROUTE-AUTHORITY-MISMATCH", "ROUTE-GW-SELECTOR",
@@ -29,13 +30,6 @@ GW = "istio-system/istio-ingressgateway"
 
 def others(*keep: str) -> list[str]:
     return [c for c in ALL if c not in keep]
-
-
-def world(mutate: Callable[[World], None] | None = None, **kw: Any) -> World:
-    w = bookinfo_world(**kw)
-    if mutate is not None:
-        mutate(w)
-    return w
 
 
 def res(w: World, kind: str, name: str, ns: str = "default") -> dict[str, Any]:

@@ -30,7 +30,6 @@ from istio_doctor.engine.mesh import (
     destination_rule_for,
     effective_mtls,
     service_for_host,
-    split_service_fqdn,
     virtual_services_for_host,
 )
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
@@ -290,7 +289,7 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
             checked.append(f"{pod.metadata.name}:{cp}")
             if binds_only_localhost(socks, cp) is not True:
                 continue
-            if (de := _default_endpoint_for(ctx, pod, cp)) is not None:
+            if _default_endpoint_for(ctx, pod, cp) is not None:
                 continue
             ns, nm = pod.metadata.namespace, pod.metadata.name
             server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
@@ -312,8 +311,8 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
                 evidence=evidence, observed=observed, confidence=0.95 if observed else 0.85,
                 resources=[pod_ref(pod), svc_ref(svc)],
                 fix=Fix(summary=f"Make the app in {workload_name(pod)} listen on 0.0.0.0:{cp} (all interfaces)", steps=[
-                    FixStep(description=f"Change the app's bind address from 127.0.0.1 to 0.0.0.0 (e.g. its --host/--bind flag or "
-                                        f"listen setting) and redeploy", command=f"kubectl rollout restart {workload_name(pod)} -n {ns}"),
+                    FixStep(description="Change the app's bind address from 127.0.0.1 to 0.0.0.0 (e.g. its --host/--bind flag or "
+                                        "listen setting) and redeploy", command=f"kubectl rollout restart {workload_name(pod)} -n {ns}"),
                     FixStep(description="Or, if the app must stay on localhost, send the port to it with a Sidecar ingress listener",
                             yaml_patch=yaml.safe_dump({
                                 "apiVersion": "networking.istio.io/v1", "kind": "Sidecar",

@@ -970,7 +970,7 @@ def gw_conflict(ctx: CheckContext, _: NoParams) -> CheckResult:
         evidence=evidence, observed=[f"{len(hit)}× failing requests on gateway port {s.port.number}"] if hit else [],
         confidence=0.85 if (hit or tls) else 0.65, resources=[f"Gateway {_gw_key(g)}", f"Gateway {_gw_key(o)}"],
         fix=Fix(summary="merge the overlapping servers into one Gateway, or give them distinct hosts (and unique port names)",
-                steps=[FixStep(description=f"remove the duplicate server from one Gateway", command=f"kubectl edit gateway {o.metadata.name} -n {o.metadata.namespace}")]),
+                steps=[FixStep(description="remove the duplicate server from one Gateway", command=f"kubectl edit gateway {o.metadata.name} -n {o.metadata.namespace}")]),
     )
 
 

@@ -60,3 +60,13 @@ def test_scenario(expect_path: Path) -> None:
     outcomes = {(n.id, n.outcome.value) for pb in report.playbooks for n in pb.nodes}
     for node_id, outcome in expect.get("path", []):
         assert (node_id, outcome) in outcomes, f"expected node {node_id} -> {outcome}" + ctx
+
+
+def test_recordings_are_in_sync_with_the_scenario_kit() -> None:
+    """A recording edited by hand, or a kit change without a rebuild, fails here."""
+    import subprocess
+    import sys
+
+    tool = ROOT.parent / "tools" / "build_scenarios.py"
+    r = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

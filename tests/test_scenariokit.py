@@ -53,7 +53,7 @@ from tests.scenariokit.runner import WorldRunner
 from tests.scenariokit.world import Container, Port, Request, ServicePort, TlsSecret, World, cr, gateway_api_versions
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"  # vendored copy of shared/corpus
 CONN = Connection()
 
 
@@ -81,8 +81,8 @@ def dump(w: World, pod: Any) -> Any:
 
 def corpus(path: str) -> Path:
     p = CORPUS / path
-    if not p.exists():  # the shared corpus sits beside the project in dev and CI checkouts
-        pytest.skip(f"corpus file {p} not present in this checkout")
+    # the corpus is vendored in tests/fixtures/corpus: a missing file is a broken checkout, not a skip
+    assert p.is_file(), f"corpus file {p} is missing from tests/fixtures/corpus"
     return p
 
 

@@ -1,6 +1,6 @@
 """Generate a large, realistic sidecar config dump for the proxy-config benchmark.
 
-The shapes are those of a real Istio 1.2x sidecar (``/work/shared/corpus/istio/proxy-config/
+The shapes are those of a real Istio 1.2x sidecar (``tests/fixtures/corpus/istio/proxy-config/
 all/config_dump.json`` and ``describe/http_config.json``): outbound EDS clusters with istio
 metadata and ``transport_socket_matches`` (auto-mTLS), DestinationRule subsets, per-port
 outbound listeners and route configurations holding one virtual host per service, EDS

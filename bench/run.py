@@ -78,11 +78,11 @@ def busiest_pod_recording() -> Path:
 
 
 def bench_replay_latency() -> dict[str, Any]:
-    from istio_doctor.cli.diagnose import target_from_recording_text
+    from istio_doctor.cli.diagnose_cmd import target_from_recording_text
     from istio_doctor.evidence.recording import load_recording
     from istio_doctor.evidence.runner import ReplayRunner
     from istio_doctor.evidence.target import Connection
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
 
     path = busiest_pod_recording()
     rec = load_recording(path)
@@ -146,7 +146,7 @@ def record_ns500(path: Path) -> dict[str, Any]:
     from istio_doctor.evidence.recording import RecordingMetadata
     from istio_doctor.evidence.runner import RecordingRunner
     from istio_doctor.evidence.target import Connection, Target
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
     from tests.scenariokit.runner import WorldRunner
 
     w, broken = ns500_world()

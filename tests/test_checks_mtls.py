@@ -1,4 +1,4 @@
-"""Unit tests of the P2 mTLS checks, on evidence parsed from real-format text by the production parsers.
+"""Unit tests of the mtls playbook's checks, on evidence parsed from real-format text by the production parsers.
 
 Each check gets: a failing case (the cause, with the runtime signal it produces), a passing or
 look-alike case, a not-applicable case, and an unknown case (required evidence missing). The

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from istio_doctor.engine.context import CheckContext, RelatedPod
-from istio_doctor.engine.diagnose import control_plane_version, related_pods
+from istio_doctor.engine.plan import control_plane_version, related_pods
 from istio_doctor.engine.model import Outcome
 from istio_doctor.engine.registry import REGISTRY, load_builtin_checks
 from istio_doctor.engine.walker import run_check
@@ -24,7 +24,7 @@ from istio_doctor.evidence.bundle import Evidence, EvidenceFailure, EvidenceKey,
 from istio_doctor.evidence.envoystats import parse_envoy_clusters
 from istio_doctor.evidence.kube import Pod, parse_kube_list, parse_kube_object
 from istio_doctor.evidence.target import Connection, Target
-from istio_doctor.session import run_diagnosis
+from istio_doctor.run import run_diagnosis
 from tests.scenariokit.runner import WorldRunner
 from tests.scenarios import p503 as sc
 

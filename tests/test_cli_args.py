@@ -1,6 +1,6 @@
 """The CLI as an API, driven in-process through ``main(argv)`` against a fake session.
 
-The fake stands in for ``istio_doctor.session`` so these tests pin the CLI's own contract
+The fake stands in for ``istio_doctor.run`` so these tests pin the CLI's own contract
 (validation before any runner, stdout only the report, exit codes, stderr messages) whatever
 the engine finds.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from istio_doctor.cli import main
-from istio_doctor.cli.diagnose import since_value, want_color
+from istio_doctor.cli.diagnose_cmd import since_value, want_color
 from istio_doctor.exitcodes import ExitCode
 from istio_doctor.report.model import Report
 
@@ -43,7 +43,7 @@ class FakeSession(types.ModuleType):
     """Records what the CLI asked for and answers with a fixture report."""
 
     def __init__(self, report: Report | None = None, *, raise_in_run: BaseException | None = None) -> None:
-        super().__init__("istio_doctor.session")
+        super().__init__("istio_doctor.run")
         self.report = report or fixture_report("two-findings")
         self.raise_in_run = raise_in_run
         self.runner_kwargs: list[dict[str, Any]] = []
@@ -72,7 +72,7 @@ class FakeSession(types.ModuleType):
 @pytest.fixture
 def session(monkeypatch: pytest.MonkeyPatch) -> FakeSession:
     fake = FakeSession()
-    monkeypatch.setitem(sys.modules, "istio_doctor.session", fake)
+    monkeypatch.setitem(sys.modules, "istio_doctor.run", fake)
     monkeypatch.delenv("ISTIO_DOCTOR_DEBUG", raising=False)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     return fake
@@ -221,7 +221,7 @@ def test_verbose_lists_every_call_on_stderr(session: FakeSession, capsys: pytest
 
 def test_ctrl_c_without_a_report_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakeSession(raise_in_run=KeyboardInterrupt())
-    monkeypatch.setitem(sys.modules, "istio_doctor.session", fake)
+    monkeypatch.setitem(sys.modules, "istio_doctor.run", fake)
     code, out, err = run(capsys, "diagnose", "pod/x")
     assert code == ExitCode.INTERRUPTED
     assert out == ""
@@ -243,7 +243,7 @@ def test_unexpected_errors_are_one_sentence_and_exit_3(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = FakeSession(raise_in_run=RuntimeError("kaboom\nsecond line"))
-    monkeypatch.setitem(sys.modules, "istio_doctor.session", fake)
+    monkeypatch.setitem(sys.modules, "istio_doctor.run", fake)
     monkeypatch.delenv("ISTIO_DOCTOR_DEBUG", raising=False)
     code, out, err = run(capsys, "diagnose", "pod/x")
     assert code == ExitCode.EVIDENCE_INCOMPLETE

@@ -172,7 +172,7 @@ def test_no_arguments_in_a_pipe_prints_help_and_exits_2(tmp_path: Path) -> None:
 
 
 def _demo_available() -> bool:
-    from istio_doctor.session import load_demo_recording_path
+    from istio_doctor.run import load_demo_recording_path
 
     return load_demo_recording_path().is_file()
 
@@ -218,7 +218,7 @@ def test_demo_tui_opens_in_a_terminal_and_quits(tmp_path: Path) -> None:
 
 @demo
 def test_replaying_the_demo_recording_is_the_demo(tmp_path: Path) -> None:
-    from istio_doctor.session import load_demo_recording_path
+    from istio_doctor.run import load_demo_recording_path
 
     path = load_demo_recording_path()
     demo_report = json.loads(cli(tmp_path, "demo", "-o", "json").stdout)

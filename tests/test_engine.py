@@ -145,7 +145,7 @@ def test_duplicate_findings_from_two_playbooks_are_merged() -> None:
 def test_istio_version_falls_back_to_image_tags_when_istioctl_is_missing() -> None:
     import json
 
-    from istio_doctor.engine.diagnose import control_plane_version
+    from istio_doctor.engine.plan import control_plane_version
     from istio_doctor.evidence.kube import Pod, parse_kube_list
     from istio_doctor.evidence.versions import Version
 
@@ -166,7 +166,7 @@ def test_istio_version_falls_back_to_image_tags_when_istioctl_is_missing() -> No
 
 def test_namespace_scan_flags_pods_by_their_failing_traffic() -> None:
     """A Ready pod whose app binds localhost has no cheap pod-state signal; its proxy log does."""
-    from istio_doctor.engine.diagnose import flag_pods
+    from istio_doctor.engine.plan import flag_pods
     from istio_doctor.evidence.accesslog import parse_prefixed_proxy_logs
 
     line = ('[2024-07-15T09:00:08.565Z] "GET /ratings/0 HTTP/1.1" 503 UF upstream_reset_before_response_started{connection_failure} '
@@ -187,7 +187,7 @@ def test_a_target_that_does_not_exist_is_a_usage_error_with_suggestions() -> Non
     import asyncio
 
     from istio_doctor.exitcodes import ExitCode
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
     from tests.scenariokit.bookinfo import bookinfo_world
     from tests.scenariokit.runner import WorldRunner
 

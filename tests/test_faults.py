@@ -29,7 +29,7 @@ from istio_doctor.evidence.runner import CommandTimeout, LiveRunner
 from istio_doctor.evidence.target import Connection, Target
 from istio_doctor.exitcodes import ExitCode
 from istio_doctor.report.model import Report
-from istio_doctor.session import run_diagnosis
+from istio_doctor.run import run_diagnosis
 from tests.scenariokit.bookinfo import bookinfo_world
 from tests.scenariokit.runner import WorldRunner
 from tests.scenariokit.standin import Rule, Standins, install_standins, prewarm, world_digest

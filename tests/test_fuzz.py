@@ -404,7 +404,7 @@ def test_untrusted_recording_replays_without_any_process(tmp_path: Path, no_proc
 
 
 async def test_replay_issues_only_read_only_argv(tmp_path: Path, no_processes: None) -> None:
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
 
     rec = load_recording(_malicious_recording(tmp_path))
     issued: list[list[str]] = []

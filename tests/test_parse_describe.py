@@ -80,7 +80,7 @@ def test_virtual_service_variants() -> None:
 
 
 def test_current_format_blocks_from_source_strings() -> None:
-    # No real current-version output exists (output-formats.md "NOT found" #4); strings below are
+    # No real current-version output exists (no capture of it is known); strings below are
     # the printf formats of istioctl/pkg/describe/describe.go, filled in.
     text = """Pod: productpage-v1-abc.default
    Pod Revision: 1-22

@@ -121,7 +121,7 @@ async def test_the_argvs_a_real_session_issues_are_read_only() -> None:
     """The gatherer may build argv in ways the enumeration does not foresee (peers, fallbacks
     chosen at run time): check what a whole diagnosis actually asked for."""
     from istio_doctor.evidence.target import Target
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
     from tests.scenariokit.bookinfo import bookinfo_world
     from tests.scenariokit.runner import WorldRunner
 

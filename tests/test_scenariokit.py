@@ -53,7 +53,7 @@ from tests.scenariokit.runner import WorldRunner
 from tests.scenariokit.world import Container, Port, Request, ServicePort, TlsSecret, World, cr, gateway_api_versions
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"  # vendored copy of shared/corpus
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"  # vendored copy of the real-output corpus
 CONN = Connection()
 
 

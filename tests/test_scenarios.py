@@ -23,7 +23,7 @@ import yaml
 from istio_doctor.evidence.recording import load_recording
 from istio_doctor.evidence.runner import ReplayRunner
 from istio_doctor.evidence.target import Connection, Target
-from istio_doctor.session import run_diagnosis
+from istio_doctor.run import run_diagnosis
 
 ROOT = Path(__file__).resolve().parent.parent / "recordings"
 EXPECTS = sorted(ROOT.glob("*/*.expect.yaml"))

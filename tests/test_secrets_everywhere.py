@@ -26,7 +26,7 @@ from istio_doctor.evidence.runner import LiveRunner, RecordingRunner
 from istio_doctor.evidence.target import Connection, Target
 from istio_doctor.report.markdown import render_markdown
 from istio_doctor.report.render import render
-from istio_doctor.session import run_diagnosis
+from istio_doctor.run import run_diagnosis
 from tests.conftest import PemMaterial
 from tests.scenariokit.bookinfo import bookinfo_world
 from tests.scenariokit.runner import WorldRunner

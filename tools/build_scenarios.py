@@ -13,7 +13,7 @@ Writes ``recordings/<playbook>/<name>.yaml`` and ``<name>.expect.yaml``.
     python tools/build_scenarios.py --check      # rebuild in memory; exit 1 if committed files differ
 
 Exit codes: 0 ok, 1 check found differences (or a scenario failed to build), 2 usage / the
-engine (istio_doctor.session) is not available.
+engine (istio_doctor.run) is not available.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def build_one(sc: Any) -> tuple[str, str, Any]:
     from istio_doctor.evidence.recording import RecordingMetadata, dump_recording, redact_recording
     from istio_doctor.evidence.runner import RecordingRunner
     from istio_doctor.evidence.target import Connection, Target
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
     from tests.scenariokit.runner import WorldRunner
 
     name, _, ns = sc.target.partition(" -n ")
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true", help="print each scenario's verdict and findings")
     args = ap.parse_args(argv)
 
-    if importlib.util.find_spec("istio_doctor.session") is None:
-        print("build_scenarios: istio_doctor.session is not available yet; it runs the real diagnosis "
+    if importlib.util.find_spec("istio_doctor.run") is None:
+        print("build_scenarios: istio_doctor.run is not available yet; it runs the real diagnosis "
               "that a recording must capture, so nothing can be built without it.", file=sys.stderr)
         return 2
     if not args.scenarios.is_dir():

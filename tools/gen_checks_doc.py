@@ -30,9 +30,9 @@ from istio_doctor.evidence.target import Connection  # noqa: E402
 DOC = ROOT / "docs" / "checks.md"
 REFERENCE = ROOT / "docs" / "catalogue-reference.yaml"
 NOT_IMPLEMENTED = ROOT / "docs" / "checks-not-implemented.yaml"
-SECTIONS = [("inj", "INJ", "Sidecar not injecting"), ("p503", "P503", "503 after sidecar injection"),
-            ("mtls", "MTLS", "mTLS upstream connect error"), ("route", "ROUTE", "Missing routes (NR / 404 / NC)"),
-            ("gen", "GEN", "General triage")]
+SECTIONS = [("injection", "INJ", "Sidecar not injecting"), ("p503", "P503", "503 after sidecar injection"),
+            ("mtls", "MTLS", "mTLS upstream connect error"), ("routes", "ROUTE", "Missing routes (NR / 404 / NC)"),
+            ("triage", "GEN", "General triage")]
 
 
 def scenario_coverage() -> Counter[str]:

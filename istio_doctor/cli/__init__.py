@@ -83,7 +83,7 @@ def _first_command(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str] = (), *, with_proxy_config: bool | None = None) -> Parser:
     """The whole command line. ``proxy-config`` is loaded only when it is the command asked
     for (or ``with_proxy_config``), so other commands and ``--help`` never pay for its imports."""
-    from istio_doctor.cli import completion, diagnose, playbooks, schema
+    from istio_doctor.cli import completion, diagnose_cmd, playbooks, schema
 
     global PROG
     PROG = prog_name()
@@ -100,9 +100,9 @@ def build_parser(argv: Sequence[str] = (), *, with_proxy_config: bool | None = N
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    diagnose.add_diagnose_parser(sub)
-    diagnose.add_demo_parser(sub)
-    diagnose.add_tui_parser(sub)
+    diagnose_cmd.add_diagnose_parser(sub)
+    diagnose_cmd.add_demo_parser(sub)
+    diagnose_cmd.add_tui_parser(sub)
     if with_proxy_config is None:
         with_proxy_config = _first_command(argv) in PROXY_CONFIG_NAMES
     _add_proxy_config(sub, load=with_proxy_config)
@@ -150,7 +150,7 @@ def _is_usage_error(exc: BaseException) -> str | None:
     if name in {"InvalidName", "PlaybookError", "RecordingError", "CatalogueError"}:
         return str(exc)
     if name == "ValidationError" and type(exc).__module__.startswith("pydantic"):
-        from istio_doctor.cli.diagnose import describe_validation_error
+        from istio_doctor.cli.diagnose_cmd import describe_validation_error
 
         return describe_validation_error(exc)
     return None

@@ -1,7 +1,7 @@
 """The catalogue of implemented checks: what each finding code means, and its fix.
 
-Data lives in ``catalogue/*.yaml`` beside this module, one file per section of
-``anchors-and-checks.md`` (inj, p503, mtls, route, gen). Only implemented checks are listed:
+Data lives in ``catalogue/*.yaml`` beside this module, one file per playbook that owns checks
+(injection, p503, mtls, routes, triage), named like the check module. Only implemented checks are listed:
 a code in the catalogue without a registered check (or the reverse) fails the test suite.
 Codes never change meaning once published.
 """
@@ -24,7 +24,7 @@ class CatalogueEntry(BaseModel):
 
     id: str
     title: str
-    section: str = Field(description="inj | p503 | mtls | route | gen")
+    section: str = Field(description="the playbook id that owns the check: its check module and catalogue file (injection | p503 | mtls | routes | triage)")
     playbooks: list[str] = Field(description="playbook ids whose symptom this check explains")
     severity: Severity
     confidence: float = Field(ge=0.0, le=1.0, description="default confidence when the check fails")

@@ -10,7 +10,7 @@ A check is registered with ``@check(ID, needs=..., optional=..., params=Model)``
   client calls, or the clients of a failing server), fetched in the second gathering pass.
 * ``params``: a pydantic model of typed parameters that the playbook YAML may set.
 
-IDs of catalogue checks are the IDs of ``shared/docs/anchors-and-checks.md`` (e.g.
+IDs of catalogue checks are the codes of ``engine/catalogue/*.yaml`` (e.g.
 ``MTLS-DR-DISABLE-VS-STRICT``); a failing catalogue check becomes a finding. IDs starting
 with ``gate.`` are branching questions (e.g. "is the pod in the mesh?") and never findings.
 """

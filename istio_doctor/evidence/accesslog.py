@@ -6,7 +6,7 @@ and component log lines from pilot-agent and Envoy itself (readiness failures, x
 errors, draining). Checks need both: the access log says *what* failed (code, flags, details,
 which cluster), the component log often says *why* (no config from istiod, rejected config).
 
-Formats handled, all driven by real captures (``shared/corpus/captured/access-logs``):
+Formats handled, all driven by real captures (``tests/fixtures/corpus/captured/access-logs``):
 
 * Istio default TEXT format (1.9+; ``%RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%
   "%UPSTREAM_TRANSPORT_FAILURE_REASON%"`` after the flags),

@@ -31,16 +31,15 @@ from istio_doctor.evidence.bundle import (
     Scope,
 )
 from istio_doctor.evidence.commands import ISTIO_KINDS, build_call, config_dump_per_type_calls
-from istio_doctor.evidence.errors import ParseError
-from istio_doctor.evidence.runner import (
+from istio_doctor.evidence.errors import (
     BinaryNotFound,
     CommandRefused,
-    CommandResult,
     CommandTimeout,
     NotRecorded,
-    Runner,
+    ParseError,
     RunnerError,
 )
+from istio_doctor.evidence.runner import CommandResult, Runner
 from istio_doctor.evidence.target import Connection
 
 #: Needs that only exist when the pod runs an istio-proxy sidecar.

@@ -19,9 +19,36 @@ Three implementations share this interface: ``LiveRunner`` (asyncio subprocesses
 from __future__ import annotations
 
 import abc
-from datetime import datetime
+import asyncio
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from istio_doctor.evidence import safety
+from istio_doctor.evidence.errors import (  # noqa: F401 - re-exported: the runner seam's errors
+    BinaryNotFound,
+    CommandRefused,
+    CommandTimeout,
+    NotRecorded,
+    RunnerError,
+)
+from istio_doctor.evidence.recording import (
+    FORMAT,
+    RecordedCall,
+    RecordedError,
+    Recording,
+    RecordingMetadata,
+    normalise_argv,
+    save_recording,
+)
+from istio_doctor.evidence.target import Connection
 
 
 class CommandResult(BaseModel):
@@ -49,49 +76,6 @@ class CommandResult(BaseModel):
         return shlex.join(self.argv)
 
 
-class RunnerError(Exception):
-    """A call that produced no CommandResult. ``argv`` is always the call that failed."""
-
-    def __init__(self, argv: list[str] | tuple[str, ...], message: str) -> None:
-        self.argv = tuple(argv)
-        super().__init__(message)
-
-
-class BinaryNotFound(RunnerError):
-    """kubectl or istioctl is not on PATH; the message says how to install it."""
-
-    def __init__(self, argv: list[str] | tuple[str, ...], binary: str, hint: str = "") -> None:
-        self.binary = binary
-        msg = f"`{binary}` was not found on PATH."
-        if hint:
-            msg += f" {hint}"
-        super().__init__(argv, msg)
-
-
-class CommandTimeout(RunnerError):
-    """The call ran past its timeout; its whole process group was killed."""
-
-    def __init__(self, argv: list[str] | tuple[str, ...], timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        import shlex
-
-        super().__init__(argv, f"`{shlex.join(argv)}` did not finish within {timeout_s:g}s and was killed.")
-
-
-class CommandRefused(RunnerError):
-    """Refused before any process started: not a read-only call, or an invalid argument."""
-
-
-class NotRecorded(RunnerError):
-    """Strict replay: the recording has no call matching ``argv``."""
-
-    def __init__(self, argv: list[str] | tuple[str, ...], recording: str = "") -> None:
-        import shlex
-
-        where = f" in {recording}" if recording else ""
-        super().__init__(argv, f"no recorded call matches `{shlex.join(argv)}`{where}")
-
-
 class Runner(abc.ABC):
     """Runs read-only kubectl/istioctl calls. Implementations must be safe to call concurrently."""
 
@@ -107,31 +91,6 @@ class Runner(abc.ABC):
 
 
 # ---------------------------------------------------------------------------------------
-# Implementations. Imported here, below the contract, because safety.py and recording.py
-# import the error classes above (a top-of-module import would be circular).
-# ---------------------------------------------------------------------------------------
-
-import asyncio  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
-from datetime import timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from istio_doctor.evidence import safety  # noqa: E402
-from istio_doctor.evidence.recording import (  # noqa: E402
-    FORMAT,
-    RecordedCall,
-    RecordedError,
-    Recording,
-    RecordingMetadata,
-    normalise_argv,
-    save_recording,
-)
-from istio_doctor.evidence.target import Connection  # noqa: E402
 
 INSTALL_HINTS: dict[str, str] = {
     "kubectl": "Install it: https://kubernetes.io/docs/tasks/tools/",

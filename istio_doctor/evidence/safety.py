@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from istio_doctor.evidence.commands import EXEC_ALLOWLIST
-from istio_doctor.evidence.runner import CommandRefused
+from istio_doctor.evidence.errors import CommandRefused
 
 BINARIES = ("kubectl", "istioctl")
 

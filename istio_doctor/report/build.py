@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from istio_doctor import __version__
-from istio_doctor.engine.diagnose import Examined
+from istio_doctor.engine.plan import Examined
 from istio_doctor.engine.model import Outcome, Severity
 from istio_doctor.engine.walker import PlaybookRun
 from istio_doctor.evidence.bundle import Evidence, FailureKind, Need

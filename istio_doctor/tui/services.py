@@ -1,7 +1,7 @@
 """The TUI's seams to the rest of istio-doctor, injectable so tests drive the real screens
 with fake runners and a fake diagnosis (deterministic, no cluster, no recording needed).
 
-Defaults import ``istio_doctor.session`` lazily: the first screen must paint before the
+Defaults import ``istio_doctor.run`` lazily: the first screen must paint before the
 engine, the playbooks and the kubernetes client are imported.
 """
 
@@ -19,7 +19,7 @@ from istio_doctor.tui.listing import ContextList, list_kube_contexts
 
 
 class DiagnosisLike(Protocol):
-    """What the TUI reads from ``istio_doctor.session.DiagnosisResult``."""
+    """What the TUI reads from ``istio_doctor.run.DiagnosisResult``."""
 
     @property
     def report(self) -> Report: ...
@@ -32,7 +32,7 @@ class DiagnosisLike(Protocol):
 
 
 class ProgressLike(Protocol):
-    """What the TUI reads from ``istio_doctor.session.ProgressEvent``."""
+    """What the TUI reads from ``istio_doctor.run.ProgressEvent``."""
 
     phase: str
     key: str
@@ -49,13 +49,13 @@ RunnerFactory = Callable[[Connection, Path | None], Runner]
 
 
 def _default_runner(conn: Connection, replay: Path | None) -> Runner:
-    from istio_doctor.session import make_runner
+    from istio_doctor.run import make_runner
 
     return make_runner(conn=conn, replay=replay)
 
 
 async def _default_diagnose(target: Target, runner: Runner, conn: Connection, **kw: Any) -> DiagnosisLike:
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
 
     return await run_diagnosis(target, runner, conn, **kw)
 

@@ -332,7 +332,7 @@ def prewarm(standins: Standins, target: str, symptom: str = "auto") -> None:
     import asyncio
 
     from istio_doctor.evidence.target import Connection, Target
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
 
     kind_name, _, ns = target.partition(" -n ")
     tgt = Target.parse(kind_name, ns or None)

@@ -1,4 +1,4 @@
-"""Scenarios of playbook mtls (P2: "upstream connect error or disconnect/reset before headers").
+"""Scenarios of playbook mtls ("upstream connect error or disconnect/reset before headers").
 
 One failing world per cause, examined from the side the user is paged about (client and, where
 it differs, server), plus healthy meshes and look-alikes that must not be blamed on mTLS: STRICT

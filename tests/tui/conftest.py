@@ -200,7 +200,7 @@ def fake_evidence(with_dump: bool = True) -> Evidence:
 
 @dataclass
 class FakeSession:
-    """A stand-in for ``istio_doctor.session``: records what it was asked and answers with
+    """A stand-in for ``istio_doctor.run``: records what it was asked and answers with
     ``report``. With ``gate`` set, the diagnosis waits until the gate opens (cancel tests)."""
 
     report: Report = field(default_factory=load_report)

@@ -18,7 +18,7 @@ from istio_doctor.tui.state import TuiOptions  # noqa: E402
 
 class Probe(IstioDoctorApp):
     def on_ready(self) -> None:
-        heavy = [m for m in ("istio_doctor.session", "istio_doctor.engine.diagnose", "kubernetes") if m in sys.modules]
+        heavy = [m for m in ("istio_doctor.run", "istio_doctor.engine.plan", "kubernetes") if m in sys.modules]
         print(json.dumps({"first_paint_s": time.perf_counter() - START, "screen": type(self.screen).__name__, "heavy": heavy}))
         self.exit()
 

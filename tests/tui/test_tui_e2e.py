@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import yaml
 
-from istio_doctor.session import load_demo_recording_path
+from istio_doctor.run import load_demo_recording_path
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\x1b\][^\x07]*\x07")

@@ -1,4 +1,4 @@
-"""P2 — mTLS: "upstream connect error or disconnect/reset before headers".
+"""Playbook ``mtls`` (checks ``MTLS-*``): "upstream connect error or disconnect/reset before headers".
 
 The examined pod can sit on either side of the failing connection, and every check looks from
 both sides because users point the tool at whichever pod they were paged about:

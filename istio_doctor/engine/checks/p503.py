@@ -1,4 +1,4 @@
-"""P1 — 503 after sidecar injection (catalogue section b.2, checks ``P503-*``).
+"""Playbook ``p503``: 503 after sidecar injection (checks ``P503-*``).
 
 Every check here decides one cause of the same symptom, so the first thing each one does is
 tell the sides apart: a client-side line (``outbound|...``) says what the caller's proxy saw,

@@ -1,4 +1,4 @@
-"""P4 checks: missing routes (Envoy ``404 NR route_not_found``, ``503 NC cluster_not_found``,
+"""Playbook ``routes`` (checks ``ROUTE-*``): missing routes (Envoy ``404 NR route_not_found``, ``503 NC cluster_not_found``,
 ``502`` BlackHoleCluster, "no healthy upstream" caused by routing).
 
 The examined pod is either an application pod (a client whose outbound requests fail) or an

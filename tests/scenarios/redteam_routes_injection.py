@@ -55,7 +55,7 @@ def _vs_gateway_other_ns(w: World) -> None:
 
 def vs_gateway_other_ns() -> Scenario:
     w = world(_vs_gateway_other_ns, access_log_encoding="JSON")
-    return Scenario("incidents2", "ingress-404-vs-binds-gateway-of-other-namespace",
+    return Scenario("redteam-routes-injection", "ingress-404-vs-binds-gateway-of-other-namespace",
                     "VirtualService foo/shop lists gateways [bookinfo-gateway] (short name → foo/bookinfo-gateway, absent); "
                     "shop.example.com gets 404 NR at the ingress while bookinfo.example.com works (JSON logs)",
                     gateway_target(w), "auto", w,
@@ -78,7 +78,7 @@ def _subset_before_dr(w: World) -> None:
 
 def subset_before_dr() -> Scenario:
     w = world(_subset_before_dr, access_log_encoding="JSON")
-    return Scenario("incidents2", "subset-routing-before-destinationrule-json",
+    return Scenario("redteam-routes-injection", "subset-routing-before-destinationrule-json",
                     "the canary VirtualService (subsets v1/v2) was applied before its DestinationRule: productpage gets "
                     "503 NC cluster_not_found in JSON access logs; details' 1.21 proxy is a supported skew",
                     pod_target(w, "default/productpage-v1"), "auto", w,
@@ -100,7 +100,7 @@ def _sidecar_new_dependency(w: World) -> None:
 
 def sidecar_new_dependency() -> Scenario:
     w = world(_sidecar_new_dependency, registry_only=True, istioctl_version="1.21.2")
-    return Scenario("incidents2", "sidecar-egress-hides-new-dependency",
+    return Scenario("redteam-routes-injection", "sidecar-egress-hides-new-dependency",
                     "REGISTRY_ONLY; Sidecar default/default lists productpage, details and reviews only; reviews-v2's new "
                     "call to ratings (a mesh Service) gets 502 block_all; istioctl is one minor behind",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -122,7 +122,7 @@ def _dr_exportto_other_ns(w: World) -> None:
 
 def dr_exportto_other_ns() -> Scenario:
     w = world(_dr_exportto_other_ns)
-    return Scenario("incidents2", "subset-dr-exported-only-to-other-namespace",
+    return Scenario("redteam-routes-injection", "subset-dr-exported-only-to-other-namespace",
                     "the only DestinationRule with reviews' subsets lives in foo with exportTo ['.']; VirtualService "
                     "default/reviews routes to subset v1: productpage gets 503 NC",
                     pod_target(w, "default/productpage-v1"), "auto", w,
@@ -142,7 +142,7 @@ def _canary_only(w: World) -> None:
 
 def canary_only() -> Scenario:
     w = world(_canary_only)
-    return Scenario("incidents2", "canary-revision-foo-still-injection-enabled",
+    return Scenario("redteam-routes-injection", "canary-revision-foo-still-injection-enabled",
                     "the mesh moved to revision canary and the default revision was removed; default was relabelled "
                     "istio.io/rev=canary, foo still says istio-injection=enabled, so its restarted pods have no sidecar "
                     "and STRICT reviews resets sleep",
@@ -167,7 +167,7 @@ def _deploy_annotation(w: World) -> None:
 
 def deploy_annotation() -> Scenario:
     w = world(_deploy_annotation)
-    return Scenario("incidents2", "inject-annotation-on-deployment-unlabelled-ns",
+    return Scenario("redteam-routes-injection", "inject-annotation-on-deployment-unlabelled-ns",
                     "payments (no injection label) opts in with sidecar.istio.io/inject on the Deployment's metadata, "
                     "not the pod template: no sidecar, and STRICT httpbin.foo resets its calls",
                     "deploy/payments-api -n payments", "auto", w,
@@ -192,7 +192,7 @@ def _half_injected(w: World) -> None:
 
 def half_injected() -> Scenario:
     w = world(_half_injected)
-    return Scenario("incidents2", "half-injected-namespace-cart-predates-label",
+    return Scenario("redteam-routes-injection", "half-injected-namespace-cart-predates-label",
                     "shop is labelled and frontend/catalog have sidecars; cart was never restarted after the label was "
                     "added: no sidecar, STRICT catalog resets it",
                     pod_target(w, "shop/cart"), "auto", w,
@@ -213,7 +213,7 @@ def _hostnet_scan(w: World) -> None:
 
 def hostnet_scan() -> Scenario:
     w = world(_hostnet_scan)
-    return Scenario("incidents2", "namespace-scan-hostnetwork-agent-and-targetport",
+    return Scenario("redteam-routes-injection", "namespace-scan-hostnetwork-agent-and-targetport",
                     "`diagnose ns/default`: a hostNetwork node-exporter is deliberately outside the mesh; the real break "
                     "is ratings' Service targeting 9081 while the app listens on 9080",
                     "ns/default", "auto", w,
@@ -236,7 +236,7 @@ def _credential_wrong_ns(w: World) -> None:
 
 def credential_wrong_ns() -> Scenario:
     w = world(_credential_wrong_ns, access_log_encoding="JSON")
-    return Scenario("incidents2", "gateway-credential-in-gateway-namespace-json",
+    return Scenario("redteam-routes-injection", "gateway-credential-in-gateway-namespace-json",
                     "the TLS Secret bookinfo-cert was created next to the Gateway (default), not in istio-system where "
                     "the gateway pods run: HTTPS handshakes fail (SDS WARMING), HTTP on 80 works; JSON logs",
                     gateway_target(w), "auto", w,
@@ -261,7 +261,7 @@ def _envoyfilter_nack(w: World) -> None:
 
 def envoyfilter_nack() -> Scenario:
     w = world(_envoyfilter_nack, istioctl_version="1.21.2")
-    return Scenario("incidents2", "envoyfilter-nack-auto-istioctl-behind",
+    return Scenario("redteam-routes-injection", "envoyfilter-nack-auto-istioctl-behind",
                     "a rate-limit EnvoyFilter for app=reviews inserts a filter Envoy does not know; reviews-v2 NACKs its "
                     "listeners and keeps stale config; istioctl is one minor behind",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -293,7 +293,7 @@ def _httproute_not_allowed(w: World) -> None:
 
 def httproute_not_allowed() -> Scenario:
     w = world(_httproute_not_allowed)
-    return Scenario("incidents2", "httproute-not-allowed-by-shared-gateway",
+    return Scenario("redteam-routes-injection", "httproute-not-allowed-by-shared-gateway",
                     "HTTPRoute default/productpage attaches to istio-system/shared-gw whose listener allows routes from "
                     "its own namespace only: Accepted=False NotAllowedByListeners, the route is never programmed",
                     "deploy/productpage-v1 -n default", "auto", w,
@@ -318,7 +318,7 @@ def _headless_registry(w: World) -> None:
 
 def headless_registry() -> Scenario:
     w = world(_headless_registry, registry_only=True, access_log_encoding="JSON")
-    return Scenario("incidents2", "headless-pod-ip-registry-only-json",
+    return Scenario("redteam-routes-injection", "headless-pod-ip-registry-only-json",
                     "REGISTRY_ONLY; productpage's search client discovers pods of the headless search Service and calls "
                     "them by IP on an http port: the IP Host matches no route, 502 block_all (JSON logs); a ServiceEntry "
                     "for an external search SaaS is a red herring",
@@ -339,7 +339,7 @@ def _exportto_service_strict(w: World) -> None:
 
 def exportto_service_strict() -> Scenario:
     w = world(_exportto_service_strict)
-    return Scenario("incidents2", "service-exported-to-own-ns-strict-reset",
+    return Scenario("redteam-routes-injection", "service-exported-to-own-ns-strict-reset",
                     "ratings is annotated networking.istio.io/exportTo='.'; sleep in foo (with a sidecar) has no cluster "
                     "for it, goes out by passthrough in plaintext and STRICT ratings resets it: looks like mTLS, is visibility",
                     "deploy/sleep -n foo", "auto", w,
@@ -361,7 +361,7 @@ def _ingress_short_name_other_ns(w: World) -> None:
 
 def ingress_short_name_other_ns() -> Scenario:
     w = world(_ingress_short_name_other_ns)
-    return Scenario("incidents2", "ingress-route-short-host-other-namespace",
+    return Scenario("redteam-routes-injection", "ingress-route-short-host-other-namespace",
                     "the bookinfo VirtualService (in default) sends /anything to host 'httpbin', which resolves to "
                     "httpbin.default (absent; httpbin lives in foo): the ingress answers 503 NC for it, /productpage works",
                     gateway_target(w), "auto", w,
@@ -384,7 +384,7 @@ def _optout_strict(w: World) -> None:
 
 def optout_strict() -> Scenario:
     w = world(_optout_strict)
-    return Scenario("incidents2", "chart-optout-label-strict-peer",
+    return Scenario("redteam-routes-injection", "chart-optout-label-strict-peer",
                     "reporting's Helm chart sets sidecar.istio.io/inject=false on the pod template in the injected "
                     "namespace foo; STRICT httpbin resets its calls; the SRE examines reporting",
                     "deploy/reporting -n foo", "auto", w,

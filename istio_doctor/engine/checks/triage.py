@@ -1,4 +1,4 @@
-"""b.5 General triage: control plane health, versions, access logging, which proxy failed.
+"""Playbook ``triage`` (checks ``GEN-*``): control plane health, versions, access logging, which proxy failed.
 
 These run first in every diagnosis. They explain the evidence itself (is there any? from
 which side? from which istioctl?) and the control plane every sidecar depends on.

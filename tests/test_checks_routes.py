@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from istio_doctor.engine.checks import route as rt
+from istio_doctor.engine.checks import routes as rt
 from istio_doctor.engine.context import CheckContext
-from istio_doctor.engine.diagnose import control_plane_version, related_pods
+from istio_doctor.engine.plan import control_plane_version, related_pods
 from istio_doctor.engine.model import Outcome
 from istio_doctor.engine.registry import REGISTRY, load_builtin_checks
 from istio_doctor.engine.walker import run_check
@@ -24,9 +24,9 @@ from istio_doctor.evidence.accesslog import parse_proxy_log
 from istio_doctor.evidence.bundle import Evidence, EvidenceFailure, FailureKind, Item, Need, Scope
 from istio_doctor.evidence.envoy.configdump import parse_config_dump
 from istio_doctor.evidence.target import Connection, Target
-from istio_doctor.session import run_diagnosis
+from istio_doctor.run import run_diagnosis
 from tests.scenariokit.runner import WorldRunner
-from tests.scenarios import route as sc
+from tests.scenarios import routes as sc
 
 load_builtin_checks()
 ROUTE = sorted(c for c in REGISTRY.checks if c.startswith("ROUTE-"))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from istio_doctor.evidence.runner import Runner
     from istio_doctor.evidence.target import Connection, Target
     from istio_doctor.report.model import Report
-    from istio_doctor.session import DiagnosisResult, ProgressEvent
+    from istio_doctor.run import DiagnosisResult, ProgressEvent
 
 SYMPTOMS = ("auto", "503", "mtls", "injection", "routes")
 OUTPUTS = ("text", "json", "yaml", "markdown")
@@ -356,7 +356,7 @@ def _run_session(
 ) -> DiagnosisResult:
     import asyncio
 
-    from istio_doctor.session import run_diagnosis
+    from istio_doctor.run import run_diagnosis
 
     display = ProgressDisplay(
         enabled=sys.stderr.isatty() and args.output not in MACHINE_OUTPUTS,
@@ -426,7 +426,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
         # validated before any runner exists: an invalid name never reaches an argv
         target = parse_target(args.target, args.namespace, kubeconfig=args.kubeconfig, context=args.context)
 
-    from istio_doctor.session import make_runner
+    from istio_doctor.run import make_runner
 
     runner = make_runner(conn=conn, replay=args.replay, record=args.record, timeout_s=args.timeout)
     recording = getattr(runner, "recording", None) if args.replay is not None else None
@@ -461,7 +461,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from istio_doctor.cli import error
     from istio_doctor.evidence.recording import load_recording
-    from istio_doctor.session import load_demo_recording_path
+    from istio_doctor.run import load_demo_recording_path
 
     path = load_demo_recording_path()
     if not path.is_file():
@@ -474,7 +474,7 @@ def run_demo(args: argparse.Namespace) -> int:
         return _open_tui(replay=path, namespace=target.namespace, pod=target.name if target.kind.value == "pod" else None)
 
     from istio_doctor.evidence.target import Connection
-    from istio_doctor.session import make_runner
+    from istio_doctor.run import make_runner
 
     conn = Connection(context=rec.metadata.context)
     runner = make_runner(conn=conn, replay=path)

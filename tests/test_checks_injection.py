@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from istio_doctor.engine.checks import inj
+from istio_doctor.engine.checks import injection as inj
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Outcome
 from istio_doctor.engine.registry import load_builtin_checks
@@ -20,7 +20,7 @@ from istio_doctor.evidence.commands import build_call
 from istio_doctor.evidence.gather import _parser
 from istio_doctor.evidence.kube import LabelSelector, MutatingWebhook, Pod, parse_kube_object
 from istio_doctor.evidence.target import Connection, Target
-from tests.scenarios import inj as sc
+from tests.scenarios import injection as sc
 from tests.scenariokit.bookinfo import bookinfo_world
 from tests.scenariokit.runner import WorldRunner
 from tests.scenariokit.world import World

@@ -1,6 +1,6 @@
 """Planning and evaluation of a diagnosis. Pure functions of evidence: no process, no I/O.
 
-``istio_doctor.session`` drives these around the gatherer:
+``istio_doctor.run`` drives these around the gatherer:
 
 1. ``select_playbooks`` / ``plan_needs``: which evidence the chosen playbooks' checks declare;
 2. (gather cluster, namespace and target-pod evidence concurrently);

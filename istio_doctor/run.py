@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from istio_doctor.engine.catalogue import load_catalogue
-from istio_doctor.engine.diagnose import (
+from istio_doctor.engine.plan import (
     Examined,
     evaluate,
     flag_pods,

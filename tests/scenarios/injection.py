@@ -1,4 +1,4 @@
-"""Scenarios for the injection playbook (b.1 P3, ``INJ-*``): one world per cause, plus healthy
+"""Scenarios for the injection playbook (``INJ-*``): one world per cause, plus healthy
 worlds and look-alikes that must not be blamed on injection.
 
 Each failing world changes exactly one thing in the healthy bookinfo mesh (a namespace label,

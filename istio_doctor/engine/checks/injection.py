@@ -1,4 +1,4 @@
-"""P3 — sidecar not injected (catalogue section b.1, checks ``INJ-*``).
+"""Playbook ``injection``: the sidecar is not injected (checks ``INJ-*``).
 
 Every check here re-runs the injector's own decision instead of guessing from labels:
 

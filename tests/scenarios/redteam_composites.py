@@ -42,7 +42,7 @@ def _dr_disable_app_404(w: World) -> None:
 
 def dr_disable_app_404() -> Scenario:
     w = world(_dr_disable_app_404)
-    return Scenario("incidents", "dr-disable-strict-with-app-404s",
+    return Scenario("redteam-composites", "dr-disable-strict-with-app-404s",
                     "mesh-wide STRICT rollout left DR ratings tls DISABLE (503 UC); the same caller also gets "
                     "app-generated 404s from details (red herring)",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -65,7 +65,7 @@ def _strict_cron(w: World) -> None:
 
 def strict_cron_server() -> Scenario:
     w = world(_strict_cron)
-    return Scenario("incidents", "strict-ns-legacy-cronjob-server",
+    return Scenario("redteam-composites", "strict-ns-legacy-cronjob-server",
                     "foo went STRICT; a nightly billing-report job in the un-injected legacy namespace is reset; "
                     "in-mesh callers are fine; the SRE examines httpbin",
                     pod_target(w, "foo/httpbin"), "auto", w,
@@ -84,7 +84,7 @@ def _istiod_down(w: World) -> None:
 
 def istiod_down_client() -> Scenario:
     w = world(_istiod_down)
-    return Scenario("incidents", "istiod-down-proxy-not-ready-client",
+    return Scenario("redteam-composites", "istiod-down-proxy-not-ready-client",
                     "istiod is not ready; ratings was rescheduled meanwhile and its sidecar never got config; "
                     "reviews-v2 gets 503 UH",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -114,7 +114,7 @@ def _subset_relabel(w: World) -> None:
 
 def subset_relabel() -> Scenario:
     w = world(_subset_relabel)
-    return Scenario("incidents", "subset-after-version-relabel-with-fault-vs",
+    return Scenario("redteam-composites", "subset-after-version-relabel-with-fault-vs",
                     "reviews-v3 relabelled version=v3.1, DR subset v3 selects nothing and the VS routes all traffic "
                     "there (503 UH); a fault-injection VS for ratings (user jason) is a red herring",
                     pod_target(w, "default/productpage-v1"), "auto", w,
@@ -135,7 +135,7 @@ def _registry_wrong_port(w: World) -> None:
 
 def registry_wrong_port() -> Scenario:
     w = world(_registry_wrong_port, registry_only=True)
-    return Scenario("incidents", "registry-only-serviceentry-other-port",
+    return Scenario("redteam-composites", "registry-only-serviceentry-other-port",
                     "REGISTRY_ONLY; a ServiceEntry declares api.payments.example.com on 443 only, the app calls port 80: "
                     "502 block_all",
                     pod_target(w, "default/productpage-v1"), "auto", w,
@@ -170,7 +170,7 @@ def _localhost_19_targetport(w: World) -> None:
 
 def localhost_19_targetport() -> Scenario:
     w = world(_localhost_19_targetport, version="1.9.9")
-    return Scenario("incidents", "istio-1-9-localhost-fine-targetport-broken",
+    return Scenario("redteam-composites", "istio-1-9-localhost-fine-targetport-broken",
                     "Istio 1.9: ratings binds 127.0.0.1 (works before 1.10); details' Service targets 9081 "
                     "while the app listens on 9080: productpage gets 503",
                     pod_target(w, "default/productpage-v1"), "auto", w,
@@ -186,7 +186,7 @@ def _upgraded_localhost(w: World) -> None:
 
 def upgraded_localhost_server() -> Scenario:
     w = world(_upgraded_localhost, version="1.22.3", istioctl_version="1.21.2")
-    return Scenario("incidents", "upgrade-1-22-localhost-server-istioctl-behind",
+    return Scenario("redteam-composites", "upgrade-1-22-localhost-server-istioctl-behind",
                     "after upgrading to 1.22 the localhost-bound ratings fails (inbound to the pod IP); istioctl is "
                     "one minor behind and details still runs a 1.21 proxy (both supported)",
                     pod_target(w, "default/ratings-v1"), "auto", w,
@@ -209,7 +209,7 @@ def _dr_disable(w: World) -> None:
 def rbac_logs_dr_disable() -> Scenario:
     w = world(_dr_disable)
     w.faults.calls["logs"] = "forbidden"
-    return Scenario("incidents", "rbac-no-logs-dr-disable",
+    return Scenario("redteam-composites", "rbac-no-logs-dr-disable",
                     "the on-call SA may not read pod logs; DR ratings DISABLE vs mesh STRICT is still provable from config",
                     pod_target(w, "default/reviews-v2"), "auto", w,
                     Expect("MTLS-DR-DISABLE-VS-STRICT", ["MTLS-DR-DISABLE-VS-STRICT"], ["GEN-ACCESSLOG-OFF"]))
@@ -219,7 +219,7 @@ def rbac_logs_exec_localhost() -> Scenario:
     w = world(_localhost_bind)
     w.faults.calls["logs"] = "forbidden"
     w.faults.calls["exec"] = "forbidden"
-    return Scenario("incidents", "rbac-no-logs-no-exec-localhost",
+    return Scenario("redteam-composites", "rbac-no-logs-no-exec-localhost",
                     "logs and exec are forbidden; ratings binds 127.0.0.1: without flags or sockets the tool must not "
                     "call it healthy",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -238,7 +238,7 @@ def _outlier_localhost(w: World) -> None:
 
 def outlier_localhost() -> Scenario:
     w = world(_outlier_localhost)
-    return Scenario("incidents", "outlier-ejection-hides-localhost-bind",
+    return Scenario("redteam-composites", "outlier-ejection-hides-localhost-bind",
                     "ratings binds 127.0.0.1; outlierDetection ejects it after the first 503, so reviews-v2 mostly sees "
                     "503 UH: the ejection is the consequence, the bind the cause",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -256,7 +256,7 @@ def _rootca_skew(w: World) -> None:
 
 def rootca_skew() -> Scenario:
     w = world(_rootca_skew)
-    return Scenario("incidents", "rootca-rotation-with-proxy-one-minor-behind",
+    return Scenario("redteam-composites", "rootca-rotation-with-proxy-one-minor-behind",
                     "cacerts was rotated and ratings (still on a 1.21 proxy, a supported skew) trusts the old root: "
                     "reviews-v2 gets CERTIFICATE_VERIFY_FAILED (istio-34920)",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -275,7 +275,7 @@ def _webhook_deadline(w: World) -> None:
 
 def webhook_deadline_client() -> Scenario:
     w = world(_webhook_deadline)
-    return Scenario("incidents", "webhook-deadline-ratings-not-recreated",
+    return Scenario("redteam-composites", "webhook-deadline-ratings-not-recreated",
                     "a node drain deleted ratings; the injection webhook times out (istio-36955) so the ReplicaSet "
                     "cannot create a pod: reviews-v2 gets 503 UH",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -287,7 +287,7 @@ def webhook_deadline_client() -> Scenario:
 
 def namespace_dr_disable() -> Scenario:
     w = world(_dr_disable)
-    return Scenario("incidents", "namespace-scan-dr-disable",
+    return Scenario("redteam-composites", "namespace-scan-dr-disable",
                     "`diagnose ns/default`: every pod is Running and Ready, yet reviews -> ratings fails with DR "
                     "DISABLE vs mesh STRICT",
                     "ns/default", "auto", w,
@@ -304,7 +304,7 @@ def _app503_dr_permissive(w: World) -> None:
 
 def app503_dr_permissive() -> Scenario:
     w = world(_app503_dr_permissive)
-    return Scenario("incidents", "app-503-with-harmless-dr-disable",
+    return Scenario("redteam-composites", "app-503-with-harmless-dr-disable",
                     "ratings' app answers 503 itself (its database is down); a DR DISABLE towards the PERMISSIVE "
                     "ratings is harmless: no mesh cause may be blamed",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -326,7 +326,7 @@ def _probe_json(w: World) -> None:
 
 def probe_json() -> Scenario:
     w = world(_probe_json, access_log_encoding="JSON")
-    return Scenario("incidents", "probe-rewrite-off-strict-json-client",
+    return Scenario("redteam-composites", "probe-rewrite-off-strict-json-client",
                     "details opted out of probe rewriting; after the STRICT rollout the kubelet's plaintext probe is "
                     "reset, details is never Ready, productpage gets 503 UH (JSON logs)",
                     pod_target(w, "default/productpage-v1"), "auto", w,
@@ -346,7 +346,7 @@ def _registry_tls_wrong_port(w: World) -> None:
 
 def registry_tls_wrong_port() -> Scenario:
     w = world(_registry_tls_wrong_port, registry_only=True)
-    return Scenario("incidents", "registry-only-tls-serviceentry-http-only",
+    return Scenario("redteam-composites", "registry-only-tls-serviceentry-http-only",
                     "REGISTRY_ONLY; the ServiceEntry for geo.example.org declares port 80 only, the app moved to HTTPS: "
                     "its TLS connections hit the BlackHoleCluster (0 UH), which must not be read as 'no endpoints'",
                     pod_target(w, "default/productpage-v1"), "auto", w,
@@ -359,7 +359,7 @@ def registry_tls_wrong_port() -> Scenario:
 
 def logging_off_localhost_server() -> Scenario:
     w = world(_localhost_bind, access_log=False)
-    return Scenario("incidents", "access-logging-off-localhost-server",
+    return Scenario("redteam-composites", "access-logging-off-localhost-server",
                     "access logging is off (no flags anywhere), but ratings' sockets show 127.0.0.1:9080: the bind is "
                     "the cause, the missing logs only a visibility gap",
                     pod_target(w, "default/ratings-v1"), "auto", w,
@@ -377,7 +377,7 @@ def _gateway_dr_disable(w: World) -> None:
 
 def gateway_dr_disable() -> Scenario:
     w = world(_gateway_dr_disable)
-    return Scenario("incidents", "gateway-dr-disable-vs-strict",
+    return Scenario("redteam-composites", "gateway-dr-disable-vs-strict",
                     "users get 503 from the ingress gateway after the STRICT rollout: DR productpage (applied from the "
                     "service's namespace to the gateway too) disables TLS",
                     pod_target(w, "istio-system/istio-ingressgateway"), "auto", w,
@@ -397,7 +397,7 @@ def _istiod_zero_cert(w: World) -> None:
 
 def istiod_zero_cert() -> Scenario:
     w = world(_istiod_zero_cert)
-    return Scenario("incidents", "istiod-zero-replicas-cert-expired",
+    return Scenario("redteam-composites", "istiod-zero-replicas-cert-expired",
                     "istiod was scaled to 0 by a cost-saving job over the weekend; ratings' workload certificate "
                     "expired without rotation; reviews-v2 gets TLS failures",
                     pod_target(w, "default/reviews-v2"), "auto", w,
@@ -409,7 +409,7 @@ def istiod_zero_cert() -> Scenario:
 
 def namespace_predates() -> Scenario:
     w = world(_predates_strict)
-    return Scenario("incidents", "namespace-scan-predates-label-strict",
+    return Scenario("redteam-composites", "namespace-scan-predates-label-strict",
                     "`diagnose ns/foo`: orders predates foo's injection label and, without a sidecar, is reset by "
                     "STRICT httpbin; sleep and httpbin are healthy",
                     "ns/foo", "auto", w,

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from istio_doctor.engine.context import strict_reads
 from istio_doctor.evidence.recording import load_recording
 from istio_doctor.evidence.runner import ReplayRunner
 from istio_doctor.evidence.target import Connection, Target
@@ -39,6 +40,8 @@ def test_scenarios_exist() -> None:
 
 @pytest.mark.parametrize("expect_path", EXPECTS, ids=_id)
 def test_scenario(expect_path: Path) -> None:
+    # every recording replays under the declared-reads rule (tests/conftest.py): an undeclared read raises
+    assert strict_reads()
     expect = yaml.safe_load(expect_path.read_text())
     rec_path = expect_path.with_name(expect_path.name.removesuffix(".expect.yaml") + ".yaml")
     rec = load_recording(rec_path)

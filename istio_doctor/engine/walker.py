@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from istio_doctor.engine.catalogue import CatalogueEntry, TemplateError
-from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.context import CheckContext, UndeclaredEvidence
 from istio_doctor.engine.model import CheckResult, Finding, Fix, Outcome
 from istio_doctor.engine.playbook import Playbook
 from istio_doctor.engine.registry import Registry
@@ -65,7 +65,9 @@ def run_check(registry: Registry, check_id: str, params: dict[str, object], ctx:
         return CheckResult(outcome=Outcome.SKIPPED, summary=skip, reason=skip), []
     try:
         p = spec.params.model_validate(params)
-        return spec.fn(ctx, p), []
+        return spec.fn(ctx.for_check(spec), p), []
+    except UndeclaredEvidence:
+        raise  # raised only in strict mode (the test suite): a check that reads what it did not declare fails loudly
     except MissingEvidence as exc:
         reason = exc.failure.reason if exc.failure else f"{exc.key} was not gathered"
         return CheckResult.unknown(f"could not be checked: {reason}", reason=reason), [str(exc.key)]

@@ -22,9 +22,8 @@ from istio_doctor.evidence.bundle import MissingEvidence, Need
 
 
 def mesh_config(ctx: CheckContext, revision: str | None = None) -> Any | None:
-    """MeshConfig when gathered and declared; None means Istio's defaults apply."""
-    if not ctx.declares(Need.CONTROL_PLANE_CONFIGMAPS):
-        return None
+    """MeshConfig when gathered; None means Istio's defaults apply. A check that reaches this
+    (root namespace, exportTo defaults) declares ``CONTROL_PLANE_CONFIGMAPS`` (optional is enough)."""
     try:
         return ctx.mesh_config(revision)
     except MissingEvidence:

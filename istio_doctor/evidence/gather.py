@@ -338,6 +338,13 @@ class Gatherer:
 
     _fallback_namespace: str | None = None
 
+    def cancel(self) -> None:
+        """Stop every call still in flight (Ctrl-C, the TUI's quit): their keys stay missing, so
+        the checks that need them are unknown, never healthy."""
+        for fut in list(self._items.values()) + list(self._calls.values()):
+            if not fut.done():
+                fut.cancel()
+
     async def gather(self, keys: Iterable[EvidenceKey], *, fallback_namespace: str | None = None) -> Evidence:
         """Gather every key concurrently; returns the session's Evidence (accumulating)."""
         if fallback_namespace:

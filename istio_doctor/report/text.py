@@ -161,9 +161,7 @@ def _versions_line(report: Report) -> str:
 
 
 def _mode_line(report: Report) -> str:
-    if report.mode == "replay":
-        return f"replay of recording {report.recording}" if report.recording else "replay of a recording"
-    return report.mode
+    return report.replay_origin
 
 
 def _header(out: _Out, report: Report) -> None:

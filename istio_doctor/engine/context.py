@@ -125,6 +125,13 @@ class CheckContext:
         return self.ev.base if isinstance(self.ev, DeclaredEvidence) else self.ev
 
     @property
+    def subject(self) -> Target:
+        """What this walk examines: the pod, else the namespace."""
+        if self.pod_name:
+            return Target(kind=TargetKind.POD, namespace=self.namespace, name=self.pod_name)
+        return Target(kind=TargetKind.NAMESPACE, namespace=self.namespace)
+
+    @property
     def label(self) -> str:
         return f"pod/{self.pod_name} -n {self.namespace}" if self.pod_name else f"ns/{self.namespace}"
 

@@ -17,6 +17,7 @@ from istio_doctor.engine.model import CheckResult, Finding, Fix, Outcome
 from istio_doctor.engine.playbook import Playbook
 from istio_doctor.engine.registry import Registry
 from istio_doctor.evidence.bundle import MissingEvidence, Scope
+from istio_doctor.evidence.target import Target
 from istio_doctor.evidence.versions import Version
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def run_check(registry: Registry, check_id: str, params: dict[str, object], ctx:
         return CheckResult.unknown(msg, reason=msg), []
 
 
-def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, node: str, target: str) -> Finding:
+def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, node: str, target: Target | None) -> Finding:
     """The finding of a failed catalogue check: wording and confidence come from the catalogue
     entry, rendered with the arguments the check returned (``TemplateError`` when a template
     names an argument the check did not return: a check bug, reported by ``walk``)."""
@@ -124,9 +125,9 @@ def walk(playbook: Playbook, ctx: CheckContext, registry: Registry, catalogue: d
             # A check that reads only cluster-wide evidence is about the mesh, not this pod: one
             # finding, whichever pods a namespace scan walked.
             mesh_wide = all(n.scope is Scope.CLUSTER for n in spec.all_needs)
-            label = f"mesh (control plane in {ctx.conn.istio_namespace})" if mesh_wide else ctx.label
+            subject = Target.mesh(ctx.conn.istio_namespace) if mesh_wide else ctx.subject
             try:
-                finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=label)
+                finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=subject)
                 if not result.summary:  # the tree node reads the rendered sentence too
                     result = result.model_copy(update={"summary": finding.summary})
             except TemplateError as exc:

@@ -93,7 +93,7 @@ def _finding(f: Finding, position: int) -> list[str]:
     out = [f"### {rank}. {_code(f.code)} {_text(f.title)}", ""]
     meta = f"**Severity:** {f.severity.value} · **Confidence:** {_pct(f.confidence)}"
     if f.target:
-        meta += f" · **Target:** {_code(f.target)}"
+        meta += f" · **Target:** {_code(str(f.target))}"
     if f.istio_versions and f.istio_versions != "all":
         meta += f" · **Istio:** {_text(f.istio_versions)}"
     out += [meta, "", _text(f.summary), ""]

@@ -65,6 +65,18 @@ def test_scenario(expect_path: Path) -> None:
         assert (node_id, outcome) in outcomes, f"expected node {node_id} -> {outcome}" + ctx
 
 
+@pytest.mark.parametrize("expect_path", EXPECTS, ids=_id)
+def test_every_expectation_says_where_its_behaviour_comes_from(expect_path: Path) -> None:
+    """``synthetic`` (the scenario kit rendered every output: our beliefs) or ``captured`` (real
+    outputs, with their source); docs/checks.md counts each kind per check. The recording's
+    metadata says the same, so a replayed report can tell the user."""
+    expect = yaml.safe_load(expect_path.read_text())
+    assert expect.get("provenance") in ("synthetic", "captured"), "expectation without provenance"
+    assert expect.get("source"), "say where the behaviour comes from (the kit, or the capture's origin)"
+    rec = load_recording(expect_path.with_name(expect_path.name.removesuffix(".expect.yaml") + ".yaml"))
+    assert rec.metadata.provenance == expect["provenance"]
+
+
 def test_recordings_are_in_sync_with_the_scenario_kit() -> None:
     """A recording edited by hand, or a kit change without a rebuild, fails here."""
     import subprocess

@@ -88,6 +88,8 @@ def test_sniffing_defaults_by_version() -> None:
 def test_server_first_ports_and_images() -> None:
     # https://istio.io/latest/docs/ops/configuration/traffic-management/protocol-selection/#server-first-protocols
     assert P.server_first(22) == "SSH" and P.server_first(4222) == "NATS"
-    assert P.server_first(3306) is None  # well-known: Istio already treats it as TCP
+    assert P.server_first(3306) == "MySQL"  # TCP by Istio's own rule, but PERMISSIVE mTLS still waits on it
+    assert P.server_first(3306) and P.service_port(3306, "db").protocol is Protocol.TCP
+    assert P.server_first(9000, name="tcp-mysql") == "MySQL" and P.server_first(9000, target_port=22) == "SSH"
     assert P.server_first(8080, ["docker.io/library/mysql:8.0"]) == "MySQL"
     assert P.server_first(5432, ["postgres:16"]) is None  # client-first: sniffing works

@@ -92,14 +92,18 @@ WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})
 #: (https://istio.io/latest/docs/ops/deployment/application-requirements/#ports-used-by-istio).
 ISTIO_PORTS = frozenset({15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090})
 
-#: Server-first protocols on their usual ports that are NOT in the well-known list (so Istio
-#: sniffs them when undeclared, and the sniffer waits for a client byte that never comes).
-#: Client-first protocols (PostgreSQL, Redis, memcached) are deliberately absent: sniffing
-#: reads their first bytes and falls back to TCP.
+#: Server-first protocols (the server speaks first) on their usual ports. A sniffing listener
+#: (undeclared protocol) or a PERMISSIVE inbound chain waits for a client byte that never comes.
+#: 25 and 3306 are here too: Istio declares them TCP itself (no sniffing), but PERMISSIVE mTLS
+#: still waits on them. Client-first protocols (PostgreSQL, Redis, memcached) are deliberately
+#: absent: sniffing reads their first bytes and falls back to TCP.
 SERVER_FIRST_PORTS: dict[int, str] = {
-    21: "FTP", 22: "SSH", 110: "POP3", 143: "IMAP", 587: "SMTP submission", 2525: "SMTP",
-    3307: "MySQL", 4222: "NATS",
+    21: "FTP", 22: "SSH", 25: "SMTP", 110: "POP3", 143: "IMAP", 587: "SMTP submission", 2525: "SMTP",
+    3306: "MySQL", 3307: "MySQL", 4222: "NATS",
 }
+#: port names that say the protocol is server-first (``mysql``, ``smtp-relay``, ``db-mysql``)
+SERVER_FIRST_NAMES: dict[str, str] = {"mysql": "MySQL", "mariadb": "MySQL", "smtp": "SMTP", "ftp": "FTP", "ssh": "SSH",
+                                      "pop3": "POP3", "imap": "IMAP", "nats": "NATS"}
 #: images whose server speaks first, whatever port they listen on
 SERVER_FIRST_IMAGES: dict[str, str] = {"mysql": "MySQL", "mariadb": "MySQL", "percona": "MySQL", "postfix": "SMTP",
                                        "mailhog": "SMTP", "nats": "NATS", "vsftpd": "FTP", "dovecot": "IMAP/POP3"}
@@ -165,10 +169,17 @@ def sniffs(direction: str, version: Version | None = None) -> bool:
     return _at_least(version, 1, 3) if direction == "outbound" else _at_least(version, 1, 5)
 
 
-def server_first(port: int, images: list[str] | tuple[str, ...] = ()) -> str | None:
-    """The server-first protocol a port or container image suggests (None when client-first or unknown)."""
-    if port in SERVER_FIRST_PORTS:
-        return SERVER_FIRST_PORTS[port]
+def server_first(port: int | None, images: list[str] | tuple[str, ...] = (), *, name: str | None = None,
+                 target_port: int | None = None) -> str | None:
+    """The server-first protocol a port's name, number (or target port) or a container image
+    suggests; None when client-first or unknown."""
+    n = (name or "").lower()
+    for word, proto in SERVER_FIRST_NAMES.items():
+        if n == word or n.startswith(word + "-") or n.endswith("-" + word):
+            return proto
+    for p in (port, target_port):
+        if p is not None and p in SERVER_FIRST_PORTS:
+            return SERVER_FIRST_PORTS[p]
     for image in images:
         base = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0].lower()
         if base in SERVER_FIRST_IMAGES:

@@ -312,3 +312,54 @@ def test_the_corpus_injected_pods_name_their_domain() -> None:
     tpl = docs[0]["spec"]["template"]
     pod = Pod.model_validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hello", "namespace": "default"}, "spec": tpl["spec"]})
     assert D.from_proxy_args(pod) == "cluster.local"
+
+
+# -- the injector's decision: istio/istio@1.22.0:pkg/kube/inject/inject.go injectRequired --------------
+
+
+def _inj(version: str, *, pod_labels: dict[str, str] | None = None, pod_ann: dict[str, str] | None = None, policy: str = "enabled"):  # type: ignore[no-untyped-def]
+    from istio_doctor.engine.context import CheckContext
+    from istio_doctor.engine.mesh.injection import Hook, decide
+    from istio_doctor.evidence.bundle import Evidence, EvidenceKey, Item, Need
+    from istio_doctor.evidence.kube import ConfigMap, MutatingWebhookConfiguration
+    from istio_doctor.evidence.meshconfig import control_plane_configs
+    from istio_doctor.evidence.target import Connection, Target
+
+    cfg = MutatingWebhookConfiguration.model_validate({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "istio-sidecar-injector"},
+        "webhooks": [{"name": "namespace.sidecar-injector.istio.io", "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system"}},
+                      "namespaceSelector": {"matchLabels": {"istio-injection": "enabled"}},
+                      "rules": [{"operations": ["CREATE"], "resources": ["pods"], "apiGroups": [""], "apiVersions": ["v1"]}]}]})
+    cm = ConfigMap.model_validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio-sidecar-injector", "namespace": "istio-system"},
+                                   "data": {"config": f"policy: {policy}\n", "values": "{}"}})
+    ev = Evidence()
+    ev.put(Item(key=EvidenceKey(need=Need.CONTROL_PLANE_CONFIGMAPS), value=control_plane_configs([cm])))
+    ctx = CheckContext(ev=ev, target=Target.parse("pod/p", "prod"), conn=Connection(), namespace="prod", pod_name="p",
+                       istio_version=V(version))
+    pod = Pod.model_validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "prod", "labels": pod_labels or {},
+                                                                           "annotations": pod_ann or {}},
+                              "spec": {"containers": [{"name": "app", "image": "x"}]}})
+    hooks = [Hook(cfg, h) for h in cfg.webhooks]
+    return decide(ctx, pod, {"istio-injection": "enabled"}, hooks)
+
+
+def test_the_inject_label_is_read_by_istiod_from_1_12() -> None:
+    # 1.12+: "The label is the new API; if both are present we prefer the label" (#35729)
+    d = _inj("1.12.0", pod_labels={"sidecar.istio.io/inject": "false"}, pod_ann={"sidecar.istio.io/inject": "true"})
+    assert not d.inject and d.explicit_source == "label"
+    # 1.11: injectRequired reads the annotation only
+    d = _inj("1.11.8", pod_labels={"sidecar.istio.io/inject": "false"}, pod_ann={"sidecar.istio.io/inject": "true"})
+    assert d.inject and d.explicit_source == "annotation"
+
+
+def test_policy_values_follow_inject_required() -> None:
+    assert _inj("1.22.0").inject  # enabled: inject by default
+    assert not _inj("1.22.0", policy="disabled").inject  # disabled: only on opt-in
+    assert _inj("1.22.0", policy="disabled", pod_labels={"sidecar.istio.io/inject": "true"}).inject
+    # any other value: "Illegal value for autoInject ... Auto injection disabled!" even with an opt-in
+    d = _inj("1.22.0", policy="none", pod_labels={"sidecar.istio.io/inject": "true"})
+    assert not d.inject and d.blocker == "policy"
+    # an unrecognised value is no opt-in: inject stays false, the default is not used
+    d = _inj("1.22.0", pod_labels={"sidecar.istio.io/inject": "enabled"})
+    assert not d.inject and d.blocker == "explicit"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from istio_doctor.engine.checks.injection._findings import _hooks_ref, _ns_ref, _pod_meta_ref, _restart_step
-from istio_doctor.engine.checks.injection.rules import (
+from istio_doctor.engine.mesh.injection import (
     _NO_SUBJECT,
     _SUBJECT_NEEDS,
     _SUBJECT_OPTIONAL,

@@ -341,7 +341,9 @@ class Gatherer:
     def cancel(self) -> None:
         """Stop every call still in flight (Ctrl-C, the TUI's quit): their keys stay missing, so
         the checks that need them are unknown, never healthy."""
-        for fut in list(self._items.values()) + list(self._calls.values()):
+        # The items only: a call's own task finishes (or times out) and closes its process;
+        # cancelling it here would leave a subprocess transport to be collected after the loop.
+        for fut in list(self._items.values()):
             if not fut.done():
                 fut.cancel()
 

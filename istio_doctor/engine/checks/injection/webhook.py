@@ -92,7 +92,7 @@ def _upstream_workloads(ctx: CheckContext, rss: list[Any]) -> dict[str, str]:
 
 @check("INJ-WEBHOOK-DOWN", needs=(Need.EVENTS,),
        optional=(Need.POD, Need.REPLICASETS, Need.DEPLOYMENTS, Need.WEBHOOKS, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES,
-                 Need.PROXY_LOGS, Need.SERVICES))
+                 Need.PROXY_LOGS, Need.SERVICES, Need.PODS))
 def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Pod creation fails because the API server cannot call the sidecar-injector webhook."""
     ns = ctx.namespace

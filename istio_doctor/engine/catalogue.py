@@ -82,7 +82,10 @@ class CatalogueEntry(BaseModel):
     #: (a check with several ways to fail names the variant; one string means ``default``).
     message: dict[str, str] = Field(default={}, description="finding summary templates by variant")
     explanation: str = Field(description="why this cause produces the symptom")
-    fix: str = Field(description="fix summary template (named arguments as in message); checks add the concrete steps")
+    #: The fix summary: a template (named arguments as in ``message``), or templates by message
+    #: variant where each way of failing has its own remedy (``default`` for the others). The
+    #: check adds the concrete steps (commands and YAML built from the resources).
+    fix: dict[str, str] = Field(description="fix summary template, or templates by message variant (checks add the concrete steps)")
     doc_url: str
     istio_versions: str = "all"
     #: access-log response flags / response code details this cause produces; when the target's
@@ -108,15 +111,25 @@ class CatalogueEntry(BaseModel):
             raise ValueError(f"confidence levels must be within 0..1: {bad}")
         return v
 
-    @field_validator("message", mode="before")
+    @field_validator("message", "fix", mode="before")
     @classmethod
     def _variants(cls, v: Any) -> Any:
         return {DEFAULT_MESSAGE: v} if isinstance(v, str) else v
 
+    @field_validator("fix")
+    @classmethod
+    def _fix_variants(cls, v: dict[str, str], info: Any) -> dict[str, str]:
+        if DEFAULT_MESSAGE not in v and set(v) != set(info.data.get("message") or {}):
+            raise ValueError(f"fix templates by variant need a '{DEFAULT_MESSAGE}' one unless every message variant has its own")
+        stray = set(v) - set(info.data.get("message") or {}) - {DEFAULT_MESSAGE}
+        if stray:
+            raise ValueError(f"fix variants {sorted(stray)} name no message variant")
+        return v
+
     @field_validator("message", "fix")
     @classmethod
-    def _parses(cls, v: Any) -> Any:
-        for t in v.values() if isinstance(v, dict) else [v]:
+    def _parses(cls, v: dict[str, str]) -> dict[str, str]:
+        for t in v.values():
             template_fields(t)  # raises on a malformed or positional template
         return v
 
@@ -132,8 +145,12 @@ class CatalogueEntry(BaseModel):
             raise TemplateError(f"{self.id}: no message variant {variant!r} (has {', '.join(self.message) or 'none'})")
         return render(self.message[variant], args)
 
-    def render_fix(self, args: Mapping[str, Any]) -> str:
-        return render(self.fix, args)
+    def render_fix(self, variant: str | None, args: Mapping[str, Any]) -> str:
+        """The fix summary of the message variant the check named (its own, else ``default``)."""
+        template = self.fix.get(variant or DEFAULT_MESSAGE) or self.fix.get(DEFAULT_MESSAGE)
+        if template is None:
+            raise TemplateError(f"{self.id}: no fix for message variant {variant!r} (has {', '.join(self.fix)})")
+        return render(template, args)
 
 
 class CatalogueError(ValueError):

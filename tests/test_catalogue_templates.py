@@ -99,6 +99,21 @@ def test_a_fix_by_variant_follows_the_message_variant() -> None:
     assert both.render_fix("server", {}) == "y" and both.render_fix(None, {}) == "x"
 
 
+def test_optional_clauses_and_joined_lists() -> None:
+    """``{x:?TEXT}`` renders TEXT (which may name arguments) only when x is present; a list is
+    prose, or joined by the spec given."""
+    t = "{n} failure(s){behind:? (behind {behind})}{state:?; {state}}: {lines:; } [{ports}]"
+    assert template_fields(t) == {"n", "behind", "state", "lines", "ports"}
+    assert render(t, {"n": 0, "behind": "Service a/b", "state": None, "lines": ["x", "y"], "ports": [1, 2, 3]}) == \
+        "0 failure(s) (behind Service a/b): x; y [1, 2 and 3]"
+    assert render(t, {"n": 2, "behind": "", "state": "0 ready", "lines": [], "ports": []}) == "2 failure(s); 0 ready:  [none]"
+    assert render("{v:?[{v}]}", {"v": 0}) == "[0]" and render("{v:?yes}", {"v": False}) == ""  # 0 is a value
+    with pytest.raises(TemplateError, match="needs argument"):
+        render(t, {"n": 1})
+    # a value is never parsed as a template
+    assert render("{a:?<{a}>}", {"a": "{connection_termination}"}) == "<{connection_termination}>"
+
+
 def test_a_bare_confidence_is_the_base_level() -> None:
     e = CatalogueEntry.model_validate({**ENTRY.model_dump(), "confidence": 0.6, "message": "m {x}"})
     assert e.confidence == {"base": 0.6} and e.message == {"default": "m {x}"} and e.severity is Severity.CRITICAL

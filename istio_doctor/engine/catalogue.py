@@ -29,27 +29,9 @@ class TemplateError(ValueError):
     """A message or fix template could not be rendered with the arguments a check returned."""
 
 
-_FORMATTER = string.Formatter()
-
-
-def template_fields(template: str) -> set[str]:
-    """The named arguments a ``str.format`` template uses (``{dr}``, ``{port}``...)."""
-    out: set[str] = set()
-    for _, field, _, _ in _FORMATTER.parse(template):
-        if field is None:
-            continue
-        if not field or field.isdigit():
-            raise TemplateError(f"template {template!r} has a positional field; use named arguments")
-        out.add(field.split(".")[0].split("[")[0])
-    return out
-
-
-def render(template: str, args: Mapping[str, Any]) -> str:
-    """Render a template; every field must be in ``args`` (a missing one is a check bug)."""
-    missing = template_fields(template) - set(args)
-    if missing:
-        raise TemplateError(f"template {template!r} needs argument(s) {', '.join(sorted(missing))}")
-    return _FORMATTER.vformat(template, (), {k: _text(v) for k, v in args.items()})
+def _present(v: Any) -> bool:
+    """An optional argument is there unless None, empty or False (0 is a value)."""
+    return v is not None and v is not False and not (isinstance(v, (str, list, tuple, dict, set)) and not v)
 
 
 def _text(v: Any) -> Any:
@@ -60,6 +42,51 @@ def _text(v: Any) -> Any:
             return "none"
         return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
     return v
+
+
+class _Formatter(string.Formatter):
+    """``str.format`` with two additions for findings' wording:
+
+    * ``{x:?TEXT}`` renders TEXT when argument ``x`` is present (not None, empty or False) and
+      nothing otherwise; TEXT may name arguments itself: ``{behind:? (behind {behind})}``. One
+      template then covers a sentence with optional clauses instead of a variant per combination.
+    * a list renders as prose (``a, b and c``), or joined by the spec when one is given:
+      ``{lines:; }`` gives ``a; b; c``.
+    """
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if format_spec.startswith("?"):
+            return format_spec[1:] if _present(value) else ""
+        if isinstance(value, (list, tuple)):
+            return format_spec.join(str(x) for x in value) if format_spec else _text(value)
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
+def template_fields(template: str) -> set[str]:
+    """The named arguments a ``str.format`` template uses (``{dr}``, ``{port}``...), including
+    those inside an optional clause's text."""
+    out: set[str] = set()
+    for _, field, spec, _ in _FORMATTER.parse(template):
+        if field is None:
+            continue
+        if not field or field.isdigit():
+            raise TemplateError(f"template {template!r} has a positional field; use named arguments")
+        out.add(field.split(".")[0].split("[")[0])
+        if spec:
+            out |= template_fields(spec)
+    return out
+
+
+def render(template: str, args: Mapping[str, Any]) -> str:
+    """Render a template; every field must be in ``args`` (a missing one is a check bug; an
+    optional clause's argument is passed as None when absent)."""
+    missing = template_fields(template) - set(args)
+    if missing:
+        raise TemplateError(f"template {template!r} needs argument(s) {', '.join(sorted(missing))}")
+    return _FORMATTER.vformat(template, (), dict(args))
 
 CATALOGUE_DIR = Path(__file__).with_name("catalogue")
 

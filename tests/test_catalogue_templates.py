@@ -108,6 +108,8 @@ def test_optional_clauses_and_joined_lists() -> None:
         "0 failure(s) (behind Service a/b): x; y [1, 2 and 3]"
     assert render(t, {"n": 2, "behind": "", "state": "0 ready", "lines": [], "ports": []}) == "2 failure(s); 0 ready:  [none]"
     assert render("{v:?[{v}]}", {"v": 0}) == "[0]" and render("{v:?yes}", {"v": False}) == ""  # 0 is a value
+    either = "{ns:?clients in namespace {ns}}{ns:!every mesh client}"
+    assert render(either, {"ns": "foo"}) == "clients in namespace foo" and render(either, {"ns": None}) == "every mesh client"
     with pytest.raises(TemplateError, match="needs argument"):
         render(t, {"n": 1})
     # a value is never parsed as a template

@@ -44,32 +44,45 @@ def _text(v: Any) -> Any:
     return v
 
 
-class _Formatter(string.Formatter):
+_PARSER = string.Formatter()
+
+
+def _fill(template: str, args: Mapping[str, Any]) -> str:
     """``str.format`` with two additions for findings' wording:
 
     * ``{x:?TEXT}`` renders TEXT when argument ``x`` is present (not None, empty or False) and
       nothing otherwise; TEXT may name arguments itself: ``{behind:? (behind {behind})}``. One
       template then covers a sentence with optional clauses instead of a variant per combination.
+      ``{x:!TEXT}`` is the other branch: TEXT when ``x`` is absent. A branch not taken is not
+      rendered at all, so it may format its arguments in ways only a present value supports.
     * a list renders as prose (``a, b and c``), or joined by the spec when one is given:
       ``{lines:; }`` gives ``a; b; c``.
     """
-
-    def format_field(self, value: Any, format_spec: str) -> Any:
-        if format_spec.startswith("?"):
-            return format_spec[1:] if _present(value) else ""
-        if isinstance(value, (list, tuple)):
-            return format_spec.join(str(x) for x in value) if format_spec else _text(value)
-        return super().format_field(value, format_spec)
-
-
-_FORMATTER = _Formatter()
+    out: list[str] = []
+    for literal, field, spec, conversion in _PARSER.parse(template):
+        out.append(literal)
+        if field is None:
+            continue
+        value, _ = _PARSER.get_field(field, (), args)
+        if conversion:
+            value = _PARSER.convert_field(value, conversion)
+        spec = spec or ""
+        if spec.startswith("?"):
+            out.append(_fill(spec[1:], args) if _present(value) else "")
+        elif spec.startswith("!"):
+            out.append("" if _present(value) else _fill(spec[1:], args))
+        elif isinstance(value, (list, tuple)):
+            out.append(_fill(spec, args).join(str(x) for x in value) if spec else _text(value))
+        else:
+            out.append(format(value, _fill(spec, args)))
+    return "".join(out)
 
 
 def template_fields(template: str) -> set[str]:
     """The named arguments a ``str.format`` template uses (``{dr}``, ``{port}``...), including
     those inside an optional clause's text."""
     out: set[str] = set()
-    for _, field, spec, _ in _FORMATTER.parse(template):
+    for _, field, spec, _ in _PARSER.parse(template):
         if field is None:
             continue
         if not field or field.isdigit():
@@ -86,7 +99,7 @@ def render(template: str, args: Mapping[str, Any]) -> str:
     missing = template_fields(template) - set(args)
     if missing:
         raise TemplateError(f"template {template!r} needs argument(s) {', '.join(sorted(missing))}")
-    return _FORMATTER.vformat(template, (), dict(args))
+    return _fill(template, args)
 
 CATALOGUE_DIR = Path(__file__).with_name("catalogue")
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh import (
     container_port_for,
@@ -282,13 +283,13 @@ def _client_reset_entries(entries: list[AccessLogEntry]) -> list[AccessLogEntry]
 
 
 def _result(problems: list[Problem], ctx: CheckContext, *, ok_summary: str, na_summary: str, decided: bool,
-            unknown_reason: str = "") -> CheckResult:
+            unknown_reason: str = "", check: str | None = None) -> CheckResult:
+    """One result from the problems a check found: the best-corroborated one words the finding
+    (its message variant, arguments and level), the others are listed by their short label
+    (argument ``more``) and their evidence, fix steps and resources are merged."""
     if problems:
-        problems.sort(key=lambda p: -p.confidence)
+        problems.sort(key=lambda p: -p.strength(check))
         first = problems[0]
-        summary = first.summary
-        if len(problems) > 1:
-            summary += f" (and {len(problems) - 1} more: " + "; ".join(p.short for p in problems[1:4]) + ")"
         evidence: list[EvidenceRef] = []
         observed: list[str] = []
         resources: list[str] = []
@@ -298,13 +299,19 @@ def _result(problems: list[Problem], ctx: CheckContext, *, ok_summary: str, na_s
             observed.extend(o for o in p.observed if o not in observed)
             resources.extend(r for r in p.resources if r not in resources)
             steps.extend(s for s in p.steps if s not in steps)
+        shared = dict(evidence=evidence[:12], observed=observed[:10], resources=resources)
+        if first.confidence is not None:  # legacy free text (a module not converted to catalogue templates yet)
+            summary = first.summary
+            if len(problems) > 1:
+                summary += f" (and {len(problems) - 1} more: " + "; ".join(p.short for p in problems[1:4]) + ")"
+            return CheckResult.failed(summary, fix=Fix(summary=first.fix_summary, steps=steps[:8], ordered=first.ordered),
+                                      confidence=first.confidence, **shared)  # type: ignore[arg-type]
         return CheckResult.failed(
-            summary,
-            evidence=evidence[:12],
-            fix=Fix(summary=first.fix_summary, steps=steps[:8], ordered=first.ordered),
-            confidence=first.confidence,
-            observed=observed[:10],
-            resources=resources,
+            message=first.message,
+            args={**first.args, "more_count": len(problems) - 1, "more": [p.short for p in problems[1:4]]},
+            corroboration=first.level,
+            fix=Fix(steps=steps[:8], ordered=first.ordered),
+            **shared,  # type: ignore[arg-type]
         )
     if unknown_reason and not decided:
         return CheckResult.unknown(unknown_reason, reason=unknown_reason)
@@ -315,15 +322,31 @@ def _result(problems: list[Problem], ctx: CheckContext, *, ok_summary: str, na_s
 
 @dataclass
 class Problem:
-    summary: str
+    """One way a check failed on one path (a destination, a port, a peer).
+
+    ``args``, ``message`` and ``level`` are the catalogue entry's arguments, message variant and
+    corroboration level; ``short`` labels the problem when another one words the finding (the
+    templates list them as ``{more}``)."""
+
     short: str
-    confidence: float
-    fix_summary: str
+    args: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+    level: str | None = None
     evidence: list[EvidenceRef] = field(default_factory=list)
     observed: list[str] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)
     steps: list[FixStep] = field(default_factory=list)
     ordered: bool = False
+    #: legacy free text and number (modules not converted to catalogue templates yet)
+    summary: str = ""
+    confidence: float | None = None
+    fix_summary: str = ""
+
+    def strength(self, check: str | None) -> float:
+        """How well corroborated: the catalogue's number for the level reached."""
+        if self.confidence is not None or check is None:
+            return self.confidence or 0.0
+        return load_catalogue()[check].confidence_for(self.level)
 
 
 def _pa_port_fix(sp: ServerPort, mode: str) -> FixStep:

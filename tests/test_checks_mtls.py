@@ -401,7 +401,7 @@ def test_auto_off_plaintext_to_strict() -> None:
     w.dump(_dump([_istio_cluster("reviews.default.svc.cluster.local", 9080, tls="none")]))
     r = w.run("MTLS-AUTO-OFF")
     assert r.outcome is Outcome.FAIL, r.summary
-    assert "enableAutoMtls: false" in r.summary and r.confidence >= 0.9
+    assert r.args["dr"] is None and r.args["host"] == "reviews.default.svc.cluster.local" and r.corroboration == "client_logs"
 
 
 def test_auto_off_with_istio_mutual_rule_passes() -> None:
@@ -410,7 +410,7 @@ def test_auto_off_with_istio_mutual_rule_passes() -> None:
     assert r.outcome is Outcome.PASS, r.summary
     # without a rule for its own Service, this pod's callers send plaintext to it: a real finding
     r2 = World().base(pods, svcs, [STRICT_MESH, DR_MUTUAL], auto=False).log([OK_LINE]).run("MTLS-AUTO-OFF")
-    assert r2.outcome is Outcome.FAIL and "productpage.default.svc.cluster.local" in r2.summary
+    assert r2.outcome is Outcome.FAIL and r2.message == "server" and r2.args["host"] == "productpage.default.svc.cluster.local"
 
 
 def test_auto_on_not_applicable() -> None:
@@ -433,7 +433,7 @@ def test_dr_shadowing_fails_and_auto_off_defers() -> None:
     w = World().base(pods, svcs, [STRICT_MESH, SHADOW, MESH_MUTUAL], auto=False).log([UC_LINE])
     r = w.run("MTLS-DR-SHADOWING")
     assert r.outcome is Outcome.FAIL, r.summary
-    assert "default/reviews-lb" in r.summary and "istio-system/default" in r.summary
+    assert (r.args["winner"], r.args["shadowed"]) == ("default/reviews-lb", "istio-system/default")
     assert w.run("MTLS-AUTO-OFF").outcome is not Outcome.FAIL
 
 

@@ -102,22 +102,21 @@ def auto_mtls_off(ctx: CheckContext, _: NoParams) -> CheckResult:
             ev = [mesh_ev, ctx.ref(Need.PEER_AUTHENTICATIONS, _pa_excerpt(s0.mtls), f"{s0.mtls.source}: STRICT on port {s0.target}")]
             if applied is not None:
                 ev.append(ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(applied.rule), "applied rule: no tls settings"))
-            conf = 0.75
+            level = None
             observed: list[str] = []
             if cl is not None:
                 ev.append(ctx.ref(Need.CONFIG_DUMP, _describe_cluster_tls(cl), "the client's Envoy sends plaintext"))
-                conf = 0.85
+                level = "config_dump"
             resets = _client_reset_entries(d.entries)
             if resets:
                 ev.append(ctx.ref(Need.PROXY_LOGS, _raw(resets), "the client's failing requests"))
                 observed = _summarize(resets, d.host)
-                conf = 0.93
+                level = "client_logs"
             problems.append(Problem(
-                summary=(f"auto mTLS is off (meshConfig.enableAutoMtls: false) and {'DestinationRule ' + applied.rule.metadata.namespace + '/' + applied.rule.metadata.name + ' sets no tls' if applied else 'no DestinationRule applies to ' + d.host}, "
-                         f"so this client sends plaintext to {d.host}:{d.port} while {s0.mtls.source} makes port {s0.target} STRICT"),
+                args={"dr": f"{applied.rule.metadata.namespace}/{applied.rule.metadata.name}" if applied else None,
+                      "host": d.host, "port": d.port, "peer_authentication": s0.mtls.source, "target_port": s0.target},
                 short=f"plaintext to STRICT {d.host}:{d.port}",
-                confidence=conf,
-                fix_summary="re-enable auto mTLS, or add a DestinationRule with tls.mode ISTIO_MUTUAL for the host",
+                level=level,
                 evidence=ev, observed=observed,
                 resources=[f"Service {s0.svc.metadata.namespace}/{s0.svc.metadata.name}"],
                 steps=_auto_off_steps(ctx, d.host, s0),
@@ -140,17 +139,16 @@ def auto_mtls_off(ctx: CheckContext, _: NoParams) -> CheckResult:
         if nr:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(nr), "plaintext rejected by this STRICT port"))
         problems.append(Problem(
-            summary=(f"auto mTLS is off (meshConfig.enableAutoMtls: false) and no DestinationRule sets ISTIO_MUTUAL for {host}: "
-                     f"mesh clients send plaintext to port {sp.target} of this pod, which {sp.mtls.source} makes STRICT"),
+            message="server",
+            args={"host": host, "peer_authentication": sp.mtls.source, "target_port": sp.target},
             short=f"no ISTIO_MUTUAL rule for STRICT {host}",
-            confidence=0.92 if nr else 0.72,
-            fix_summary="re-enable auto mTLS, or add a DestinationRule with tls.mode ISTIO_MUTUAL for the host",
+            level="server_rejects" if nr else "server_config",
             evidence=ev, observed=_summarize(nr, f"{pod.metadata.name}:{sp.target}") if nr else [],
             resources=[f"Service {sp.svc.metadata.namespace}/{sp.svc.metadata.name}"],
             steps=_auto_off_steps(ctx, host, sp),
         ))
         break
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-AUTO-OFF", decided=decided,
                    ok_summary="auto mTLS is off, but every STRICT destination examined has a DestinationRule with tls settings",
                    na_summary="auto mTLS is off, but no STRICT workload is involved in the traffic examined")
 
@@ -221,16 +219,15 @@ def dr_shadowing(ctx: CheckContext, _: NoParams) -> CheckResult:
         if resets:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(resets), "the client's failing requests"))
         problems.append(Problem(
-            summary=(f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name} (host {applied.rule.spec.host}) shadows "
-                     f"DestinationRule {dr0.metadata.namespace}/{dr0.metadata.name} (host {dr0.spec.host}, {where}.mode: ISTIO_MUTUAL) for {host}: "
-                     f"clients in {client_ns} apply only the first, which sets no tls, so with auto mTLS off they send plaintext to port {s0.target}, STRICT by {s0.mtls.source}"),
+            args={"winner": f"{applied.rule.metadata.namespace}/{applied.rule.metadata.name}", "winner_host": applied.rule.spec.host,
+                  "shadowed": f"{dr0.metadata.namespace}/{dr0.metadata.name}", "shadowed_host": dr0.spec.host, "where": where,
+                  "host": host, "client_namespace": client_ns, "target_port": s0.target, "peer_authentication": s0.mtls.source},
             short=f"{applied.rule.metadata.name} shadows {dr0.metadata.name}",
-            confidence=0.93 if observed else 0.75,
-            fix_summary=f"merge the TLS settings into DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name} (one rule per host)",
+            level="logs" if observed else None,
             evidence=ev, observed=observed,
             resources=[f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}", f"DestinationRule {dr0.metadata.namespace}/{dr0.metadata.name}"],
             steps=[_dr_tls_fix(applied.rule, "trafficPolicy.tls")],
         ))
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-DR-SHADOWING", decided=decided,
                    ok_summary="several DestinationRules match a host examined, but the winning one still leads to mTLS",
                    na_summary="no host examined has more than one DestinationRule with TLS settings")

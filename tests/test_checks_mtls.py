@@ -586,7 +586,7 @@ DR_SIMPLE = _cr("DestinationRule", "api", "default", {"host": "api.example.com",
 def test_double_tls() -> None:
     pods, svcs = bookinfo()
     r = World().base(pods, svcs, [SE_HTTPS, DR_SIMPLE]).run("MTLS-DOUBLE-TLS")
-    assert r.outcome is Outcome.FAIL and "api.example.com:443" in r.summary
+    assert r.outcome is Outcome.FAIL and (r.args["host"], r.args["port"], r.args["mode"]) == ("api.example.com", 443, "SIMPLE")
     origination = _cr("ServiceEntry", "api", "default", {"hosts": ["api.example.com"], "resolution": "DNS",
                                                          "ports": [{"number": 80, "name": "http", "protocol": "HTTP", "targetPort": 443}]})
     dr80 = _cr("DestinationRule", "api", "default", {"host": "api.example.com", "trafficPolicy": {"portLevelSettings": [
@@ -604,7 +604,8 @@ def test_https_on_http_port_from_dpe() -> None:
            f'93.184.216.34:8443 {CLIENT_IP}:40112 - -')
     r = World().base(pods, svcs, [se]).log([dpe]).run("MTLS-HTTPS-ON-HTTP-PORT")
     assert r.outcome is Outcome.FAIL, r.summary
-    assert "400 DPE" in r.summary and r.observed
+    assert (r.args["port"], r.args["kind"], r.args["protocol"], r.args["count"]) == (8443, "ServiceEntry", "HTTP", 1) and r.observed
+    assert r.corroboration == "tls_port"
     assert World().base(pods, svcs, [se]).log([OK_LINE]).run("MTLS-HTTPS-ON-HTTP-PORT").outcome is Outcome.PASS
     assert World().base(pods, svcs, [se]).fail(Need.SERVICE_ENTRIES).run("MTLS-HTTPS-ON-HTTP-PORT").outcome is Outcome.UNKNOWN
 
@@ -614,7 +615,7 @@ def test_https_on_http_port_config_only_443() -> None:
     se = _cr("ServiceEntry", "api", "default", {"hosts": ["api.example.com"], "resolution": "DNS",
                                                 "ports": [{"number": 443, "name": "http", "protocol": "HTTP"}]})
     r = World().base(pods, svcs, [se]).run("MTLS-HTTPS-ON-HTTP-PORT")
-    assert r.outcome is Outcome.FAIL and r.confidence < 0.7
+    assert r.outcome is Outcome.FAIL and r.message == "config" and r.corroboration == "config_only"
 
 
 # ----------------------------------------------------------------------------- SERVER-FIRST
@@ -626,8 +627,7 @@ def test_server_first_permissive_mysql() -> None:
     r = World(pod="mysql-0").base([mysql], svcs, []).run("MTLS-SERVER-FIRST-PERMISSIVE")
     # 3306 is TCP by Istio's own rule (istio/istio@1.22.0:pkg/config/kube/conversion.go wellKnownPorts):
     # no sniffing to blame, but the PERMISSIVE chain still waits for the client's first bytes
-    assert r.outcome is Outcome.FAIL and "MySQL" in r.summary and "PERMISSIVE" in r.summary
-    assert "declares no protocol" not in r.summary
+    assert r.outcome is Outcome.FAIL and r.args["protocol"] == "MySQL" and r.message == "permissive"  # not "undeclared"
     svcs_ok = [_svc("mysql", "default", port=3306, port_name="tcp-mysql", cluster_ip="10.96.12.9")]
     assert World(pod="mysql-0").base([mysql], svcs_ok, [STRICT_NS]).run("MTLS-SERVER-FIRST-PERMISSIVE").outcome is Outcome.PASS
     pods, svcs2 = bookinfo()

@@ -16,11 +16,12 @@ import pytest
 
 from istio_doctor.engine.checks.routes._proxy import _authority_host, _find_vhost, _is_nr, _is_route_failure, _path_matches
 from istio_doctor.engine.checks.routes.visibility import _sidecar_imports
+from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.plan import control_plane_version, related_pods
 from istio_doctor.engine.model import Outcome
 from istio_doctor.engine.registry import REGISTRY, load_builtin_checks
-from istio_doctor.engine.walker import run_check
+from istio_doctor.engine.walker import make_finding, run_check
 from istio_doctor.evidence.accesslog import parse_proxy_log
 from istio_doctor.evidence.bundle import Evidence, EvidenceFailure, FailureKind, Item, Need, Scope
 from istio_doctor.evidence.envoy.configdump import parse_config_dump
@@ -82,7 +83,10 @@ def test_check_fails_on_its_cause_with_verbatim_evidence_and_a_fix(scenario: str
     r = outcome(check_id, gathered(scenario))
     assert r.outcome is Outcome.FAIL, r.summary
     assert r.evidence and all(e.excerpt and e.source for e in r.evidence), r.evidence
-    assert r.fix is not None and r.fix.summary and r.fix.steps
+    assert r.fix is not None and r.fix.steps
+    # the catalogue words it from the check's arguments (a template the arguments cannot fill raises)
+    f = make_finding(load_catalogue()[check_id], r, playbook="routes", node=check_id, target=None)
+    assert f.summary and f.fix.summary
 
 
 @pytest.mark.parametrize("scenario", HEALTHY)

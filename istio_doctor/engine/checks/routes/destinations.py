@@ -107,14 +107,11 @@ def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
             names = [f"{s.metadata.name}.{s.metadata.namespace}" for s in ctx.services()]
             close = difflib.get_close_matches(f"{d.host.split('.')[0]}.{(d.host.split('.') + [vns])[1]}" if "." in d.host else f"{d.host}.{vns}", names, n=1)
             if _in_registry(ctx, intended) and intended != r:
-                suggestion = intended
-                why = f"Istio reads {d.host!r} literally (only dotless short names are expanded), so it is not {intended}"
+                suggestion, variant = intended, "literal"  # a dotted short name is not expanded
             elif close:
-                suggestion = dns_fqdn(close[0], vns)
-                why = f"no Service or ServiceEntry is named {r} (did you mean {suggestion}?)"
+                suggestion, variant = dns_fqdn(close[0], vns), "close"
             else:
-                suggestion = ""
-                why = f"no Service or ServiceEntry is named {r}"
+                suggestion, variant = "", None
             evidence = []
             if hits:
                 evidence.append(ctx.ref(Need.PROXY_LOGS, _lines(hits), "503 NC cluster_not_found"))
@@ -134,12 +131,13 @@ def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
                                                  f"  name: {r.replace('.', '-')[:50]}\n  namespace: {vns}\nspec:\n  hosts:\n  - {r}\n"
                                                  "  location: MESH_EXTERNAL\n  resolution: DNS\n  ports:\n  - number: 443\n    name: tls\n    protocol: TLS")))
             return CheckResult.failed(
-                f"VirtualService {vns}/{vs.metadata.name} routes to {d.host!r}, which is not in the service registry: {why}; "
-                "Envoy has no cluster for it and answers 503 NC cluster_not_found",
+                message=variant,
+                args={"vs": f"{vns}/{vs.metadata.name}", "vs_name": vs.metadata.name, "host": d.host, "resolved": r,
+                      "intended": intended, "suggestion": suggestion or None},
+                corroboration="logs" if hits else None,
                 evidence=evidence, observed=[f"{len(hits)}× 503 NC cluster_not_found"] if hits else [],
-                confidence=0.95 if hits else 0.75, resources=[f"VirtualService {vns}/{vs.metadata.name}"],
-                fix=Fix(summary=f"fix the destination host of VirtualService {vs.metadata.name}" + (f" to {suggestion}" if suggestion else " or add a ServiceEntry"),
-                        steps=steps),
+                resources=[f"VirtualService {vns}/{vs.metadata.name}"],
+                fix=Fix(steps=steps),
             )
     return CheckResult.passed(f"every destination of {len(cands)} VirtualService(s) is a known Service or ServiceEntry host")
 
@@ -200,13 +198,12 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
         if (dref := ctx.describe_ref(("NO DESTINATION RULE", "UNKNOWN subset"), "istioctl x describe agrees")) is not None:
             evidence.append(dref)
         return CheckResult.failed(
-            f"VirtualService {vns}/{vs.metadata.name} routes to subset {d.subset!r} of {host}, but "
-            + (f"{applied.why} defines only {[s.name for s in applied.rule.spec.subsets]}" if applied else "no DestinationRule for that host exists")
-            + f"; Envoy has no cluster outbound|{port or '*'}|{d.subset}|{host} and answers 503 NC",
+            args={"vs": f"{vns}/{vs.metadata.name}", "subset": d.subset, "host": host, "port": port or "*",
+                  "dr": applied.why if applied else None, "dr_subsets": [s.name for s in applied.rule.spec.subsets] if applied else []},
+            corroboration="logs" if hits else None,
             evidence=evidence, observed=[f"{len(hits)}× {hits[0].response_code} {','.join(hits[0].response_flags)} {hits[0].response_code_details or ''}".strip()] if hits else [],
-            confidence=0.95 if hits else 0.75, resources=[f"VirtualService {vns}/{vs.metadata.name}"] + ([f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}"] if applied else []),
-            fix=Fix(summary=f"define subset {d.subset} in the DestinationRule for {host} first, then (re)apply the VirtualService",
-                    ordered=True,
+            resources=[f"VirtualService {vns}/{vs.metadata.name}"] + ([f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}"] if applied else []),
+            fix=Fix(ordered=True,
                     steps=[FixStep(description=f"add subset {d.subset} to the DestinationRule", command=dr_cmd, yaml_patch=dr_yaml),
                            FixStep(description="wait until the proxy has the subset cluster",
                                    command=f"istioctl proxy-config cluster {ctx.pod_name}.{ctx.namespace} --fqdn {host} --subset {d.subset}"),
@@ -249,12 +246,11 @@ def port_ambiguous(ctx: CheckContext, _: NoParams) -> CheckResult:
                                                  "ports": [_dump(p) for p in svc.spec.ports]}, "the Service has several ports")]
             evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0112"], kind="VirtualService", name=vs.metadata.name))
             return CheckResult.failed(
-                f"VirtualService {vns}/{vs.metadata.name} routes to {d.host} without destination.port, but Service "
-                f"{svc.metadata.namespace}/{svc.metadata.name} has ports {ports}; Istio cannot pick one and the route points at no cluster",
+                args={"vs": f"{vns}/{vs.metadata.name}", "host": d.host, "service": f"{svc.metadata.namespace}/{svc.metadata.name}", "ports": ports},
+                corroboration="logs" if hits else None,
                 evidence=evidence, observed=[f"{len(hits)}× 503 NC cluster_not_found"] if hits else [],
-                confidence=0.9 if hits else 0.65, resources=[f"VirtualService {vns}/{vs.metadata.name}", f"Service {svc.metadata.namespace}/{svc.metadata.name}"],
-                fix=Fix(summary=f"set destination.port.number (one of {ports}) on every route to {d.host}",
-                        steps=[FixStep(description="add the port", command=f"kubectl edit virtualservice {vs.metadata.name} -n {vns}",
+                resources=[f"VirtualService {vns}/{vs.metadata.name}", f"Service {svc.metadata.namespace}/{svc.metadata.name}"],
+                fix=Fix(steps=[FixStep(description="add the port", command=f"kubectl edit virtualservice {vs.metadata.name} -n {vns}",
                                        yaml_patch=f"- destination:\n    host: {d.host}\n    port:\n      number: {ports[0]}")]),
             )
     return CheckResult.passed("every destination of a multi-port Service names its port")

@@ -283,5 +283,5 @@ def test_a_credential_the_gateway_never_loaded_fails_and_needs_the_config_dump()
     gws = list(ctx.ev.get(Need.GATEWAYS)) + parse_istio_list(_TLS_GATEWAY, Gateway)
     tls = _with(ctx, Need.GATEWAYS, gws)
     r = outcome("ROUTE-GW-CREDENTIAL", tls)
-    assert r.outcome is Outcome.FAIL and "bookinfo-cert" in r.summary, r.summary
+    assert r.outcome is Outcome.FAIL and r.args["credential"] == "bookinfo-cert", r.args
     assert outcome("ROUTE-GW-CREDENTIAL", _without(tls, (Need.CONFIG_DUMP,))).outcome is Outcome.UNKNOWN

@@ -258,7 +258,7 @@ def test_gateway_api_crds_that_do_not_serve_v1_make_istio_1_22_ignore_the_routes
     assert outcome("ROUTE-GWAPI-CRD", ctx).outcome is Outcome.PASS
     old = _with(ctx, Need.CRDS, parse_kube_list(_OLD_CRDS, CustomResourceDefinition))
     r = outcome("ROUTE-GWAPI-CRD", old)
-    assert r.outcome is Outcome.FAIL and "v0.6.2" in r.summary and "httproutes" in r.summary, r.summary
+    assert r.outcome is Outcome.FAIL and r.args["bundle"] == "v0.6.2" and "httproutes" in r.args["crds"], r.args
     assert outcome("ROUTE-GWAPI-CRD", gathered("healthy-client")).outcome is Outcome.NOT_APPLICABLE
 
 

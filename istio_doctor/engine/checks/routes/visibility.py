@@ -72,13 +72,12 @@ def vs_host_conflict(ctx: CheckContext, _: NoParams) -> CheckResult:
     nr = [e for e in _entries(_log(ctx)) if _is_nr(e)]
     evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0109"]))
     return CheckResult.failed(
-        f"{len(vss)} VirtualServices define host {host} for the mesh ({', '.join(f'{_vs_ns(v)}/{v.metadata.name}' for v in vss)}); "
-        f"sidecars apply only {_vs_ns(winner)}/{winner.metadata.name}, so the rules of "
-        f"{', '.join(f'{_vs_ns(v)}/{v.metadata.name}' for v in losers)} are ignored",
+        args={"count": len(vss), "host": host, "vss": [f"{_vs_ns(v)}/{v.metadata.name}" for v in vss],
+              "winner": f"{_vs_ns(winner)}/{winner.metadata.name}", "losers": [f"{_vs_ns(v)}/{v.metadata.name}" for v in losers]},
+        corroboration="logs" if nr else None,
         evidence=evidence, observed=[f"{len(nr)}× 404 NR route_not_found"] if nr else [],
-        confidence=0.85 if nr else 0.75, resources=[f"VirtualService {_vs_ns(v)}/{v.metadata.name}" for v in vss],
-        fix=Fix(summary=f"merge the http rules into one VirtualService for {host} (or use delegate VirtualServices)",
-                steps=[FixStep(description=f"move the rules of {losers[0].metadata.name} into {winner.metadata.name}",
+        resources=[f"VirtualService {_vs_ns(v)}/{v.metadata.name}" for v in vss],
+        fix=Fix(steps=[FixStep(description=f"move the rules of {losers[0].metadata.name} into {winner.metadata.name}",
                                command=f"kubectl edit virtualservice {winner.metadata.name} -n {_vs_ns(winner)}"),
                        FixStep(description="delete the duplicate", command=f"kubectl delete virtualservice {losers[0].metadata.name} -n {_vs_ns(losers[0])}")],
                 ordered=True),
@@ -116,7 +115,7 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
         exp = [x.strip() for x in ann.split(",")] if ann else []
         hidden_obj = None
         if exp and not exported_to(exp, svc.metadata.namespace, cns):
-            hidden_obj = (f"Service {svc.metadata.namespace}/{svc.metadata.name}", f"annotation networking.istio.io/exportTo: {ann}",
+            hidden_obj = ("service", {"kind": "Service", "resource": f"{svc.metadata.namespace}/{svc.metadata.name}", "export_to": ann},
                           {"metadata": {"name": svc.metadata.name, "namespace": svc.metadata.namespace,
                                         "annotations": {"networking.istio.io/exportTo": ann}}}, Need.SERVICES,
                           f"kubectl annotate service {svc.metadata.name} -n {svc.metadata.namespace} --overwrite networking.istio.io/exportTo='{ann},{cns}'")
@@ -133,8 +132,9 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
                         continue
                     for dr in all_destination_rules_for(ctx, h):
                         if dr.subset(d.subset) is not None and dr.spec.export_to and not exported_to(dr.spec.export_to, dr.metadata.namespace, cns):
-                            hidden_obj = (f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}",
-                                          f"exportTo {dr.spec.export_to} (defines subset {d.subset} routed to by VirtualService {_vs_ns(vs)}/{vs.metadata.name})",
+                            hidden_obj = ("destination_rule",
+                                          {"kind": "DestinationRule", "resource": f"{dr.metadata.namespace}/{dr.metadata.name}",
+                                           "export_to": dr.spec.export_to, "subset": d.subset, "vs": f"{_vs_ns(vs)}/{vs.metadata.name}"},
                                           _obj_excerpt(dr, "DestinationRule"), Need.DESTINATION_RULES,
                                           f"kubectl patch destinationrule {dr.metadata.name} -n {dr.metadata.namespace} --type merge -p "
                                           f"'{json.dumps({'spec': {'exportTo': list(dict.fromkeys(dr.spec.export_to + [cns]))}})}'")
@@ -146,13 +146,15 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
         if hidden_obj is None:
             for se in _service_entries_for(ctx, host):
                 if se.spec.export_to and not exported_to(se.spec.export_to, se.metadata.namespace or "", cns):
-                    hidden_obj = (f"ServiceEntry {se.metadata.namespace}/{se.metadata.name}", f"exportTo {se.spec.export_to}",
+                    hidden_obj = ("service_entry", {"kind": "ServiceEntry", "resource": f"{se.metadata.namespace}/{se.metadata.name}",
+                                                    "export_to": se.spec.export_to},
                                   _obj_excerpt(se, "ServiceEntry"), Need.SERVICE_ENTRIES,
                                   f"kubectl edit serviceentry {se.metadata.name} -n {se.metadata.namespace}")
                     break
         if hidden_obj is None:
             continue
-        what, how, excerpt, need, cmd = hidden_obj
+        variant, hidden, excerpt, need, cmd = hidden_obj
+        what = f"{hidden['kind']} {hidden['resource']}"
         evidence = [ctx.ref(Need.PROXY_LOGS, _lines(es), f"failing requests to {host}"),
                     ctx.ref(need, excerpt, f"{what} is not exported to {cns}")]
         if dump is not None:
@@ -161,11 +163,12 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
                                     + (", ".join(c.name for c in have) if have else "(no clusters)"), "what the client's proxy knows"))
         e0 = es[0]
         return CheckResult.failed(
-            f"{what} has {how}, which excludes the client namespace {cns}; pod {pod.name} cannot use it and its requests to {host} fail "
-            f"({e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''})".rstrip(),
+            message=variant,
+            args={**hidden, "client_namespace": cns, "pod": pod.name, "host": host,
+                  "failure": f"{e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''}".rstrip()},
             evidence=evidence, observed=[f"{len(es)}× {e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''} to {host}".strip()],
-            confidence=0.9, resources=[what],
-            fix=Fix(summary=f"export {what} to namespace {cns} (or to '*')", steps=[FixStep(description="widen exportTo", command=cmd)]),
+            resources=[what],
+            fix=Fix(steps=[FixStep(description="widen exportTo", command=cmd)]),
         )
     return CheckResult.passed(f"Services, ServiceEntries and DestinationRules for {sorted(targets)} are exported to {cns}")
 
@@ -246,13 +249,13 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
         new_hosts = list(dict.fromkeys([*(sc.spec.egress[0].hosts), f"{svc_ns}/{host}"]))
         patch = {"spec": {"egress": [{**_dump(sc.spec.egress[0]), "hosts": new_hosts}] + [_dump(x) for x in sc.spec.egress[1:]]}}
         return CheckResult.failed(
-            f"Sidecar {sc.metadata.namespace}/{sc.metadata.name} limits pod {pod.name}'s egress to {egress_hosts}, which does not include "
-            f"{svc_ns}/{host}; the proxy has no route or cluster for it and requests fail "
-            f"({e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''}, upstream {e0.upstream_cluster or '-'})",
+            args={"sidecar": f"{sc.metadata.namespace}/{sc.metadata.name}", "pod": pod.name, "egress_hosts": egress_hosts,
+                  "namespace": svc_ns, "host": host,
+                  "failure": f"{e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''}",
+                  "upstream": e0.upstream_cluster or "-"},
             evidence=evidence, observed=[f"{len(es)}× {e0.response_code} {','.join(e0.response_flags) or '-'} to {host} via {e0.upstream_cluster or '-'}"],
-            confidence=0.92, resources=[f"Sidecar {sc.metadata.namespace}/{sc.metadata.name}"],
-            fix=Fix(summary=f"add {svc_ns}/{host} (or {svc_ns}/*) to the Sidecar's egress hosts",
-                    steps=[FixStep(description="import the host",
+            resources=[f"Sidecar {sc.metadata.namespace}/{sc.metadata.name}"],
+            fix=Fix(steps=[FixStep(description="import the host",
                                    command=f"kubectl patch sidecar {sc.metadata.name} -n {sc.metadata.namespace} --type merge -p '{json.dumps(patch)}'",
                                    yaml_patch=json.dumps(patch, indent=2))]),
         )

@@ -22,8 +22,6 @@ NOT_CONVERTED: dict[str, int] = {
     "mtls/_reading.py": 3, "mtls/certs.py": 6,
     "p503/endpoints.py": 14, "p503/inbound.py": 9, "p503/lifecycle.py": 12, "p503/outbound.py": 9, "p503/protocol.py": 14,
     "p503/resilience.py": 27,
-    
-    "routes/xds.py": 15,
 }
 #: gate checks (``gate.*``) are branching questions, never findings: their outcome line is prose by design
 GATES = "gates.py"

@@ -230,7 +230,7 @@ def test_outlier_ejected_reads_envoy_health_flags() -> None:
     ctx = _ctx_from({_k(Need.POD, client.metadata.name): client, _k(Need.ENVOY_CLUSTERS, client.metadata.name): parse_envoy_clusters(all_out),
                      _k(Need.PROXY_LOGS, client.metadata.name): log}, client.metadata.name)
     r = outcome("P503-OUTLIER-EJECTED", ctx)
-    assert r.outcome is Outcome.FAIL and "2 of 2" in r.summary and r.observed
+    assert r.outcome is Outcome.FAIL and (r.args["ejected"], r.args["total"], r.args["all_out"]) == (2, 2, True) and r.observed
     # one host ejected, the other serving, no UH: the ejection is a consequence, not the cause
     partly = f"{cl}::10.1.2.3:9080::health_flags::/failed_outlier_check\n{cl}::10.1.2.4:9080::health_flags::healthy"
     ctx2 = _ctx_from({_k(Need.POD, client.metadata.name): client, _k(Need.ENVOY_CLUSTERS, client.metadata.name): parse_envoy_clusters(partly),

@@ -28,7 +28,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ArchiveError", "BugReportArchive", "CHECKPOINT_BYTES", "open_archive"]
+__all__ = ["ArchiveError", "BugReportArchive", "CHECKPOINT_BYTES", "looks_like_bug_report", "open_archive"]
 
 PREFIX = "bug-report/"
 #: uncompressed bytes between two decompressor checkpoints (memory: ~50 KiB per checkpoint)
@@ -197,7 +197,7 @@ class BugReportArchive:
         """One member's bytes; KeyError when the archive has no such file."""
         m = self._members[name]
         if self._kind == "dir":
-            return (self.path / name).read_bytes()
+            return (self.path / (self._stored_prefix + name)).read_bytes()
         with self._lock:
             if self._kind == "tar":
                 with open(self.path, "rb") as fh:
@@ -256,3 +256,21 @@ def open_archive(path: str | Path) -> BugReportArchive:
             _CACHE.clear()  # one archive at a time: an index of a big one is worth keeping, two are not
             _CACHE[key] = got
         return got
+
+
+def looks_like_bug_report(path: str | Path) -> bool:
+    """A folder, or a tar (possibly gzipped) file: not a recording (YAML, possibly gzipped)."""
+    p = Path(path)
+    if p.is_dir():
+        return True
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(zlib.MAX_WBITS | 32).decompress(head, 512)
+        except zlib.error:
+            return False
+    return len(head) >= 262 and head[257:262] == b"ustar"

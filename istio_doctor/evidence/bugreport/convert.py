@@ -141,10 +141,17 @@ def events_from_table(text: str, *, now: datetime | None) -> list[dict[str, Any]
     for line in lines[head_i + 1:]:
         if not line.strip():
             continue
+        # A cut that lands inside a word moves back to the word's start: a header pasted one
+        # column off (it happens in tickets) must not split "FailedCreate" into "F|ailedCreate".
+        starts = []
+        for _name, start in cols:
+            while 0 < start < len(line) and line[start - 1] != " ":
+                start -= 1
+            starts.append(start)
         cells: dict[str, str] = {}
-        for i, (name, start) in enumerate(cols):
-            end = cols[i + 1][1] if i + 1 < len(cols) else len(line)
-            cells[name] = line[start:end].strip()
+        for i, (name, _start) in enumerate(cols):
+            end = starts[i + 1] if i + 1 < len(cols) else len(line)
+            cells[name] = line[starts[i]:end].strip()
         out.append(_event(cells, now, len(out)))
     return out
 

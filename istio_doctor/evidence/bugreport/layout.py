@@ -187,8 +187,10 @@ class BugReport:
         if namespace in PROXY_SKIPPED_NAMESPACES:
             why = f"bug-report never collects proxies in {namespace}"
         elif not self.archive.listdir(f"proxies/{namespace}/{pod}"):
-            why = why or ("bug-report collected nothing for this pod: it has no istio-proxy container, "
-                          "was filtered out by --include/--exclude, or the report timed out")
+            why = ("bug-report collected nothing for this pod: it has no istio-proxy container, "
+                   "was filtered out by --include/--exclude, or the report timed out")
+        elif not why:
+            why = "bug-report collected other files of this pod but not this one: fetching it failed or timed out (see bug-report.log)"
         raise Missing(path, why)
 
     def proxy_pods(self, namespace: str) -> list[str]:

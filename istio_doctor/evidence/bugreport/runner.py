@@ -10,6 +10,7 @@ never healthy.
 
 from __future__ import annotations
 
+import itertools
 import shlex
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from istio_doctor.evidence.recording import normalise_argv
 from istio_doctor.evidence.runner import CommandResult, Runner
 from istio_doctor.evidence.target import Connection
 
-__all__ = ["BugReportRunner", "open_bug_report"]
+__all__ = ["BugReportRunner", "archive_summary", "open_bug_report"]
 
 _VALUE_FLAGS = frozenset({"-n", "-o", "-c", "-l", "--namespace", "--output", "--container", "--selector"})
 
@@ -87,16 +88,17 @@ class BugReportRunner(Runner):
         conn = Connection(istio_namespace=istio_namespace)
         for need in Need:
             candidates: list[str | None] = [None, *names] if need.scope is Scope.POD else [None]
+            # a cluster-wide list narrowed by RBAC names the namespace with -n, or as the object
+            fallbacks: list[str | None] = [ns, *names] if need.namespace_fallback else [ns]
             minors: tuple[int | None, ...] = (None, 27, 30) if need.version_dependent else (None,)
-            for name in candidates:
-                for minor in minors:
-                    try:
-                        call = need.build(conn, BuildArgs(namespace=ns, name=name, istioctl_minor=minor, fallback_namespace=ns))
-                    except ValueError:
-                        continue
-                    for variant, cand in enumerate((call.argv, *call.fallbacks)):
-                        if tuple(_wild(t) for t in normalise_argv(cand)) == target:
-                            return Ask(need, ns, name, variant, tail, toks)
+            for name, fb, minor in itertools.product(candidates, fallbacks, minors):
+                try:
+                    call = need.build(conn, BuildArgs(namespace=ns, name=name, istioctl_minor=minor, fallback_namespace=fb))
+                except ValueError:
+                    continue
+                for variant, cand in enumerate((call.argv, *call.fallbacks)):
+                    if tuple(_wild(t) for t in normalise_argv(cand)) == target:
+                        return Ask(need, ns, name, variant, tail, toks)
         return None
 
     # -- answering --------------------------------------------------------------------------
@@ -128,3 +130,24 @@ def open_bug_report(path: str | Path) -> BugReportRunner:
     """A runner over the archive at ``path`` (``.tar.gz``, ``.tar`` or extracted folder);
     ``ArchiveError`` (one sentence) when it cannot be read as one."""
     return BugReportRunner(path)
+
+
+def archive_summary(path: str | Path) -> dict[str, str]:
+    """What the TUI header shows before any diagnosis: the context and versions the report names."""
+    import json
+
+    from istio_doctor.evidence.bugreport import convert
+
+    archive = open_archive(path)
+    context = ""
+    if archive.has("cluster/cluster-context"):  # `kubectl config current-context` + the API server URL
+        words = archive.read_text("cluster/cluster-context").split()
+        context = words[0] if words else ""
+    istio = istioctl = ""
+    if archive.has("versions"):
+        got = convert.istioctl_version_json(archive.read_text("versions"))
+        if got:
+            doc = json.loads(got)
+            istioctl = (doc.get("clientVersion") or {}).get("version") or ""
+            istio = ", ".join(sorted({m["Info"]["version"] for m in doc.get("meshVersion") or []}))
+    return {"context": context, "istio": istio, "istioctl": istioctl, "target": ""}

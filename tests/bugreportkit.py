@@ -308,3 +308,92 @@ def write_archive(tree: Tree, dest: Path, *, form: str = "tgz", prefix: bool = T
             ti.mode = 0o644
             tf.addfile(ti, io.BytesIO(data))
     return dest
+
+
+# -- a big archive (memory) --------------------------------------------------------------------
+
+
+def big_archive(dest: Path, *, pods: int, dump_mb: float, namespaces: int = 4) -> dict[str, Any]:
+    """A ``.tar.gz`` with ``pods`` sidecars each holding a ``dump_mb`` config dump (the bench's
+    generated dump), an access log and netstat, written member by member: neither this
+    function nor the reader ever holds more than one dump. Returns what it wrote."""
+    import gzip
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from gen_dump import generate_text  # type: ignore[import-not-found]
+
+    dump = generate_text(dump_mb).encode()
+    log = (FIX / "logs" / "access_log_server_inbound.txt").read_bytes()
+    netstat = (FIX / "exec" / "netstat-natpw_real_this_host.txt").read_bytes()
+    names = [(f"shop-{i % namespaces}", f"web-{i:04d}-5d8f7c9b6-q2w3e") for i in range(pods)]
+    pod_objs = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": n, "namespace": ns, "labels": {
+        "app": "web", "security.istio.io/tlsMode": "istio"}, "annotations": {"sidecar.istio.io/status": "{}"}},
+        "spec": {"containers": [{"name": "web", "image": "web:1"}, {"name": "istio-proxy", "image": "proxyv2:1.30.0"}]},
+        "status": {"phase": "Running"}} for ns, n in names]
+    head: Tree = {"cluster/k8s-resources": _yaml_list(pod_objs), "cluster/k8s-cluster-resources": _yaml_list(
+        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"shop-{i}"}} for i in range(namespaces)]),
+        "versions": go_version_dump("1.30.0", [("pilot", "default", "1.30.0")], {"default": ["1.30.0"]}).encode()}
+    t0 = time.perf_counter()
+    total = 0
+    # level 1: what matters here is the reader, and a test must not spend its time compressing
+    with gzip.open(dest, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        def add(name: str, data: bytes) -> None:
+            nonlocal total
+            ti = tarfile.TarInfo("bug-report/" + name)
+            ti.size, ti.mtime, ti.mode = len(data), int(TAKEN_AT.timestamp()), 0o644
+            tf.addfile(ti, io.BytesIO(data))
+            total += len(data)
+
+        for name, data in head.items():
+            add(name, data)
+        for ns, pod in names:
+            base = f"proxies/{ns}/{pod}/"
+            add(base + "config_dump?include_eds", dump)
+            add(base + "istio-proxy.log", log)
+            add(base + "netstat", netstat)
+    return {"pods": pods, "names": names, "uncompressed_bytes": total, "compressed_bytes": dest.stat().st_size,
+            "dump_bytes": len(dump), "write_s": round(time.perf_counter() - t0, 2)}
+
+
+MEMORY_PROBE = r'''
+import asyncio, json, random, sys, time
+from istio_doctor.evidence.bugreport.runner import BugReportRunner
+from istio_doctor.evidence.kinds import BuildArgs, Need, ParseEnv
+from istio_doctor.evidence.target import Connection
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+
+base = status("VmRSS")
+path, pods = sys.argv[1], json.loads(sys.argv[2])
+t0 = time.perf_counter()
+runner = BugReportRunner(path)
+index_s = time.perf_counter() - t0
+random.Random(14).shuffle(pods)
+t1 = time.perf_counter()
+for ns, pod in pods:  # in an order unrelated to the archive's
+    for need in (Need.CONFIG_DUMP, Need.PROXY_LOGS, Need.SOCKETS):
+        argv = need.build(Connection(), BuildArgs(namespace=ns, name=pod)).argv
+        res = asyncio.run(runner.run(list(argv)))
+        value = need.parse(res.stdout, ParseEnv(command=res.command_line))
+        del res, value
+logs = asyncio.run(runner.run(list(Need.NAMESPACE_PROXY_LOGS.build(Connection(), BuildArgs(namespace=pods[0][0])).argv)))
+print(json.dumps({"baseline_mb": base, "peak_mb": status("VmHWM"), "index_s": index_s,
+                  "read_s": time.perf_counter() - t1, "checkpoints": len(runner.archive._checkpoints)}))
+'''
+
+
+def probe_memory(path: Path, pods: list[tuple[str, str]]) -> dict[str, float]:
+    """In a fresh process (its own peak): open the archive, read and parse ``pods``' dumps, logs
+    and netstat in random order, and one namespace's logs; VmHWM is the peak."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path), json.dumps(pods)], capture_output=True, text=True,
+                         check=True, cwd=root)
+    return json.loads(out.stdout)

@@ -311,3 +311,23 @@ def test_diagnose_with_bug_report(tgz: Path, capsys: pytest.CaptureFixture[str],
     assert main(["diagnose", f"pod/{HELLO}", "--bug-report", str(tmp_path / "nope.tar.gz")]) == 2
     assert "nope.tar.gz" in capsys.readouterr().err
     assert main(["diagnose", f"pod/{HELLO}", "--bug-report", str(tgz), "--replay", str(tgz)]) == 2
+
+
+# -- memory -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_big_archive_is_read_without_its_size_in_memory(tmp_path: Path) -> None:
+    """~300 MB of members (120 sidecars, 2.5 MB dumps): opening it and reading 12 pods' evidence
+    in random order must cost about one dump, not the archive (issue 14: a 1 GB archive with
+    hundreds of dumps must not need its size in memory; bench/run.py measures 1 GB)."""
+    from tests.bugreportkit import big_archive, probe_memory
+
+    info = big_archive(tmp_path / "big.tar.gz", pods=120, dump_mb=2.5)
+    assert info["uncompressed_bytes"] > 280e6
+    got = probe_memory(tmp_path / "big.tar.gz", info["names"][::10])
+    over_mb = got["peak_mb"] - got["baseline_mb"]
+    assert got["checkpoints"] > 10
+    # one dump's text and model, the member index and the checkpoints; never the archive
+    assert over_mb < 8 * info["dump_bytes"] / 2**20 + 64, got
+    assert over_mb < info["uncompressed_bytes"] / 2**20 / 4, got

@@ -32,7 +32,7 @@ def _mk(cls: type[M], fields: dict[str, Any]) -> M:
 
     ``fields`` must name every field of ``cls``; the callers below always do.
     """
-    obj = cls.__new__(cls)
+    obj = _new(cls)  # BaseModel defines no __new__
     _set(obj, "__dict__", fields)
     # Every field is set, so every instance of a class can share one "fields set": pydantic
     # only ever adds field names to it, which it already holds. Tens of thousands of
@@ -40,13 +40,18 @@ def _mk(cls: type[M], fields: dict[str, Any]) -> M:
     shared = _FIELDS_SET.get(cls)
     if shared is None:
         shared = _FIELDS_SET[cls] = set(cls.model_fields)
-    _set(obj, "__pydantic_fields_set__", shared)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", {} if cls.__private_attributes__ else None)
+    _set_fields(obj, shared)
+    _set_extra(obj, None)
+    _set_private(obj, {} if cls.__private_attributes__ else None)
     return obj
 
 
+# the slot descriptors themselves: a third faster than object.__setattr__'s lookup, per object
+_new = object.__new__
 _set = object.__setattr__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _FIELDS_SET: dict[type[BaseModel], set[str]] = {}
 
 

@@ -331,3 +331,16 @@ def test_a_big_archive_is_read_without_its_size_in_memory(tmp_path: Path) -> Non
     # one dump's text and model, the member index and the checkpoints; never the archive
     assert over_mb < 8 * info["dump_bytes"] / 2**20 + 64, got
     assert over_mb < info["uncompressed_bytes"] / 2**20 / 4, got
+
+
+def test_the_tui_opens_an_archive_through_the_replay_seam(tgz: Path) -> None:
+    # `tui --bug-report PATH` hands the path on as its replay source; the runner factory and the
+    # header's context both recognise an archive (a recording is YAML, possibly gzipped: not a tar)
+    from istio_doctor.run import make_runner
+    from istio_doctor.tui.listing import replay_context
+
+    assert isinstance(make_runner(conn=Connection(), replay=tgz), BugReportRunner)
+    contexts, versions = replay_context(tgz)
+    assert [c.name for c in contexts.contexts] == ["kind-bugreport"] and versions["istio"] == "1.30.0"
+    demo = Path(__file__).resolve().parent.parent / "recordings" / "demo" / "bookinfo-reviews-503.yaml"
+    assert not looks_like_bug_report(demo)

@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrustBundles", "accepted_trust_domains", "chain_anchored", "identity_trust_domain", "trust_bundles"]
+__all__ = ["TrustBundles", "Verification", "accepted_trust_domains", "chain_anchored", "identity_trust_domain", "trust_bundles",
+           "verifies"]
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 
@@ -141,3 +142,43 @@ def accepted_trust_domains(mesh: Any) -> list[str]:
         if td and td not in out:
             out.append(td)
     return out
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Would one proxy accept another's workload certificate, and why (for a finding's text)."""
+
+    #: True accepted, False rejected, None cannot tell (no roots or no certificate to judge)
+    accepted: bool | None
+    #: the trust domain of the certificate being verified ("" when it has no SPIFFE ID)
+    trust_domain: str
+    #: "no-bundle" (a SPIFFE validator without a bundle for that trust domain), "no-common-root"
+    #: (the roots share no certificate and the chain does not end in them), or "" when accepted
+    why: str = ""
+
+
+def verifies(verifier: Any, peer: Any) -> Verification:
+    """Whether ``verifier``'s ROOTCA accepts ``peer``'s workload certificate (both ConfigDumps).
+
+    A root both trust for the peer's trust domain means yes (how ``istioctl proxy-config
+    rootca-compare`` judges); otherwise the peer's chain is verified against the verifier's
+    roots, so a rotation that keeps the old root in one bundle, or an intermediate CA, is not
+    reported as a mismatch.
+    """
+    mine = trust_bundles(verifier)
+    td = identity_trust_domain(peer) or ""
+    roots = mine.roots_for(td)
+    if roots is None:
+        return Verification(False, td, "no-bundle")
+    if not roots:
+        return Verification(None, td)
+    theirs = trust_bundles(peer)
+    their_roots = theirs.roots_for(td) or theirs.any_domain
+    if their_roots and roots & their_roots:
+        return Verification(True, td)
+    anchored = chain_anchored(peer, roots)
+    if anchored:
+        return Verification(True, td)
+    if anchored is None and not their_roots:
+        return Verification(None, td)
+    return Verification(False, td, "no-common-root")

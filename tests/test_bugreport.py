@@ -344,3 +344,12 @@ def test_the_tui_opens_an_archive_through_the_replay_seam(tgz: Path) -> None:
     assert [c.name for c in contexts.contexts] == ["kind-bugreport"] and versions["istio"] == "1.30.0"
     demo = Path(__file__).resolve().parent.parent / "recordings" / "demo" / "bookinfo-reviews-503.yaml"
     assert not looks_like_bug_report(demo)
+
+
+def test_a_namespace_left_out_of_the_report_is_unknown_and_a_missing_one_is_empty(runner: BugReportRunner) -> None:
+    # `canary-apps` is a Namespace of the cluster but the report holds none of its objects
+    # (--include): unknown. `nowhere` is not a namespace at all: its pod list is truly empty.
+    call = Need.PODS.build(Connection(), BuildArgs(namespace="canary-apps"))
+    with pytest.raises(NotInArchive, match="--include"):
+        asyncio.run(runner.run(list(call.argv)))
+    assert ask(runner, Need.PODS, "nowhere") == []

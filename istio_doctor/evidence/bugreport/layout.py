@@ -166,11 +166,21 @@ class BugReport:
                 return True
         return False
 
+    def namespace_exists(self, namespace: str) -> bool | None:
+        """Is ``namespace`` among the cluster's Namespace objects (None: no list in the archive)?"""
+        try:
+            names = {(o.get("metadata") or {}).get("name") for o in self.objects("Namespace", cluster_scoped=True)}
+        except Missing:
+            return None
+        return namespace in names if names else None
+
     def namespaced(self, kind: str, namespace: str, *, group: str | None = None) -> list[dict[str, Any]]:
         objs = self.objects(kind, namespace=namespace, group=group)
         if not objs and not self.namespace_collected(namespace):
+            if self.namespace_exists(namespace) is False:
+                return []  # the cluster has no such namespace: nothing in it is the truth
             raise Missing(f"cluster/k8s-resources objects of namespace {namespace}",
-                          "the report was made with --include naming other namespaces, or the namespace does not exist")
+                          "the report was made with --include naming other namespaces")
         return objs
 
     def custom_resources(self, group: str, kind: str) -> list[dict[str, Any]]:

@@ -88,6 +88,12 @@ def _pem(ca) -> str:  # type: ignore[no-untyped-def]
 
 
 def _secrets(leaf: str, *, spiffe: dict[str, str] | None = None, trusted_ca: str | None = None):  # type: ignore[no-untyped-def]
+    return parse_config_dump(secrets_json(leaf, spiffe=spiffe, trusted_ca=trusted_ca))
+
+
+def secrets_json(leaf: str, *, spiffe: dict[str, str] | None = None, trusted_ca: str | None = None) -> str:
+    """A SecretsConfigDump: ``default`` holding ``leaf``, ``ROOTCA`` a SPIFFE validator with one
+    bundle per trust domain (the shape of istioctl's SPIRE golden) or a plain ``trusted_ca``."""
     import base64
     import json
 
@@ -99,10 +105,10 @@ def _secrets(leaf: str, *, spiffe: dict[str, str] | None = None, trusted_ca: str
             "trust_domains": [{"name": td, "trust_bundle": {"inline_bytes": b64(p)}} for td, p in spiffe.items()]}}}
     else:
         vc = {"trusted_ca": {"inline_bytes": b64(trusted_ca or "")}}
-    text = json.dumps({"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump", "dynamic_active_secrets": [
-        {"name": "default", "secret": {"name": "default", "tls_certificate": {"certificate_chain": {"inline_bytes": b64(leaf)}}}},
-        {"name": "ROOTCA", "secret": {"name": "ROOTCA", "validation_context": vc}}]}]})
-    return parse_config_dump(text)
+    return json.dumps({"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump", "dynamic_active_secrets": [
+        {"name": "default", "version_info": "2024-07-15T09:00:00Z",
+         "secret": {"name": "default", "tls_certificate": {"certificate_chain": {"inline_bytes": b64(leaf)}}}},
+        {"name": "ROOTCA", "version_info": "2024-07-15T09:00:00Z", "secret": {"name": "ROOTCA", "validation_context": vc}}]}]})
 
 
 def test_federated_bundles_decide_both_directions() -> None:

@@ -290,7 +290,8 @@ def _san_matches(san: str, identity: str) -> bool:
 @check(
     "MTLS-SAN-MISMATCH",
     needs=(Need.POD, Need.DESTINATION_RULES, Need.SERVICES, Need.PODS),
-    optional=(Need.CONFIG_DUMP, Need.ENVOY_STATS, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS),
+    # PeerAuthentications: the server's effective mode decides whether the SAN check applies
+    optional=(Need.CONFIG_DUMP, Need.ENVOY_STATS, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS, Need.PEER_AUTHENTICATIONS),
     peer_needs=(Need.CONFIG_DUMP,),
 )
 def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
@@ -301,7 +302,7 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     ctx.resources(Need.DESTINATION_RULES)
     try:
         mesh_td = ctx.mesh_config(pod.revision).trust_domain or "cluster.local"
-    except Exception:  # noqa: BLE001 - mesh config is corroboration only: Istio's default trust domain
+    except MissingEvidence:  # mesh config is corroboration only: Istio's default trust domain
         mesh_td = "cluster.local"
     problems: list[Problem] = []
     decided = False
@@ -333,11 +334,9 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
         if cvf:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(cvf), "certificate verification fails"))
             observed += _summarize(cvf, host)
-        problems.append(Problem(
-            summary=(f"{source} verifies subjectAltNames {sans} for {host}:{port}, but its server pods present {idents}: "
+        add(summary=(f"{source} verifies subjectAltNames {sans} for {host}:{port}, but its server pods present {idents}: "
                      "the handshake fails certificate verification"),
             short=f"SANs {sans[:2]} vs {idents[:2]}",
-            confidence=0.93 if observed else 0.75,
             fix_summary="make subjectAltNames match the server's service account identity (or remove them and let Istio derive them); "
             "after a trust-domain change, configure trustDomainAliases",
             evidence=ev, observed=observed,
@@ -345,8 +344,12 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             steps=[FixStep(description=f"set subjectAltNames of DestinationRule {dr.metadata.namespace}/{dr.metadata.name} to {idents[0]} (or remove the field)",
                            command=f"kubectl edit destinationrule {dr.metadata.name} -n {dr.metadata.namespace}")] if dr is not None
             else [FixStep(description="check the trust domain and aliases of the mesh (meshConfig.trustDomain / trustDomainAliases)",
-                          command=f"kubectl -n {ctx.conn.istio_namespace} get configmap istio -o jsonpath='{{.data.mesh}}'")],
-        ))
+                          command=f"kubectl -n {ctx.conn.istio_namespace} get configmap istio -o jsonpath='{{.data.mesh}}'")])
+
+    def add(**problem: Any) -> None:
+        # both ways a SAN check fails (client-side matchers, server-side trust domains): one
+        # confidence rule, stronger when the failures are seen at runtime
+        problems.append(Problem(confidence=0.93 if problem["observed"] else 0.75, **problem))
 
     def judge_trust_domain(client: Any, client_dump: Any, server: Any, host: str, entries: list[AccessLogEntry]) -> None:
         """The server's inbound listener accepts client certificates of its mesh's trust domain,
@@ -357,7 +360,7 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
         client_td = identity_trust_domain(client_dump) if client_dump is not None else None
         try:
             mesh = ctx.mesh_config(server.revision)
-        except Exception:  # noqa: BLE001 - without the server's mesh config its accepted trust domains are unknown
+        except MissingEvidence:  # without the server's mesh config its accepted trust domains are unknown
             return
         if not client_td:
             return
@@ -375,12 +378,11 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
         if tls_fail:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(tls_fail), "the handshakes fail", namespace=client.metadata.namespace,
                               name=client.metadata.name))
-        problems.append(Problem(
+        add(
             summary=(f"{client.metadata.name} presents {ident} (trust domain {client_td}) but the proxy of "
                      f"{server.metadata.namespace}/{server.metadata.name} accepts client certificates of trust domain(s) "
                      f"{', '.join(accepted)} only (meshConfig trustDomain and trustDomainAliases): it rejects the handshake"),
             short=f"trust domain {client_td} not accepted by {server.metadata.name}",
-            confidence=0.9 if observed else 0.75,
             fix_summary=(f"add {client_td} to meshConfig.trustDomainAliases (a trust-domain migration), or federate it "
                          "through meshConfig.caCertificates trustDomains, or reissue the client's certificate in "
                          f"{accepted[0]}; then restart the server pods so their listeners pick it up"),
@@ -388,7 +390,7 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             resources=[f"Pod {client.metadata.namespace}/{client.metadata.name}", f"Pod {server.metadata.namespace}/{server.metadata.name}"],
             steps=[FixStep(description="see the trust domains the mesh accepts",
                            command=f"kubectl -n {ctx.conn.istio_namespace} get configmap istio -o jsonpath='{{.data.mesh}}'")],
-        ))
+        )
 
     my_dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, pod.metadata.namespace, pod.metadata.name)
     if pod.has_sidecar:

@@ -16,6 +16,8 @@ import argparse
 import sys
 from typing import Any
 
+from istio_doctor.cli import sources
+
 TYPES = ("cluster", "listener", "route", "endpoint", "secret", "all")
 _ALIASES = {"cluster": ["clusters", "c"], "listener": ["listeners", "l"], "route": ["routes", "r"],
             "endpoint": ["endpoints", "ep"], "secret": ["secrets", "s"], "all": []}
@@ -35,8 +37,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     types.required = True
     for t in TYPES:
         tp = types.add_parser(t, aliases=_ALIASES[t], help=f"{t} view of the dump")
-        tp.add_argument("--file", "-f", dest="file", required=True, metavar="DUMP",
+        tp.add_argument("pod", nargs="?", metavar="POD[.NS]", help="the pod whose dump to read from --bug-report")
+        tp.add_argument("-n", "--namespace", default=None, help="namespace of POD (default: default)")
+        tp.add_argument("--file", "-f", dest="file", metavar="DUMP",
                         help="Envoy config dump (JSON) to read instead of a live pod")
+        sources.add_bug_report_arg(tp)
         tp.add_argument("-o", "--output", choices=("short", "json", "yaml"), default="short",
                         help="table (short), or the selected objects as protojson JSON/YAML")
         if t in ("cluster", "all"):
@@ -78,14 +83,12 @@ def run(args: argparse.Namespace) -> int:
     kind = _CANONICAL.get(getattr(args, "pc_type", "") or "", "")
     if not kind:
         return _fail("choose a type: " + ", ".join(TYPES), EXIT_USAGE)
-    path = args.file
+    got = _read_dump(args)
+    if isinstance(got, int):
+        return got
+    data, command = got
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        return _fail(f"cannot read config dump {path!r}: {e.strerror or e}.", EXIT_EVIDENCE)
-    try:
-        dump = parse_config_dump(data, command=f"file {path}")
+        dump = parse_config_dump(data, command=command)
     except ParseError as e:
         return _fail(f"{e}.", EXIT_EVIDENCE)
 
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if kind == "all" and out in ("json", "yaml"):
         # istioctl prints the dump itself for `all -o json`
         if out == "json":
-            text = data.decode("utf-8", errors="replace")
+            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
         else:
             import json
@@ -141,3 +144,39 @@ def run(args: argparse.Namespace) -> int:
                              route_name=getattr(args, "name", ""), endpoint_filter=ef)
     sys.stdout.write(text)
     return EXIT_OK
+
+
+def _read_dump(args: argparse.Namespace) -> tuple[bytes | str, str] | int:
+    """The dump's text and the command it stands for (``--file``, or the pod's dump in
+    ``--bug-report`` read through the same runner seam as ``diagnose``), or an exit code."""
+    if getattr(args, "bug_report", None) is None:
+        if not args.file:
+            return _fail("give --file DUMP, or --bug-report PATH and a POD.", EXIT_USAGE)
+        try:
+            with open(args.file, "rb") as fh:
+                return fh.read(), f"file {args.file}"
+        except OSError as e:
+            return _fail(f"cannot read config dump {args.file!r}: {e.strerror or e}.", EXIT_EVIDENCE)
+    if args.file:
+        return _fail("give either --file or --bug-report, not both.", EXIT_USAGE)
+    if not args.pod:
+        return _fail("--bug-report needs the POD whose config dump to show.", EXIT_USAGE)
+    import asyncio
+
+    from istio_doctor.evidence.errors import RunnerError
+    from istio_doctor.evidence.kinds import BuildArgs, Need
+    from istio_doctor.evidence.target import Connection, InvalidName
+
+    pod, _, ns = args.pod.rpartition(".") if "." in args.pod else (args.pod, "", "")  # istioctl: POD.NS, last dot
+    try:
+        runner, conn = sources.runner_from_args(args, Connection())
+        argv = Need.CONFIG_DUMP.build(conn, BuildArgs(namespace=ns or args.namespace or "default", name=pod)).argv
+    except InvalidName as e:
+        return _fail(f"{e}.", EXIT_USAGE)
+    try:
+        res = asyncio.run(runner.run(list(argv)))
+    except RunnerError as e:
+        return _fail(f"{e}.", EXIT_EVIDENCE)
+    if res.exit_code != 0:
+        return _fail(f"{res.stderr.strip() or res.command_line + ' failed'}.", EXIT_EVIDENCE)
+    return res.stdout, res.command_line

@@ -463,7 +463,7 @@ def test_rootca_mismatch_between_client_and_server() -> None:
     w.rel(SERVER, "server").dump(_dump([], _secrets_section(root=ROOT_B, leaf=LEAF)), name=SERVER)
     r = w.run("MTLS-ROOTCA-MISMATCH")
     assert r.outcome is Outcome.FAIL, r.summary
-    assert "1a2b" in r.summary and "3c4d" in r.summary and r.confidence >= 0.95
+    assert r.args["serial"].endswith("1a2b") and r.args["peer_serial"].endswith("3c4d") and r.corroboration == "logs"
 
 
 def test_rootca_same_root_passes() -> None:
@@ -491,10 +491,10 @@ def test_cert_not_ready_warming_and_expired() -> None:
     pods, svcs = bookinfo()
     w = World().base(pods, svcs, []).dump(_dump([], _secrets_section(root=ROOT_A, leaf=None, warming=True)))
     r = w.run("MTLS-CERT-NOT-READY")
-    assert r.outcome is Outcome.FAIL and "WARMING" in r.summary
+    assert r.outcome is Outcome.FAIL and r.args["not_received"] and "WARMING" in r.args["not_received"][0]
     w2 = World().base(pods, svcs, []).dump(_dump([], _secrets_section(root=ROOT_A, leaf=EXPIRED)))
     r2 = w2.run("MTLS-CERT-NOT-READY")
-    assert r2.outcome is Outcome.FAIL and "no valid certificate" in r2.summary
+    assert r2.outcome is Outcome.FAIL and r2.args["invalid"]  # no valid certificate
 
 
 def test_cert_ready_passes_and_unknown_without_dump() -> None:
@@ -508,7 +508,7 @@ def test_cert_not_ready_on_peer() -> None:
     w = World().base(pods, svcs, []).dump(_dump([])).rel(SERVER, "server")
     w.dump(_dump([], _secrets_section(root=ROOT_A, leaf=EXPIRED)), name=SERVER)
     r = w.run("MTLS-CERT-NOT-READY")
-    assert r.outcome is Outcome.FAIL and f"peer default/{SERVER}" in r.summary
+    assert r.outcome is Outcome.FAIL and r.args["peer"] == f"default/{SERVER}"
 
 
 DR_SAN = _cr("DestinationRule", "reviews", "default", {"host": "reviews", "trafficPolicy": {"tls": {
@@ -520,7 +520,7 @@ def test_san_mismatch_from_destination_rule() -> None:
     w = World().base(pods, svcs, [DR_SAN]).log([tls_fail_line("TLS_error:_268435581:SSL_routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED")])
     r = w.run("MTLS-SAN-MISMATCH")
     assert r.outcome is Outcome.FAIL, r.summary
-    assert "spiffe://cluster.local/ns/default/sa/bookinfo-reviews" in r.summary and r.confidence >= 0.9
+    assert r.args["identities"] == ["spiffe://cluster.local/ns/default/sa/bookinfo-reviews"] and r.corroboration == "logs"
 
 
 def test_san_match_passes_and_no_sans_not_applicable() -> None:

@@ -282,8 +282,8 @@ def _client_reset_entries(entries: list[AccessLogEntry]) -> list[AccessLogEntry]
     return out
 
 
-def _result(problems: list[Problem], ctx: CheckContext, *, ok_summary: str, na_summary: str, decided: bool,
-            unknown_reason: str = "", check: str | None = None) -> CheckResult:
+def _result(problems: list[Problem], ctx: CheckContext, *, check: str, ok_summary: str, na_summary: str, decided: bool,
+            unknown_reason: str = "") -> CheckResult:
     """One result from the problems a check found: the best-corroborated one words the finding
     (its message variant, arguments and level), the others are listed by their short label
     (argument ``more``) and their evidence, fix steps and resources are merged."""
@@ -299,19 +299,12 @@ def _result(problems: list[Problem], ctx: CheckContext, *, ok_summary: str, na_s
             observed.extend(o for o in p.observed if o not in observed)
             resources.extend(r for r in p.resources if r not in resources)
             steps.extend(s for s in p.steps if s not in steps)
-        shared = dict(evidence=evidence[:12], observed=observed[:10], resources=resources)
-        if first.confidence is not None:  # legacy free text (a module not converted to catalogue templates yet)
-            summary = first.summary
-            if len(problems) > 1:
-                summary += f" (and {len(problems) - 1} more: " + "; ".join(p.short for p in problems[1:4]) + ")"
-            return CheckResult.failed(summary, fix=Fix(summary=first.fix_summary, steps=steps[:8], ordered=first.ordered),
-                                      confidence=first.confidence, **shared)  # type: ignore[arg-type]
         return CheckResult.failed(
             message=first.message,
             args={**first.args, "more_count": len(problems) - 1, "more": [p.short for p in problems[1:4]]},
             corroboration=first.level,
             fix=Fix(steps=steps[:8], ordered=first.ordered),
-            **shared,  # type: ignore[arg-type]
+            evidence=evidence[:12], observed=observed[:10], resources=resources,
         )
     if unknown_reason and not decided:
         return CheckResult.unknown(unknown_reason, reason=unknown_reason)
@@ -337,15 +330,9 @@ class Problem:
     resources: list[str] = field(default_factory=list)
     steps: list[FixStep] = field(default_factory=list)
     ordered: bool = False
-    #: legacy free text and number (modules not converted to catalogue templates yet)
-    summary: str = ""
-    confidence: float | None = None
-    fix_summary: str = ""
 
-    def strength(self, check: str | None) -> float:
+    def strength(self, check: str) -> float:
         """How well corroborated: the catalogue's number for the level reached."""
-        if self.confidence is not None or check is None:
-            return self.confidence or 0.0
         return load_catalogue()[check].confidence_for(self.level)
 
 

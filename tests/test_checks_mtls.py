@@ -283,6 +283,33 @@ def test_dr_disable_vs_strict_server_side_from_its_own_log() -> None:
     assert r.message == "server" and r.args["target_port"] == 9080 and r.corroboration == "server_rejects"
 
 
+def _in_domain(pods: list[dict[str, Any]], domain: str) -> list[dict[str, Any]]:
+    """The pods as the injector starts their proxies in a cluster whose DNS domain is ``domain``:
+    ``--domain $(POD_NAMESPACE).svc.<clusterDomain>`` (istio/istio@1.22.0:manifests/charts/istio-control/
+    istio-discovery/files/injection-template.yaml; tests/fixtures/corpus/istio/inject)."""
+    for p in pods:
+        for c in p["spec"]["containers"]:
+            if c["name"] == "istio-proxy":
+                c["args"] = ["proxy", "sidecar", "--domain", f"$(POD_NAMESPACE).svc.{domain}"]
+    return pods
+
+
+def test_dr_disable_follows_the_cluster_domain() -> None:
+    """A cluster installed with clusterDomain corp.internal names its Services
+    ``reviews.default.svc.corp.internal``: a DestinationRule written with that FQDN disables TLS
+    towards this STRICT pod, and the check must see it. Assuming ``cluster.local`` it would look for
+    ``reviews.default.svc.cluster.local`` and call the mesh healthy."""
+    dr = _cr("DestinationRule", "reviews", "default", {"host": "reviews.default.svc.corp.internal",
+                                                       "trafficPolicy": {"tls": {"mode": "DISABLE"}}})
+    pods, svcs = bookinfo()
+    r = World(pod=SERVER).base(_in_domain(pods, "corp.internal"), svcs, [STRICT_MESH, dr]).log([nr_line(CLIENT_IP)]).run("MTLS-DR-DISABLE-VS-STRICT")
+    assert r.outcome is Outcome.FAIL, r.summary
+    assert r.message == "server" and r.args["host"] == "reviews.default.svc.corp.internal"
+    # the same rule in a cluster.local cluster names no Service of this mesh
+    pods, svcs = bookinfo()
+    assert World(pod=SERVER).base(pods, svcs, [STRICT_MESH, dr]).log([nr_line(CLIENT_IP)]).run("MTLS-DR-DISABLE-VS-STRICT").outcome is not Outcome.FAIL
+
+
 def test_dr_disable_towards_permissive_server_passes() -> None:
     pods, svcs = bookinfo()
     r = World().base(pods, svcs, [PERMISSIVE_NS, DR_DISABLE]).log([OK_LINE]).run("MTLS-DR-DISABLE-VS-STRICT")

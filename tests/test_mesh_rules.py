@@ -302,6 +302,27 @@ def test_cluster_domain_from_the_proxy_args_the_injector_or_the_node_id() -> Non
     assert D.cluster_domain() == ("cluster.local", "default (no evidence names another)")
 
 
+def test_checks_never_assume_the_default_domain() -> None:
+    """Checks build host names in the cluster's domain (``engine/mesh/resolve``: ``service_host``,
+    ``config_host``, ``client_host``), never with the ``cluster.local`` default of the plain helpers:
+    ``Service.fqdn()``, ``resolve_short_name`` and ``dns_fqdn`` without a domain are refused here.
+    (tests/test_checks_mtls.py::test_dr_disable_follows_the_cluster_domain shows a check following it.)"""
+    import ast
+    from pathlib import Path
+
+    checks = Path(__file__).resolve().parent.parent / "istio_doctor" / "engine" / "checks"
+    found = []
+    for path in sorted(checks.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            given = len(node.args) + len(node.keywords)
+            if (name == "fqdn" and given == 0) or (name in ("resolve_short_name", "dns_fqdn", "service_fqdn") and given < 3):
+                found.append(f"{path.relative_to(checks)}:{node.lineno} {name}")
+    assert not found, f"host names built in the default domain: {found}"
+
+
 def test_the_corpus_injected_pods_name_their_domain() -> None:
     from pathlib import Path
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host
 from istio_doctor.engine.mesh import (
     container_port_for,
     destination_rule_for,
@@ -24,7 +25,7 @@ from istio_doctor.engine.mesh import (
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches
+from istio_doctor.engine.mesh.hosts import host_matches
 
 # --------------------------------------------------------------------------------------
 # shared reading helpers
@@ -191,7 +192,7 @@ def _client_dests(ctx: CheckContext, pod: Any, *, dr_namespace_hosts: bool = Tru
         for dr in ctx.ev.get_or([], Need.DESTINATION_RULES):
             if dr.metadata.namespace != ns or not dr.spec.host or dr.spec.host.startswith("*"):
                 continue
-            host = dns_fqdn(dr.spec.host, ns)
+            host = client_host(ctx, dr.spec.host, ns)
             svc = service_for_host(ctx, host)
             if svc is None or svc.selects(pod):
                 continue  # its own Service: the server view of each check judges that rule
@@ -374,7 +375,7 @@ def _drs_targeting(ctx: CheckContext, host: str) -> list[tuple[Any, str]]:
     out = []
     for dr in ctx.ev.get_or([], Need.DESTINATION_RULES):
         ns = dr.metadata.namespace or "default"
-        if not dr.spec.host or not host_matches(dns_fqdn(dr.spec.host, ns), host):
+        if not dr.spec.host or not host_matches(client_host(ctx, dr.spec.host, ns), host):
             continue
         ws = dr.spec.workload_selector
         applied = destination_rule_for(ctx, host, ns, ws.labels if ws is not None else None)

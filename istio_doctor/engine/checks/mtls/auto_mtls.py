@@ -28,12 +28,13 @@ from istio_doctor.engine.checks.mtls._reading import (
     _summarize,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, service_host
 from istio_doctor.engine.mesh import destination_rule_for
 from istio_doctor.engine.model import CheckResult, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches
+from istio_doctor.engine.mesh.hosts import host_matches
 from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ def _shadowed_with_tls(ctx: CheckContext, host: str, port: int, client_ns: str, 
         ns = dr.metadata.namespace or "default"
         if applied is not None and dr is applied.rule:
             continue
-        if not dr.spec.host or not host_matches(dns_fqdn(dr.spec.host, ns), host):
+        if not dr.spec.host or not host_matches(client_host(ctx, dr.spec.host, ns), host):
             continue
         if not exported_to(dr.spec.export_to, ns, client_ns):
             continue
@@ -127,7 +128,7 @@ def auto_mtls_off(ctx: CheckContext, _: NoParams) -> CheckResult:
         if sp.mtls is None or sp.mtls.mode != "STRICT":
             continue
         decided = True
-        host = sp.svc.fqdn()
+        host = service_host(ctx, sp.svc)
         applied = destination_rule_for(ctx, host, sp.svc.metadata.namespace)
         tls = _dr_tls(applied.rule, sp.port.port, None)[0] if applied is not None else None
         if tls is not None:
@@ -184,7 +185,7 @@ def dr_shadowing(ctx: CheckContext, _: NoParams) -> CheckResult:
     cands: list[tuple[str, int, str | None, str, list[AccessLogEntry]]] = [
         (d.host, d.port, d.subset, pod.metadata.namespace, d.entries) for d in _client_dests(ctx, pod)
     ]
-    cands += [(sp.svc.fqdn(), sp.port.port, None, sp.svc.metadata.namespace, []) for sp in _own_served_ports(ctx, pod)]
+    cands += [(service_host(ctx, sp.svc), sp.port.port, None, sp.svc.metadata.namespace, []) for sp in _own_served_ports(ctx, pod)]
     seen: set[str] = set()
     for host, port, subset, client_ns, entries in cands:
         applied = _applied(ctx, host, client_ns, pod.labels if client_ns == pod.metadata.namespace else None)

@@ -32,6 +32,7 @@ from istio_doctor.engine.checks.mtls._reading import (
     _tls_text,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
@@ -416,14 +417,14 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             if client.has_sidecar:
                 judge_trust_domain(client, ctx.ev.get_or(None, Need.CONFIG_DUMP, r.namespace, r.name), pod, r.service, [])
         for sp in _own_served_ports(ctx, pod):
-            for dr, _why in _drs_targeting(ctx, sp.svc.fqdn()):
+            for dr, _why in _drs_targeting(ctx, service_host(ctx, sp.svc)):
                 tls, where = _dr_tls(dr, sp.port.port, None)
                 if tls is None or tls.mode != "ISTIO_MUTUAL" or not tls.subject_alt_names:
                     continue
                 decided = True
                 if any(f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}" in p.resources for p in problems):
                     continue
-                judge(dr, list(tls.subject_alt_names), None, sp.svc.fqdn(), sp.port.port,
+                judge(dr, list(tls.subject_alt_names), None, service_host(ctx, sp.svc), sp.port.port,
                       [pod], None, [ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(dr), f"{where}.subjectAltNames")], [])
     return _result(problems, ctx, check="MTLS-SAN-MISMATCH", decided=decided,
                    ok_summary="the subjectAltNames verified match the server identities",

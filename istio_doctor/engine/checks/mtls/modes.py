@@ -41,6 +41,7 @@ from istio_doctor.engine.checks.mtls._reading import (
     _tls_text,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.mesh import container_port_for, effective_mtls, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -95,7 +96,7 @@ def dr_disable_vs_strict(ctx: CheckContext, _: NoParams) -> CheckResult:
                 if sp.mtls is not None:
                     decided = True
                 continue
-            host = sp.svc.fqdn()
+            host = service_host(ctx, sp.svc)
             for dr, why in _drs_targeting(ctx, host):
                 decided = True
                 tls, where = _dr_tls(dr, sp.port.port, None)
@@ -215,7 +216,7 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
                         if cand is not None and cand.ip == ip:
                             client = cand
             sp = by_port[_port_of(entries[0].downstream_local_address)]
-            host = sp.svc.fqdn()
+            host = service_host(ctx, sp.svc)
             if client is not None and client.has_sidecar:
                 continue  # a mesh client sending plaintext: a DestinationRule or a bypass, not this cause
             if client is None:
@@ -322,7 +323,7 @@ def to_nonmesh_server(ctx: CheckContext, _: NoParams) -> CheckResult:
             problems.append(_to_plain_problem(ctx, applied.rule, where, d.host, d.port, plain, d.entries, cl, client=pod))
     else:
         for svc in ctx.services_selecting(pod):
-            host = svc.fqdn()
+            host = service_host(ctx, svc)
             for sp in svc.spec.ports:
                 for dr, why in _drs_targeting(ctx, host):
                     decided = True

@@ -25,12 +25,12 @@ from istio_doctor.engine.checks.p503._reading import (
     workload_name,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, service_host
 from istio_doctor.engine.mesh import destination_rule_for, effective_mtls, virtual_services_for_host
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn
 
 # --------------------------------------------------------------------------------------
 # UH: no (healthy) endpoint
@@ -106,7 +106,7 @@ def no_endpoints(ctx: CheckContext, _: NoParams) -> CheckResult:
             svc, port, subset = entry_service(ctx, es[0])
             if svc is None:
                 continue
-            dr, labels = _subset_labels(ctx, svc.fqdn(), subset, pl.namespace)
+            dr, labels = _subset_labels(ctx, service_host(ctx, svc), subset, pl.namespace)
             if subset and labels is not None:
                 b_all = _backing(ctx, svc)
                 if b_all is not None and not [p for p in b_all.selected if all(p.labels.get(k) == v for k, v in labels.items())]:
@@ -263,16 +263,16 @@ def subset_no_pods(ctx: CheckContext, _: NoParams) -> CheckResult:
     hosts: dict[str, Any] = {}
     pod = ctx.pod()
     for s in services_of(ctx, pod):
-        hosts[s.fqdn()] = s
+        hosts[service_host(ctx, s)] = s
     for pl in pls:
         for e in pl.log.entries:
             svc, _, _ = entry_service(ctx, e)
             if svc is not None:
-                hosts.setdefault(svc.fqdn(), svc)
+                hosts.setdefault(service_host(ctx, svc), svc)
     for host, svc in hosts.items():
         for vs in virtual_services_for_host(ctx, host, client_namespace=ctx.namespace):
             for d in vs.destinations:
-                if not d.subset or dns_fqdn(d.host, vs.metadata.namespace or "default") != host:
+                if not d.subset or client_host(ctx, d.host, vs.metadata.namespace or "default") != host:
                     continue
                 res = _subset_empty(ctx, svc, d.subset, ctx.namespace)
                 if res is None:
@@ -287,7 +287,7 @@ def subset_no_pods(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 
 def _subset_empty(ctx: CheckContext, svc: Any, subset: str, client_ns: str) -> tuple[Any, dict[str, str], list[Any]] | None:
-    dr, labels = _subset_labels(ctx, svc.fqdn(), subset, client_ns)
+    dr, labels = _subset_labels(ctx, service_host(ctx, svc), subset, client_ns)
     if dr is None or labels is None:
         return None
     pods = pods_in(ctx, svc.metadata.namespace)
@@ -314,7 +314,7 @@ def _subset_fail(ctx: CheckContext, svc: Any, dr: Any, subset: str, labels: dict
         evidence.append(dref)
     return CheckResult.failed(
         args={"dr": f"{dr.metadata.namespace}/{dr.metadata.name}", "subset": subset, "want": want, "count": len(pods),
-              "service": svc_ref(svc), "labels": versions, "host": svc.fqdn()},
+              "service": svc_ref(svc), "labels": versions, "host": service_host(ctx, svc)},
         corroboration=level,
         evidence=evidence, observed=observed,
         resources=[f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}", svc_ref(svc)],

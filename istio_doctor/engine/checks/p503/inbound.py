@@ -27,6 +27,7 @@ from istio_doctor.engine.checks.p503._reading import (
     workload_name,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
@@ -48,10 +49,10 @@ def _inbound_uf(pl: PodLog | None, port: int) -> list[AccessLogEntry]:
     ]
 
 
-def _client_uf(pls: list[PodLog], svc: Any) -> tuple[PodLog | None, list[AccessLogEntry]]:
+def _client_uf(ctx: CheckContext, pls: list[PodLog], svc: Any) -> tuple[PodLog | None, list[AccessLogEntry]]:
     for pl in pls:
         hits = [e for e in pl.log.entries if e.direction == "outbound" and e.upstream_service is not None
-                and e.upstream_service.fqdn == svc.fqdn() and (has_flag(e, "UF") or "connection_failure" in (e.response_code_details or ""))]
+                and e.upstream_service.fqdn == service_host(ctx, svc) and (has_flag(e, "UF") or "connection_failure" in (e.response_code_details or ""))]
         if hits:
             return pl, hits
     return None, []
@@ -115,7 +116,7 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
             ns, nm = pod.metadata.namespace, pod.metadata.name
             server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
             inbound = _inbound_uf(server_pl, cp)
-            cpl, client = _client_uf(pls, svc)
+            cpl, client = _client_uf(ctx, pls, svc)
             evidence = [ctx.ref(Need.SOCKETS, _socket_rows(socks, [cp]), f"port {cp} listens on loopback only", namespace=ns, name=nm)]
             observed = []
             if inbound and server_pl is not None:
@@ -171,7 +172,7 @@ def _bind_inferred_from_logs(ctx: CheckContext, pod: Any, pls: list[PodLog]) -> 
         inbound = _inbound_uf(server_pl, cp)
         if not inbound:
             continue
-        cpl, client = _client_uf(pls, svc)
+        cpl, client = _client_uf(ctx, pls, svc)
         sockets_item = ctx.ev.item(Need.SOCKETS, ns, nm)
         why = sockets_item.failure.reason if sockets_item is not None and sockets_item.failure is not None else "they were not gathered"
         evidence = [log_ref(ctx, server_pl, inbound, "the server's sidecar cannot connect to the app on the pod IP"),
@@ -224,7 +225,7 @@ def target_port(ctx: CheckContext, _: NoParams) -> CheckResult:
             ns, nm = pod.metadata.namespace, pod.metadata.name
             server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
             inbound = _inbound_uf(server_pl, cp)
-            cpl, client = _client_uf(pls, svc)
+            cpl, client = _client_uf(ctx, pls, svc)
             evidence = [
                 ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace, "ports": [dump(sp)]},
                         f"targetPort resolves to pod port {cp}"),

@@ -30,6 +30,7 @@ from istio_doctor.engine.checks.p503._reading import (
     workload_name,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.mesh import container_port_for
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -91,7 +92,7 @@ def protocol_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             svc, sp = hit
             if not port_protocol(ctx, sp).is_http:
                 continue
-            by_port.setdefault((svc.fqdn(), sp.port), (svc, sp, []))[2].append(e)
+            by_port.setdefault((service_host(ctx, svc), sp.port), (svc, sp, []))[2].append(e)
         for (_, _), (svc, sp, entries) in by_port.items():
             proto = port_protocol(ctx, sp)
             tls_hint = any("DPE" in e.response_flags for e in entries)
@@ -137,8 +138,8 @@ def server_first(ctx: CheckContext, _: NoParams) -> CheckResult:
     seen: set[str] = set()
     for pod, _role in server_pods(ctx):
         for s in services_of(ctx, pod):
-            if s.fqdn() not in seen:
-                seen.add(s.fqdn())
+            if service_host(ctx, s) not in seen:
+                seen.add(service_host(ctx, s))
                 candidates.append((s, [pod]))
     # services the target calls (a hung server-first connection often logs no failure at all)
     for pl in pod_logs(ctx, required=False):
@@ -146,8 +147,8 @@ def server_first(ctx: CheckContext, _: NoParams) -> CheckResult:
             continue
         for e in pl.log.entries:
             svc, _, _ = entry_service(ctx, e)
-            if svc is not None and svc.fqdn() not in seen:
-                seen.add(svc.fqdn())
+            if svc is not None and service_host(ctx, svc) not in seen:
+                seen.add(service_host(ctx, svc))
                 pods = [p for p in (pods_in(ctx, svc.metadata.namespace) or []) if svc.selects(p)]
                 candidates.append((svc, pods))
     looked = 0
@@ -164,7 +165,7 @@ def server_first(ctx: CheckContext, _: NoParams) -> CheckResult:
                 continue
             hung = []
             for pl in pod_logs(ctx, required=False):
-                hung += [e for e in pl.log.entries if e.is_tcp and e.upstream_service is not None and e.upstream_service.fqdn == svc.fqdn()
+                hung += [e for e in pl.log.entries if e.is_tcp and e.upstream_service is not None and e.upstream_service.fqdn == service_host(ctx, svc)
                          and (e.bytes_sent or 0) == 0 and (e.bytes_received or 0) == 0]
             patch = json.dumps([{"op": "replace", "path": f"/spec/ports/{svc.spec.ports.index(sp)}/name", "value": f"tcp-{sp.port}"}])
             return CheckResult.failed(
@@ -173,7 +174,7 @@ def server_first(ctx: CheckContext, _: NoParams) -> CheckResult:
                 corroboration="logs" if hung else None,
                 evidence=[ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace, "ports": [dump(sp)]},
                                   "no protocol declared: Istio sniffs this port")],
-                observed=[f"{len(hung)}× TCP connection to {svc.fqdn()} closed with 0 bytes"] if hung else [],
+                observed=[f"{len(hung)}× TCP connection to {service_host(ctx, svc)} closed with 0 bytes"] if hung else [],
                 resources=[svc_ref(svc)],
                 fix=Fix(steps=[FixStep(description=f"Rename the port to tcp-{sp.port}",
                                        command=f"kubectl patch service {svc.metadata.name} -n {svc.metadata.namespace} --type=json -p '{patch}'")]),

@@ -22,12 +22,12 @@ from istio_doctor.engine.checks.p503._reading import (
     services_of,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, service_host
 from istio_doctor.engine.mesh import destination_rule_for, virtual_services_for_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn
 from istio_doctor.evidence.istio import parse_duration
 
 # --------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def keepalive_uc(ctx: CheckContext, _: NoParams) -> CheckResult:
             if applied and applied.rule.spec.traffic_policy and applied.rule.spec.traffic_policy.connection_pool and applied.rule.spec.traffic_policy.connection_pool.http:
                 idle = applied.rule.spec.traffic_policy.connection_pool.http.idle_timeout
             own = services_of(ctx, ctx.pod(), required=False)
-            fix_host = host or (own[0].fqdn() if cl.startswith("inbound") and own else "<host>")
+            fix_host = host or (service_host(ctx, own[0]) if cl.startswith("inbound") and own else "<host>")
             return CheckResult.failed(
                 args={"count": len(uc), "total": len(es), "cluster": cl, "ok": len(ok), "inbound": cl.startswith("inbound"), "idle_timeout": idle},
                 # an idleTimeout already set makes the keep-alive race less likely the explanation
@@ -308,7 +308,7 @@ def fault_config(ctx: CheckContext, _: NoParams) -> CheckResult:
         if host is None:
             auth = next((e.authority for e in fi if e.authority), None)
             if auth:
-                host = dns_fqdn(auth.split(":")[0], pl.namespace)
+                host = client_host(ctx, auth.split(":")[0], pl.namespace)
         faults = []
         if host and ctx.ev.has(Need.VIRTUAL_SERVICES):
             for vs in virtual_services_for_host(ctx, host, client_namespace=pl.namespace):

@@ -26,11 +26,11 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import config_host, service_host
 from istio_doctor.engine.mesh import destination_rule_for, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import resolve_short_name
 
 # --------------------------------------------------------------------------------------
 # ingress subset rules, JWT claim routing
@@ -50,7 +50,7 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
         gw_vss = [v for v in _relevant_vs_for_pod(ctx, pod) if _gw_refs(v)]
     if not gw_vss:
         return CheckResult.not_applicable("no gateway-bound VirtualService carries the examined pod's traffic")
-    mine = {s.fqdn() for s in _pod_services(ctx, pod)}
+    mine = {service_host(ctx, s) for s in _pod_services(ctx, pod)}
     dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name) if pod.is_gateway else None
     for gvs in gw_vss:
         if "mesh" in gvs.spec.gateways:
@@ -58,16 +58,16 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
         for d in gvs.destinations:
             if d.subset:
                 continue
-            host = resolve_short_name(d.host, _vs_ns(gvs))
+            host = config_host(ctx, d.host, _vs_ns(gvs))
             if mine and not pod.is_gateway and host not in mine:
                 continue
             svc = _service_by_fqdn(ctx, host)
             if svc is None:
                 continue
             for mvs in vss:
-                if _gw_refs(mvs) or not _vs_matches_host(mvs, host, host):
+                if _gw_refs(mvs) or not _vs_matches_host(ctx, mvs, host, host):
                     continue
-                subsets = sorted({x.subset for x in mvs.destinations if x.subset and resolve_short_name(x.host, _vs_ns(mvs)) == host})
+                subsets = sorted({x.subset for x in mvs.destinations if x.subset and config_host(ctx, x.host, _vs_ns(mvs)) == host})
                 if not subsets:
                     continue
                 applied = destination_rule_for(ctx, host, _vs_ns(gvs))
@@ -144,7 +144,7 @@ def jwt_claim(ctx: CheckContext, _: NoParams) -> CheckResult:
             continue
         claims = _claim_headers(vs)
         log = _log(ctx) if pod.is_gateway else None
-        hit = [e for e in _entries(log) if _is_nr(e) and _vs_matches_host(vs, _authority_host(e.authority), None)]
+        hit = [e for e in _entries(log) if _is_nr(e) and _vs_matches_host(ctx, vs, _authority_host(e.authority), None)]
         evidence = []
         if hit:
             evidence.append(ctx.ref(Need.PROXY_LOGS, _lines(hit), "claim-based routes never match: 404 NR"))

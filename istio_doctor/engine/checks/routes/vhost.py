@@ -27,10 +27,11 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import config_host, service_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import host_matches, resolve_short_name
+from istio_doctor.engine.mesh.hosts import host_matches
 
 # --------------------------------------------------------------------------------------
 # ROUTE-AUTHORITY-MISMATCH / ROUTE-MATCH-MISS (what Envoy does with the logged request)
@@ -42,10 +43,10 @@ def _known_host(ctx: CheckContext, host: str, client_ns: str) -> bool:
     svc = _service_for_authority(ctx, host, client_ns)
     if svc is not None or (not _is_ip(host) and _service_entries_for(ctx, host)):
         return True
-    sfq = svc.fqdn() if svc is not None else None
+    sfq = service_host(ctx, svc) if svc is not None else None
     for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
         for h in vs.spec.hosts:
-            r = resolve_short_name(h, _vs_ns(vs))
+            r = config_host(ctx, h, _vs_ns(vs))
             if h == "*":
                 # '*' names no host in particular, but a '*' VirtualService meant for a gateway
                 # does serve this request: then the binding, not the Host header, is wrong.

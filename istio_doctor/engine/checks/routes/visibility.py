@@ -23,11 +23,12 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import config_host, service_host
 from istio_doctor.engine.mesh import all_destination_rules_for, destination_rule_for, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import host_matches, resolve_short_name
+from istio_doctor.engine.mesh.hosts import host_matches
 from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
@@ -46,7 +47,7 @@ def vs_host_conflict(ctx: CheckContext, _: NoParams) -> CheckResult:
         if not vs.applies_to_mesh:
             continue
         for h in vs.spec.hosts:
-            r = resolve_short_name(h, _vs_ns(vs))
+            r = config_host(ctx, h, _vs_ns(vs))
             if r in hosts or (_vs_ns(vs) == ctx.namespace and "*" not in r):
                 by_host.setdefault(r, []).append(vs)
     conflicts = {h: v for h, v in by_host.items() if len({(_vs_ns(x), x.metadata.name) for x in v}) > 1}
@@ -93,7 +94,7 @@ def _failing_targets(ctx: CheckContext) -> dict[str, tuple[Any, list[Any]]]:
         svc = _service_for_authority(ctx, _authority_host(e.authority), ctx.namespace)
         if svc is None:
             continue
-        out.setdefault(svc.fqdn(), (svc, []))[1].append(e)
+        out.setdefault(service_host(ctx, svc), (svc, []))[1].append(e)
     return out
 
 
@@ -121,12 +122,12 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
                           f"kubectl annotate service {svc.metadata.name} -n {svc.metadata.namespace} --overwrite networking.istio.io/exportTo='{ann},{cns}'")
         if hidden_obj is None:
             for vs in ctx.resources(Need.VIRTUAL_SERVICES):
-                if not vs.applies_to_mesh or not exported_to(vs.spec.export_to, _vs_ns(vs), cns) or not _vs_matches_host(vs, host, host):
+                if not vs.applies_to_mesh or not exported_to(vs.spec.export_to, _vs_ns(vs), cns) or not _vs_matches_host(ctx, vs, host, host):
                     continue
                 for d in vs.destinations:
                     if not d.subset:
                         continue
-                    h = resolve_short_name(d.host, _vs_ns(vs))
+                    h = config_host(ctx, d.host, _vs_ns(vs))
                     applied = destination_rule_for(ctx, h, cns, pod.labels)
                     if applied is not None and applied.rule.subset(d.subset) is not None:
                         continue
@@ -216,7 +217,7 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
     ctx.services()  # required: hosts are resolved through it
     targets = _failing_targets(ctx)
     if not targets:
-        called = sorted({s.fqdn() for e in log.entries if e.authority and e.direction == "outbound"
+        called = sorted({service_host(ctx, s) for e in log.entries if e.authority and e.direction == "outbound"
                          for s in [_service_for_authority(ctx, _authority_host(e.authority), ctx.namespace)] if s is not None})
         if called:
             return CheckResult.passed(f"no routed request of the pod failed; it reaches {called} within Sidecar "
@@ -226,9 +227,9 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
     for host, (svc, es) in targets.items():
         checks.append((host, svc.metadata.namespace, svc, es))
         for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
-            if vs.applies_to_mesh and _vs_matches_host(vs, host, host):
+            if vs.applies_to_mesh and _vs_matches_host(ctx, vs, host, host):
                 for d in vs.destinations:
-                    r = resolve_short_name(d.host, _vs_ns(vs))
+                    r = config_host(ctx, d.host, _vs_ns(vs))
                     dsvc = _service_by_fqdn(ctx, r)
                     if dsvc is not None and r != host:
                         checks.append((r, dsvc.metadata.namespace, dsvc, es))

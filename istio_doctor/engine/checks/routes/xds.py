@@ -24,11 +24,11 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, config_host
 from istio_doctor.engine.mesh import root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import MissingEvidence, Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn, resolve_short_name
 from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
@@ -200,29 +200,29 @@ def dr_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule's host matches no Service or ServiceEntry, so the rule is silently unused."""
     pod = ctx.pod()
     hosts = _relevant_hosts(ctx, pod)
-    subset_hosts = {resolve_short_name(d.host, _vs_ns(vs)) for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES) for d in vs.destinations if d.subset}
+    subset_hosts = {config_host(ctx, d.host, _vs_ns(vs)) for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES) for d in vs.destinations if d.subset}
     cands = []
     for dr in ctx.resources(Need.DESTINATION_RULES):
         if not dr.spec.host or "*" in dr.spec.host:
             continue
         ns = dr.metadata.namespace or "default"
-        meant = dns_fqdn(dr.spec.host, ns)
+        meant = client_host(ctx, dr.spec.host, ns)
         if ns == ctx.namespace or meant in hosts or meant in subset_hosts:
             cands.append(dr)
     if not cands:
         return CheckResult.not_applicable("no DestinationRule concerns the examined pod's traffic")
     for dr in cands:
         ns = dr.metadata.namespace or "default"
-        actual = resolve_short_name(dr.spec.host, ns)
+        actual = config_host(ctx, dr.spec.host, ns)
         if _in_registry(ctx, actual):
             continue
-        meant = dns_fqdn(dr.spec.host, ns)
+        meant = client_host(ctx, dr.spec.host, ns)
         names = [s.metadata.name for s in ctx.services(ns)]
         close = difflib.get_close_matches(dr.spec.host.split(".")[0], names, n=1)
         if meant != actual and _in_registry(ctx, meant):
             suggestion, variant = meant, "literal"  # a dotted short name is not expanded
         elif close:
-            suggestion, variant = dns_fqdn(close[0], ns), "close"
+            suggestion, variant = client_host(ctx, close[0], ns), "close"
         else:
             suggestion, variant = "", None
         evidence = [ctx.ref(Need.DESTINATION_RULES, _obj_excerpt(dr, "DestinationRule"), "the DestinationRule host")]

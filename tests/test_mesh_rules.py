@@ -90,6 +90,18 @@ def test_export_to(export_to: list[str], owner: str, client: str, default: list[
     assert X.exported_to(export_to, owner, client, default) is visible
 
 
+def test_service_export_to_annotation_by_version() -> None:
+    # istio/istio@1.22.0:pilot/pkg/serviceregistry/kube/conversion.go splits on "," as is;
+    # 1.24.0 trims each name (istio/istio#53367, 5152877a)
+    from istio_doctor.evidence.kube import Service
+
+    svc = Service.model_validate({"apiVersion": "v1", "kind": "Service",
+                                  "metadata": {"name": "r", "namespace": "a", "annotations": {X.SERVICE_EXPORT_ANNOTATION: "a, b"}}})
+    assert X.service_export_to(svc, V("1.23.5")) == ["a", " b"] and X.service_export_to(svc, V("1.24.0")) == ["a", "b"]
+    assert X.service_export_to(svc) == ["a", "b"]  # version unknown: as current releases read it
+    assert not X.exported_to(X.service_export_to(svc, V("1.22.0")), "a", "b") and X.exported_to(X.service_export_to(svc, V("1.24.0")), "a", "b")
+
+
 def test_mesh_default_export_to_is_read_from_mesh_config() -> None:
     mc = MeshConfig.model_validate({"defaultServiceExportTo": ["."], "defaultDestinationRuleExportTo": ["."]})
     assert X.mesh_default(mc, X.Kind.SERVICE) == ["."] and X.mesh_default(mc, X.Kind.VIRTUAL_SERVICE) == []

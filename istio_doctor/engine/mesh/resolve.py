@@ -18,6 +18,7 @@ from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, dns_fqdn, host_matche
 from istio_doctor.engine.mesh.lookup import AppliedRule, MeshView, destination_rule, sidecar, virtual_services
 from istio_doctor.engine.mesh.peerauth import EffectiveMtls
 from istio_doctor.engine.mesh.peerauth import effective_mtls as _effective_mtls
+from istio_doctor.engine.mesh.visibility import Kind, exported_to, mesh_default, service_export_to
 from istio_doctor.evidence.bundle import MissingEvidence, Need
 
 
@@ -91,6 +92,24 @@ def client_host(ctx: CheckContext, host: str, namespace: str) -> str:
     return dns_fqdn(host, namespace, cluster_domain(ctx))
 
 
+def service_visible(ctx: CheckContext, svc: Any, client_namespace: str) -> bool:
+    """Whether a proxy in ``client_namespace`` sees the Kubernetes Service: its exportTo annotation,
+    else MeshConfig's ``defaultServiceExportTo`` (read when the check declared the mesh config)."""
+    return exported_to(service_export_to(svc, ctx.istio_version), svc.metadata.namespace or "default", client_namespace,
+                       service_export_default(ctx))
+
+
+def service_entry_visible(ctx: CheckContext, se: Any, client_namespace: str) -> bool:
+    """The same for a ServiceEntry (its ``exportTo``; the default is the Services' one too)."""
+    return exported_to(se.spec.export_to, se.metadata.namespace or "default", client_namespace, service_export_default(ctx))
+
+
+def service_export_default(ctx: CheckContext) -> list[str]:
+    """MeshConfig ``defaultServiceExportTo`` (empty: Istio's default, public)."""
+    mc = mesh_config(ctx) if ctx.declares(Need.CONTROL_PLANE_CONFIGMAPS) else None
+    return mesh_default(mc, Kind.SERVICE)
+
+
 def service_for_host(ctx: CheckContext, host: str) -> Any | None:
     sn = split_service_fqdn(host)
     if sn is None:
@@ -151,6 +170,7 @@ def container_port_for(svc: Any, port: Any, pod: Any) -> int | None:
 
 __all__ = [
     "DEFAULT_DOMAIN", "AppliedRule", "EffectiveMtls", "all_destination_rules_for", "client_host", "cluster_domain",
-    "cluster_domain_and_source", "config_host", "container_port_for", "destination_rule_for", "effective_mtls", "mesh_config", "pods_for_service", "root_namespace",
-    "service_for_host", "service_host", "sidecar_for", "svc_fqdn", "view", "virtual_services_for_host",
+    "cluster_domain_and_source", "config_host", "container_port_for", "destination_rule_for", "effective_mtls", "mesh_config",
+    "pods_for_service", "root_namespace", "service_entry_visible", "service_export_default", "service_for_host", "service_host",
+    "service_visible", "sidecar_for", "svc_fqdn", "view", "virtual_services_for_host",
 ]

@@ -23,13 +23,19 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
-from istio_doctor.engine.mesh.resolve import config_host, service_host
+from istio_doctor.engine.mesh.resolve import (
+    config_host,
+    service_entry_visible,
+    service_export_default,
+    service_host,
+    service_visible,
+)
 from istio_doctor.engine.mesh import all_destination_rules_for, destination_rule_for, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
 from istio_doctor.engine.mesh.hosts import host_matches
-from istio_doctor.engine.mesh.visibility import exported_to
+from istio_doctor.engine.mesh.visibility import SERVICE_EXPORT_ANNOTATION, exported_to
 
 # --------------------------------------------------------------------------------------
 # VirtualService conflicts, visibility (exportTo, Sidecar)
@@ -112,14 +118,18 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
     dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
     cns = ctx.namespace
     for host, (svc, es) in targets.items():
-        ann = svc.annotations.get("networking.istio.io/exportTo")
-        exp = [x.strip() for x in ann.split(",")] if ann else []
+        ann = svc.annotations.get(SERVICE_EXPORT_ANNOTATION)
         hidden_obj = None
-        if exp and not exported_to(exp, svc.metadata.namespace, cns):
-            hidden_obj = ("service", {"kind": "Service", "resource": f"{svc.metadata.namespace}/{svc.metadata.name}", "export_to": ann},
+        if not service_visible(ctx, svc, cns):
+            # the annotation, or (none set) MeshConfig defaultServiceExportTo
+            default = service_export_default(ctx) if not ann else []
+            hidden_obj = ("default" if default else "service",
+                          {"kind": "Service", "resource": f"{svc.metadata.namespace}/{svc.metadata.name}", "export_to": ann, "default": default},
                           {"metadata": {"name": svc.metadata.name, "namespace": svc.metadata.namespace,
-                                        "annotations": {"networking.istio.io/exportTo": ann}}}, Need.SERVICES,
-                          f"kubectl annotate service {svc.metadata.name} -n {svc.metadata.namespace} --overwrite networking.istio.io/exportTo='{ann},{cns}'")
+                                        "annotations": {SERVICE_EXPORT_ANNOTATION: ann} if ann else {}},
+                           **({"meshConfig": {"defaultServiceExportTo": default}} if default else {})}, Need.SERVICES,
+                          f"kubectl annotate service {svc.metadata.name} -n {svc.metadata.namespace} --overwrite "
+                          f"{SERVICE_EXPORT_ANNOTATION}='{(ann.replace(' ', '') if ann else '.')},{cns}'")
         if hidden_obj is None:
             for vs in ctx.resources(Need.VIRTUAL_SERVICES):
                 if not vs.applies_to_mesh or not exported_to(vs.spec.export_to, _vs_ns(vs), cns) or not _vs_matches_host(ctx, vs, host, host):
@@ -146,9 +156,11 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
                     break
         if hidden_obj is None:
             for se in _service_entries_for(ctx, host):
-                if se.spec.export_to and not exported_to(se.spec.export_to, se.metadata.namespace or "", cns):
-                    hidden_obj = ("service_entry", {"kind": "ServiceEntry", "resource": f"{se.metadata.namespace}/{se.metadata.name}",
-                                                    "export_to": se.spec.export_to},
+                if not service_entry_visible(ctx, se, cns):
+                    default = service_export_default(ctx) if not se.spec.export_to else []
+                    hidden_obj = ("default" if default else "service_entry",
+                                  {"kind": "ServiceEntry", "resource": f"{se.metadata.namespace}/{se.metadata.name}",
+                                   "export_to": se.spec.export_to, "default": default},
                                   _obj_excerpt(se, "ServiceEntry"), Need.SERVICE_ENTRIES,
                                   f"kubectl edit serviceentry {se.metadata.name} -n {se.metadata.namespace}")
                     break
@@ -238,6 +250,8 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
     for host, svc_ns, svc, es in checks:
         if _sidecar_imports(egress_hosts, ctx.namespace, svc_ns, host):
             continue
+        if not service_visible(ctx, svc, ctx.namespace):
+            continue  # not exported to this namespace at all: importing it would not help (ROUTE-EXPORTTO-HIDDEN)
         dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
         if dump is not None and dump.clusters_for(host):
             continue  # Envoy does have it: the Sidecar is not what hides it

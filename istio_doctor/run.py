@@ -9,7 +9,12 @@ passes, each fully concurrent:
 2. the pods on the other side of the examined pods' failing requests (their namespaces'
    pod lists first when needed), for the checks that declare ``peer_needs``.
 
-Ctrl-C during gathering yields a partial report (exit code 130), never a traceback.
+Before (and while) the first pass runs, the preflight (``evidence/preflight.py``) asks whether
+kubectl, the kubeconfig, the API server and istioctl are usable; a failure stops the calls and
+ends the run with one sentence (exit 2 or 3) instead of minutes of doomed calls.
+
+Ctrl-C during gathering yields a partial report (exit code 130), never a traceback: the
+gathering's calls are cancelled and reaped before the report is built.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.plan import (
@@ -35,6 +41,8 @@ from istio_doctor.engine.playbook import load_playbooks
 from istio_doctor.engine.registry import load_builtin_checks
 from istio_doctor.evidence.bundle import Evidence, EvidenceKey, Need, Scope
 from istio_doctor.evidence.gather import Gatherer, ProgressEvent
+from istio_doctor.evidence.preflight import DEFAULT_TIMEOUT_S as PREFLIGHT_TIMEOUT_S
+from istio_doctor.evidence.preflight import Preflight, run_preflight
 from istio_doctor.evidence.runner import CommandResult, Runner
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 from istio_doctor.report.build import build_report
@@ -115,7 +123,12 @@ async def run_diagnosis(
     on_progress: Callable[[ProgressEvent], None] | None = None,
     recording: str | None = None,
     timeout_s: float | None = None,
+    preflight: bool = False,
+    preflight_timeout_s: float = PREFLIGHT_TIMEOUT_S,
 ) -> DiagnosisResult:
+    """One diagnosis. ``preflight`` asks first whether a cluster can be reached at all
+    (``evidence/preflight.py``), concurrently with the first pass of evidence; the CLI and the
+    TUI ask for it, the scenario kit does not (its recordings replay without it)."""
     registry = load_builtin_checks()
     catalogue = load_catalogue()
     playbooks = load_playbooks(playbook_dirs or [], known_checks=set(registry.checks))
@@ -126,12 +139,14 @@ async def run_diagnosis(
     notes: list[str] = []
     examined: list[Examined] = []
     interrupted = False
+    pf: Preflight | None = None
 
     def phase(msg: str) -> None:
         if on_progress is not None:
             on_progress(ProgressEvent(phase="phase", message=msg))
 
-    try:
+    async def gather_all() -> None:
+        nonlocal examined
         base = keys_for(needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
         pod_needs = {n for n in needs if n.scope is Scope.POD}
         if target.kind is TargetKind.POD:
@@ -183,24 +198,60 @@ async def run_diagnosis(
             if peer_keys:
                 phase(f"gathering evidence from {len({(k.namespace, k.name) for k in peer_keys})} related pod(s)")
                 await g.gather(peer_keys)
+
+    # The preflight's task is created first so its calls reach the runner (and its concurrency
+    # limit) before the gathering's burst: queued behind thirty calls to a hanging server, the
+    # question "does the server answer?" would wait for their timeouts.
+    async def through_gatherer(argv: tuple[str, ...], timeout: float) -> Any:
+        return await g.call(argv, label="preflight: " + " ".join(argv[:3]), timeout_s=timeout)
+
+    checking = (asyncio.ensure_future(run_preflight(runner, conn, timeout_s=preflight_timeout_s, call=through_gatherer))
+                if preflight else None)
+    gathering = asyncio.ensure_future(gather_all())
+    try:
+        if checking is not None:
+            phase("checking kubectl, the kubeconfig and the API server")
+            pf = await checking
+            if pf.failure is not None:
+                # Nothing the gathering finds can outweigh "no cluster": stop its calls now.
+                await _stop(gathering, g)
+        if not gathering.cancelled():
+            await gathering
     except asyncio.CancelledError:
         # Ctrl-C: diagnose with what arrived; unfinished evidence makes its checks unknown.
         interrupted = True
-        for fut in list(g._items.values()):
-            fut.cancel()
+        if checking is not None and not checking.done():
+            checking.cancel()
+            await asyncio.gather(checking, return_exceptions=True)
+        await _stop(gathering, g)
         if not examined and target.kind is TargetKind.POD:
             examined = [Examined(pod=target.name, related=[])]
 
-    phase("walking the playbooks")
-    runs, findings, _signals = evaluate(
-        ev=g.evidence, target=target, conn=conn, examined=examined or [Examined(pod=None, related=[])],
-        playbooks=chosen, registry=registry, catalogue=catalogue,
-    )
-    gone = missing_target(target, g.evidence, notes[0] if notes else "")
+    stopped = pf is not None and pf.failure is not None
+    runs: list[Any] = []
+    findings: list[Any] = []
+    if not stopped:
+        phase("walking the playbooks")
+        runs, findings, _signals = evaluate(
+            ev=g.evidence, target=target, conn=conn, examined=examined or [Examined(pod=None, related=[])],
+            playbooks=chosen, registry=registry, catalogue=catalogue,
+        )
+    gone = None if stopped else missing_target(target, g.evidence, notes[0] if notes else "")
     report = build_report(
         ev=g.evidence, target=target, conn=conn, symptom=symptom, runs=runs, findings=findings,
         results=g.results, call_errors=g.errors, replaying=runner.replaying, recording=recording,
-        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone,
+        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone, preflight=pf,
     )
     phase("done")
     return DiagnosisResult(report=report, evidence=g.evidence, results=list(g.results))
+
+
+async def _stop(task: asyncio.Future[None], g: Gatherer) -> None:
+    """Stop a gathering and wait until its calls are killed and reaped (see ``cancel_pending``)."""
+    task.cancel()
+    await g.cancel_pending()
+    while not task.done():
+        try:
+            await asyncio.gather(task, return_exceptions=True)
+        except asyncio.CancelledError:
+            pass

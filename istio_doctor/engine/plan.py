@@ -19,15 +19,31 @@ from typing import Any
 
 from istio_doctor.engine.catalogue import CatalogueEntry
 from istio_doctor.engine.context import CheckContext, RelatedPod
-from istio_doctor.engine.playbook import Playbook
+from istio_doctor.engine.playbook import Playbook, PlaybookError
 from istio_doctor.engine.rank import rank_findings
 from istio_doctor.engine.registry import Registry
 from istio_doctor.engine.walker import PlaybookRun, walk
 from istio_doctor.evidence.bundle import Evidence, EvidenceKey, FailureKind, Need, Scope
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 
-SYMPTOMS = ("auto", "503", "mtls", "injection", "routes")
 TRIAGE_PLAYBOOK = "triage"
+#: walks every playbook; the access logs' flags rank what they show
+AUTO = "auto"
+
+
+class UnknownSymptom(PlaybookError):
+    """``--symptom`` names no symptom of the loaded playbooks (a usage error, exit 2)."""
+
+
+def known_symptoms(playbooks: dict[str, Playbook]) -> list[str]:
+    """Every value ``--symptom`` accepts: ``auto`` and each symptom a loaded playbook declares.
+
+    The one definition of the vocabulary: a team playbook (``--playbooks DIR``) that declares
+    ``symptoms: [egress]`` makes ``--symptom egress`` valid; aliases are symptoms too (the
+    routes playbook declares both ``routes`` and ``404``).
+    """
+    found = {s for pb in playbooks.values() for s in pb.symptoms}
+    return sorted(found | {AUTO}, key=lambda s: (s != AUTO, s))
 
 #: evidence every diagnosis reads for its header and version awareness
 BASE_NEEDS = (Need.KUBECTL_VERSION, Need.ISTIOCTL_VERSION)
@@ -36,7 +52,9 @@ BASE_NEEDS = (Need.KUBECTL_VERSION, Need.ISTIOCTL_VERSION)
 def select_playbooks(playbooks: dict[str, Playbook], symptom: str) -> list[Playbook]:
     """``auto`` walks every playbook (ranking puts what the logs show first); a symptom walks
     the triage playbook plus the playbooks that declare that symptom."""
-    if symptom == "auto":
+    if symptom not in known_symptoms(playbooks):
+        raise UnknownSymptom(f"unknown symptom {symptom!r}: the loaded playbooks know {', '.join(known_symptoms(playbooks))}")
+    if symptom == AUTO:
         chosen = list(playbooks.values())
     else:
         chosen = [p for p in playbooks.values() if symptom in p.symptoms or p.id == TRIAGE_PLAYBOOK]

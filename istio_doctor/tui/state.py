@@ -58,3 +58,5 @@ class TuiOptions:
     symptom: str | None = None
     since: str = "1h"
     playbook_dirs: list[Path] = field(default_factory=list)
+    #: seconds the API server may take to answer the preflight (``--preflight-timeout``)
+    preflight_timeout_s: float = 5.0

@@ -146,6 +146,8 @@ def add_tui_parser(sub: Any) -> None:
         help="open the interactive TUI (the default without arguments)",
         description="Pick a target and a symptom, watch the evidence arrive, walk the decision tree.",
     )
+    p.add_argument("target", nargs="?", metavar="TARGET",
+                   help="open directly on this target: pod/NAME, deploy/NAME, svc/NAME or ns/NAME (then pick the symptom)")
     add_connection_args(p)
     p.add_argument("--pod", metavar="NAME", help="open directly on this pod's diagnosis (e.g. from a k9s plugin)")
     p.add_argument("--symptom", default=None, metavar="SYMPTOM", help="symptom to diagnose --pod for (default: ask); " + SYMPTOM_HELP)
@@ -629,6 +631,12 @@ def run_tui_command(args: argparse.Namespace) -> int:
         _readable_file(args.replay, "recording")
     check_symptom(args.symptom, _playbook_dirs(args.playbooks))
     namespace = args.namespace
+    target = None
+    if args.target is not None:
+        if args.pod is not None:
+            raise _usage("give either TARGET or --pod, not both")
+        target = parse_target(args.target, args.namespace, kubeconfig=conn.kubeconfig, context=conn.context)
+        namespace = target.namespace
     if namespace is None and args.pod is not None:
         # opening on a pod needs its namespace now; the TUI's pickers can ask otherwise
         namespace = default_namespace(conn.kubeconfig, conn.context)
@@ -637,6 +645,7 @@ def run_tui_command(args: argparse.Namespace) -> int:
         kubeconfig=conn.kubeconfig,
         namespace=namespace,
         pod=args.pod,
+        target=str(target).split(" -n ")[0] if target is not None else None,
         replay=args.replay,
         istio_namespace=conn.istio_namespace,
         symptom=args.symptom,

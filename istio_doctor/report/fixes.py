@@ -95,10 +95,11 @@ def _split(s: FixStep) -> list[Step]:
     if s.command:
         parts.append(Step(s.description, command=s.command))
     if s.yaml_patch:
-        desc = s.description if not parts else f"{s.description} (the manifest)"
         if _is_manifest(s.yaml_patch):
+            desc = s.description if not parts else f"{s.description} (or the same change as a manifest)"
             parts.append(Step(desc, manifest=s.yaml_patch.rstrip("\n")))
         else:
+            desc = s.description if not parts else f"{s.description} (or the same change, as YAML to merge)"
             parts.append(Step(desc, fragment=s.yaml_patch.rstrip("\n")))
     return parts or [Step(s.description)]
 
@@ -144,7 +145,7 @@ def fix_script(findings: list[Finding], *, conn: Connection | None = None, targe
     out = ["#!/bin/sh", f"# Fixes proposed by istio-doctor{' ' + tool_version if tool_version else ''}"
            + (f" for {target}" if target else "") + "."]
     if conn is not None and conn.context:
-        out.append(f"# Every command names the diagnosed context ({conn.context}).")
+        out.append(f"# Diagnosed context: {conn.context}.")
     if commented:
         out.append("# Nothing runs as written: read each step, then uncomment (remove the leading '# ')")
         out.append("# the lines of the steps you choose.")

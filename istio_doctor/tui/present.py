@@ -283,14 +283,18 @@ def pods_of(report: Report) -> list[tuple[str, Text]]:
         label.append(name, style="bold")
         label.append(f"  {', '.join(codes)}" if codes else "  examined", style="red" if codes else "dim")
         out[name] = label
-    for w in report.workloads:
+    # the rest of a namespace scan's table: flagged workloads first, then the quiet ones
+    for w in sorted(report.workloads, key=lambda w: not (w.flagged or w.findings)):
         for name in w.pods:
             if name in out:
                 continue
+            bad = w.flagged or bool(w.findings)
             label = Text()
-            label.append("✔ " if not w.flagged else "‼ ", style="green" if not w.flagged else "yellow")
-            label.append(name)
+            label.append("‼ " if bad else "✔ ", style="yellow" if bad else "green")
+            label.append(name, style="bold" if bad else "")
             label.append(f"  {w.workload}" + (" (not in the mesh)" if w.in_mesh is False else ""), style="dim")
+            if w.findings:
+                label.append(f"  {', '.join(w.findings)}", style="red")
             out[name] = label
     return list(out.items())
 

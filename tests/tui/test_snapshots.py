@@ -108,3 +108,44 @@ class TestSubScreens:
             await wait_for(pilot, lambda: screen_name(pilot) == "HelpScreen")
 
         assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+class TestFirstFiveMinutes:
+    """Issue #12: the screens a new user meets when the cluster is not there, and the new panes."""
+
+    def test_start_error(self, snap_compare, make_app, session: FakeSession, size) -> None:  # type: ignore[no-untyped-def]
+        from test_first_five_minutes import _unreachable_runner
+
+        _unreachable_runner(session)
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await wait_for(pilot, lambda: not pilot.app.screen.query_one("#start-error").has_class("hidden"))
+
+        assert snap_compare(make_app(TuiOptions()), terminal_size=size, run_before=run_before)
+
+    def test_could_not_check(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("u")
+            await wait_for(pilot, lambda: screen_name(pilot) == "UncheckedScreen")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+    def test_tree_filter(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("slash", *"reset")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+    def test_namespace_scan(self, snap_compare, make_app, session: FakeSession, size) -> None:  # type: ignore[no-untyped-def]
+        from conftest import load_report
+
+        session.report = load_report("namespace-scan")
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, target=f"ns/{NS}", symptom="auto")), terminal_size=size,
+                            run_before=run_before)

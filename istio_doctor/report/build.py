@@ -122,6 +122,17 @@ def build_report(
         gap.blocked = sorted(set(gap.blocked) | set(affects))
     # most basic first; among equals, the one that blocked the most checks
     gaps = [g for _, g in sorted(roots.values(), key=lambda rg: (rg[0].rank, -len(rg[1].blocked), rg[0].key))]
+    # Evidence a check needed that never arrived, with no failure of its own: the gathering
+    # was interrupted (Ctrl-C) or stopped. One root too, so no check is left without its reason.
+    gathered = {str(i.key) for i in ev.items()}
+    never = sorted(k for k in unknown_by_key if k not in gathered)
+    if never:
+        blocked = sorted({c for k in never for c in unknown_by_key[k]})
+        gap = Gap(kind="interrupted" if interrupted else "not_gathered",
+                  cause="interrupted (Ctrl-C) before this evidence arrived" if interrupted else "this evidence was not gathered",
+                  advice="Run the diagnosis again and let it finish" if interrupted else "",
+                  evidence=never, blocked=blocked)
+        gaps = [gap, *gaps] if interrupted else [*gaps, gap]
 
     calls = [
         CallRecord(command=r.command_line, argv=list(r.argv), exit_code=r.exit_code, duration_s=round(r.duration_s, 4), replayed=r.replayed)

@@ -204,7 +204,16 @@ def node_detail(node: NodeReport) -> str:
     return f"{summary}: {reason}"
 
 
-def _node(out: _Out, node: NodeReport) -> None:
+def gap_labels(report: Report) -> dict[str, str]:
+    """check id -> the label (``G1``...) of the first root failure that left it unknown."""
+    labels: dict[str, str] = {}
+    for i, g in enumerate(report.gaps, 1):
+        for check in g.blocked:
+            labels.setdefault(check, f"G{i}")
+    return labels
+
+
+def _node(out: _Out, node: NodeReport, verbose: bool = True) -> None:
     if node.observation:
         mark = out.style(INFO_MARK, "blue", "bold")
         emphasis: tuple[str, ...] = ()
@@ -213,10 +222,11 @@ def _node(out: _Out, node: NodeReport) -> None:
         emphasis = ("bold",) if node.outcome is Outcome.FAIL else ()
     out.prose(f"{node.title} [{node.check}]", 2, first=f"{mark} ", hang=2, style=emphasis)
     detail = node_detail(node)
-    if detail and node.outcome is not Outcome.SKIPPED:
+    # by default a node that produced a finding points at it: the finding says the same, once
+    if detail and node.outcome is not Outcome.SKIPPED and (verbose or not node.finding):
         out.prose(detail, 4)
     if node.finding:
-        out.prose(f"finding {node.finding}", 4, first=out.style("→ ", "red"))
+        out.prose(f"finding {node.finding}" + ("" if verbose else " (below)"), 4, first=out.style("→ ", "red"))
 
 
 def shown_by_default(node: NodeReport) -> bool:
@@ -235,12 +245,21 @@ def hidden_counts(nodes: list[NodeReport]) -> str:
     return ", ".join(parts)
 
 
-def _playbook(out: _Out, pb: PlaybookReport, verbose: bool) -> None:
+def _playbook(out: _Out, pb: PlaybookReport, verbose: bool, labels: dict[str, str]) -> None:
     out.prose(f"{pb.title}", 0, first=out.style(f"{pb.id}: ", "bold", "cyan"), hang=2)
     out.line(f"{'-' * min(out.width, max(len(pb.id) + 2 + len(pb.title), 10))}")
+    # By default the checks a root failure left unknown are one line that points at it: the
+    # failure itself is said once, under "Could not check".
+    grouped: dict[str, list[NodeReport]] = {}
     for node in pb.nodes:
-        if verbose or shown_by_default(node):
-            _node(out, node)
+        if not verbose and node.outcome is Outcome.UNKNOWN and node.check in labels:
+            grouped.setdefault(labels[node.check], []).append(node)
+        elif verbose or shown_by_default(node):
+            _node(out, node, verbose)
+    mark = out.style(MARKS[Outcome.UNKNOWN], _OUTCOME_STYLE[Outcome.UNKNOWN], "bold")
+    for label, nodes in grouped.items():
+        checks = ", ".join(dict.fromkeys(n.check for n in nodes))
+        out.prose(checks, 2, first=f"{mark} could not check ({len(nodes)}, see [{label}] below): ", hang=4)
     if not verbose:
         counts = hidden_counts(pb.nodes)
         if counts:
@@ -363,14 +382,14 @@ _GAP_COMMANDS = 2
 
 def _gaps(out: _Out, gaps: list[Gap]) -> None:
     mark = out.style(MARKS[Outcome.UNKNOWN], "yellow", "bold")
-    for g in gaps:
+    for i, g in enumerate(gaps, 1):
         counts = []
         if len(g.evidence) > 1:
             counts.append(f"{len(g.evidence)} pieces of evidence")
         if g.blocked:
             counts.append(f"{len(g.blocked)} check(s) blocked")
         tail = f" ({', '.join(counts)})" if counts else ""
-        out.prose(f"{g.cause}{tail}", 2, first=f"{mark} ", hang=2)
+        out.prose(f"{g.cause}{tail}", 2, first=f"{mark} [G{i}] ", hang=2)
         if g.advice:
             out.prose(g.advice.rstrip(".") + ".", 4)
         for cmd in g.commands[:_GAP_COMMANDS]:
@@ -397,11 +416,13 @@ def _preflight(out: _Out, report: Report) -> None:
     marks = {"ok": MARKS[Outcome.PASS], "failed": MARKS[Outcome.FAIL], "degraded": MARKS[Outcome.UNKNOWN],
              "skipped": MARKS[Outcome.SKIPPED]}
     for c in report.preflight:
-        out.prose(f"{c.name}: {c.detail}", 2, first=f"{marks.get(c.status.value, '?')} ", hang=2)
-        if c.status.value == "failed" and c.command:
-            out.verbatim(f"$ {c.command}", 4)
         if c.status.value == "failed":
+            # the sentence is the verdict, the last line: here only which question failed, and how
+            out.prose(f"{c.name}: failed (the last line says why)", 2, first=f"{marks['failed']} ", hang=2)
+            if c.command:
+                out.verbatim(f"$ {c.command}", 4)
             break  # what comes after a failure was not decided by it
+        out.prose(f"{c.name}: {c.detail}", 2, first=f"{marks.get(c.status.value, '?')} ", hang=2)
     out.line()
 
 
@@ -424,9 +445,9 @@ def _what_to_do(out: _Out, report: Report, conn: Connection | None) -> None:
         for f in report.findings[1:]:
             out.prose(f"[{f.code}] {f.title}", 2, first="also:       ", hang=12)
     if report.gaps:
-        g = report.gaps[0]
-        more = f" (+{len(report.gaps) - 1} more above)" if len(report.gaps) > 1 else ""
-        out.prose(f"{g.cause}{more}", 2, first="unchecked:  ", hang=12)
+        n = len(report.gaps)
+        out.prose(f"{n} root failure(s) left checks unknown: [G1]{'-[G%d]' % n if n > 1 else ''} under Could not check",
+                  2, first="unchecked:  ", hang=12)
     out.line()
 
 
@@ -468,8 +489,9 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
     _preflight(out, report)
     if report.workloads:
         _workloads(out, report.workloads)
+    labels = gap_labels(report) if report.gaps else {}
     for pb in report.playbooks:
-        _playbook(out, pb, verbose)
+        _playbook(out, pb, verbose, labels)
     if report.findings:
         out.prose("most likely root cause first:", 0, first=out.style(f"Findings ({len(report.findings)}),", "bold") + " ")
         for i, f in enumerate(report.findings, 1):

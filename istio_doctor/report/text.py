@@ -437,11 +437,10 @@ def _what_to_do(out: _Out, report: Report, conn: Connection | None) -> None:
         out.prose(top.fix.summary, 2, first="fix:        ", hang=12)
         steps = steps_of(top.fix)
         for n, step in enumerate(steps, 1):
-            num = f"{n}. " if len(steps) > 1 else ""
             if step.command:
-                out.verbatim(f"{num}$ {step.command}", 14)
+                out.verbatim(f"$ {step.command}", 14)
             elif step.manifest:
-                out.verbatim(f"{num}$ {manifest_lines(step.manifest, conn)[0]} … EOF  (the manifest above)", 14)
+                out.prose(f"and the manifest of step {n} above ({manifest_lines(step.manifest, conn)[0]})", 14)
         for f in report.findings[1:]:
             out.prose(f"[{f.code}] {f.title}", 2, first="also:       ", hang=12)
     if report.gaps:

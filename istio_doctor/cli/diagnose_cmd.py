@@ -341,9 +341,10 @@ class ProgressDisplay:
     The bar is transient: when the report is printed, only the report remains on screen.
     """
 
-    def __init__(self, *, enabled: bool, verbose: bool) -> None:
+    def __init__(self, *, enabled: bool, verbose: bool, no_color: bool = False) -> None:
         self.enabled = enabled
         self.verbose = verbose
+        self.no_color = no_color
         self.finished: list[ProgressEvent] = []
         self._progress: Any = None
         self._task: Any = None
@@ -359,7 +360,7 @@ class ProgressDisplay:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR"))),
+                console=Console(stderr=True, no_color=self.no_color or bool(os.environ.get("NO_COLOR"))),
                 transient=True,
             )
             self._progress.start()
@@ -414,6 +415,7 @@ def _run_session(
     display = ProgressDisplay(
         enabled=sys.stderr.isatty() and args.output not in MACHINE_OUTPUTS,
         verbose=args.verbose,
+        no_color=bool(getattr(args, "no_color", False)),
     )
 
     async def go() -> DiagnosisResult:

@@ -196,3 +196,23 @@ async def test_copy_says_where_the_fix_went_and_the_verdict_comes_back(make_app)
         assert pilot.app.clipboard.startswith("#!/bin/sh")
         line = pilot.app.screen.query_one("#flash", Static)
         await wait_for(pilot, lambda: headline[:40] in " ".join(str(line.render()).split()), what="the verdict back")
+
+
+async def test_a_diagnosis_that_cannot_start_shows_the_whole_sentence(make_app, session: FakeSession) -> None:
+    """Opened straight on a pod (k9s plugin): the preflight's sentence in full, not a cut flash."""
+    from istio_doctor.evidence.preflight import PreflightCheck, PreflightStatus
+    from istio_doctor.report.model import Verdict
+
+    sentence = ("cannot reach the Kubernetes API server https://10.0.0.1:6443 (context prod): Unable to connect to "
+                "the server: dial tcp 10.0.0.1:6443: i/o timeout. Check the VPN, proxy or firewall and that the cluster "
+                "is up (`kubectl cluster-info`); to see a diagnosis without a cluster, try `istio-doctor demo`.")
+    session.report = load_report().model_copy(update={
+        "findings": [], "playbooks": [], "unchecked": [], "verdict": Verdict.INCONCLUSIVE, "exit_code": 3,
+        "headline": f"Cannot diagnose: {sentence}",
+        "preflight": [PreflightCheck(name="api-server", status=PreflightStatus.FAILED, detail=sentence)]})
+    app = make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto"))
+    async with app.run_test(size=SMALL) as pilot:
+        await _diagnosis(pilot)
+        flat = _flat(screen_text(pilot))
+        assert "Cannot diagnose" in flat and "dial tcp 10.0.0.1:6443: i/o timeout" in flat
+        assert "istio-doctor demo --tui" in flat

@@ -136,6 +136,7 @@ class TestFirstFiveMinutes:
         async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
             await _diagnosis_ready(pilot)
             await pilot.press("slash", *"reset")
+            await wait_for(pilot, lambda: pilot.app.screen.query_one("#tree").border_subtitle == "filter: reset")
 
         assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
 
@@ -149,3 +150,22 @@ class TestFirstFiveMinutes:
 
         assert snap_compare(make_app(TuiOptions(namespace=NS, target=f"ns/{NS}", symptom="auto")), terminal_size=size,
                             run_before=run_before)
+
+    def test_diagnosis_cannot_start(self, snap_compare, make_app, session: FakeSession, size) -> None:  # type: ignore[no-untyped-def]
+        from conftest import load_report
+
+        from istio_doctor.evidence.preflight import PreflightCheck, PreflightStatus
+        from istio_doctor.report.model import Verdict
+
+        sentence = ("cannot reach the Kubernetes API server https://10.0.0.1:6443 (context prod): Unable to connect to "
+                    "the server: dial tcp 10.0.0.1:6443: i/o timeout. Check the VPN, proxy or firewall and that the "
+                    "cluster is up (`kubectl cluster-info`); to see a diagnosis without a cluster, try `istio-doctor demo`.")
+        session.report = load_report().model_copy(update={
+            "findings": [], "playbooks": [], "unchecked": [], "verdict": Verdict.INCONCLUSIVE, "exit_code": 3,
+            "headline": f"Cannot diagnose: {sentence}",
+            "preflight": [PreflightCheck(name="api-server", status=PreflightStatus.FAILED, detail=sentence)]})
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)

@@ -210,6 +210,10 @@ class DiagnosisScreen(DoctorScreen):
             tree.move_cursor_to_line(0)
         tree.focus()
         self._show_selected()
+        # a diagnosis the preflight stopped has no tree to walk: the whole area says why
+        self.query_one("#results").set_class(report.preflight_failed, "-stopped")
+        if report.preflight_failed:
+            self.query_one(FindingPane).show_problem("Cannot diagnose", report.headline.removeprefix("Cannot diagnose: "))
 
     def _load_pods(self, report: Report) -> None:
         pods = self.query_one("#pods-list", OptionList)
@@ -307,10 +311,13 @@ class DiagnosisScreen(DoctorScreen):
             return ready and bool(self.report and self.report.findings)
         if action == "copy_fix":
             return self.current_finding() is not None
-        if action in ("focus_evidence", "calls_log", "export_markdown", "faults_only", "filter", "unchecked"):
+        walked = ready and self.report is not None and not self.report.preflight_failed
+        if action in ("calls_log", "export_markdown", "unchecked"):
             return ready
+        if action in ("focus_evidence", "faults_only", "filter"):
+            return walked  # a diagnosis the preflight stopped has no tree and no evidence
         if action == "proxy_config":
-            return ready and self.target.kind is TargetKind.POD
+            return walked and self.target.kind is TargetKind.POD
         if action == "regather":
             return not self.gathering
         return True

@@ -111,6 +111,23 @@ class FindingPane(VerticalScroll, can_focus=True):
             fix.update("")
         self.scroll_home(animate=False)
 
+    def show_problem(self, title: str, sentence: str) -> None:
+        """The whole sentence of a diagnosis that could not start (the preflight's), and what
+        to try instead; the flash line alone would cut it."""
+        self.finding = None
+        text = Text()
+        text.append(title + "\n", style="bold red")
+        text.append(sentence + "\n\n")
+        text.append("ctrl+r", style="bold")
+        text.append(" tries again. To explore a recorded incident without a cluster, quit (")
+        text.append("q", style="bold")
+        text.append(") and run ")
+        text.append("istio-doctor demo --tui", style="bold cyan")
+        text.append(".")
+        self.query_one("#finding-body", Static).update(text)
+        self.query_one("#finding-fix", Static).update("")
+        self.scroll_home(animate=False)
+
     # Reading the fix needs room: the pane grows while it has focus (CSS ``#right.-fix``).
     def on_focus(self) -> None:
         if self.parent is not None:

@@ -75,8 +75,8 @@ t istio-doctor --no-color dia
     assert proc.stdout.splitlines() == [
         "diagnose",
         "pod/ deploy/ svc/ ns/",
-        # the loaded playbooks' symptoms (404 is the routes playbook's alias), not a fixed list
-        "auto 404 503 injection mtls routes",
+        # symptoms_of(): auto, then the loaded playbooks' in order (404 is the routes playbook's alias)
+        "auto injection mtls 503 routes 404",
         "markdown",
         "recording playbook report",
         "list show validate",

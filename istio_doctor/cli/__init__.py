@@ -151,7 +151,7 @@ def _is_usage_error(exc: BaseException) -> str | None:
     name = type(exc).__name__
     if isinstance(exc, UsageError):
         return str(exc)
-    if name in {"InvalidName", "PlaybookError", "UnknownSymptom", "RecordingError", "CatalogueError"}:
+    if name in {"InvalidName", "PlaybookError", "RecordingError", "CatalogueError"}:
         return str(exc)
     if name == "ValidationError" and type(exc).__module__.startswith("pydantic"):
         from istio_doctor.cli.diagnose_cmd import describe_validation_error

@@ -49,19 +49,14 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-#: flags whose values are the loaded playbooks' symptoms (not argparse choices: a team
-#: playbook may add one, so they are read from the playbooks when the script is generated)
-SYMPTOM_FLAGS = {"--symptom"}
 #: sub-actions whose next word is a playbook id
 PLAYBOOK_ID_ACTIONS = {("playbooks", "show")}
 
 
-def _symptoms_and_ids() -> tuple[list[str], list[str]]:
-    from istio_doctor.engine.plan import known_symptoms
+def _playbook_ids() -> list[str]:
     from istio_doctor.engine.playbook import load_playbooks
 
-    books = load_playbooks([])
-    return known_symptoms(books), sorted(books)
+    return sorted(load_playbooks([]))
 
 
 @dataclass
@@ -91,6 +86,15 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction |
     return None
 
 
+def _dynamic_choices(dest: str) -> list[str]:
+    """Values argparse cannot list at parse time: the symptoms come from the loaded playbooks."""
+    if dest != "symptom":
+        return []
+    from istio_doctor.engine.playbook import load_playbooks, symptoms_of
+
+    return symptoms_of(load_playbooks())
+
+
 def _options(parser: argparse.ArgumentParser) -> list[Option]:
     out = []
     for a in parser._actions:
@@ -100,7 +104,7 @@ def _options(parser: argparse.ArgumentParser) -> list[Option]:
             Option(
                 flags=list(a.option_strings),
                 takes_value=a.nargs != 0,
-                choices=[str(c) for c in a.choices] if a.choices else [],
+                choices=[str(c) for c in a.choices] if a.choices else _dynamic_choices(a.dest),
                 help=(a.help or "").split(" (")[0].replace("%(prog)s", "istio-doctor"),
             )
         )
@@ -109,16 +113,14 @@ def _options(parser: argparse.ArgumentParser) -> list[Option]:
 
 def describe(parser: argparse.ArgumentParser) -> list[Command]:
     """Every command (aliases included) with its options, read from the parser, plus the
-    values argparse cannot know: symptoms and playbook ids, from the built-in playbooks."""
+    playbook ids after ``playbooks show``, from the built-in playbooks (symptoms come from
+    ``_dynamic_choices``)."""
     commands = _describe(parser)
     try:
-        symptoms, ids = _symptoms_and_ids()
+        ids = _playbook_ids()
     except Exception:  # noqa: BLE001 - a broken installation still gets flag completion
-        symptoms, ids = [], []
+        ids = []
     for c in commands:
-        for o in c.options:
-            if set(o.flags) & SYMPTOM_FLAGS and not o.choices:
-                o.choices = symptoms
         for cmd, action in PLAYBOOK_ID_ACTIONS:
             if c.name == cmd and action in c.positionals:
                 c.action_values[action] = ids

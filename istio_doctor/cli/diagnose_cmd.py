@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from istio_doctor.exitcodes import ExitCode
+from istio_doctor.report.formats import FORMATS as OUTPUTS  # the renderer registry's formats, defined once
+#: formats a program reads: a progress display there would only be noise on the terminal
+from istio_doctor.report.formats import MACHINE_FORMATS as MACHINE_OUTPUTS
 
 if TYPE_CHECKING:
     from istio_doctor.evidence.runner import Runner
@@ -26,10 +29,6 @@ if TYPE_CHECKING:
     from istio_doctor.report.model import Report
     from istio_doctor.run import DiagnosisResult, ProgressEvent
 
-# Output formats come from the renderer registry (standard library only: --help stays fast);
-# symptoms from the loaded playbooks, checked once the playbooks are loaded (check_symptom).
-from istio_doctor.report.formats import FORMATS as OUTPUTS  # noqa: E402
-from istio_doctor.report.formats import MACHINE_FORMATS as MACHINE_OUTPUTS  # noqa: E402
 
 SYMPTOM_HELP = (
     "what is failing: auto (default: every playbook, ranked by what the access logs show) or a symptom a "
@@ -260,16 +259,18 @@ def _playbook_dirs(dirs: list[Path]) -> list[Path]:
     return dirs
 
 
-def check_symptom(symptom: str | None, playbook_dirs: list[Path]) -> None:
-    """``--symptom`` must name a symptom of the loaded playbooks (engine.plan.known_symptoms)."""
+def _check_symptom(symptom: str | None, playbook_dirs: list[Path]) -> None:
+    """``--symptom`` must be one the loaded playbooks declare (team playbooks may add some)."""
     if symptom is None:
         return
-    from istio_doctor.engine.plan import known_symptoms
-    from istio_doctor.engine.playbook import load_playbooks
+    from istio_doctor.engine.playbook import PlaybookError, load_playbooks, symptoms_of
 
-    known = known_symptoms(load_playbooks(playbook_dirs))
+    try:
+        known = symptoms_of(load_playbooks(playbook_dirs))
+    except PlaybookError:
+        return  # the diagnosis reports the broken playbook folder itself
     if symptom not in known:
-        raise _usage(f"unknown symptom {symptom!r}: the loaded playbooks know {', '.join(known)}")
+        raise _usage(f"unknown symptom {symptom!r}: use one of {', '.join(known)}")
 
 
 # -- output -----------------------------------------------------------------------------
@@ -499,7 +500,7 @@ def _save_recording(runner: Runner, path: Path, target: Target) -> None:
 def run_diagnose(args: argparse.Namespace) -> int:
     conn = connection_from_args(args)
     playbook_dirs = _playbook_dirs(args.playbooks)
-    check_symptom(args.symptom, playbook_dirs)
+    _check_symptom(args.symptom, playbook_dirs)
     if args.replay is not None:
         _readable_file(args.replay, "recording")
     if args.record is not None and not args.record.parent.is_dir():
@@ -629,9 +630,9 @@ def run_tui_command(args: argparse.Namespace) -> int:
             validate_name(args.pod)
     except InvalidName as exc:
         raise _usage(str(exc)) from None
+    _check_symptom(args.symptom, _playbook_dirs(args.playbooks))
     if args.replay is not None:
         _readable_file(args.replay, "recording")
-    check_symptom(args.symptom, _playbook_dirs(args.playbooks))
     namespace = args.namespace
     target = None
     if args.target is not None:

@@ -452,8 +452,17 @@ class Gatherer:
 
     _fallback_namespace: str | None = None
 
+    def cancel(self) -> None:
+        """Stop every call still in flight (Ctrl-C, the TUI's quit): their keys stay missing, so
+        the checks that need them are unknown, never healthy. The runner kills each cancelled
+        call's process group and closes its pipes (runner.py); ``cancel_pending`` also waits
+        for that."""
+        for fut in list(self._items.values()):
+            if not fut.done():
+                fut.cancel()
+
     async def cancel_pending(self) -> None:
-        """Cancel every unfinished piece of evidence and wait until its calls are gone.
+        """``cancel`` and wait until the calls are gone.
 
         Ctrl-C and a failed preflight stop the gathering; waiting here (rather than leaving the
         cancelled tasks to asyncio.run's shutdown) means every call's process is killed and its
@@ -461,8 +470,7 @@ class Gatherer:
         absorbed: the calls settle within the runner's kill grace either way.
         """
         pending = [f for f in self._items.values() if not f.done()]
-        for fut in pending:
-            fut.cancel()
+        self.cancel()
         while pending:
             try:
                 await asyncio.gather(*pending, return_exceptions=True)

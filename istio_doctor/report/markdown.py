@@ -19,8 +19,8 @@ import re
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
 from istio_doctor.evidence.target import Connection
 from istio_doctor.report.fixes import manifest_lines, report_connection, steps_of
-from istio_doctor.report.model import NodeReport, Report, Verdict
-from istio_doctor.report.text import INFO_MARK, MARKS, hidden_counts, QuotedEvidence, shown_by_default, node_detail, sanitize
+from istio_doctor.report.model import PROVENANCE_WORDS, NodeReport, Report, Verdict
+from istio_doctor.report.text import INFO_MARK, MARKS, QuotedEvidence, hidden_counts, node_detail, sanitize, shown_by_default
 
 _VERDICT_TEXT = {
     Verdict.PROBLEMS_FOUND: "Problems found",
@@ -104,7 +104,7 @@ def _finding(f: Finding, position: int, quoted: QuotedEvidence, conn: Connection
     out = [f"### {rank}. {_code(f.code)} {_text(f.title)}", ""]
     meta = f"**Severity:** {f.severity.value} · **Confidence:** {_pct(f.confidence)}"
     if f.target:
-        meta += f" · **Target:** {_code(f.target)}"
+        meta += f" · **Target:** {_code(str(f.target))}"
     if f.istio_versions and f.istio_versions != "all":
         meta += f" · **Istio:** {_text(f.istio_versions)}"
     out += [meta, "", _text(f.summary), ""]
@@ -186,6 +186,8 @@ def render_markdown(report: Report, *, verbose: bool = False) -> str:
     mode = report.mode
     if report.mode == "replay":
         mode = f"replay of recording {_cell_code(report.recording)}" if report.recording else "replay of a recording"
+        if report.recording_provenance in PROVENANCE_WORDS:
+            mode += f" ({PROVENANCE_WORDS[report.recording_provenance]})"
     v = report.versions
     versions = ", ".join(
         part

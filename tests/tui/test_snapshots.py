@@ -115,7 +115,7 @@ class TestFirstFiveMinutes:
     """Issue #12: the screens a new user meets when the cluster is not there, and the new panes."""
 
     def test_start_error(self, snap_compare, make_app, session: FakeSession, size) -> None:  # type: ignore[no-untyped-def]
-        from test_first_five_minutes import _unreachable_runner
+        from test_tui_first_five_minutes import _unreachable_runner
 
         _unreachable_runner(session)
 

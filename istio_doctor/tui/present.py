@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
-from istio_doctor.evidence.target import Target
+from istio_doctor.evidence.target import Target, TargetKind
 from istio_doctor.evidence.recording import normalise_argv
 from istio_doctor.evidence.runner import CommandResult
 from istio_doctor.report.model import NodeReport, PlaybookReport, Report
@@ -238,7 +238,7 @@ def fix_text(finding: Finding, report: Report | None = None) -> str:
     from istio_doctor.report.fixes import fix_script, report_connection
 
     conn = report_connection(report.context, report.kubeconfig) if report is not None else None
-    return fix_script([finding], conn=conn, target=finding.target,
+    return fix_script([finding], conn=conn, target=str(finding.target or ""),
                       tool_version=report.tool_version if report is not None else "")
 
 
@@ -272,9 +272,8 @@ def pods_of(report: Report) -> list[tuple[str, Text]]:
     out: dict[str, Text] = {}
     codes_by_pod: dict[str, list[str]] = {}
     for f in report.findings:
-        kind_name, _, _ns = f.target.partition(" -n ")
-        if kind_name.startswith("pod/"):
-            codes_by_pod.setdefault(kind_name[4:], []).append(f.code)
+        if f.target is not None and f.target.kind is TargetKind.POD:
+            codes_by_pod.setdefault(f.target.name, []).append(f.code)
     walked = [pb.target.partition(" -n ")[0][4:] for pb in report.playbooks if pb.target.startswith("pod/")]
     for name in dict.fromkeys(walked):
         codes = codes_by_pod.get(name, [])

@@ -147,3 +147,32 @@ def test_commands_carry_no_kubeconfig_the_user_did_not_type(monkeypatch: pytest.
     monkeypatch.setenv("KUBECONFIG", "/tmp/pytest-kubeconfig")
     args = build_parser(["diagnose"]).parse_args(["diagnose", "pod/x"])
     assert args.kubeconfig is None
+
+
+def test_the_verdict_names_the_most_basic_failure_not_the_first_call() -> None:
+    """RBAC refuses events at once, istioctl is missing, every other call prints nothing (a parse
+    failure each): nothing is found, and the verdict names istioctl, the most basic of the three
+    roots; 'Could not check' has one line per root."""
+    from istio_doctor.evidence.errors import BinaryNotFound
+    from istio_doctor.evidence.runner import INSTALL_HINTS, CommandResult, Runner
+
+    class Cluster(Runner):
+        async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:
+            if argv[0] == "istioctl":
+                raise BinaryNotFound(argv, "istioctl", INSTALL_HINTS["istioctl"])
+            if argv[:3] == ["kubectl", "get", "events"]:
+                return CommandResult(argv=tuple(argv), exit_code=1, stdout="", duration_s=0.0, stderr=(
+                    'Error from server (Forbidden): events is forbidden: User "dev" cannot list resource "events" '
+                    'in API group "" in the namespace "default"\n'))
+            return CommandResult(argv=tuple(argv), exit_code=0, stdout="", duration_s=0.0)  # unreadable
+
+    report = asyncio.run(run_diagnosis(Target.parse("pod/p", "default"), Cluster(), Connection())).report
+    kinds = [g.kind for g in report.gaps]
+    assert kinds.index("missing_binary") < kinds.index("forbidden"), kinds
+    assert report.gaps[0].cause == "`istioctl` was not found on PATH"
+    assert report.verdict == "inconclusive"
+    assert "`istioctl` was not found on PATH" in report.headline and "RBAC" not in report.headline
+    text = render(report, "text")
+    section = text.split("Could not check:\n", 1)[1].split("\n\n", 1)[0]
+    assert sum(1 for ln in section.splitlines() if ln.startswith("  ‼ ")) == len(report.gaps)
+    assert '  ‼ [G2] RBAC: user "dev" may not list events in namespace default' in section

@@ -255,6 +255,17 @@ def root_failure(f: EvidenceFailure) -> RootFailure:
     if kind is FailureKind.NOT_RECORDED:
         return RootFailure(key="not_recorded", kind=kind, rank=rank, cause="calls the recording does not hold",
                            advice="Record the session again with this version of istio-doctor")
+    if kind is FailureKind.PARSE_ERROR:
+        # '`cmd` printed output istio-doctor cannot read: cannot parse Pod list (from `cmd`): empty
+        # output': twenty calls printing nothing are one problem, named by what was wrong
+        what = reason.rsplit("): ", 1)[1] if "): " in reason else reason.split("cannot read: ", 1)[-1]
+        what = what.rstrip().rstrip(".")
+        return RootFailure(key=f"parse:{binary}:{what}", kind=kind, rank=rank,
+                           cause=f"{binary or 'a call'} printed output istio-doctor cannot read ({what})",
+                           advice="Run one of the commands below yourself: a version or a proxy in between may print something else")
+    if kind is FailureKind.FAILED:
+        return RootFailure(key=f"failed:{binary}:{detail}", kind=kind, rank=rank, cause=f"{binary or 'a call'} failed: {detail}",
+                           advice=advice)
     return RootFailure(key=f"{kind.value}:{shlex.join(f.argv)}", kind=kind, rank=rank, cause=reason)
 
 

@@ -85,6 +85,13 @@ def make_runner(
     from istio_doctor.evidence.runner import LiveRunner, RecordingRunner, ReplayRunner
 
     if replay is not None:
+        from istio_doctor.evidence.bugreport.archive import looks_like_bug_report
+
+        if looks_like_bug_report(replay):
+            # an `istioctl bug-report` archive answers the same calls a recording does
+            from istio_doctor.evidence.bugreport.runner import open_bug_report
+
+            return open_bug_report(replay)
         return ReplayRunner(load_recording(replay), strict=strict_replay, source_name=str(replay))
     live = LiveRunner(conn, timeout_s=timeout_s)
     if record is not None:

@@ -202,3 +202,56 @@ def test_live_needs_a_pod_or_a_file(live_world) -> None:  # type: ignore[no-unty
     assert proc.returncode == 2 and "give a pod" in proc.stderr
     bad = _live(s, "pc", "cluster", "svc/reviews")
     assert bad.returncode == 2 and "proxy-config reads one pod" in bad.stderr
+
+
+# -- SPIFFE trust bundles (issue 14) -------------------------------------------------------------
+#: after the SPIRE golden's workload cert expired (2024-10-27), before its roots do (2034)
+SPIRE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_spiffe_trust_bundle_secret_view_is_istioctl_byte_for_byte() -> None:
+    """One ROOTCA row per trust domain of the SPIFFECertValidatorConfig, and the TRUST DOMAIN
+    column because every row has one: istio/istio@86c9f01
+    istioctl/pkg/writer/envoy/configdump/testdata/secret/spire/output (istio/istio#53650)."""
+    d = dump("secret_spire_config_dump.json")
+    assert v.secret_table(d, now=SPIRE_NOW) == (FIX / "secret_spire_output.txt").read_text()
+    roots = [s for s in d.secrets if s.name == "ROOTCA"]
+    assert [(s.bundle_trust_domain, s.type, s.valid_at(SPIRE_NOW)) for s in roots] == [
+        ("east.local", "CA", True), ("west.local", "CA", True)]
+    assert all(s.cert_chain_pem and "BEGIN CERTIFICATE" in s.cert_chain_pem for s in roots)
+
+
+def test_istio_ca_secret_view_has_no_trust_domain_column() -> None:
+    # the ROOTCA of istiod's own CA has no spiffe:// SAN, so not every row has a trust domain
+    d = dump("secret_config_dump.json")
+    text = v.secret_table(d, now=NOW)
+    assert "TRUST DOMAIN" not in text
+    assert text == (FIX / "secret_output.txt").read_text()
+
+
+def _spiffe_secret(trust_domains: list[dict[str, object]], *, version: str = "1") -> str:
+    return json.dumps({"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
+                                    "dynamic_active_secrets": [{"name": "ROOTCA", "version_info": version, "secret": {
+                                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+                                        "name": "ROOTCA", "validation_context": {"custom_validator_config": {
+                                            "name": "envoy.tls.cert_validator.spiffe", "typed_config": {
+                                                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.SPIFFECertValidatorConfig",
+                                                "trust_domains": trust_domains}}}}}]}]})
+
+
+def test_spiffe_validator_without_trust_domains_shows_no_rows_like_istioctl() -> None:
+    d = parse_config_dump(_spiffe_secret([]))
+    assert d.secrets == []
+    assert v.secret_table(d) == "No secret items to show.\n"
+
+
+def test_spiffe_bundle_that_does_not_parse_keeps_its_trust_domain_for_checks() -> None:
+    import base64
+
+    bad = {"name": "east.local", "trust_bundle": {"inline_bytes": base64.b64encode(b"not a certificate").decode()}}
+    d = parse_config_dump(_spiffe_secret([bad], version="uninitialized"))
+    (s,) = d.secrets
+    assert (s.name, s.bundle_trust_domain, s.trust_domain, s.valid, s.status) == ("ROOTCA", "east.local", "", False, "UNINITIALIZED")
+    # istioctl >= 1.25 prints ACTIVE (the UNINITIALIZED state is set on a copy) and no TRUST DOMAIN
+    # column, because the unparsable bundle has no trust domain in its SecretMeta.
+    assert v.secret_table(d).splitlines()[1].split() == ["ROOTCA", "ACTIVE", "false"]

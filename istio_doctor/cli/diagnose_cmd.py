@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from istio_doctor.cli import sources
 from istio_doctor.exitcodes import ExitCode
 from istio_doctor.report.formats import FORMATS as OUTPUTS  # the renderer registry's formats, defined once
 #: formats a program reads: a progress display there would only be noise on the terminal
@@ -122,6 +123,7 @@ def add_diagnose_parser(sub: Any) -> None:
     rec = p.add_mutually_exclusive_group()
     rec.add_argument("--record", type=Path, metavar="FILE", help="save every call made to FILE (redacted), to replay later")
     rec.add_argument("--replay", type=Path, metavar="FILE", help="answer every call from a recording instead of a cluster")
+    sources.add_bug_report_arg(rec)
     p.add_argument(
         "--playbooks", type=Path, action="append", default=[], metavar="DIR", help="extra playbook folder (repeatable)"
     )
@@ -153,6 +155,7 @@ def add_tui_parser(sub: Any) -> None:
     p.add_argument("--since", type=since_value, default="1h", help="how far back to read proxy logs (default: 1h)")
     add_preflight_arg(p)
     p.add_argument("--replay", type=Path, metavar="FILE", help="answer every call from a recording instead of a cluster")
+    sources.add_bug_report_arg(p)
     p.add_argument("--playbooks", type=Path, action="append", default=[], metavar="DIR", help="extra playbook folder (repeatable)")
     p.set_defaults(handler=run_tui_command)
 
@@ -513,9 +516,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
         # validated before any runner exists: an invalid name never reaches an argv
         target = parse_target(args.target, args.namespace, kubeconfig=args.kubeconfig, context=args.context)
 
-    from istio_doctor.run import make_runner
-
-    runner = make_runner(conn=conn, replay=args.replay, record=args.record, timeout_s=args.timeout)
+    runner, conn = sources.runner_from_args(args, conn)
     recording = getattr(runner, "recording", None) if args.replay is not None else None
     metadata = getattr(recording, "metadata", None)
     if target is None:
@@ -538,7 +539,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
             symptom=args.symptom,
             playbook_dirs=playbook_dirs,
             since=args.since,
-            recording=args.replay.name if args.replay is not None else None,
+            recording=sources.source_label(args),
         )
     finally:
         # a partial recording is still worth keeping: it shows how far the calls got
@@ -649,7 +650,7 @@ def run_tui_command(args: argparse.Namespace) -> int:
         namespace=namespace,
         pod=args.pod,
         target=str(target).split(" -n ")[0] if target is not None else None,
-        replay=args.replay,
+        replay=args.bug_report or args.replay,  # run.make_runner opens an archive like a recording
         istio_namespace=conn.istio_namespace,
         symptom=args.symptom,
         since=args.since,

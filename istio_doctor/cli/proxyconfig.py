@@ -10,7 +10,9 @@ or from a saved dump.
   ``-i/--istioNamespace``. The preflight (kubectl, kubeconfig, API server) runs alongside, so a
   cluster that cannot be reached is one sentence, as for ``diagnose``.
 * Offline: ``--file DUMP`` reads one Envoy config dump (raw admin ``/config_dump``, ``istioctl
-  proxy-config all -o json`` or a per-type ``-o json`` output; the content is sniffed).
+  proxy-config all -o json`` or a per-type ``-o json`` output; the content is sniffed), and
+  ``--bug-report PATH POD`` the pod's dump in an ``istioctl bug-report`` archive, through the
+  same runner seam as ``diagnose`` (cli/sources.py).
 
 Only the standard library is imported at module level (``--help`` must stay fast); the runner,
 parser and views are imported inside :func:`run`.
@@ -25,6 +27,8 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import Any
+
+from istio_doctor.cli import sources
 
 TYPES = ("cluster", "listener", "route", "endpoint", "secret", "all")
 _ALIASES = {"cluster": ["clusters", "c"], "listener": ["listeners", "l"], "route": ["routes", "r"],
@@ -46,10 +50,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     for t in TYPES:
         tp = types.add_parser(t, aliases=_ALIASES[t], help=f"{t} view of a pod's Envoy config (or of a dump)")
         tp.add_argument("target", nargs="?", metavar="POD",
-                        help="pod/NAME, NAME, NAME.NAMESPACE or deploy/NAME (one of its pods); or --file")
+                        help="pod/NAME, NAME, NAME.NAMESPACE or deploy/NAME (one of its pods); the pod whose dump to "
+                             "read from --bug-report; or --file")
         tp.add_argument("--file", "-f", dest="file", metavar="DUMP",
                         help="Envoy config dump (JSON) to read instead of a live pod")
-        tp.add_argument("-n", "--namespace", help="namespace of the pod (default: the kubeconfig context's)")
+        sources.add_bug_report_arg(tp)
+        tp.add_argument("-n", "--namespace", default=None, help="namespace of the pod (default: the kubeconfig context's)")
         tp.add_argument("--context", help="kubeconfig context (default: the current context)")
         tp.add_argument("-c", "--kubeconfig", help="kubeconfig file (default: kubectl's)")
         tp.add_argument("-i", "--istioNamespace", "--istio-namespace", dest="istio_namespace", default="istio-system",
@@ -96,25 +102,12 @@ def run(args: argparse.Namespace) -> int:
     kind = _CANONICAL.get(getattr(args, "pc_type", "") or "", "")
     if not kind:
         return _fail("choose a type: " + ", ".join(TYPES), EXIT_USAGE)
-    target = getattr(args, "target", None)
-    if (target is None) == (args.file is None):
-        return _fail("give a pod (pod/NAME, deploy/NAME, NAME.NAMESPACE) or --file DUMP, not both and not neither",
-                     EXIT_USAGE)
-    if args.file is not None:
-        path = args.file
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as e:
-            return _fail(f"cannot read config dump {path!r}: {e.strerror or e}.", EXIT_EVIDENCE)
-        source = f"file {path}"
-    else:
-        got = _fetch_live(args, target)
-        if isinstance(got, int):
-            return got
-        data, source = got
+    got = _read_dump(args)
+    if isinstance(got, int):
+        return got
+    data, command = got
     try:
-        dump = parse_config_dump(data, command=source)
+        dump = parse_config_dump(data, command=command)
     except ParseError as e:
         return _fail(f"{e}.", EXIT_EVIDENCE)
 
@@ -132,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if kind == "all" and out in ("json", "yaml"):
         # istioctl prints the dump itself for `all -o json`
         if out == "json":
-            text = data.decode("utf-8", errors="replace")
+            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
         else:
             import json
@@ -170,6 +163,49 @@ def run(args: argparse.Namespace) -> int:
                              route_name=getattr(args, "name", ""), endpoint_filter=ef)
     sys.stdout.write(text)
     return EXIT_OK
+
+
+def _read_dump(args: argparse.Namespace) -> tuple[bytes | str, str] | int:
+    """The dump's text and the command it stands for (``--file``, or the pod's dump in
+    ``--bug-report`` read through the same runner seam as ``diagnose``), or an exit code."""
+    target = getattr(args, "target", None)
+    if getattr(args, "bug_report", None) is None:
+        if args.file and target:
+            return _fail("give a pod or --file DUMP, not both.", EXIT_USAGE)
+        if target:
+            return _fetch_live(args, target)
+        if not args.file:
+            return _fail("give a pod (pod/NAME, deploy/NAME, NAME.NAMESPACE), --file DUMP, or --bug-report PATH "
+                         "and a pod.", EXIT_USAGE)
+        try:
+            with open(args.file, "rb") as fh:
+                return fh.read(), f"file {args.file}"
+        except OSError as e:
+            return _fail(f"cannot read config dump {args.file!r}: {e.strerror or e}.", EXIT_EVIDENCE)
+    if args.file:
+        return _fail("give either --file or --bug-report, not both.", EXIT_USAGE)
+    if not target:
+        return _fail("--bug-report needs the POD whose config dump to show.", EXIT_USAGE)
+    import asyncio
+
+    from istio_doctor.evidence.errors import RunnerError
+    from istio_doctor.evidence.kinds import BuildArgs, Need
+    from istio_doctor.evidence.target import Connection, InvalidName
+
+    text = target.split("/", 1)[1] if target.startswith("pod/") else target
+    pod, _, ns = text.rpartition(".") if "." in text else (text, "", "")  # istioctl: POD.NS, last dot
+    try:
+        runner, conn = sources.runner_from_args(args, Connection())
+        argv = Need.CONFIG_DUMP.build(conn, BuildArgs(namespace=ns or args.namespace or "default", name=pod)).argv
+    except InvalidName as e:
+        return _fail(f"{e}.", EXIT_USAGE)
+    try:
+        res = asyncio.run(runner.run(list(argv)))
+    except RunnerError as e:
+        return _fail(f"{e}.", EXIT_EVIDENCE)
+    if res.exit_code != 0:
+        return _fail(f"{res.stderr.strip() or res.command_line + ' failed'}.", EXIT_EVIDENCE)
+    return res.stdout, res.command_line
 
 
 # -- a live pod ----------------------------------------------------------------------------------

@@ -301,8 +301,10 @@ class Gatherer:
         self._total = 0
         # Certificates in a replayed recording are judged at the time it was recorded, not
         # today: a recording attached to an incident must diagnose the same way next year.
+        # An offline source other than a recording (a bug-report archive) says when it was taken.
         rec = getattr(runner, "recording", None)
-        self.now: datetime | None = rec.metadata.created if runner.replaying and rec is not None else None
+        self.now: datetime | None = getattr(runner, "evidence_time", None) or (
+            rec.metadata.created if runner.replaying and rec is not None else None)
 
     # -- progress ---------------------------------------------------------------------
     def _emit(self, **kw: Any) -> None:

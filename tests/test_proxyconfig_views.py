@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,6 +144,64 @@ def test_cli_errors_are_one_sentence_exit_3(tmp_path: Path, capsys: pytest.Captu
     bad.write_text('{"configs": [')
     assert _cli(["pc", "all", "--file", str(bad)]) == 3
     assert "not valid JSON" in capsys.readouterr().err
+
+
+# -- a live pod (issue #12): one dump fetch, every view from it ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from tests.scenariokit.bookinfo import bookinfo_world
+    from tests.scenariokit.standin import install_standins
+
+    world = bookinfo_world()
+    root = tmp_path_factory.mktemp("pc-live")
+    s = install_standins(world, root / "bin", cache_dir=root / "cache")
+    pod = next(p.name for p in world.pods if p.workload.name == "productpage-v1" and p.namespace == "default")
+    return world, s, pod
+
+
+def _live(s, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    exe = Path(sys.executable).parent / "istio-doctor"
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "istio_doctor"]
+    return subprocess.run([*cmd, *args], env=s.env(extra_path=[str(Path(sys.executable).parent)]), cwd=s.directory,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_live_pod_views_match_the_dump_and_fetch_it_once(live_world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.scenariokit.runner import WorldRunner
+
+    world, s, pod = live_world
+    dump = WorldRunner(world).run_sync(["istioctl", "proxy-config", "all", pod, "-n", "default", "-o", "json"]).stdout
+    saved = tmp_path / "dump.json"
+    saved.write_text(dump)
+    before = len(s.calls())
+    live = _live(s, "pc", "cluster", f"pod/{pod}", "-n", "default", "--fqdn", "reviews")
+    assert live.returncode == 0, live.stderr
+    offline = _live(s, "pc", "cluster", "--file", str(saved), "--fqdn", "reviews")
+    assert live.stdout == offline.stdout and "reviews.default.svc.cluster.local" in live.stdout
+    allv = _live(s, "pc", "all", f"{pod}.default")  # istioctl's NAME.NAMESPACE form
+    assert allv.returncode == 0 and "outbound|9080||reviews.default.svc.cluster.local" in allv.stdout, allv.stderr
+    dumps = [c for c in s.calls()[before:] if c[:3] == ["istioctl", "proxy-config", "all"]]
+    assert len(dumps) == 2, "one dump per command, whatever the views"
+    assert not [c for c in s.calls()[before:] if c[:2] == ["istioctl", "proxy-config"] and c[2] != "all"]
+
+
+def test_live_deployment_resolves_a_pod_with_a_sidecar(live_world) -> None:  # type: ignore[no-untyped-def]
+    _world, s, pod = live_world
+    proc = _live(s, "pc", "listener", "deploy/productpage-v1", "-n", "default", "--port", "9080")
+    assert proc.returncode == 0, proc.stderr
+    assert [c for c in s.calls() if c[:3] == ["istioctl", "proxy-config", "all"] and c[3] == pod]
+    gone = _live(s, "pc", "cluster", "deploy/nope", "-n", "default")
+    assert gone.returncode == 2 and gone.stderr == "istio-doctor: error: no pod of deployment default/nope (check the name and -n)\n"
+
+
+def test_live_needs_a_pod_or_a_file(live_world) -> None:  # type: ignore[no-untyped-def]
+    _world, s, _pod = live_world
+    proc = _live(s, "pc", "cluster")
+    assert proc.returncode == 2 and "give a pod" in proc.stderr
+    bad = _live(s, "pc", "cluster", "svc/reviews")
+    assert bad.returncode == 2 and "proxy-config reads one pod" in bad.stderr
 
 
 # -- SPIFFE trust bundles (issue 14) -------------------------------------------------------------

@@ -101,6 +101,11 @@ class BugReportRunner(Runner):
                         return Ask(need, ns, name, variant, tail, toks)
         return None
 
+    def can_answer(self, argv: list[str] | tuple[str, ...]) -> bool:
+        """Only the calls an evidence kind builds: the preflight's questions (kubeconfig, API
+        server) are not in an archive, so they are skipped, never failed."""
+        return self.identify(argv) is not None
+
     # -- answering --------------------------------------------------------------------------
     async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:
         # Same refusal as live and replay: an archive must not make a mutating call look fine.

@@ -113,8 +113,8 @@ class Capture:
             return self.messages[0][0]
         if self.how == "rs_failure":
             return self.condition_message
-        lines = [ln for ln in self.text.splitlines() if ln.strip()]
-        return lines[0] if self.how == "replace" else lines[-1]
+        # the last line: a capture's first line may be a fragment cut by its source's excerpt
+        return [ln for ln in self.text.splitlines() if ln.strip()][-1]
 
     def splice(self, result: CommandResult) -> CommandResult:
         if self.how == "replace":

@@ -79,4 +79,33 @@ INJECTION = [
          _failed_create("captured/events/istio-13840_get_events_legacy_injector_timeouts.txt"), "INJ-WEBHOOK-DOWN"),
 ]
 
-SCENARIOS: list[Scenario] = [*INJECTION]
+
+# -- p503: a sidecar that never gets its configuration ---------------------------------------------
+#
+# istio/istio#23410 (1.5): pilot-agent says "Envoy proxy is NOT ready: config not received from
+# Pilot" after Envoy's gRPC config stream to Pilot closed with a connection failure: the proxy
+# never became Ready, so its pod is no endpoint and its callers get 503. The cause is
+# P503-PROXY-NOT-READY (the world: ratings' sidecar cut off from istiod, reviews-v2 calling it).
+
+def _ratings_no_config(w: World) -> None:
+    wl(w, "default/ratings-v1").proxy = proxy(state="no_config", connected=False)
+    ratings_calls(w)
+
+
+def _ratings_log(w: World, corpus: str) -> Capture:
+    """The captured istio-proxy log stands for the whole log of ratings' pod (``replace``)."""
+    pod = w.pods_of(wl(w, "default/ratings-v1"))[0].name
+    return Capture(("logs", pod, "istio-proxy"), corpus)
+
+
+_NO_CONFIG_1_5 = _world(_ratings_no_config, "1.5.2")
+
+P503 = [
+    Scenario("p503", "captured-proxy-not-ready-pilot-1-5",
+             "istio/istio#23410 (1.5): ratings' istio-proxy log says config not received from Pilot; reviews-v2 gets 503",
+             "deploy/reviews-v2 -n default", "503", _NO_CONFIG_1_5,
+             Expect("P503-PROXY-NOT-READY", ["P503-PROXY-NOT-READY"]),
+             [_ratings_log(_NO_CONFIG_1_5, "captured/access-logs/istio-23410_proxy_log_not_ready_no_config.log")]),
+]
+
+SCENARIOS: list[Scenario] = [*INJECTION, *P503]

@@ -241,3 +241,32 @@ INJECTION += [
 ]
 
 SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES]
+
+
+# -- triage: the application's own 500, seen through its sidecar ---------------------------------
+#
+# istio/istio#29109 (1.7/1.8, lines as `kubectl logs --timestamps` prints them): the inbound line
+# of scrappers-service says 500 with no response flag after the app worked 11.9 s on it
+# (upstream service time 11933 ms, upstream host 127.0.0.1:8080, the pre-1.10 inbound delivery),
+# and the app's own outbound HTTPS goes out through PassthroughCluster with bytes both ways: the
+# proxy forwarded the app's answer, nothing in the mesh failed. No finding: no_problem_found.
+
+def _scrappers(w: World) -> None:
+    w.workloads.append(Workload("scrappers", "default", [Container("scrappers", "docker.io/library/node:14", ports=[Port(8080)])],
+                                labels={"app": "scrappers"}, service_account="scrappers"))
+    w.services.append(Service("scrappers-service", "default", [ServicePort(8080, "http-8080")], selector={"app": "scrappers"},
+                              labels={"app": "scrappers"}))
+
+
+_SCRAPPERS_1_8 = _world(_scrappers, "1.7.6")
+
+TRIAGE = [
+    Scenario("triage", "captured-app-500-inbound-1-7",
+             "istio/istio#29109 (1.7/1.8): scrappers-service answers 500 itself (inbound line without flags); its HTTPS egress passes through",
+             pod_target(_SCRAPPERS_1_8, "default/scrappers"), "auto", _SCRAPPERS_1_8,
+             Expect(None, [], absent=["GEN-FLAG-CLASSIFY", "GEN-WHICH-PROXY"], verdict="no_problem_found"),
+             [_log(_SCRAPPERS_1_8, "default/scrappers", "captured/access-logs/istio-29109_inbound_500_and_passthrough_tcp.log",
+                   how="append", names={"172.18.0.10": _ip(_SCRAPPERS_1_8, "default/scrappers")})]),
+]
+
+SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]

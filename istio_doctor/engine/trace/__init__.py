@@ -16,7 +16,7 @@ from istio_doctor.engine.trace.model import (
     TraceRequest,
     Upstream,
 )
-from istio_doctor.engine.trace.tracer import node_ips, proxy_label, trace_request
+from istio_doctor.engine.trace.tracer import continue_on_server, node_ips, proxy_label, spiffe_id, trace_request
 
 __all__ = [
     "ANSWERED",
@@ -28,7 +28,9 @@ __all__ = [
     "Trace",
     "TraceRequest",
     "Upstream",
+    "continue_on_server",
     "node_ips",
     "proxy_label",
+    "spiffe_id",
     "trace_request",
 ]

@@ -167,7 +167,7 @@ def run_listener_filters(lst: Listener, port: int, *, tls: bool, sni: str | None
             det.notes.append(f"{name} is disabled for port {port} (filter_disabled)")
             continue
         names.append(name)
-    if any(n in ORIGINAL_DST for n in names) or lst.raw.get("use_original_dst") or lst.raw.get("useOriginalDst"):
+    if any(n in ORIGINAL_DST for n in names) or uses_original_dst(lst):
         det.restores_destination = True
     if any(n in TLS_INSPECTORS for n in names):
         if tls:
@@ -505,7 +505,10 @@ def entry_listener(idx: DumpIndex, direction: str, dest_ip: str, dest_port: int)
 
 
 def uses_original_dst(lst: Listener) -> bool:
+    # Envoy 1.15-1.17 dumps render the deprecated v2 field as hidden_envoy_deprecated_use_original_dst.
     v = field(lst.raw, "use_original_dst")
+    if v is None:
+        v = field(lst.raw, "hidden_envoy_deprecated_use_original_dst")
     if isinstance(v, dict):
         v = v.get("value")
     return bool(v)

@@ -38,6 +38,11 @@ class RbacInput:
     headers: dict[str, str] | None  # None on a TCP chain: HTTP attributes do not exist
     path: str | None
 
+    @property
+    def may_have_jwt(self) -> bool:
+        """request.auth.* exists only for a request carrying a token RequestAuthentication validated."""
+        return bool(self.headers and self.headers.get("authorization", "").lower().startswith("bearer "))
+
 
 def _or(vals: list[Tri]) -> Tri:
     if any(v is True for v in vals):
@@ -88,6 +93,9 @@ def _metadata(md: dict[str, Any], inp: RbacInput) -> Tri:
     sm = field(value, "string_match")
     if md.get("filter") == "istio_authn" and path == ["source.principal"]:
         return _str(sm, inp.principal if inp.mtls else None)
+    if md.get("filter") == "istio_authn" and path[:1] and path[0].startswith("request.auth"):
+        # No bearer token: Istio sets no request.auth.* metadata, and a missing key never matches.
+        return None if inp.may_have_jwt else False
     return None
 
 
@@ -198,5 +206,5 @@ def evaluate(rbac_config: dict[str, Any], inp: RbacInput) -> RbacDecision | None
     return RbacDecision(False, action, None, f"no ALLOW policy matches ({', '.join(sorted(policies)[:4])})")
 
 
-def _what(names: list[str]) -> str:
+def _what(_names: list[str]) -> str:
     return "attributes the trace does not have, e.g. JWT claims or dynamic metadata"

@@ -41,7 +41,7 @@ from istio_doctor.evidence.envoy.configdump import (
     RouteConfig,
 )
 
-__all__ = ["node_ips", "proxy_label", "trace_request"]
+__all__ = ["continue_on_server", "node_ips", "proxy_label", "spiffe_id", "trace_request"]
 
 #: ports istio-iptables never redirects inbound (Envoy's own: Prometheus, health).
 #: istio/istio@1.22.0 manifests/charts/istio-control/istio-discovery/files/injection-template.yaml
@@ -703,6 +703,60 @@ def _percent(p: Any) -> float:
     return num * 100.0 / den
 
 
-def trace_request(dump: ConfigDump, req: TraceRequest, *, proxy: str | None = None, sockets: list[Any] | None = None) -> Trace:
-    """What ``dump``'s Envoy does with ``req``. ``sockets``: the pod's listening sockets, when known."""
-    return _Tracer(dump, req, proxy, sockets).run()
+def trace_request(dump: ConfigDump, req: TraceRequest, *, proxy: str | None = None, sockets: list[Any] | None = None,
+                  route_config: str | None = None) -> Trace:
+    """What ``dump``'s Envoy does with ``req``. ``sockets``: the pod's listening sockets, when known.
+
+    ``route_config`` starts the trace at that RDS route configuration (a dump holding only
+    routes, or a question about one route table); the listener stages are skipped.
+    """
+    t = _Tracer(dump, req, proxy, sockets)
+    if route_config is None:
+        return t.run()
+    try:
+        fc = FilterChain(name=f"rds {route_config}")
+        t.http(fc, {"rds": {"route_config_name": route_config}}, L.Detected(transport="raw_buffer"))
+    except _Stop:
+        pass
+    return t.result()
+
+
+def spiffe_id(dump: ConfigDump) -> str | None:
+    """The proxy's workload identity, ``spiffe://<trust domain>/ns/<ns>/sa/<service account>``."""
+    md = dump.node.metadata or {}
+    sa = md.get("SERVICE_ACCOUNT")
+    ns = dump.node.namespace
+    if not sa or not ns:
+        return None
+    td = next((s.trust_domain for s in dump.secrets if s.trust_domain), "") or "cluster.local"
+    return f"spiffe://{td}/ns/{ns}/sa/{sa}"
+
+
+def continue_on_server(client: Trace, client_dump: ConfigDump, server_dump: ConfigDump, *,
+                       sockets: list[Any] | None = None) -> Trace:
+    """Continue a client trace that reached a server pod on the server's own dump (inbound).
+
+    The server sees what the client's proxy sends: the endpoint address, Istio mTLS with the
+    client's identity and ALPN when auto mTLS chose it, or plaintext; the same HTTP request.
+    The result is one trace: the client's hops then the server's, the verdict of the first break.
+    """
+    up = client.upstream
+    if client.verdict != DELIVERED or up is None or not up.address:
+        return client
+    host, _, port = up.address.rpartition(":")
+    req = client.request
+    tls = {"istio_mutual": "istio_mutual", "tls": "tls"}.get(up.tls, "none")
+    server_req = req.model_copy(update={
+        "dest_ip": host.strip("[]"), "dest_port": int(port), "direction": "inbound", "tls": tls,
+        "alpn": list(up.alpn) if tls != "none" else [], "sni": up.sni if tls != "none" else None,
+        "source_ip": client_dump.node.ip or req.source_ip,
+        "source_principal": spiffe_id(client_dump) if tls == "istio_mutual" else None,
+    })
+    server = trace_request(server_dump, server_req, sockets=sockets)
+    unknowns = list(client.unknowns)
+    if up.tls == "unknown":
+        unknowns.append("the client's TLS towards the server (endpoint tlsMode unknown): the server trace assumes plaintext")
+    return client.model_copy(update={
+        "verdict": server.verdict, "details": server.details, "response": server.response,
+        "hops": client.hops + server.hops, "unknowns": unknowns + server.unknowns,
+    })

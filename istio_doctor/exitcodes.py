@@ -8,6 +8,7 @@ class ExitCode(IntEnum):
     PROBLEMS_FOUND = 1
     USAGE = 2
     EVIDENCE_INCOMPLETE = 3
+    CAUSE_NOT_DETERMINED = 4
     INTERRUPTED = 130
 
     @property
@@ -27,6 +28,10 @@ EXIT_CODE_DOCS: dict[ExitCode, str] = {
     ExitCode.EVIDENCE_INCOMPLETE: (
         "evidence could not be gathered (missing binary, RBAC, timeout, unreachable cluster, "
         "unknown format) and nothing was found in what could be: never a healthy verdict"
+    ),
+    ExitCode.CAUSE_NOT_DETERMINED: (
+        "requests are failing but no check explains them: the report shows their traces and what "
+        "could not be seen (never a healthy verdict, never a guess)"
     ),
     ExitCode.INTERRUPTED: "interrupted (SIGINT) while gathering or diagnosing",
 }

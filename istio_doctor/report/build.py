@@ -15,6 +15,7 @@ from istio_doctor.evidence.target import Connection, Target, TargetKind
 from istio_doctor.exitcodes import ExitCode
 from istio_doctor.report.model import (
     CallRecord,
+    RequestTrace,
     NodeReport,
     PlaybookReport,
     Report,
@@ -81,6 +82,8 @@ def build_report(
             ))
         node_reports.append(PlaybookReport(id=run.playbook.id, title=run.playbook.title, target=run.target, nodes=nodes))
 
+    traces = report_traces(ev, target, examined)
+    failing = failing_requests(ev, target, examined)
     unchecked = []
     for item in ev.failures():
         f = item.failure
@@ -101,10 +104,15 @@ def build_report(
         # The thing asked about does not exist: a bad argument, not a diagnosis.
         verdict, code = Verdict.INCONCLUSIVE, ExitCode.USAGE
         headline = f"Nothing to diagnose: {missing_target}. Check the name and the namespace (-n)."
-    elif findings:
+    elif any(f.severity is not Severity.INFO for f in findings):
         verdict, code = Verdict.PROBLEMS_FOUND, ExitCode.PROBLEMS_FOUND
-        top = findings[0]
+        top = next(f for f in findings if f.severity is not Severity.INFO)
         headline = f"Most likely root cause: [{top.code}] {top.title} — {top.summary}"
+    elif findings or failing:
+        # Requests fail (or only context findings fired) and no check explains why: say so,
+        # with the traces, instead of promoting a description of the symptom to a cause.
+        verdict, code = Verdict.CAUSE_NOT_DETERMINED, ExitCode.CAUSE_NOT_DETERMINED
+        headline = _undetermined_headline(failing, traces)
     elif any_unknown or interrupted or not runs or unchecked:
         # Evidence that failed is a gap even when every check still passed (a check may have
         # read the same object from elsewhere): exit 0 promises all evidence was gathered.
@@ -155,9 +163,53 @@ def build_report(
         playbooks=node_reports,
         unchecked=unchecked,
         workloads=workloads,
+        traces=traces,
         calls=calls,
         notes=notes,
     )
+
+
+def _pods(target: Target, examined: list[Examined]) -> list[tuple[str, str, list[Any]]]:
+    return [(target.namespace, e.pod, e.related) for e in examined if e.pod and e.pod_evidence_gathered]
+
+
+def report_traces(ev: Evidence, target: Target, examined: list[Examined]) -> list[RequestTrace]:
+    """The examined pods' failing request shapes, traced (the TRACE checks computed the same)."""
+    from istio_doctor.engine.trace.failures import memo_traces
+
+    out: list[RequestTrace] = []
+    for ns, pod, related in _pods(target, examined):
+        for st in memo_traces(ev, ns, pod, related):
+            out.append(RequestTrace(proxy=f"{ns}/{pod}", side=st.shape.side, requests=len(st.shape.entries),
+                                    logged=st.shape.logged, relation=st.relation,
+                                    notes=st.notes + ([f"continued on the server's proxy {st.server}"] if st.server else []),
+                                    trace=st.trace))
+    return out
+
+
+def failing_requests(ev: Evidence, target: Target, examined: list[Examined]) -> list[Any]:
+    """Failing access-log entries of the examined pods (Envoy-flagged or 5xx)."""
+    from istio_doctor.evidence.accesslog import is_failure
+
+    out: list[Any] = []
+    for ns, pod, _related in _pods(target, examined):
+        log = ev.get_or(None, Need.PROXY_LOGS, ns, pod)
+        if log is not None:
+            out += [e for e in log.entries if is_failure(e) and (e.is_envoy_generated or e.response_code >= 500)]
+    return out
+
+
+def _undetermined_headline(failing: list[Any], traces: list[RequestTrace]) -> str:
+    if not failing:
+        return "Cause not determined: only context findings, none names a cause."
+    e = failing[0]
+    what = f"{e.response_code} {','.join(e.response_flags) or '-'} {e.response_code_details or ''}".strip()
+    line = f"Cause not determined: {len(failing)} failing request(s) (e.g. {what}) and no check explains them."
+    if traces:
+        t = traces[0]
+        unseen = "; ".join(t.trace.unknowns[:2])
+        line += f" Traced through {t.proxy}: {t.trace.verdict}" + (f"; could not see: {unseen}" if unseen else "") + "."
+    return line
 
 
 _SEV_ORDER = {s.value: i for i, s in enumerate(Severity)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
+from istio_doctor.engine.model import EvidenceRef, Finding, Outcome, Severity
 from istio_doctor.report.model import Report, Verdict
 from istio_doctor.report.text import MARKS, node_detail, sanitize
 
@@ -21,6 +21,7 @@ _VERDICT_TEXT = {
     Verdict.PROBLEMS_FOUND: "Problems found",
     Verdict.NO_PROBLEM_FOUND: "No problem found",
     Verdict.INCONCLUSIVE: "Inconclusive",
+    Verdict.CAUSE_NOT_DETERMINED: "Cause not determined",
 }
 _OUTCOME_TEXT = {
     Outcome.PASS: "pass",
@@ -123,7 +124,28 @@ def _finding(f: Finding, position: int) -> list[str]:
         out += ["**Also explains:** " + ", ".join(_code(c) for c in f.also_explains), ""]
     if f.rank_reason:
         label = "Ranked first because" if rank == 1 else f"Ranked #{rank} because"
+        if not f.rank and f.severity is Severity.INFO:
+            label = "Not ranked"
         out += [f"*{label}:* {_text(f.rank_reason)}", ""]
+    return out
+
+
+def _traces(report: Report) -> list[str]:
+    from istio_doctor.report.trace_render import HOP_MARKS, headline
+
+    out = ["## Request traces", "", "Failing requests from the proxy logs, followed through Envoy's configuration.", "",
+           "| Proxy | Side | Requests | Logged | Trace | Relation |", "|---|---|---|---|---|---|"]
+    for rt in report.traces:
+        out.append(f"| {_cell_code(rt.proxy)} | {rt.side} | {rt.requests} | {_cell_code(rt.logged)} | {_cell(headline(rt.trace))} | {rt.relation} |")
+    out.append("")
+    if report.verdict is Verdict.CAUSE_NOT_DETERMINED:
+        for rt in report.traces:
+            out += [f"**{_text(rt.proxy)}**: {_text(headline(rt.trace))}", ""]
+            out += [f"{i}. {HOP_MARKS[h.status]} `{h.stage.value}` {_text(h.element)}: {_text(h.decision)} ({_text(h.why)})"
+                    for i, h in enumerate(rt.trace.hops, 1)]
+            out.append("")
+            if rt.trace.unknowns:
+                out += ["Could not see:", ""] + [f"- {_text(u)}" for u in rt.trace.unknowns] + [""]
     return out
 
 
@@ -179,6 +201,9 @@ def render_markdown(report: Report) -> str:
         out.append("")
         for i, f in enumerate(report.findings, 1):
             out += _finding(f, i)
+
+    if report.traces:
+        out += _traces(report)
 
     if report.unchecked:
         out += [

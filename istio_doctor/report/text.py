@@ -35,6 +35,7 @@ _VERDICT_MARK = {
     Verdict.PROBLEMS_FOUND: MARKS[Outcome.FAIL],
     Verdict.NO_PROBLEM_FOUND: MARKS[Outcome.PASS],
     Verdict.INCONCLUSIVE: MARKS[Outcome.UNKNOWN],
+    Verdict.CAUSE_NOT_DETERMINED: MARKS[Outcome.UNKNOWN],
 }
 
 # SGR codes; kept to the 8 basic colours so they read on light and dark terminals alike.
@@ -59,6 +60,7 @@ _VERDICT_STYLE = {
     Verdict.PROBLEMS_FOUND: "red",
     Verdict.NO_PROBLEM_FOUND: "green",
     Verdict.INCONCLUSIVE: "yellow",
+    Verdict.CAUSE_NOT_DETERMINED: "yellow",
 }
 _SEVERITY_STYLE = {
     Severity.CRITICAL: "red",
@@ -237,8 +239,10 @@ def _fix(out: _Out, fix: Fix, indent: int) -> None:
 
 def _finding(out: _Out, f: Finding, position: int) -> None:
     rank = f.rank or position
-    lead = f"{rank}. " + out.style(f"[{f.code}]", "bold", _SEVERITY_STYLE[f.severity]) + " "
-    out.prose(f"{f.title} ({f.severity.value}, confidence {_pct(f.confidence)})", 2, first=lead, hang=len(f"{rank}. "))
+    # an info finding describes the symptom and is never ranked as a cause (rank 0)
+    num = f"{rank}. " if f.rank or f.severity is not Severity.INFO else "·  "
+    lead = num + out.style(f"[{f.code}]", "bold", _SEVERITY_STYLE[f.severity]) + " "
+    out.prose(f"{f.title} ({f.severity.value}, confidence {_pct(f.confidence)})", 2, first=lead, hang=len(num))
     ind = 5
     if f.target:
         out.prose(f.target, ind, first="Target: ", hang=8)
@@ -259,7 +263,26 @@ def _finding(out: _Out, f: Finding, position: int) -> None:
     if f.also_explains:
         out.prose(", ".join(f.also_explains), ind, first="Also explains: ", hang=15)
     if f.rank_reason:
-        out.prose(f.rank_reason, ind, first=f"Ranked {_ordinal(rank)} because: ")
+        out.prose(f.rank_reason, ind, first=f"Ranked {_ordinal(rank)} because: " if f.rank else "Not ranked: ")
+    out.line()
+
+
+def _traces(out: _Out, report: Report) -> None:
+    from istio_doctor.report.trace_render import HOP_MARKS, headline
+
+    full = report.verdict is Verdict.CAUSE_NOT_DETERMINED
+    out.line(out.style("Request traces", "bold") + " (failing requests from the proxy logs, followed through Envoy's configuration):")
+    for rt in report.traces:
+        out.prose(f"{rt.proxy} ({rt.side}, {rt.requests}× {rt.logged}): {headline(rt.trace)} [{rt.relation}]", 2, first="- ", hang=4)
+        for note in rt.notes:
+            out.prose(note, 4, first="note: ", hang=6)
+        if not full:
+            continue
+        for i, h in enumerate(rt.trace.hops, 1):
+            mark = HOP_MARKS[h.status]
+            out.prose(f"{h.stage.value} {h.element}: {h.decision} ({h.why})", 6, first=f"{mark} {i:>2}. ", hang=5)
+        for u in rt.trace.unknowns:
+            out.prose(u, 6, first="could not see: ", hang=15)
     out.line()
 
 
@@ -316,6 +339,8 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
         out.prose("most likely root cause first:", 0, first=out.style(f"Findings ({len(report.findings)}),", "bold") + " ")
         for i, f in enumerate(report.findings, 1):
             _finding(out, f, i)
+    if report.traces:
+        _traces(out, report)
     if report.unchecked:
         _unchecked(out, report.unchecked)
     if report.notes:

@@ -147,3 +147,22 @@ class Trace(_Model):
             if h.status == "break":
                 return h
         return None
+
+
+_MARK = {"ok": "✔", "break": "✘", "warn": "!", "unknown": "‼", "info": "·"}
+
+
+def hops_text(hops: list[Hop]) -> str:
+    """The hop list as evidence: one line per hop, the breaking hop's config excerpt under it."""
+    lines = []
+    for i, h in enumerate(hops, 1):
+        lines.append(f"{_MARK[h.status]} {i:>2}. [{h.proxy}] {h.stage.value} {h.element}: {h.decision} ({h.why})")
+        if h.status == "break" and h.excerpt:
+            lines.append(f"       {h.excerpt}")
+    return "\n".join(lines)
+
+
+def request_line(req: TraceRequest) -> str:
+    if req.is_http:
+        return f"{req.method} {req.authority or req.target}{req.path} (to {req.target})"
+    return f"TCP {req.target}"

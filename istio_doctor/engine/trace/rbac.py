@@ -86,13 +86,22 @@ def _str(sm: dict[str, Any] | None, value: str | None) -> Tri:
     return _string_match(sm, value)
 
 
+def _peer(sm: dict[str, Any] | None, inp: RbacInput) -> Tri:
+    """The peer identity: absent over plaintext (no match); over mTLS unknown unless given."""
+    if not inp.mtls:
+        return False
+    if inp.principal is None:
+        return None
+    return _str(sm, inp.principal)
+
+
 def _metadata(md: dict[str, Any], inp: RbacInput) -> Tri:
     # Istio's istio_authn filter exposes source.principal (peer identity) and request.auth.* (JWT).
     path = [p.get("key", "") for p in md.get("path") or ()]
     value = (md.get("value") or {})
     sm = field(value, "string_match")
     if md.get("filter") == "istio_authn" and path == ["source.principal"]:
-        return _str(sm, inp.principal if inp.mtls else None)
+        return _peer(sm, inp)
     if md.get("filter") == "istio_authn" and path[:1] and path[0].startswith("request.auth"):
         # No bearer token: Istio sets no request.auth.* metadata, and a missing key never matches.
         return None if inp.may_have_jwt else False
@@ -144,7 +153,7 @@ def principal(p: dict[str, Any], inp: RbacInput) -> Tri:
         pn = field(x, "principal_name")
         if pn is None:
             return True  # any authenticated peer
-        return _str(pn, inp.principal)
+        return _peer(pn, inp)
     for key in ("source_ip", "direct_remote_ip", "remote_ip"):
         if (x := field(p, key)) is not None:
             return _cidr(x, inp.source_ip)
@@ -159,7 +168,7 @@ def principal(p: dict[str, Any], inp: RbacInput) -> Tri:
     if (x := field(p, "filter_state")) is not None:
         # Istio >= 1.21 matches the peer identity through filter state.
         if x.get("key") == "io.istio.peer_principal":
-            return _str(field(x, "string_match"), inp.principal if inp.mtls else None)
+            return _peer(field(x, "string_match"), inp)
         return None
     return None
 

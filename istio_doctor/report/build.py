@@ -204,6 +204,9 @@ def _undetermined_headline(failing: list[Any], traces: list[RequestTrace]) -> st
         return "Cause not determined: only context findings, none names a cause."
     e = failing[0]
     what = f"{e.response_code} {','.join(e.response_flags) or '-'} {e.response_code_details or ''}".strip()
+    if all(x.app_responded for x in failing) and all(t.trace.verdict == "delivered" for t in traces):
+        return (f"Cause not determined in the mesh: {len(failing)} request(s) failed ({what}) with the response of the "
+                f"upstream itself; the configuration delivers them (see the request traces): read the application's logs.")
     line = f"Cause not determined: {len(failing)} failing request(s) (e.g. {what}) and no check explains them."
     if traces:
         t = traces[0]

@@ -120,7 +120,9 @@ def _key(e: AccessLogEntry) -> tuple[Any, ...]:
 def failing_shapes(log: Any, dump: Any, namespace: str, pod: str) -> list[Shape]:
     groups: dict[tuple[Any, ...], list[AccessLogEntry]] = {}
     for e in log.entries:
-        if not is_failure(e) or e.app_responded:
+        # "via_upstream" 5xx on a client are still worth following: in a mesh the upstream that
+        # answered is usually the server's sidecar (503 UF there), and the trace continues on it.
+        if not is_failure(e) or (e.app_responded and e.response_code < 500):
             continue
         groups.setdefault(_key(e), []).append(e)
     shapes: list[Shape] = []

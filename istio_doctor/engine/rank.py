@@ -133,11 +133,10 @@ def rank_findings(
 
 
 def _fold_traces(items: list[Finding], catalogue: dict[str, CatalogueEntry], reasons: dict[int, list[str]]) -> list[Finding]:
-    """Fold each TRACE finding into a catalogue finding that explains it (same pod)."""
-    out: list[Finding] = []
-    traces = [f for f in items if f.code.startswith(TRACE_PREFIX)]
+    """Fold each TRACE finding into every catalogue finding that explains it (same pod, or a
+    cause naming it): they all carry the trace as evidence, and the TRACE finding goes."""
     folded: set[int] = set()
-    for t in traces:
+    for t in (f for f in items if f.code.startswith(TRACE_PREFIX)):
         for f in items:
             entry = catalogue.get(f.code)
             if f is t or entry is None or t.code not in entry.explains or not _can_explain(f, t):
@@ -146,8 +145,4 @@ def _fold_traces(items: list[Finding], catalogue: dict[str, CatalogueEntry], rea
             f.evidence = f.evidence + [e for e in t.evidence if (e.source, e.excerpt) not in have]
             reasons[id(f)].append(f"the request trace breaks where it says ({t.code})")
             folded.add(id(t))
-            break
-    for f in items:
-        if id(f) not in folded:
-            out.append(f)
-    return out
+    return [f for f in items if id(f) not in folded]

@@ -120,9 +120,9 @@ def _key(e: AccessLogEntry) -> tuple[Any, ...]:
 def failing_shapes(log: Any, dump: Any, namespace: str, pod: str) -> list[Shape]:
     groups: dict[tuple[Any, ...], list[AccessLogEntry]] = {}
     for e in log.entries:
-        # "via_upstream" 5xx on a client are still worth following: in a mesh the upstream that
-        # answered is usually the server's sidecar (503 UF there), and the trace continues on it.
-        if not is_failure(e) or (e.app_responded and e.response_code < 500):
+        # "via_upstream" errors are followed too: in a mesh the upstream that answered is usually the
+        # server's sidecar (503 UF, 403 RBAC there), and the trace continues on its dump.
+        if not is_failure(e):
             continue
         groups.setdefault(_key(e), []).append(e)
     shapes: list[Shape] = []
@@ -150,17 +150,40 @@ def _relation(shape: Shape, trace: Trace) -> str:
     return "beyond"
 
 
-def _server_for(ev: Evidence, related: list[Any], address: str | None) -> tuple[str, str] | None:
+def _server_for(ev: Evidence, related: list[Any], address: str | None) -> tuple[str, str, str] | None:
+    """The related server pod behind ``address`` and the address its sidecar receives.
+
+    A pod IP names the pod. A Service's ClusterIP (a passthrough connection) is translated by
+    kube-proxy to one of the Service's pods on the target port: the first related server pod
+    the Service selects stands for them.
+    """
     ip = _split(address)
     if ip is None:
         return None
-    for r in related:
-        if r.role != "server":
-            continue
+    servers = [r for r in related if r.role == "server"]
+    for r in servers:
         pod = ev.get_or(None, Need.POD, r.namespace, r.name)
         if pod is not None and getattr(pod, "ip", None) == ip[0]:
-            return r.namespace, r.name
+            return r.namespace, r.name, f"{ip[0]}:{ip[1]}"
+    svc = next((s for s in ev.get_or([], Need.SERVICES) if s.spec.cluster_ip == ip[0]), None)
+    if svc is None:
+        return None
+    sp = svc.port(ip[1])
+    target = sp.effective_target_port if sp is not None else ip[1]
+    for r in servers:
+        pod = ev.get_or(None, Need.POD, r.namespace, r.name)
+        if pod is not None and svc.selects(pod) and getattr(pod, "ip", None):
+            tport = target if isinstance(target, int) else _named_port(pod, str(target), ip[1])
+            return r.namespace, r.name, f"{pod.ip}:{tport}"
     return None
+
+
+def _named_port(pod: Any, name: str, default: int) -> int:
+    for c in getattr(pod.spec, "containers", []) or []:
+        for p in getattr(c, "ports", []) or []:
+            if getattr(p, "name", None) == name:
+                return int(p.container_port)
+    return default
 
 
 def trace_shapes(ev: Evidence, namespace: str, pod: str, related: list[Any]) -> list[ShapeTrace]:
@@ -175,18 +198,18 @@ def trace_shapes(ev: Evidence, namespace: str, pod: str, related: list[Any]) -> 
         trace = trace_request(dump, shape.request, sockets=sockets if shape.side == "server" else None)
         notes: list[str] = []
         server = None
-        if shape.side == "client" and trace.verdict == DELIVERED and trace.upstream is not None:
+        if shape.side in ("client", "gateway") and trace.verdict == DELIVERED and trace.upstream is not None:
             hit = _server_for(ev, related, shape.example.upstream_host or trace.upstream.address)
             if hit is not None:
-                sdump = ev.get_or(None, Need.CONFIG_DUMP, *hit)
+                sns, spod, saddr = hit
+                sdump = ev.get_or(None, Need.CONFIG_DUMP, sns, spod)
                 if sdump is not None:
-                    if shape.example.upstream_host and _split(shape.example.upstream_host):
-                        # follow the endpoint the log says Envoy picked
-                        trace = trace.model_copy(update={"upstream": trace.upstream.model_copy(update={"address": shape.example.upstream_host})})
-                    trace = continue_on_server(trace, dump, sdump, sockets=ev.get_or(None, Need.SOCKETS, *hit))
-                    server = f"{hit[0]}/{hit[1]}"
+                    # follow the endpoint Envoy picked (the log's upstream host), or kube-proxy's pick
+                    trace = trace.model_copy(update={"upstream": trace.upstream.model_copy(update={"address": saddr})})
+                    trace = continue_on_server(trace, dump, sdump, sockets=ev.get_or(None, Need.SOCKETS, sns, spod))
+                    server = f"{sns}/{spod}"
                 else:
-                    notes.append(f"the server pod {hit[0]}/{hit[1]}'s config dump was not gathered")
+                    notes.append(f"the server pod {sns}/{spod}'s config dump was not gathered")
         out.append(ShapeTrace(shape, trace, _relation(shape, trace), notes, server))
     return out
 

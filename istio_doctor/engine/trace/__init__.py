@@ -16,7 +16,15 @@ from istio_doctor.engine.trace.model import (
     TraceRequest,
     Upstream,
 )
-from istio_doctor.engine.trace.tracer import continue_on_server, node_ips, proxy_label, spiffe_id, trace_request
+from istio_doctor.engine.trace.tracer import (
+    continue_on_server,
+    inbound_delivery,
+    node_ips,
+    plaintext_inbound,
+    proxy_label,
+    spiffe_id,
+    trace_request,
+)
 
 __all__ = [
     "ANSWERED",
@@ -29,7 +37,9 @@ __all__ = [
     "TraceRequest",
     "Upstream",
     "continue_on_server",
+    "inbound_delivery",
     "node_ips",
+    "plaintext_inbound",
     "proxy_label",
     "spiffe_id",
     "trace_request",

@@ -41,7 +41,7 @@ from istio_doctor.evidence.envoy.configdump import (
     RouteConfig,
 )
 
-__all__ = ["continue_on_server", "node_ips", "proxy_label", "spiffe_id", "trace_request"]
+__all__ = ["continue_on_server", "inbound_delivery", "node_ips", "plaintext_inbound", "proxy_label", "spiffe_id", "trace_request"]
 
 #: ports istio-iptables never redirects inbound (Envoy's own: Prometheus, health).
 #: istio/istio@1.22.0 manifests/charts/istio-control/istio-discovery/files/injection-template.yaml
@@ -760,3 +760,20 @@ def continue_on_server(client: Trace, client_dump: ConfigDump, server_dump: Conf
         "verdict": server.verdict, "details": server.details, "response": server.response,
         "hops": client.hops + server.hops, "unknowns": unknowns + server.unknowns,
     })
+
+
+def inbound_delivery(dump: ConfigDump, pod_ip: str, port: int, *, sockets: list[Any] | None = None,
+                     tls: str = "istio_mutual") -> Trace:
+    """Trace a connection from a mesh client to ``pod_ip:port`` through the server's own dump:
+    which address its inbound cluster connects to (127.0.0.1 before Istio 1.10 or with a Sidecar
+    defaultEndpoint, the pod IP since), and, given the app's sockets, whether anything accepts there."""
+    # an HTTP/1.1 request from a sidecar: every inbound chain set (HTTP, TCP, sniffed) takes it
+    alpn = ["istio-http/1.1", "istio"] if tls == "istio_mutual" else []
+    req = TraceRequest(dest_ip=pod_ip, dest_port=port, authority=f"{pod_ip}:{port}", tls=tls, alpn=alpn,  # type: ignore[arg-type]
+                       direction="inbound")
+    return trace_request(dump, req, sockets=sockets)
+
+
+def plaintext_inbound(dump: ConfigDump, pod_ip: str, port: int) -> Trace:
+    """Trace a plaintext TCP connection (a client without a sidecar) to ``pod_ip:port`` on the server's dump."""
+    return trace_request(dump, TraceRequest(dest_ip=pod_ip, dest_port=port, protocol="tcp", direction="inbound"))

@@ -28,6 +28,8 @@ from istio_doctor.engine.checks.p503._reading import (
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
+from istio_doctor.engine.trace import inbound_delivery
+from istio_doctor.engine.trace.model import hops_text
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import Need
@@ -87,8 +89,8 @@ def _default_endpoint_for(ctx: CheckContext, pod: Any, port: int) -> str | None:
     return None
 
 
-@check("P503-LOCALHOST-BIND", needs=(Need.POD, Need.SERVICES, Need.SOCKETS), optional=(Need.PROXY_LOGS, Need.SIDECARS),
-       peer_needs=(Need.SOCKETS, Need.PROXY_LOGS), min_istio="1.10")
+@check("P503-LOCALHOST-BIND", needs=(Need.POD, Need.SERVICES, Need.SOCKETS), optional=(Need.PROXY_LOGS, Need.SIDECARS, Need.CONFIG_DUMP),
+       peer_needs=(Need.SOCKETS, Need.PROXY_LOGS, Need.CONFIG_DUMP), min_istio="1.10")
 def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The app listens only on 127.0.0.1, which the sidecar no longer forwards to since Istio 1.10."""
     pls = pod_logs(ctx, required=False)
@@ -106,11 +108,19 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
             if role == "target":
                 missing = (pod.metadata.namespace, pod.metadata.name)
             continue
+        sdump = ctx.ev.get_or(None, Need.CONFIG_DUMP, pod.metadata.namespace, pod.metadata.name)
         for svc, sp, cp in target_ports(ctx, pod):
             checked.append(f"{pod.metadata.name}:{cp}")
             if binds_only_localhost(socks, cp) is not True:
                 continue
-            if _default_endpoint_for(ctx, pod, cp) is not None:
+            delivery = None
+            if sdump is not None and pod.ip:
+                # The server's own dump says where its inbound cluster connects (the request
+                # tracer): 127.0.0.1 before 1.10 or with a Sidecar defaultEndpoint, else the pod IP.
+                delivery = inbound_delivery(sdump, pod.ip, cp, sockets=socks)
+                if delivery.verdict != "delivery":
+                    continue
+            elif _default_endpoint_for(ctx, pod, cp) is not None:
                 continue
             ns, nm = pod.metadata.namespace, pod.metadata.name
             server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
@@ -126,6 +136,10 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
                 observed.append(describe_group(client))
             evidence.append(ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace,
                                                     "ports": [dump(sp)]}, f"{svc_ref(svc)} targets pod port {cp}"))
+            if delivery is not None:
+                evidence.append(ctx.ref(Need.CONFIG_DUMP, hops_text(delivery.hops),
+                                        "request trace through the server's Envoy: where its inbound cluster connects",
+                                        namespace=ns, name=nm))
             return CheckResult.failed(
                 f"{pod_ref(pod)} listens on 127.0.0.1:{cp} only; since Istio 1.10 its sidecar forwards inbound traffic "
                 f"for {svc_ref(svc)} port {sp.port} to {pod.ip or 'the pod IP'}:{cp}, where nothing listens",

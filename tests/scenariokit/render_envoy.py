@@ -554,7 +554,7 @@ def _rbac_filters(world: World, pod: Pod) -> list[dict[str, Any]]:
 
 
 def _hcm(world: World, stat: str, *, rds: str | None = None, route_config: dict[str, Any] | None = None,
-         inbound: bool = False, pod: Pod | None = None) -> dict[str, Any]:
+         inbound: bool = False, pod: Pod | None = None, sidecar_outbound: bool = False) -> dict[str, Any]:
     tc: dict[str, Any] = {"@type": T_HCM, "stat_prefix": stat}
     if rds is not None:
         tc["rds"] = {"config_source": {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"},
@@ -564,7 +564,17 @@ def _hcm(world: World, stat: str, *, rds: str | None = None, route_config: dict[
     filters = [{"name": "istio.metadata_exchange"}]
     if inbound and pod is not None:
         filters += _rbac_filters(world, pod)
-    filters += [{"name": "envoy.filters.http.grpc_stats"}, {"name": "envoy.filters.http.fault"},
+    filters.append({"name": "envoy.filters.http.grpc_stats"})
+    if sidecar_outbound:
+        # istio.alpn tells the upstream sidecar the HTTP version inside mTLS (istio/istio@1.22.0
+        # pilot/pkg/xds/filters/filters.go Alpn; a real 1.18 sidecar dump has it between
+        # grpc_stats and fault: tests/fixtures/trace/istio-authz-sidecar-listeners.json)
+        filters.append({"name": "istio.alpn", "typed_config": {
+            "@type": "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
+            "alpn_override": [{"alpn_override": ["istio-http/1.0", "istio"]},
+                              {"upstream_protocol": "HTTP11", "alpn_override": ["istio-http/1.1", "istio"]},
+                              {"upstream_protocol": "HTTP2", "alpn_override": ["istio-h2", "istio"]}]}})
+    filters += [{"name": "envoy.filters.http.fault"},
                 {"name": "envoy.filters.http.cors"}, {"name": "istio.stats"},
                 {"name": "envoy.filters.http.router",
                  "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
@@ -735,7 +745,7 @@ def outbound_listeners(world: World, pod: Pod) -> list[dict[str, Any]]:
             "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
             "filter_chains": [{"filter_chain_match": {"transport_protocol": "raw_buffer",
                                                       "application_protocols": ["http/1.1", "h2c"]},
-                               "filters": [_hcm(world, f"outbound_0.0.0.0_{port}", rds=str(port))],
+                               "filters": [_hcm(world, f"outbound_0.0.0.0_{port}", rds=str(port), sidecar_outbound=True)],
                                "name": f"0.0.0.0_{port}"}],
             "default_filter_chain": {"filters": [_tcp_filter(catchall, world=world)], "name": "PassthroughFilterChain"},
             "listener_filters": [{"name": "envoy.filters.listener.tls_inspector"},

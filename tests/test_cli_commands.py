@@ -72,7 +72,7 @@ t istio-doctor schema ""
         "pod/ deploy/ svc/ ns/",
         "auto 503 mtls injection routes",
         "markdown",
-        "recording playbook report",
+        "recording playbook report trace",
     ]
 
 

@@ -183,7 +183,7 @@ def report_traces(ev: Evidence, target: Target, examined: list[Examined]) -> lis
             out.append(RequestTrace(proxy=f"{ns}/{pod}", side=st.shape.side, requests=len(st.shape.entries),
                                     logged=st.shape.logged, relation=st.relation,
                                     notes=st.notes + ([f"continued on the server's proxy {st.server}"] if st.server else []),
-                                    trace=st.trace))
+                                    log_lines=[e.raw for e in st.shape.entries[:3]], trace=st.trace))
     return out
 
 

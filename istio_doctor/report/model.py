@@ -108,6 +108,7 @@ class RequestTrace(BaseModel):
     relation: str = Field(description="agrees (breaks where the log says) | explains (breaks; the log shows the symptom) | "
                                       "beyond (the configuration delivers it: the failure is past it) | disagrees")
     notes: list[str] = []
+    log_lines: list[str] = Field(default=[], description="the first access-log lines of this shape, verbatim")
     trace: Trace
 
 

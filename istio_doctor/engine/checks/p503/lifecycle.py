@@ -24,7 +24,7 @@ from istio_doctor.engine.checks.p503._reading import (
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
-from istio_doctor.evidence.bundle import Need
+from istio_doctor.evidence.bundle import MissingEvidence, Need
 
 # --------------------------------------------------------------------------------------
 # lifecycle: start-up and shutdown races, proxy readiness
@@ -42,7 +42,7 @@ def _hold_app(pod: Any, ctx: CheckContext) -> tuple[bool, str]:
             return True, "pod annotation proxy.istio.io/config"
     try:
         mc = ctx.mesh_config(pod.revision)
-    except Exception:  # noqa: BLE001 - mesh config is corroboration here
+    except MissingEvidence:  # mesh config is corroboration here
         mc = None
     if mc is not None and mc.default_config.hold_application_until_proxy_starts:
         return True, "meshConfig.defaultConfig"

@@ -2,6 +2,14 @@
 (``Hook``, ``injector_hooks``), the subject under examination (``Subject``: the pod, or a
 Deployment's pod template), ``decide`` (webhook selectors, then istiod's ``injectRequired()`` rules)
 and ``situation``, which the checks and gates share.
+
+``decide`` follows ``injectRequired`` (``istio/istio@1.22.0:pkg/kube/inject/inject.go``):
+hostNetwork pods and ``kube-system``/``kube-public`` are never injected; the pod's
+``sidecar.istio.io/inject`` label beats the annotation (read from 1.12 only:
+``istio/istio@1.11.8`` reads the annotation alone, ``#35729``); y/yes/true/on inject, any other
+value does not; then ``neverInjectSelector``, then ``alwaysInjectSelector``; then the policy:
+``enabled`` injects by default, ``disabled`` only on opt-in, and any other value never injects
+(``default: // InjectionPolicyOff``).
 """
 
 from __future__ import annotations
@@ -222,7 +230,10 @@ def decide(ctx: CheckContext, pod: Pod, ns_labels: dict[str, str], hooks: list[H
     lbl = dict(pod.labels if labels is None else labels)
     ann = dict(pod.annotations if annotations is None else annotations)
     matching = [h for h in hooks if h.hook.matches(ns_labels, lbl)]
-    explicit, source = (lbl[INJECT_KEY], "label") if INJECT_KEY in lbl else ((ann[INJECT_KEY], "annotation") if INJECT_KEY in ann else (None, None))
+    # istiod reads the label from 1.12 (the webhook's objectSelector already saw it before)
+    label_read = ctx.istio_version is None or ctx.istio_version.at_least(1, 12)
+    explicit, source = ((lbl[INJECT_KEY], "label") if label_read and INJECT_KEY in lbl
+                        else ((ann[INJECT_KEY], "annotation") if INJECT_KEY in ann else (None, None)))
     if not matching:
         return Decision(matching, False, "no-webhook", explicit, source, detail="no sidecar-injector webhook selects it")
     rev = matching[0].revision
@@ -234,6 +245,10 @@ def decide(ctx: CheckContext, pod: Pod, ns_labels: dict[str, str], hooks: list[H
     if (pod.namespace or ctx.namespace) in IGNORED_NAMESPACES:
         d.blocker, d.detail = "system-ns", f"injectRequired() skips namespace {pod.namespace or ctx.namespace}"
         return d
+    cfg = inj or InjectorConfig()
+    if cfg.policy not in ("enabled", "disabled"):
+        d.blocker, d.detail = "policy", f"injector policy {cfg.policy!r} is neither enabled nor disabled: istiod injects nothing"
+        return d
     value = (explicit or "").lower()
     if value in TRUE_VALUES:
         d.inject, d.detail = True, f"{source} {INJECT_KEY}={explicit!r}"
@@ -241,7 +256,6 @@ def decide(ctx: CheckContext, pod: Pod, ns_labels: dict[str, str], hooks: list[H
     if value:
         d.blocker, d.detail = "explicit", f"{source} {INJECT_KEY}={explicit!r} is read as false"
         return d
-    cfg = inj or InjectorConfig()
     for sel in cfg.never_inject_selector:
         if not sel.is_empty and sel.matches(lbl):
             d.blocker, d.detail = "never-selector", "the pod labels match neverInjectSelector"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from istio_doctor.engine.mesh.domain import cluster_domain
+from istio_doctor.engine.mesh.hosts import dns_fqdn, split_service_fqdn
 from istio_doctor.engine.trace import Trace, TraceRequest, continue_on_server, trace_request
 from istio_doctor.engine.trace.resolve import Destination, DestinationError, pod_by_ip, resolve_destination
 from istio_doctor.evidence.bundle import EvidenceKey, Need
@@ -58,12 +60,13 @@ async def trace_live(target: Target, runner: Runner, conn: Connection, shape: Re
         return TraceOutcome(None, failure=f"the config dump of pod {ns}/{pod} could not be read: "
                             f"{_why_missing(g, Need.CONFIG_DUMP, ns, pod)}", gatherer=g)
     services = ev.get_or([], Need.SERVICES)
-    dest_ns = _destination_namespace(shape.to, ns)
+    domain, _where = cluster_domain(pod=ev.get_or(None, Need.POD, ns, pod), node_id=dump.node.id)
+    dest_ns = _destination_namespace(shape.to, ns, domain)
     if dest_ns != ns:
         await g.gather([EvidenceKey(need=Need.PODS, namespace=dest_ns)])
     pods = ev.get_or([], Need.PODS, dest_ns)
     try:
-        dest = resolve_destination(shape.to, client_namespace=ns, services=services, pods=pods)
+        dest = resolve_destination(shape.to, client_namespace=ns, services=services, pods=pods, domain=domain)
     except DestinationError as e:
         return TraceOutcome(None, failure=str(e), usage=True, gatherer=g)
     authority = shape.host if shape.host is not None else dest.authority
@@ -106,10 +109,11 @@ async def trace_live(target: Target, runner: Runner, conn: Connection, shape: Re
     return out
 
 
-def _destination_namespace(to: str, client_ns: str) -> str:
+def _destination_namespace(to: str, client_ns: str, domain: str) -> str:
     text = to[4:] if to.startswith("svc/") else to
     host = text.split(":", 1)[0] if not text.startswith("[") else ""
-    parts = host.split(".")
-    if len(parts) >= 2 and not parts[-1].isdigit():
-        return parts[1]
-    return client_ns
+    if to.startswith("svc/"):
+        name, _, ns = host.partition(".")
+        return ns or client_ns
+    sn = split_service_fqdn(dns_fqdn(host.lower(), client_ns, domain)) if host else None
+    return sn[1] if sn else client_ns

@@ -87,8 +87,9 @@ def _make(code: str, stages: tuple[Stage, ...]) -> None:
     stage_check.__name__ = stage_check.__qualname__ = "check_" + code.lower().replace("-", "_")
     stage_check.__doc__ = (f"A failing request from the proxy log, traced through the config dump, breaks at "
                            f"{' / '.join(sorted(values))}.")
-    check(code, needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS), optional=(Need.SOCKETS,),
-          peer_needs=(Need.CONFIG_DUMP, Need.SOCKETS))(stage_check)
+    # services: a passthrough to a ClusterIP continues on a pod the Service selects
+    check(code, needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS), optional=(Need.SOCKETS, Need.SERVICES),
+          peer_needs=(Need.POD, Need.CONFIG_DUMP, Need.SOCKETS))(stage_check)
 
 
 for _code, _stages in STAGE_CHECKS.items():

@@ -218,7 +218,10 @@ def memo_traces(ev: Evidence, namespace: str, pod: str | None, related: list[Any
     """:func:`trace_shapes`, once per evidence object and pod (every TRACE check reads them)."""
     if pod is None:
         return []
-    memo: dict[tuple[Any, ...], Any] = ev.__dict__.setdefault("_trace_memo", {})
+    # on the session's evidence, not a check's declared view of it: every TRACE check and the
+    # report share one computation
+    base = getattr(ev, "base", ev)
+    memo: dict[tuple[Any, ...], Any] = base.__dict__.setdefault("_trace_memo", {})
     key = (namespace, pod, tuple((r.namespace, r.name) for r in related))
     if key not in memo:
         memo[key] = trace_shapes(ev, namespace, pod, related)

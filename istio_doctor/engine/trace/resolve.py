@@ -13,6 +13,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, dns_fqdn, split_service_fqdn
+
 
 class DestinationError(ValueError):
     """The destination cannot be resolved from the evidence (one sentence, a usage error)."""
@@ -51,18 +53,19 @@ def _find_service(services: list[Any], name: str, namespace: str) -> Any | None:
     return next((s for s in services if s.metadata.name == name and (s.metadata.namespace or "default") == namespace), None)
 
 
-def _service_from_host(services: list[Any], host: str, client_ns: str) -> tuple[Any | None, str]:
-    """A Service named by a DNS name as a pod's resolver sees it (search path: own namespace)."""
-    parts = host.lower().rstrip(".").split(".")
-    if len(parts) == 1:
-        return _find_service(services, parts[0], client_ns), client_ns
-    if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
-        return _find_service(services, parts[0], parts[1]), parts[1]
-    return None, ""
+def _service_from_host(services: list[Any], host: str, client_ns: str, domain: str) -> Any | None:
+    """A Service named by a DNS name as a pod's resolver sees it (the search path: engine.mesh.hosts)."""
+    fq = dns_fqdn(host.lower(), client_ns, domain)
+    sn = split_service_fqdn(fq)
+    if sn is None or not fq.endswith(f".svc.{domain}"):
+        return None
+    return _find_service(services, sn[0], sn[1])
 
 
-def resolve_destination(text: str, *, client_namespace: str, services: list[Any], pods: list[Any]) -> Destination:
-    """Resolve ``--to``. ``services``: every Service gathered; ``pods``: pods of the target namespace."""
+def resolve_destination(text: str, *, client_namespace: str, services: list[Any], pods: list[Any],
+                        domain: str = DEFAULT_DOMAIN) -> Destination:
+    """Resolve ``--to``. ``services``: every Service gathered; ``pods``: pods of the target namespace;
+    ``domain``: the cluster domain (``engine.mesh.domain``)."""
     if text.startswith("svc/"):
         name_ns, port = _split_port(text[4:])
         name, _, ns = name_ns.partition(".")
@@ -77,7 +80,7 @@ def resolve_destination(text: str, *, client_namespace: str, services: list[Any]
         if port is None:
             raise DestinationError(f"{text!r} names no port: use IP:PORT")
         return Destination(ip=host, port=port, authority=None)
-    svc, _ns = _service_from_host(services, host, client_namespace)
+    svc = _service_from_host(services, host, client_namespace, domain)
     if svc is None:
         raise DestinationError(f"{host!r} is not a Service this tool can see; it needs DNS (a ServiceEntry or an "
                                f"external host): give --to IP:PORT and --host {host}")

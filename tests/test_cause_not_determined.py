@@ -38,8 +38,9 @@ def report():  # noqa: ANN201
 def test_verdict_exit_code_and_no_ranked_cause(report) -> None:  # noqa: ANN001
     assert report.verdict.value == "cause_not_determined" and report.exit_code == 4
     assert report.headline.startswith("Cause not determined")
-    assert all(f.rank == 0 and f.severity.value == "info" for f in report.findings)
-    assert report.top is None
+    # the informational triage results are context, reported apart, never ranked
+    assert report.findings == [] and report.top is None
+    assert report.observations and all(o.rank == 0 and o.severity.value == "info" for o in report.observations)
     assert report.traces and any("socket table" in u for rt in report.traces for u in rt.trace.unknowns)
 
 
@@ -54,9 +55,12 @@ def test_every_format_says_so_and_shows_the_trace(report, fmt: str) -> None:  # 
         assert data["verdict"] == "cause_not_determined" and data["traces"][0]["trace"]["hops"]
     elif fmt == "markdown":
         assert "**Cause not determined.**" in out and "## Request traces" in out and "Could not see:" in out
+        assert "## Triage" in out and "**No cause determined:**" in out
     else:
         assert "Cause not determined" in out and "Request traces" in out and "could not see:" in out
-        assert "Not ranked:" in out  # the context findings say they are not causes
+        # the context findings say they are not causes; the closing block says where to look next
+        assert "Triage: what the proxy logs show, context for the findings (not findings themselves)" in " ".join(out.split())
+        assert "no cause:   not determined: the request traces above" in out and "root cause:" not in out
 
 
 def test_the_cli_exits_4(capsys: pytest.CaptureFixture[str]) -> None:

@@ -60,6 +60,17 @@ def test_offline_formats(capsys: pytest.CaptureFixture[str], fmt: str) -> None:
         assert "network_rbac" in out
 
 
+def test_trace_formats_are_the_report_formats() -> None:
+    """One registry of output formats (report/formats.py): a trace renders in each of them, and
+    ``trace -o`` offers exactly those."""
+    from istio_doctor.report.formats import FORMATS, TRACE_RENDERERS
+    from istio_doctor.report.trace_render import render_trace
+
+    assert tuple(TRACE_RENDERERS) == FORMATS
+    with pytest.raises(ValueError, match="unknown output format"):
+        render_trace(None, "html")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("argv", "fragment"), [
     (["--to", "reviews:9080"], "offline traces need IP:PORT"),
     (["--to", "10.0.0.1"], "offline traces need IP:PORT"),

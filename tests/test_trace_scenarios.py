@@ -75,15 +75,14 @@ def _report(expect_path: Path):  # noqa: ANN202 - a Report
 @pytest.mark.parametrize("expect_path", EXPECTS, ids=_id)
 def test_no_info_finding_ranks_first(expect_path: Path) -> None:
     report = _report(expect_path)
-    for f in report.findings:
-        if f.severity is Severity.INFO:
-            assert f.rank == 0, f"{f.code} is a context finding and must not be ranked ({f.rank})"
-    ranked = [f for f in report.findings if f.rank >= 1]
-    if ranked:
-        assert ranked[0].rank == 1 and ranked[0].severity is not Severity.INFO
-        assert report.findings[0] is ranked[0], "the first finding listed is the most likely root cause"
-    elif report.findings:
-        assert report.verdict.value == "cause_not_determined", "only context findings: the cause is not determined"
+    # informational triage results are reported apart (observations), never ranked
+    assert all(f.severity is not Severity.INFO for f in report.findings), [f.code for f in report.findings]
+    assert all(o.severity is Severity.INFO and o.rank == 0 for o in report.observations)
+    assert [f.rank for f in report.findings] == list(range(1, len(report.findings) + 1))
+    if report.findings:
+        assert report.top is report.findings[0], "the first finding listed is the most likely root cause"
+    elif report.observations:
+        assert report.verdict.value == "cause_not_determined", "only context results: the cause is not determined"
 
 
 def _trace_codes(code: str) -> list[str]:

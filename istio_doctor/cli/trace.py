@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from istio_doctor.exitcodes import ExitCode
-
-FORMATS = ("text", "json", "yaml", "markdown")
+from istio_doctor.report.formats import FORMATS
 
 
 def add_parser(sub: Any) -> None:

@@ -16,8 +16,6 @@ from istio_doctor.engine.trace.model import ANSWERED, BYPASSED, DELIVERED, UNKNO
 from istio_doctor.report.markdown import _block, _cell, _code, _text
 from istio_doctor.report.text import sanitize
 
-FORMATS = ("text", "json", "yaml", "markdown")
-
 #: one mark per hop status (the text report's marks where they mean the same)
 HOP_MARKS = {"ok": "✔", "break": "✘", "warn": "!", "unknown": "‼", "info": "·"}
 
@@ -98,16 +96,28 @@ def _pretty(excerpt: str) -> str:
         return excerpt
 
 
+def render_trace_json(trace: Trace) -> str:
+    return json.dumps(trace_data(trace), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_trace_yaml(trace: Trace) -> str:
+    import yaml
+
+    from istio_doctor.report.yamlfmt import _ReportDumper
+
+    return str(yaml.dump(trace_data(trace), Dumper=_ReportDumper, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True, width=2**31 - 1))
+
+
 def render_trace(trace: Trace, fmt: str, *, width: int = 100) -> str:
-    if fmt == "json":
-        return json.dumps(trace_data(trace), indent=2, ensure_ascii=False) + "\n"
-    if fmt == "yaml":
-        import yaml
+    """Render ``trace`` as ``fmt``, one of ``report.formats.FORMATS`` (the registry names the function)."""
+    import importlib
 
-        from istio_doctor.report.yamlfmt import _ReportDumper
+    from istio_doctor.report.formats import FORMATS, TRACE_RENDERERS
 
-        return yaml.dump(trace_data(trace), Dumper=_ReportDumper, sort_keys=False, default_flow_style=False,
-                         allow_unicode=True, width=2**31 - 1)
-    if fmt == "markdown":
-        return render_trace_markdown(trace)
-    return render_trace_text(trace, width=width)
+    target = TRACE_RENDERERS.get(fmt)
+    if target is None:
+        raise ValueError(f"unknown output format {fmt!r}: use one of {', '.join(FORMATS)}")
+    module, _, name = target.partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    return str(fn(trace, width=width) if fmt == "text" else fn(trace))

@@ -20,7 +20,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, EvidenceRef
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.engine.trace.failures import ShapeTrace, memo_traces
-from istio_doctor.engine.trace.model import Stage, hops_text, request_line
+from istio_doctor.engine.trace.model import TRACE_REF_NOTE, Stage, hops_text, request_line
 from istio_doctor.evidence.bundle import Need
 
 #: check code -> the stages whose break it reports
@@ -50,7 +50,7 @@ def trace_refs(ctx: CheckContext, st: ShapeTrace) -> list[EvidenceRef]:
     for i, proxy in enumerate(proxies):
         hops = [h for h in st.trace.hops if h.proxy == proxy]
         ns, name = (server[0], server[1]) if (i > 0 and server) else (st.shape.namespace, st.shape.pod)
-        refs.append(ctx.ref(Need.CONFIG_DUMP, hops_text(hops), f"request trace through {proxy}'s Envoy configuration",
+        refs.append(ctx.ref(Need.CONFIG_DUMP, hops_text(hops), TRACE_REF_NOTE.format(proxy=proxy),
                             namespace=ns, name=name))
     lines = "\n".join(e.raw for e in st.shape.entries[:3])
     refs.append(ctx.ref(Need.PROXY_LOGS, lines, f"{len(st.shape.entries)} failing request(s) of this shape",

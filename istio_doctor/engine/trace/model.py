@@ -152,6 +152,29 @@ class Trace(_Model):
 _MARK = {"ok": "✔", "break": "✘", "warn": "!", "unknown": "‼", "info": "·"}
 
 
+#: how a finding's evidence names a hop list (``hops_text``), so a renderer can shorten it
+TRACE_REF_NOTE = "request trace through {proxy}'s Envoy configuration"
+
+
+def passing_hops_hidden(text: str) -> tuple[str, int]:
+    """A ``hops_text`` without the hops that passed (ok, info): what a short report shows. The
+    breaking, warning and unknown hops stay, with the configuration under the break."""
+    keep: list[str] = []
+    hidden = 0
+    passing = (_MARK["ok"], _MARK["info"])
+    drop_next = False
+    for line in text.splitlines():
+        if line.startswith(passing):
+            hidden += 1
+            drop_next = True
+        elif line.startswith(" ") and drop_next:
+            continue
+        else:
+            drop_next = False
+            keep.append(line)
+    return "\n".join(keep), hidden
+
+
 def hops_text(hops: list[Hop]) -> str:
     """The hop list as evidence: one line per hop, the breaking hop's config excerpt under it."""
     lines = []

@@ -49,10 +49,12 @@ class EndpointView:
     has_metadata: bool
 
 
-def endpoints_of(ce: ClusterEndpoints) -> list[EndpointView]:
-    """Endpoints with their transport-socket-match labels, read from the raw assignment."""
+def endpoints_of(ce: ClusterEndpoints, raw: dict[str, Any] | None = None) -> list[EndpointView]:
+    """Endpoints with their transport-socket-match labels, read from the raw assignment
+    (``raw``: the assignment itself when ``ce`` was built from one, not read from the dump)."""
     out: list[EndpointView] = []
-    raw = ce.raw
+    if raw is None:
+        raw = ce.raw  # decoded again from the dump on each read: read once here
     if field(raw, "host_statuses") is not None:
         # /clusters?format=json (old ``pc endpoint -o json``): no metadata there.
         for ep in ce.endpoints:
@@ -78,7 +80,7 @@ def static_endpoints(c: Cluster) -> list[EndpointView]:
     la = field(c.raw, "load_assignment")
     if not la:
         return []
-    return endpoints_of(_build_cla(la, static=True))
+    return endpoints_of(_build_cla(la, None, static=True), la)
 
 
 @dataclass

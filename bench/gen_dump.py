@@ -127,6 +127,23 @@ def _tcp_listener(vip: str, port: int, cluster: str) -> dict[str, Any]:
         "traffic_direction": "OUTBOUND", "bind_to_port": False}, "last_updated": "2024-01-01T00:00:01.000Z"}}
 
 
+def _virtual_outbound() -> dict[str, Any]:
+    # Every sidecar has it: iptables sends outbound TCP to 15001, which hands it to the listener
+    # owning the original destination (the request tracer starts here).
+    return {"name": "virtualOutbound", "active_state": {"version_info": "2024-01-01T00:00:00Z/42", "listener": {
+        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener", "name": "virtualOutbound",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": 15001}},
+        "filter_chains": [
+            {"filter_chain_match": {"destination_port": 15001}, "name": "virtualOutbound-blackhole", "filters": [
+                {"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                    "stat_prefix": "BlackHoleCluster", "cluster": "BlackHoleCluster"}}]},
+            {"name": "virtualOutbound-catchall-tcp", "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "stat_prefix": "PassthroughCluster", "cluster": "PassthroughCluster"}}]}],
+        "use_original_dst": True, "traffic_direction": "OUTBOUND"}, "last_updated": "2024-01-01T00:00:01.000Z"}}
+
+
 def generate(services: int, seed: int = 7) -> dict[str, Any]:
     rnd = random.Random(seed)
     http_ports = [80, 8080, 9080, 3000, 8000, 5000, 9090, 8443]
@@ -150,7 +167,7 @@ def generate(services: int, seed: int = 7) -> dict[str, Any]:
             tcp_listeners.append(_tcp_listener(f"172.20.{i // 250}.{i % 250 + 1}", port, name))
         else:
             vhosts_by_port[port].append(_vhost(host, svc, ns, port, name, i % 4 == 0))
-    listeners = [_hcm_listener(p) for p in http_ports] + tcp_listeners
+    listeners = [_hcm_listener(p) for p in http_ports] + tcp_listeners + [_virtual_outbound()]
     routes = [{"version_info": "2024-01-01T00:00:00Z/42", "route_config": {
         "@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", "name": str(p),
         "virtual_hosts": vhosts_by_port[p] + [{"name": "allow_any", "domains": ["*"], "routes": [

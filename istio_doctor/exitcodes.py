@@ -8,6 +8,7 @@ class ExitCode(IntEnum):
     PROBLEMS_FOUND = 1
     USAGE = 2
     EVIDENCE_INCOMPLETE = 3
+    CAUSE_NOT_DETERMINED = 4
     INTERRUPTED = 130
 
     @property
@@ -34,6 +35,10 @@ EXIT_CODE_DOCS: dict[ExitCode, str] = {
         "evidence could not be gathered (kubectl missing, API server unreachable or not an API server, "
         "credentials refused, RBAC, timeout, unknown format) and nothing was found in what could be: "
         "never a healthy verdict"
+    ),
+    ExitCode.CAUSE_NOT_DETERMINED: (
+        "requests are failing but no check explains them: the report shows their traces and what "
+        "could not be seen (never a healthy verdict, never a guess)"
     ),
     ExitCode.INTERRUPTED: "interrupted (SIGINT) while gathering or diagnosing",
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from istio_doctor.engine.checks.routes._proxy import _authority_host, _find_vhost, _is_nr, _is_route_failure, _path_matches
+from istio_doctor.engine.checks.routes._proxy import _authority_host, _is_nr, _is_route_failure
 from istio_doctor.engine.checks.routes.visibility import _sidecar_imports
 from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.context import CheckContext
@@ -184,12 +184,19 @@ _RDS = {
 def test_vhost_choice_prefers_the_bare_host_over_the_wildcard_when_the_authority_has_a_port() -> None:
     import json
 
+    from istio_doctor.engine.trace import Stage, TraceRequest, trace_request
+
     dump = parse_config_dump(json.dumps(_RDS))
-    vh = _find_vhost(dump, "9080", "reviews:9080")
-    assert vh is not None and vh.name == "reviews.default.svc.cluster.local:9080"
-    assert _find_vhost(dump, "9080", "10.0.0.9:9080").name == "allow_any"
-    assert not any(_path_matches(r, "/health") for r in vh.routes)
-    assert all(_path_matches(r, "/reviews/0") for r in vh.routes)
+
+    def go(authority: str, path: str = "/reviews/0"):
+        t = trace_request(dump, TraceRequest(dest_ip="10.0.0.9", dest_port=9080, authority=authority, path=path), route_config="9080")
+        return next(h.element for h in t.hops if h.stage is Stage.VIRTUAL_HOST), t
+
+    # ignore_port_in_host_matching is set: the bare domain `reviews` beats the `*` catch-all
+    assert go("reviews:9080")[0] == "reviews.default.svc.cluster.local:9080"
+    assert go("10.0.0.9:9080")[0] == "allow_any"
+    assert go("reviews:9080", "/health")[1].verdict == "route"
+    assert go("reviews:9080")[1].cluster == "outbound|9080||reviews.default.svc.cluster.local"
 
 
 def test_authority_host_strips_the_port_but_keeps_ipv6_brackets() -> None:

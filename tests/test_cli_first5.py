@@ -56,7 +56,8 @@ def test_404_is_the_routes_symptom(tmp_path: Path) -> None:
     proc = cli(tmp_path, "diagnose", "--replay", str(DEMO), "--symptom", "404", "-o", "json")
     assert proc.returncode in (ExitCode.OK, ExitCode.PROBLEMS_FOUND, ExitCode.EVIDENCE_INCOMPLETE), proc.stderr
     report = json.loads(proc.stdout)
-    assert report["playbooks_run"] == ["triage", "routes"] and report["symptom"] == "404"
+    # the playbooks of the routes symptom: triage, routes, and the request traces (playbooks/trace.yaml)
+    assert report["playbooks_run"] == ["triage", "routes", "trace"] and report["symptom"] == "404"
 
 
 def test_a_playbook_folders_symptom_is_accepted(tmp_path: Path) -> None:
@@ -88,7 +89,9 @@ def test_verbose_shows_every_node(tmp_path: Path) -> None:
     full = cli(tmp_path, "demo", "--no-color", "-v")
     assert "✔ Is istiod ready (replicas, containers, endpoints)? [GEN-ISTIOD-HEALTH]" in full.stdout
     assert "✔ Is istiod ready" not in short.stdout and "(-v lists them)" in short.stdout
-    assert len(short.stdout.splitlines()) < 160 < len(full.stdout.splitlines())
+    # 170: the trace playbook's section and the finding's request trace (the hops that did not
+    # pass; -v lists every hop) add about 15 lines to the demo
+    assert len(short.stdout.splitlines()) < 170 < len(full.stdout.splitlines())
     assert full.stderr.count("  exit ") >= 30  # and every call on stderr, as before
 
 

@@ -23,8 +23,10 @@ def test_every_catalogue_check_is_implemented_or_explained() -> None:
     missing = yaml.safe_load((ROOT / "docs" / "checks-not-implemented.yaml").read_text()) or {}
     cat = load_catalogue()
     assert len(ref) == 85
-    assert set(cat) <= set(ref), f"codes not in the shared catalogue: {set(cat) - set(ref)}"
+    # the TRACE stage checks are this project's own (engine/catalogue/trace.yaml), listed apart in docs/checks.md
+    shared = {c for c in cat if not c.startswith("TRACE-")}
+    assert shared <= set(ref), f"codes not in the shared catalogue: {shared - set(ref)}"
     for cid in ref:
         assert cid in cat or cid in missing, f"{cid} is neither implemented nor explained in docs/checks-not-implemented.yaml"
         assert not (cid in cat and cid in missing), f"{cid} is implemented but still listed as not implemented"
-    assert len(cat) >= 70, f"only {len(cat)} of 85 checks implemented"
+    assert len(shared) >= 70, f"only {len(shared)} of 85 checks implemented"

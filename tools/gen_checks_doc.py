@@ -108,6 +108,24 @@ def render() -> str:
             det = ref[cid].get("detected_today_by", "").replace("|", "\\|")
             w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | {cov['synthetic'].get(cid, 0)} / {cov['captured'].get(cid, 0)} | {det} |")
         w("")
+    # The TRACE checks are this project's own (not in the shared catalogue): one per stage of
+    # Envoy's processing where a traced failing request can break.
+    own = sorted(c for c in cat if c not in ref)
+    if own:
+        w("## TRACE — Request traces (where Envoy drops a failing request)\n")
+        w("Not in the shared catalogue: each failing request shape of the proxy logs is traced through the config dump "
+          "(`istio-doctor trace` shows the same hops). A check fails when the requests break at its stage; when a "
+          "catalogue check explains that break (its `explains` lists the TRACE code), that finding carries the trace "
+          "and the TRACE finding is folded into it. `tests/test_trace_scenarios.py` replays every recording and "
+          "checks that each explained break is found by the trace and carried by the explaining finding; the last "
+          "column counts the recordings where the TRACE finding stands alone (no catalogue check explains it).\n")
+        w("| code | title | severity | playbooks | explained by | scenarios (alone) |")
+        w("|---|---|---|---|---|---|")
+        for cid in own:
+            e = cat[cid]
+            by = ", ".join(f"`{c}`" for c in sorted(x for x, xe in cat.items() if cid in xe.explains)) or "-"
+            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {by} | {cov.get(cid, 0)} |")
+        w("")
     w("## Not implemented\n")
     w("These checks of the shared catalogue are not implemented: the evidence istio-doctor gathers cannot decide "
       "them reliably. Each names the evidence it would need.\n")

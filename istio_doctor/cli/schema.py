@@ -8,16 +8,16 @@ import json
 import sys
 from typing import Any
 
-SCHEMAS = ("recording", "playbook", "report")
+SCHEMAS = ("recording", "playbook", "report", "trace")
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "schema",
-        help="print the JSON Schema of a recording, a playbook or the report",
+        help="print the JSON Schema of a recording, a playbook, the report or a trace",
         description="Print a JSON Schema (draft 2020-12) on stdout, e.g. for editor validation of playbooks.",
     )
-    p.add_argument("which", choices=SCHEMAS, metavar="SCHEMA", help="recording, playbook or report")
+    p.add_argument("which", choices=SCHEMAS, metavar="SCHEMA", help="recording, playbook, report or trace (istio-doctor trace -o json)")
     p.set_defaults(handler=run)
 
 
@@ -34,6 +34,10 @@ def schema_for(which: str) -> dict[str, Any]:
         from istio_doctor.report.model import report_json_schema
 
         schema = report_json_schema()
+    elif which == "trace":
+        from istio_doctor.engine.trace.model import Trace
+
+        schema = Trace.model_json_schema()
     else:
         raise ValueError(f"unknown schema {which!r}")
     # pydantic omits the dialect; editors pick the right validator when it is named

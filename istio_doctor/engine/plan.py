@@ -212,12 +212,21 @@ def related_pods(ev: Evidence, namespace: str, pod: str, *, limit: int = 3) -> t
         return [], set()
     out: dict[tuple[str, str], RelatedPod] = {}
     missing_ns: set[str] = set()
-    failing = [e for e in log.entries if e.response_flags or (e.response_code or 0) >= 500 or e.response_code == 0 and e.response_flags]
+    # any error status: a 403 the client logs "via_upstream" came from the server's sidecar (its
+    # RBAC), and the request trace continues on the server's dump to show which policy denied it
+    failing = [e for e in log.entries if e.response_flags or (e.response_code or 0) >= 400]
     services = ev.get_or([], Need.SERVICES)
     counts: dict[tuple[str, str], int] = {}
+    by_cluster_ip = {s.spec.cluster_ip: s for s in services if s.spec.cluster_ip and s.spec.cluster_ip != "None"}
     for e in failing:
+        fqdn = None
         if e.direction == "outbound" and e.upstream_service is not None and e.upstream_service.fqdn:
             fqdn = e.upstream_service.fqdn
+        elif e.direction == "passthrough" and (s := by_cluster_ip.get(_host_ip(e.downstream_local_address) or "")) is not None:
+            # PassthroughCluster to a Service's ClusterIP (the Service is not visible to this
+            # sidecar): kube-proxy still sends it to the Service's pods, whose sidecars answer.
+            fqdn = s.fqdn()
+        if fqdn is not None:
             parts = fqdn.split(".")
             if len(parts) < 2:
                 continue

@@ -10,6 +10,14 @@ The score combines three things the evidence supports:
 
 Then causality: when finding A's catalogue entry ``explains`` finding B (e.g. a readiness
 failure explains "no endpoints"), A is placed above B whatever their scores.
+
+Request traces (``TRACE-*``) say where Envoy drops a failing request. When a catalogue finding
+explains the same break (its entry lists the TRACE code), the trace is folded into it: one
+finding, the catalogue's code, with the hop list added to its evidence. A trace finding no
+catalogue check explains ranks above the generic triage findings.
+
+An ``info`` finding (e.g. "the flags say where Envoy gave up") describes the symptom, never its
+cause: it is never ranked, whatever its score (rank 0, listed after every ranked finding).
 """
 
 from __future__ import annotations
@@ -17,8 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from istio_doctor.engine.catalogue import CatalogueEntry
-from istio_doctor.engine.model import Finding
+from istio_doctor.engine.model import Finding, Severity
 from istio_doctor.evidence.target import TargetKind
+
+TRACE_PREFIX = "TRACE-"
+TRIAGE_SECTION = "triage"
 
 
 def _can_explain(cause: Finding, effect: Finding) -> bool:
@@ -64,7 +75,15 @@ def rank_findings(
             parts.insert(0, why)
         reasons[id(f)] = parts
 
-    items.sort(key=lambda f: (-f.score, f.code, str(f.target or "")))
+    items = _fold_traces(items, catalogue, reasons)
+    has_trace = any(f.code.startswith(TRACE_PREFIX) for f in items)
+
+    def order(f: Finding) -> tuple[object, ...]:
+        entry = catalogue.get(f.code)
+        generic = has_trace and entry is not None and entry.section == TRIAGE_SECTION
+        return (f.severity is Severity.INFO, generic, -f.score, f.code, str(f.target or ""))
+
+    items.sort(key=order)
     # Causality: move each root cause above everything it explains (stable, bounded passes).
     codes = {f.code for f in items}
     for _ in range(len(items)):
@@ -87,7 +106,31 @@ def rank_findings(
             f.also_explains = [c for c in entry.explains if c in codes]
             if f.also_explains:
                 reasons[id(f)].append("it explains " + ", ".join(f.also_explains))
-    for i, f in enumerate(items, start=1):
-        f.rank = i
+    # causality may have lifted an info finding: a symptom is never a root cause
+    items.sort(key=lambda f: f.severity is Severity.INFO)
+    rank = 0
+    for f in items:
+        if f.severity is Severity.INFO:
+            f.rank = 0
+            f.rank_reason = "context, not a cause: " + "; ".join(reasons[id(f)])
+            continue
+        rank += 1
+        f.rank = rank
         f.rank_reason = "; ".join(reasons[id(f)])
     return items
+
+
+def _fold_traces(items: list[Finding], catalogue: dict[str, CatalogueEntry], reasons: dict[int, list[str]]) -> list[Finding]:
+    """Fold each TRACE finding into every catalogue finding that explains it (same pod, or a
+    cause naming it): they all carry the trace as evidence, and the TRACE finding goes."""
+    folded: set[int] = set()
+    for t in (f for f in items if f.code.startswith(TRACE_PREFIX)):
+        for f in items:
+            entry = catalogue.get(f.code)
+            if f is t or entry is None or t.code not in entry.explains or not _can_explain(f, t):
+                continue
+            have = {(e.source, e.excerpt) for e in f.evidence}
+            f.evidence = f.evidence + [e for e in t.evidence if (e.source, e.excerpt) not in have]
+            reasons[id(f)].append(f"the request trace breaks where it says ({t.code})")
+            folded.add(id(t))
+    return [f for f in items if id(f) not in folded]

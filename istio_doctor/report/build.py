@@ -22,6 +22,7 @@ from istio_doctor.report.model import (
     NodeReport,
     PlaybookReport,
     Report,
+    RequestTrace,
     Unchecked,
     Verdict,
     Versions,
@@ -94,14 +95,17 @@ def build_report(
                 for k in n.missing:
                     unknown_by_key.setdefault(k, []).append(n.check)
             informational = n.finding is not None and (n.finding.code, n.finding.target) in observed_codes
+            shown = _reported_as(n.finding, findings) if n.finding is not None and not informational else None
             nodes.append(NodeReport(
                 id=n.node_id, check=n.check, title=n.title, outcome=n.result.outcome,
                 summary=n.result.summary, reason=n.result.reason, evidence=n.result.evidence,
-                finding=n.finding.code if n.finding and not informational else None,
+                finding=shown.code if shown is not None else None,
                 observation=n.finding.code if n.finding and informational else None, next=n.next,
             ))
         node_reports.append(PlaybookReport(id=run.playbook.id, title=run.playbook.title, target=run.target, nodes=nodes))
 
+    traces = report_traces(ev, target, examined)
+    failing = failing_requests(ev, target, examined)
     unchecked = []
     roots: dict[str, tuple[RootFailure, Gap]] = {}
     for item in ev.failures():
@@ -155,14 +159,12 @@ def build_report(
         verdict, code = Verdict.PROBLEMS_FOUND, ExitCode.PROBLEMS_FOUND
         top = findings[0]
         headline = f"Most likely root cause: [{top.code}] {top.title} — {top.summary}"
-    elif observations:
-        # Failing requests were seen and no check explains them: say so, and never promote the
-        # triage observation to a root cause.
-        verdict, code = Verdict.PROBLEMS_FOUND, ExitCode.PROBLEMS_FOUND
-        seen = next((o for o in observations if o.code == "GEN-FLAG-CLASSIFY"), observations[0])
-        headline = (f"No root cause found for the failing requests: {seen.summary}. No check explains them"
-                    + (f"; {len(gaps)} kind(s) of evidence could not be gathered, see 'Could not check'" if gaps else "")
-                    + ".")
+    elif observations or failing:
+        # Requests fail (the triage observations describe them) and no check explains why: say
+        # so, with the traces and the evidence that could not be gathered, instead of promoting
+        # a description of the symptom to a cause.
+        verdict, code = Verdict.CAUSE_NOT_DETERMINED, ExitCode.CAUSE_NOT_DETERMINED
+        headline = _undetermined_headline(failing, traces, observations, gaps)
     elif any_unknown or interrupted or not runs or unchecked:
         # Evidence that failed is a gap even when every check still passed (a check may have
         # read the same object from elsewhere): exit 0 promises all evidence was gathered.
@@ -220,9 +222,70 @@ def build_report(
         preflight=preflight.checks if preflight is not None else [],
         server=preflight.server if preflight is not None else None,
         workloads=workloads,
+        traces=traces,
         calls=calls,
         notes=notes,
     )
+
+
+def _reported_as(finding: Any, findings: list[Any]) -> Any | None:
+    """The reported finding a node's finding became: itself, or the catalogue finding a request
+    trace was folded into (ranking adds the trace's evidence to it, see engine/rank.py)."""
+    for f in findings:
+        if f.code == finding.code and f.target == finding.target:
+            return f
+    keys = {(e.source, e.excerpt) for e in finding.evidence}
+    return next((f for f in findings if keys and keys <= {(e.source, e.excerpt) for e in f.evidence}), None)
+
+
+def _pods(target: Target, examined: list[Examined]) -> list[tuple[str, str, list[Any]]]:
+    return [(target.namespace, e.pod, e.related) for e in examined if e.pod and e.pod_evidence_gathered]
+
+
+def report_traces(ev: Evidence, target: Target, examined: list[Examined]) -> list[RequestTrace]:
+    """The examined pods' failing request shapes, traced (the TRACE checks computed the same)."""
+    from istio_doctor.engine.trace.failures import memo_traces
+
+    out: list[RequestTrace] = []
+    for ns, pod, related in _pods(target, examined):
+        for st in memo_traces(ev, ns, pod, related):
+            out.append(RequestTrace(proxy=f"{ns}/{pod}", side=st.shape.side, requests=len(st.shape.entries),
+                                    logged=st.shape.logged, relation=st.relation,
+                                    notes=st.notes + ([f"continued on the server's proxy {st.server}"] if st.server else []),
+                                    log_lines=[e.raw for e in st.shape.entries[:3]], trace=st.trace))
+    return out
+
+
+def failing_requests(ev: Evidence, target: Target, examined: list[Examined]) -> list[Any]:
+    """Failing access-log entries of the examined pods (Envoy-flagged or 5xx)."""
+    from istio_doctor.evidence.accesslog import is_failure
+
+    out: list[Any] = []
+    for ns, pod, _related in _pods(target, examined):
+        log = ev.get_or(None, Need.PROXY_LOGS, ns, pod)
+        if log is not None:
+            out += [e for e in log.entries if is_failure(e) and (e.is_envoy_generated or e.response_code >= 500)]
+    return out
+
+
+def _undetermined_headline(failing: list[Any], traces: list[RequestTrace], observations: list[Any], gaps: list[Gap]) -> str:
+    # evidence that could not be gathered may hold the cause: say so (see 'Could not check')
+    missing = f" {len(gaps)} kind(s) of evidence could not be gathered, see 'Could not check'." if gaps else ""
+    if not failing:
+        seen = next((o for o in observations if o.code == "GEN-FLAG-CLASSIFY"), observations[0] if observations else None)
+        what = f": {seen.summary.rstrip('.')}" if seen is not None else ""
+        return f"Cause not determined for the failing requests{what}. No check explains them.{missing}"
+    e = failing[0]
+    what = f"{e.response_code} {','.join(e.response_flags) or '-'} {e.response_code_details or ''}".strip()
+    if all(x.app_responded for x in failing) and all(t.trace.verdict == "delivered" for t in traces):
+        return (f"Cause not determined in the mesh: {len(failing)} request(s) failed ({what}) with the response of the "
+                f"upstream itself; the configuration delivers them (see the request traces): read the application's logs.")
+    line = f"Cause not determined: {len(failing)} failing request(s) (e.g. {what}) and no check explains them."
+    if traces:
+        t = traces[0]
+        unseen = "; ".join(t.trace.unknowns[:2])
+        line += f" Traced through {t.proxy}: {t.trace.verdict}" + (f"; could not see: {unseen}" if unseen else "") + "."
+    return line + missing
 
 
 def _gap_sentence(gap: Gap) -> str:

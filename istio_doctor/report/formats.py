@@ -16,5 +16,13 @@ RENDERERS: dict[str, str] = {
     "markdown": "istio_doctor.report.markdown:render_markdown",
 }
 FORMATS: tuple[str, ...] = tuple(RENDERERS)
+#: the same formats for one request trace (``istio-doctor trace``): format -> "module:function"
+#: taking the Trace (text also takes ``width``)
+TRACE_RENDERERS: dict[str, str] = {
+    "text": "istio_doctor.report.trace_render:render_trace_text",
+    "json": "istio_doctor.report.trace_render:render_trace_json",
+    "yaml": "istio_doctor.report.trace_render:render_trace_yaml",
+    "markdown": "istio_doctor.report.trace_render:render_trace_markdown",
+}
 #: formats a program reads: no progress display, no colour
 MACHINE_FORMATS: tuple[str, ...] = ("json", "yaml")

@@ -26,6 +26,7 @@ _VERDICT_TEXT = {
     Verdict.PROBLEMS_FOUND: "Problems found",
     Verdict.NO_PROBLEM_FOUND: "No problem found",
     Verdict.INCONCLUSIVE: "Inconclusive",
+    Verdict.CAUSE_NOT_DETERMINED: "Cause not determined",
 }
 _OUTCOME_TEXT = {
     Outcome.PASS: "pass",
@@ -143,6 +144,25 @@ def _finding(f: Finding, position: int, quoted: QuotedEvidence, conn: Connection
     return out
 
 
+def _traces(report: Report) -> list[str]:
+    from istio_doctor.report.trace_render import HOP_MARKS, headline
+
+    out = ["## Request traces", "", "Failing requests from the proxy logs, followed through Envoy's configuration.", "",
+           "| Proxy | Side | Requests | Logged | Trace | Relation |", "|---|---|---|---|---|---|"]
+    for rt in report.traces:
+        out.append(f"| {_cell_code(rt.proxy)} | {rt.side} | {rt.requests} | {_cell_code(rt.logged)} | {_cell(headline(rt.trace))} | {rt.relation} |")
+    out.append("")
+    if report.verdict is Verdict.CAUSE_NOT_DETERMINED:
+        for rt in report.traces:
+            out += [f"**{_text(rt.proxy)}**: {_text(headline(rt.trace))}", ""]
+            out += [f"{i}. {HOP_MARKS[h.status]} `{h.stage.value}` {_text(h.element)}: {_text(h.decision)} ({_text(h.why)})"
+                    for i, h in enumerate(rt.trace.hops, 1)]
+            out.append("")
+            if rt.trace.unknowns:
+                out += ["Could not see:", ""] + [f"- {_text(u)}" for u in rt.trace.unknowns] + [""]
+    return out
+
+
 def _node_line(node: NodeReport) -> str:
     detail = node_detail(node)
     if node.observation:
@@ -158,9 +178,15 @@ def _node_line(node: NodeReport) -> str:
 
 
 def _what_to_do(report: Report, conn: Connection | None) -> list[str]:
-    if not report.findings and not report.gaps:
+    undetermined = report.verdict is Verdict.CAUSE_NOT_DETERMINED
+    if not report.findings and not report.gaps and not undetermined:
         return []
     out = ["## What to do", ""]
+    if undetermined:
+        # no cause to fix: where to look next, never a guess
+        out.append("- **No cause determined:** " + (
+            "the request traces above show where each failing request goes and what they could not see"
+            if report.traces else "no failing request could be traced (no config dump of the proxy that logged it)"))
     if report.findings:
         top = report.findings[0]
         out += [f"- **Root cause:** {_code(top.code)} {_text(top.title)}", f"- **Fix:** {_text(top.fix.summary)}"]
@@ -239,6 +265,9 @@ def render_markdown(report: Report, *, verbose: bool = False) -> str:
         for o in report.observations:
             out.append(f"- {INFO_MARK} {_code(o.code)} {_text(o.summary)}")
         out.append("")
+
+    if report.traces:
+        out += _traces(report)
 
     if report.gaps and not verbose:
         out += ["## Could not check", "", "| Root failure | Evidence | Checks blocked | What to do |", "|---|---|---|---|"]

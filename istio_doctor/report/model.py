@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
+from istio_doctor.engine.trace.model import Trace
 from istio_doctor.evidence.preflight import PreflightCheck
 
 REPORT_FORMAT = "istio-doctor/report/v1"
@@ -21,6 +22,9 @@ class Verdict(StrEnum):
     PROBLEMS_FOUND = "problems_found"
     NO_PROBLEM_FOUND = "no_problem_found"
     INCONCLUSIVE = "inconclusive"  # nothing found, but evidence was missing: never "healthy"
+    #: requests fail and no finding explains them (only context findings): the report shows
+    #: the traces of the failing requests and what they could not see
+    CAUSE_NOT_DETERMINED = "cause_not_determined"
 
 
 class CallRecord(BaseModel):
@@ -114,6 +118,22 @@ PROVENANCE_WORDS = {"synthetic": "simulated by the scenario kit, not captured fr
                     "captured": "captured from a real cluster"}
 
 
+class RequestTrace(BaseModel):
+    """One failing request shape from a proxy log, traced through Envoy's configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proxy: str = Field(description="namespace/pod whose access log shows the failures")
+    side: str = Field(description="client (outbound), server (inbound) or gateway")
+    requests: int = Field(description="failing log lines of this shape")
+    logged: str = Field(description="what the log says: code, flags, response details")
+    relation: str = Field(description="agrees (breaks where the log says) | explains (breaks; the log shows the symptom) | "
+                                      "beyond (the configuration delivers it: the failure is past it) | disagrees")
+    notes: list[str] = []
+    log_lines: list[str] = Field(default=[], description="the first access-log lines of this shape, verbatim")
+    trace: Trace
+
+
 class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -142,6 +162,7 @@ class Report(BaseModel):
     preflight: list[PreflightCheck] = Field(default=[], description="kubectl, kubeconfig, API server and istioctl, checked first")
     server: str | None = Field(default=None, description="the API server the context points at (from the preflight)")
     workloads: list[WorkloadSummary] = []
+    traces: list[RequestTrace] = Field(default=[], description="the failing requests of the examined pods, traced through Envoy")
     calls: list[CallRecord] = []
     notes: list[str] = []
 
@@ -156,7 +177,8 @@ class Report(BaseModel):
 
     @property
     def top(self) -> Finding | None:
-        return self.findings[0] if self.findings else None
+        """The most likely root cause: the first ranked finding (never a context/info one)."""
+        return self.findings[0] if self.findings and self.findings[0].rank >= 1 else None
 
     @property
     def preflight_failed(self) -> bool:

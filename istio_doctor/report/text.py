@@ -28,9 +28,19 @@ import textwrap
 from collections.abc import Iterable
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Fix, Outcome, Severity
+from istio_doctor.engine.trace.model import TRACE_REF_NOTE, passing_hops_hidden
 from istio_doctor.evidence.target import Connection
 from istio_doctor.report.fixes import manifest_lines, report_connection, steps_of
-from istio_doctor.report.model import Gap, NodeReport, PlaybookReport, Report, Unchecked, Verdict, WorkloadSummary
+from istio_doctor.report.model import (
+    Gap,
+    NodeReport,
+    PlaybookReport,
+    Report,
+    RequestTrace,
+    Unchecked,
+    Verdict,
+    WorkloadSummary,
+)
 
 DEFAULT_WIDTH = 100
 
@@ -49,6 +59,7 @@ _VERDICT_MARK = {
     Verdict.PROBLEMS_FOUND: MARKS[Outcome.FAIL],
     Verdict.NO_PROBLEM_FOUND: MARKS[Outcome.PASS],
     Verdict.INCONCLUSIVE: MARKS[Outcome.UNKNOWN],
+    Verdict.CAUSE_NOT_DETERMINED: MARKS[Outcome.UNKNOWN],
 }
 
 # SGR codes; kept to the 8 basic colours so they read on light and dark terminals alike.
@@ -73,6 +84,7 @@ _VERDICT_STYLE = {
     Verdict.PROBLEMS_FOUND: "red",
     Verdict.NO_PROBLEM_FOUND: "green",
     Verdict.INCONCLUSIVE: "yellow",
+    Verdict.CAUSE_NOT_DETERMINED: "yellow",
 }
 _SEVERITY_STYLE = {
     Severity.CRITICAL: "red",
@@ -286,7 +298,11 @@ class QuotedEvidence:
         return label
 
 
-def _evidence(out: _Out, refs: Iterable[EvidenceRef], indent: int, quoted: QuotedEvidence | None = None, where: str = "") -> None:
+_TRACE_NOTE_HEAD = TRACE_REF_NOTE.split("{", 1)[0]
+
+
+def _evidence(out: _Out, refs: Iterable[EvidenceRef], indent: int, quoted: QuotedEvidence | None = None, where: str = "",
+              *, verbose: bool = True) -> None:
     for ref in refs:
         seen = quoted.find(ref) if quoted is not None and ref.source else None
         if seen is not None:
@@ -301,7 +317,13 @@ def _evidence(out: _Out, refs: Iterable[EvidenceRef], indent: int, quoted: Quote
             out.verbatim(f"$ {ref.source}", indent + 2)
         elif ref.key:
             out.verbatim(f"({ref.key})", indent + 2)
-        out.verbatim(ref.excerpt, indent + 6)
+        excerpt = ref.excerpt
+        if not verbose and ref.note.startswith(_TRACE_NOTE_HEAD):
+            # a request trace: by default the hops that did not pass (the break, with its config)
+            excerpt, hidden = passing_hops_hidden(excerpt)
+            if hidden:
+                excerpt = (excerpt + "\n" if excerpt else "") + f"({hidden} hop(s) passed: -v lists them)"
+        out.verbatim(excerpt, indent + 6)
 
 
 def _fix(out: _Out, fix: Fix, indent: int, conn: Connection | None = None) -> None:
@@ -325,7 +347,8 @@ def _fix(out: _Out, fix: Fix, indent: int, conn: Connection | None = None) -> No
             out.verbatim(step.fragment, indent + 2 + len(num))
 
 
-def _finding(out: _Out, f: Finding, position: int, quoted: QuotedEvidence, conn: Connection | None) -> None:
+def _finding(out: _Out, f: Finding, position: int, quoted: QuotedEvidence, conn: Connection | None,
+             verbose: bool = True) -> None:
     rank = f.rank or position
     lead = f"{rank}. " + out.style(f"[{f.code}]", "bold", _SEVERITY_STYLE[f.severity]) + " "
     out.prose(f"{f.title} ({f.severity.value}, confidence {_pct(f.confidence)})", 2, first=lead, hang=len(f"{rank}. "))
@@ -340,7 +363,7 @@ def _finding(out: _Out, f: Finding, position: int, quoted: QuotedEvidence, conn:
         out.prose("; ".join(f.observed), ind, first=out.style("Observed: ", "bold"), hang=10)
     if f.evidence:
         out.line(" " * ind + out.style("Evidence:", "bold"))
-        _evidence(out, f.evidence, ind, quoted, f"finding {rank}")
+        _evidence(out, f.evidence, ind, quoted, f"finding {rank}", verbose=verbose)
     _fix(out, f.fix, ind, conn)
     # a URL is copied, so it stays on one line whatever the width
     out.line(" " * ind + out.style("Docs:", "bold") + " " + sanitize(f.doc_url))
@@ -350,6 +373,35 @@ def _finding(out: _Out, f: Finding, position: int, quoted: QuotedEvidence, conn:
         out.prose(", ".join(f.also_explains), ind, first="Also explains: ", hang=15)
     if f.rank_reason:
         out.prose(f.rank_reason, ind, first=f"Ranked {_ordinal(rank)} because: ")
+    out.line()
+
+
+def _uncarried(report: Report) -> list[RequestTrace]:
+    """Traces no finding carries as evidence (a finding a trace was folded into quotes its log lines)."""
+    quoted = [e.excerpt for f in report.findings for e in f.evidence]
+    return [rt for rt in report.traces if not (rt.log_lines and any(rt.log_lines[0] in q for q in quoted))]
+
+
+def _traces(out: _Out, report: Report, verbose: bool) -> None:
+    from istio_doctor.report.trace_render import HOP_MARKS, headline
+
+    full = report.verdict is Verdict.CAUSE_NOT_DETERMINED
+    # by default only what the findings do not already show
+    traces = report.traces if verbose or full else _uncarried(report)
+    if not traces:
+        return
+    out.line(out.style("Request traces", "bold") + " (failing requests from the proxy logs, followed through Envoy's configuration):")
+    for rt in traces:
+        out.prose(f"{rt.proxy} ({rt.side}, {rt.requests}× {rt.logged}): {headline(rt.trace)} [{rt.relation}]", 2, first="- ", hang=4)
+        for note in rt.notes:
+            out.prose(note, 4, first="note: ", hang=6)
+        if not full:
+            continue
+        for i, h in enumerate(rt.trace.hops, 1):
+            mark = HOP_MARKS[h.status]
+            out.prose(f"{h.stage.value} {h.element}: {h.decision} ({h.why})", 6, first=f"{mark} {i:>2}. ", hang=5)
+        for u in rt.trace.unknowns:
+            out.prose(u, 6, first="could not see: ", hang=15)
     out.line()
 
 
@@ -426,9 +478,15 @@ def _preflight(out: _Out, report: Report) -> None:
 
 def _what_to_do(out: _Out, report: Report, conn: Connection | None) -> None:
     """The closing block: the root cause, its fix, the other findings in one line each."""
-    if not report.findings and not report.gaps:
+    undetermined = report.verdict is Verdict.CAUSE_NOT_DETERMINED
+    if not report.findings and not report.gaps and not undetermined:
         return
     out.line(out.style("What to do:", "bold"))
+    if undetermined:
+        # no cause to fix: where to look next, never a guess
+        where = ("the request traces above show where each failing request goes and what they could not see"
+                 if report.traces else "no failing request could be traced (no config dump of the proxy that logged it)")
+        out.prose(f"not determined: {where}", 2, first="no cause:   ", hang=12)
     if report.findings:
         top = report.findings[0]
         out.prose(f"[{top.code}] {top.title}", 2, first="root cause: ", hang=12)
@@ -492,9 +550,11 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
     if report.findings:
         out.prose("most likely root cause first:", 0, first=out.style(f"Findings ({len(report.findings)}),", "bold") + " ")
         for i, f in enumerate(report.findings, 1):
-            _finding(out, f, i, quoted, conn)
+            _finding(out, f, i, quoted, conn, verbose)
     if report.observations:
         _observations(out, report.observations, verbose, quoted)
+    if report.traces:
+        _traces(out, report, verbose)
     if report.unchecked and not report.preflight_failed:
         _could_not_check(out, report, verbose)
     if report.notes:

@@ -13,7 +13,7 @@ from typing import Literal
 from tests.scenariokit.captures import Capture
 from tests.scenariokit.world import World
 
-Verdict = Literal["problems_found", "no_problem_found", "inconclusive"]
+Verdict = Literal["problems_found", "no_problem_found", "inconclusive", "cause_not_determined"]
 
 
 @dataclass

@@ -29,7 +29,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from tests.scenariokit.world import EPOCH, Pod, Service, ServicePort, Ver, World, stable_hex
+from tests.scenariokit.world import EPOCH, Pod, Service, ServicePort, Ver, World, labels_match, stable_hex
 
 # --------------------------------------------------------------------------- certificates
 
@@ -491,8 +491,83 @@ def _tcp_filter(cluster: str, stat: str | None = None, world: World | None = Non
     return {"name": "envoy.filters.network.tcp_proxy", "typed_config": tc}
 
 
+def _authz_policies(world: World, pod: Pod) -> list[dict[str, Any]]:
+    """AuthorizationPolicies that apply to the pod: its namespace's and the root namespace's, by selector."""
+    root = world.control_plane.mesh.root_namespace
+    return [a for a in world.resources("AuthorizationPolicy")
+            if a["metadata"]["namespace"] in (pod.namespace, root)
+            and (not (a["spec"].get("selector") or {}).get("matchLabels")
+                 or labels_match(a["spec"]["selector"]["matchLabels"], pod.labels))]
+
+
+def _path_matcher(v: str) -> dict[str, Any]:
+    # istio/istio@1.22.0 pilot/pkg/security/authz/matcher/string.go StringMatcherWithPrefix
+    if v == "*":
+        return {"safe_regex": {"regex": ".+"}}
+    if v.endswith("*"):
+        return {"prefix": v[:-1]}
+    if v.startswith("*"):
+        return {"suffix": v[1:]}
+    return {"exact": v}
+
+
+def _rbac_rule(rule: dict[str, Any], world: World) -> dict[str, Any]:
+    """One AuthorizationPolicy rule as Envoy RBAC, the way Istio's authz builder writes it:
+    permissions and_rules of or_rules per key, principals and_ids of or_ids per key
+    (istio/istio@1.22.0 pilot/pkg/security/authz/model/model.go Generate; principals through
+    filter_state io.istio.peer_principal from 1.19 (model/principal.go), before that
+    authenticated.principal_name)."""
+    perms: list[dict[str, Any]] = []
+    for t in rule.get("to") or []:
+        op = t.get("operation") or {}
+        if op.get("methods"):
+            perms.append({"or_rules": {"rules": [{"header": {"name": ":method", "exact_match": m}} for m in op["methods"]]}})
+        if op.get("paths"):
+            perms.append({"or_rules": {"rules": [{"url_path": {"path": _path_matcher(x)}} for x in op["paths"]]}})
+        if op.get("ports"):
+            perms.append({"or_rules": {"rules": [{"destination_port": int(x)} for x in op["ports"]]}})
+    princ: list[dict[str, Any]] = []
+    filter_state = world.version >= Ver(1, 19)
+
+    def peer(m: dict[str, Any]) -> dict[str, Any]:
+        if filter_state:
+            return {"filter_state": {"key": "io.istio.peer_principal", "string_match": m}}
+        return {"authenticated": {"principal_name": m}}
+
+    for f in rule.get("from") or []:
+        src = f.get("source") or {}
+        if src.get("principals"):
+            princ.append({"or_ids": {"ids": [peer({"exact": f"spiffe://{x}"}) for x in src["principals"]]}})
+        if src.get("namespaces"):
+            princ.append({"or_ids": {"ids": [peer({"safe_regex": {"regex": f".*/ns/{x}/.*"}}) for x in src["namespaces"]]}})
+    return {"permissions": [{"and_rules": {"rules": perms or [{"any": True}]}}],
+            "principals": [{"and_ids": {"ids": princ or [{"any": True}]}}]}
+
+
+def _rbac_filters(world: World, pod: Pod) -> list[dict[str, Any]]:
+    """One envoy.filters.http.rbac per action, DENY before ALLOW (istio authz builder order)."""
+    out = []
+    aps = _authz_policies(world, pod)
+    for action in ("DENY", "ALLOW"):
+        mine = [a for a in aps if a["spec"].get("action", "ALLOW") == action]
+        if not mine:
+            continue
+        policies: dict[str, Any] = {}
+        for a in mine:
+            m = a["metadata"]
+            for i, r in enumerate(a["spec"].get("rules") or []):
+                policies[f"ns[{m['namespace']}]-policy[{m['name']}]-rule[{i}]"] = _rbac_rule(r, world)
+        rules: dict[str, Any] = {"policies": policies} if policies else {}
+        if action == "DENY":
+            rules["action"] = "DENY"
+        out.append({"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", "rules": rules,
+            "shadow_rules_stat_prefix": "istio_dry_run_allow_"}})
+    return out
+
+
 def _hcm(world: World, stat: str, *, rds: str | None = None, route_config: dict[str, Any] | None = None,
-         inbound: bool = False) -> dict[str, Any]:
+         inbound: bool = False, pod: Pod | None = None, sidecar_outbound: bool = False) -> dict[str, Any]:
     tc: dict[str, Any] = {"@type": T_HCM, "stat_prefix": stat}
     if rds is not None:
         tc["rds"] = {"config_source": {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"},
@@ -500,9 +575,19 @@ def _hcm(world: World, stat: str, *, rds: str | None = None, route_config: dict[
     if route_config is not None:
         tc["route_config"] = route_config
     filters = [{"name": "istio.metadata_exchange"}]
-    if inbound and world.resources("AuthorizationPolicy"):
-        filters.append({"name": "envoy.filters.http.rbac"})
-    filters += [{"name": "envoy.filters.http.grpc_stats"}, {"name": "envoy.filters.http.fault"},
+    if inbound and pod is not None:
+        filters += _rbac_filters(world, pod)
+    filters.append({"name": "envoy.filters.http.grpc_stats"})
+    if sidecar_outbound:
+        # istio.alpn tells the upstream sidecar the HTTP version inside mTLS (istio/istio@1.22.0
+        # pilot/pkg/xds/filters/filters.go Alpn; a real 1.18 sidecar dump has it between
+        # grpc_stats and fault: tests/fixtures/trace/istio-authz-sidecar-listeners.json)
+        filters.append({"name": "istio.alpn", "typed_config": {
+            "@type": "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
+            "alpn_override": [{"alpn_override": ["istio-http/1.0", "istio"]},
+                              {"upstream_protocol": "HTTP11", "alpn_override": ["istio-http/1.1", "istio"]},
+                              {"upstream_protocol": "HTTP2", "alpn_override": ["istio-h2", "istio"]}]}})
+    filters += [{"name": "envoy.filters.http.fault"},
                 {"name": "envoy.filters.http.cors"}, {"name": "istio.stats"},
                 {"name": "envoy.filters.http.router",
                  "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]
@@ -522,6 +607,59 @@ def _hcm(world: World, stat: str, *, rds: str | None = None, route_config: dict[
 def _dyn_listener(world: World, listener: dict[str, Any], seq: int) -> dict[str, Any]:
     return {"name": listener["name"], "active_state": {"version_info": version_info(world), "listener": listener,
                                                       "last_updated": updated(seq)}}
+
+
+#: istio/istio@1.22.0 pilot/pkg/networking/core/listener.go (unchanged since 1.10)
+MTLS_HTTP_ALPNS = ["istio-http/1.0", "istio-http/1.1", "istio-h2"]
+ALL_ISTIO_MTLS_ALPNS = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+MTLS_TCP_MXC_ALPNS = ["istio-peer-exchange", "istio"]
+PLAINTEXT_HTTP_ALPNS = ["http/1.0", "http/1.1", "h2c"]
+
+
+def _port_chains(world: World, tp: int, proto: str, mode: str, body: Any, cname: str) -> list[dict[str, Any]]:
+    """The filter chains of one inbound port, as istiod builds them for its protocol and mTLS mode:
+    istio/istio@1.22.0 pilot/pkg/networking/core/filterchain_options.go getFilterChainMatchOptions
+    (the same option tables since 1.10). Declared HTTP: STRICT one {tls} chain (any ALPN, client
+    certificate required), PERMISSIVE {tls, all Istio ALPNs} + {raw_buffer}; declared TCP: STRICT
+    {tls}, PERMISSIVE {tls, all Istio ALPNs} + {tls} passed through untouched + {raw_buffer};
+    a port Istio must sniff: HTTP and TCP variants told apart by ALPN."""
+    name = f"0.0.0.0_{tp}"
+    tcp_body = [_tcp_filter(cname, f"inbound|{tp}||", world)]
+
+    def ch(match: dict[str, Any], http: bool, tls: bool) -> dict[str, Any]:
+        c: dict[str, Any] = {"filter_chain_match": {"destination_port": tp, **match},
+                             "filters": body() if http else tcp_body, "name": name}
+        if tls:
+            c["transport_socket"] = _downstream_tls(http)
+        return c
+
+    declared_http = proto in ("HTTP", "HTTP2", "GRPC")
+    if declared_http:
+        if mode == "STRICT":
+            return [ch({"transport_protocol": "tls"}, True, True)]
+        if mode == "PERMISSIVE":
+            return [ch({"transport_protocol": "tls", "application_protocols": ALL_ISTIO_MTLS_ALPNS}, True, True),
+                    ch({"transport_protocol": "raw_buffer"}, True, False)]
+        return [ch({"transport_protocol": "raw_buffer"}, True, False)]
+    if proto == "UNKNOWN":
+        if mode == "STRICT":
+            return [ch({"transport_protocol": "tls", "application_protocols": MTLS_HTTP_ALPNS}, True, True),
+                    ch({"transport_protocol": "tls"}, False, True)]
+        if mode == "PERMISSIVE":
+            return [ch({"transport_protocol": "tls", "application_protocols": MTLS_HTTP_ALPNS}, True, True),
+                    ch({"transport_protocol": "raw_buffer", "application_protocols": PLAINTEXT_HTTP_ALPNS}, True, False),
+                    ch({"transport_protocol": "tls", "application_protocols": MTLS_TCP_MXC_ALPNS}, False, True),
+                    ch({"transport_protocol": "raw_buffer"}, False, False),
+                    ch({"transport_protocol": "tls"}, False, False)]
+        return [ch({"transport_protocol": "raw_buffer", "application_protocols": PLAINTEXT_HTTP_ALPNS}, True, False),
+                ch({"transport_protocol": "raw_buffer"}, False, False)]
+    if mode == "STRICT":
+        return [ch({"transport_protocol": "tls"}, False, True)]
+    if mode == "PERMISSIVE":
+        return [ch({"transport_protocol": "tls", "application_protocols": ALL_ISTIO_MTLS_ALPNS}, False, True),
+                ch({"transport_protocol": "tls"}, False, False),
+                ch({"transport_protocol": "raw_buffer"}, False, False)]
+    return [ch({"transport_protocol": "raw_buffer"}, False, False)]
 
 
 def inbound_listener(world: World, pod: Pod) -> dict[str, Any]:
@@ -550,24 +688,10 @@ def inbound_listener(world: World, pod: Pod) -> dict[str, Any]:
 
             def body(w: World = world) -> list[dict[str, Any]]:
                 if http:
-                    return [_hcm(w, f"inbound_0.0.0.0_{tp}", route_config=rc, inbound=True)]
+                    return [_hcm(w, f"inbound_0.0.0.0_{tp}", route_config=rc, inbound=True, pod=pod)]
                 return [_tcp_filter(cname, f"inbound|{tp}||", w)]
 
-            if mode != "DISABLE":
-                chains.append({
-                    "filter_chain_match": {"destination_port": tp, "transport_protocol": "tls",
-                                           "application_protocols": ["istio-http/1.0", "istio-http/1.1", "istio-h2"]
-                                           if http else ["istio-peer-exchange", "istio"]},
-                    "filters": body(), "transport_socket": _downstream_tls(http), "name": f"0.0.0.0_{tp}"})
-                if http:
-                    chains.append({
-                        "filter_chain_match": {"destination_port": tp, "transport_protocol": "tls",
-                                               "application_protocols": ["istio-peer-exchange", "istio"]},
-                        "filters": [_tcp_filter(cname, f"inbound|{tp}||", world)],
-                        "transport_socket": _downstream_tls(False), "name": f"0.0.0.0_{tp}"})
-            if mode in ("PERMISSIVE", "DISABLE"):
-                chains.append({"filter_chain_match": {"destination_port": tp, "transport_protocol": "raw_buffer"},
-                               "filters": body(), "name": f"0.0.0.0_{tp}"})
+            chains += _port_chains(world, tp, proto, mode, body, cname)
     wmode = world.peer_auth_mode(pod, 0)
     if wmode != "DISABLE":
         chains.append({"filter_chain_match": {"transport_protocol": "tls"},
@@ -578,7 +702,7 @@ def inbound_listener(world: World, pod: Pod) -> dict[str, Any]:
                        "filters": [_hcm(world, "inbound_0.0.0.0_0", route_config={"name": "InboundPassthroughCluster",
                                    "virtual_hosts": [{"name": "inbound|http|0", "domains": ["*"], "routes": [
                                        {"match": {"prefix": "/"}, "route": {"cluster": passthrough, "timeout": "0s"},
-                                        "name": "default"}]}]}, inbound=True)],
+                                        "name": "default"}]}]}, inbound=True, pod=pod)],
                        "name": "virtualInbound-catchall-http"})
         chains.append({"filter_chain_match": {"transport_protocol": "raw_buffer"},
                        "filters": [_tcp_filter(passthrough, world=world)], "name": "virtualInbound"})
@@ -634,7 +758,7 @@ def outbound_listeners(world: World, pod: Pod) -> list[dict[str, Any]]:
             "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
             "filter_chains": [{"filter_chain_match": {"transport_protocol": "raw_buffer",
                                                       "application_protocols": ["http/1.1", "h2c"]},
-                               "filters": [_hcm(world, f"outbound_0.0.0.0_{port}", rds=str(port))],
+                               "filters": [_hcm(world, f"outbound_0.0.0.0_{port}", rds=str(port), sidecar_outbound=True)],
                                "name": f"0.0.0.0_{port}"}],
             "default_filter_chain": {"filters": [_tcp_filter(catchall, world=world)], "name": "PassthroughFilterChain"},
             "listener_filters": [{"name": "envoy.filters.listener.tls_inspector"},

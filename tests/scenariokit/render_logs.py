@@ -214,7 +214,14 @@ class _Sim:
         base = dict(start=t, method=req.method, path=req.path, protocol="HTTP/1.1", ua=req.user_agent,
                     req_id=rid, authority=req.authority)
         sp = svc.port_for(port) if svc else None
-        dst_ip = (w.cluster_ip(svc) if svc and not svc.headless else None) or host
+        # %DOWNSTREAM_LOCAL_ADDRESS% is the socket address the app connected to, never a name:
+        # the ClusterIP, a pod IP (headless: DNS answers pod IPs) or an external host's IP.
+        dst_ip = (w.cluster_ip(svc) if svc and not svc.headless else None)
+        if dst_ip is None and svc is not None and svc.headless and sp is not None:
+            eps = w.endpoints(svc, sp)
+            dst_ip = eps[ex.index % len(eps)][0].ip if eps else None
+        if dst_ip is None:
+            dst_ip = host if all(x.isdigit() for x in host.split(".")) and host.count(".") == 3 else _external_ip(host)
         dl = f"{dst_ip}:{port}"
         client_mesh = w.pod_is_mesh(client) and client is not None and client.proxy_ready
         tcp = sp is not None and not rev.is_http(rev.port_protocol(sp))
@@ -542,6 +549,13 @@ class _Sim:
             return None
         return "istio" if "alpn_protocols" in ts["typed_config"].get("common_tls_context", {}) else "simple"
 
+    def _declared_http(self, server: Pod, tp: int) -> bool:
+        for svc in self.w.services_selecting(server):
+            for sp in svc.ports:
+                if self.w.target_port_number(server, sp) == tp:
+                    return rev.port_protocol(sp) in ("HTTP", "HTTP2", "GRPC")
+        return False
+
     def handshake(self, ex: Exchange, client: Pod, server: Pod, tls: str | None, tp: int, t: float,
                   cname: str) -> tuple[str, str, str | None] | None:
         """None when the connection is established, else (flags, details, failure reason)."""
@@ -567,6 +581,15 @@ class _Sim:
         if tls == "simple":
             if mode == "DISABLE":
                 return ("UF,URX", "upstream_reset_before_response_started{connection_failure}", TLS_WRONG_VERSION)
+            if mode == "PERMISSIVE" and self._declared_http(server, tp):
+                # PERMISSIVE on a declared HTTP port has a {tls, Istio ALPNs} and a {raw_buffer}
+                # chain only: TLS without an Istio ALPN matches neither (istio/istio@1.22.0
+                # filterchain_options.go inboundPermissiveHTTPFilterChainMatchWithMxcOptions).
+                ex.count(server, "listener.0.0.0.0_15006.no_filter_chain_match")
+                ex.log(server, Line(start=t, method=None, path=None, protocol=None, code=0, flags="NR",
+                                    details="filter_chain_not_found", downstream_local=f"{server.ip}:{tp}",
+                                    downstream_remote=f"{client.ip}:{_port_of(client, ex.index + 1)}"))
+                return ("UC", "upstream_reset_before_response_started{connection_termination}", None)
             ex.count(server, "listener.0.0.0.0_15006.ssl.fail_verify_no_cert")
             return None if mode == "PERMISSIVE" else ("UC", "upstream_reset_before_response_started{connection_termination}", None)
         # istio mTLS

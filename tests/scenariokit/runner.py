@@ -509,9 +509,9 @@ def listening(world: World, pod: Pod) -> list[tuple[str, str, int]]:
     for c in pod.workload.containers:
         for p in c.ports:
             if p.bind:
-                out.append(("tcp6" if p.bind == "::" else "tcp", pod.ip if p.bind == "pod" else p.bind, p.port))
+                out.append(("tcp6" if ":" in p.bind else "tcp", pod.ip if p.bind == "pod" else p.bind, p.port))
         for addr, port in c.extra_listen:
-            out.append(("tcp", addr, port))
+            out.append(("tcp6" if ":" in addr else "tcp", addr, port))
     return sorted(set(out), key=lambda x: (x[2], x[1]))
 
 

@@ -189,11 +189,68 @@ def _localhost_19(w: World) -> None:
     _localhost(w)
 
 
+# -- look-alikes of one log signature -----------------------------------------------------
+# The server's sidecar logs 503 UF upstream_reset_before_response_started{connection_failure}
+# on inbound|9080|| and the caller sees "upstream connect error or disconnect/reset before
+# headers. reset reason: connection failure, transport failure reason: delayed connect error: 111"
+# (verbatim from https://github.com/istio/istio/issues/41090, where the application was still
+# starting, and https://github.com/istio/istio/issues/51267, where restarting the application
+# pods made the errors stop for hours). A localhost bind produces the same lines; so do the worlds
+# below. P503-LOCALHOST-BIND must not claim them: only the pod's socket table (or the request
+# trace against it) tells them apart.
+
+
+def _declared_port_unused(w: World) -> None:
+    # the app declares containerPort 9080 (the Service targets it) but listens on 8080
+    c = wl(w, "default/ratings-v1").containers[0]
+    c.ports = [Port(9080, bind=None)]
+    c.extra_listen = [("0.0.0.0", 8080)]
+    ratings_calls(w)
+
+
+def _declared_port_unused_exec_forbidden(w: World) -> None:
+    _declared_port_unused(w)
+    w.faults.calls["exec"] = "forbidden"
+
+
+def _ipv6_only_bind(w: World) -> None:
+    # the app binds its IPv6 address only (dual-stack pod); the sidecar connects to the IPv4 pod IP
+    wl(w, "default/ratings-v1").containers[0].ports = [Port(9080, bind="fd00:10:244:3::6")]
+    ratings_calls(w)
+
+
+def _restarting_app(w: World) -> None:
+    # crash-looping app: running again after its 6th exit, not listening yet when the calls come
+    c = wl(w, "default/ratings-v1").containers[0]
+    c.ports = [Port(9080, bind=None)]
+    c.restarts = 6
+    c.last_terminated = Terminated(exit_code=1, reason="Error", started_s=40.0, finished_s=42.0)
+    ratings_calls(w)
+
+
 SCENARIOS: list[Scenario] = [
+    # The server's log alone cannot tell a localhost bind from its look-alikes (below): without the
+    # socket table the cause is not determined, and the report says which command decides.
     Scenario("p503", "localhost-bind-exec-forbidden",
-             "ratings binds 127.0.0.1:9080; RBAC forbids kubectl exec, so only the server's proxy log shows it",
+             "ratings binds 127.0.0.1:9080; RBAC forbids kubectl exec, so only the server's proxy log shows the refusals",
              "pod/ratings-v1-tg8lt8qrmc-rmh9x -n default", "503", world(_localhost_exec_forbidden),
-             Expect("P503-LOCALHOST-BIND", ["P503-LOCALHOST-BIND"], others("P503-LOCALHOST-BIND", "P503-RETRIES-EXHAUSTED"))),
+             Expect(None, [], others("P503-RETRIES-EXHAUSTED"), verdict="cause_not_determined")),
+    Scenario("p503", "lookalike-declared-port-unused",
+             "ratings declares 9080 but listens on 8080: 503 UF like a localhost bind (istio/istio#41090 output)",
+             "deploy/ratings-v1 -n default", "503", world(_declared_port_unused),
+             Expect("P503-TARGETPORT", ["P503-TARGETPORT"], ["P503-LOCALHOST-BIND"])),
+    Scenario("p503", "lookalike-declared-port-unused-exec-forbidden",
+             "the same without kubectl exec: the log signature is a localhost bind's, so no cause is claimed",
+             "pod/ratings-v1-tg8lt8qrmc-rmh9x -n default", "503", world(_declared_port_unused_exec_forbidden),
+             Expect(None, [], others("P503-RETRIES-EXHAUSTED"), verdict="cause_not_determined")),
+    Scenario("p503", "lookalike-ipv6-only-bind",
+             "ratings binds its IPv6 address only; the sidecar connects to the IPv4 pod IP: 503 UF, not a localhost bind",
+             "deploy/ratings-v1 -n default", "503", world(_ipv6_only_bind),
+             Expect("TRACE-DELIVERY", ["TRACE-DELIVERY"], ["P503-LOCALHOST-BIND"])),
+    Scenario("p503", "lookalike-restarting-app",
+             "ratings crash-loops and is not listening when called (istio/istio#51267): 503 UF, not a localhost bind",
+             "deploy/ratings-v1 -n default", "503", world(_restarting_app),
+             Expect("TRACE-DELIVERY", ["TRACE-DELIVERY"], ["P503-LOCALHOST-BIND", "P503-TARGETPORT"])),
     Scenario("p503", "localhost-bind-server", "ratings listens on 127.0.0.1:9080 only; Istio 1.22 forwards inbound to the pod IP",
              "deploy/ratings-v1 -n default", "503", world(_localhost),
              Expect("P503-LOCALHOST-BIND", ["P503-LOCALHOST-BIND"], ["P503-TARGETPORT", "P503-NO-ENDPOINTS", "P503-FAULT-CONFIG"])),
@@ -268,8 +325,9 @@ SCENARIOS: list[Scenario] = [
              world(lambda w: ratings_calls(w)), Expect(None, [], ALL, verdict="no_problem_found")),
     Scenario("p503", "app-answers-503", "look-alike: ratings itself answers 503 (via_upstream, no flags): not the mesh",
              "deploy/reviews-v2 -n default", "503", world(_app_503),
-             # triage still reports who answered (the app); no P503 cause may be blamed
-             Expect(None, [], ALL, verdict="problems_found")),
+             # triage still reports who answered (the app) as context; no P503 cause may be blamed and
+             # no context finding is promoted to a cause: the cause is not determined (in the mesh)
+             Expect(None, [], ALL, verdict="cause_not_determined")),
     Scenario("p503", "fake-sidecar-names", "look-alike: containers named proxy and istio-proxy-sidecar are not an Istio sidecar",
              "deploy/edge -n legacy", "503", world(_fake_sidecar_names), Expect(None, [], ALL, verdict="no_problem_found")),
     Scenario("p503", "localhost-bind-istio-1-9", "look-alike: localhost-bound ratings on Istio 1.9 works (inbound to 127.0.0.1)",

@@ -309,7 +309,7 @@ def app503_dr_permissive() -> Scenario:
                     "ratings is harmless: no mesh cause may be blamed",
                     pod_target(w, "default/reviews-v2"), "auto", w,
                     Expect(None, [], ["MTLS-DR-DISABLE-VS-STRICT", "P503-RETRIES-EXHAUSTED", "P503-LOCALHOST-BIND",
-                                      "P503-OUTLIER-EJECTED", "P503-KEEPALIVE-UC"], verdict="problems_found"))
+                                      "P503-OUTLIER-EJECTED", "P503-KEEPALIVE-UC"], verdict="cause_not_determined"))
 
 
 # -- 13. probe rewrite off under STRICT + JSON logs, seen from the caller --------------------------

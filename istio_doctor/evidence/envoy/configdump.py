@@ -64,7 +64,6 @@ from istio_doctor.evidence.envoy.model import (
     VersionSummary,
     VirtualHost,
     _mk,
-    match_virtual_host,
     render_istio_config,
     split_cluster_name,
 )
@@ -94,7 +93,6 @@ __all__ = [
     "VersionSummary",
     "VirtualHost",
     "config_dump_from_parts",
-    "match_virtual_host",
     "parse_config_dump",
     "render_istio_config",
     "split_cluster_name",

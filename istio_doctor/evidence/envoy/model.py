@@ -341,57 +341,6 @@ class ConfigDump(_Model):
                 return rc
         return None
 
-    def find_virtual_host(self, route_name: str, authority: str) -> VirtualHost | None:
-        """The virtual host Envoy would pick for ``authority`` in route config ``route_name``.
-
-        Envoy's order: exact domain, then the longest ``*.suffix``/``*suffix`` wildcard, then the
-        longest ``prefix*`` wildcard, then ``*``. Matching is case-insensitive. A port in the
-        authority is tried as given and then without it, because istiod writes both forms.
-        """
-        rc = self.route_config(route_name)
-        if rc is None:
-            return None
-        return match_virtual_host(rc.virtual_hosts, authority)
-
-
-def match_virtual_host(vhosts: list[VirtualHost], authority: str) -> VirtualHost | None:
-    host = authority.lower()
-    candidates = [host]
-    if ":" in host and not host.endswith("]"):
-        bare = host.rsplit(":", 1)[0]
-        if bare:
-            candidates.append(bare)
-    # Envoy matches the Host as sent; Istio >= 1.15 also sets ignore_port_in_host_matching, so
-    # the bare host counts too. A specific domain in either form beats the "*" catch-all
-    # (allow_any), which is only used when no form matches anything more specific.
-    default: VirtualHost | None = None
-    for h in candidates:
-        exact: VirtualHost | None = None
-        suffix: tuple[int, VirtualHost] | None = None
-        prefix: tuple[int, VirtualHost] | None = None
-        for vh in vhosts:
-            for d in vh.domains:
-                dl = d.lower()
-                if dl == "*":
-                    default = default or vh
-                elif dl == h:
-                    exact = exact or vh
-                elif dl.startswith("*"):
-                    sfx = dl[1:]
-                    # Envoy requires the wildcard to cover at least one character.
-                    if len(h) > len(sfx) and h.endswith(sfx) and (suffix is None or len(sfx) > suffix[0]):
-                        suffix = (len(sfx), vh)
-                elif dl.endswith("*"):
-                    pfx = dl[:-1]
-                    if len(h) > len(pfx) and h.startswith(pfx) and (prefix is None or len(pfx) > prefix[0]):
-                        prefix = (len(pfx), vh)
-        if exact is not None:
-            return exact
-        if suffix is not None:
-            return suffix[1]
-        if prefix is not None:
-            return prefix[1]
-    return default
 
 # --------------------------------------------------------------------------------------
 # small derivations shared by the model and the views

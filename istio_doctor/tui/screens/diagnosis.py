@@ -32,6 +32,7 @@ from istio_doctor.tui.present import (
     target_label,
 )
 from istio_doctor.tui.screens.base import DoctorScreen
+from istio_doctor.tui.screens.trace_view import folded_trace_refs
 from istio_doctor.tui.services import DiagnosisLike
 from istio_doctor.tui.widgets.decision_tree import DecisionTree, NodeRef
 from istio_doctor.tui.widgets.evidence_pane import EvidencePane
@@ -254,7 +255,10 @@ class DiagnosisScreen(DoctorScreen):
         refs = node.evidence if node is not None else []
         if finding is not None and not refs:
             refs = finding.evidence
-        self.query_one(EvidencePane).show(refs, result.results)
+        elif finding is not None:
+            # ranking folds the request trace (its log lines, its hops) into the finding: show it too
+            refs = refs + folded_trace_refs(finding.evidence, refs, report.traces)
+        self.query_one(EvidencePane).show(refs, result.results, traces=report.traces)
         self.query_one(FindingPane).show(finding, node, report_connection(report.context, report.kubeconfig))
         self.refresh_bindings()
 

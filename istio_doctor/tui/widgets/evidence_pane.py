@@ -7,6 +7,7 @@ the proof in its context (the whole object, the whole table), not only the quote
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Group
 from rich.syntax import Syntax
@@ -29,6 +30,7 @@ class EvidencePane(Vertical):
     BINDINGS = [
         Binding("right_square_bracket", "cycle(1)", "Next evidence", id="evidence-next"),
         Binding("left_square_bracket", "cycle(-1)", "Prev evidence", id="evidence-prev"),
+        Binding("t", "trace", "Trace request", id="trace-request", tooltip="Follow this failing request through Envoy"),
     ]
 
     def __init__(self, **kw: object) -> None:
@@ -37,6 +39,7 @@ class EvidencePane(Vertical):
         self._results: Sequence[CommandResult] = ()
         self.index = 0
         self.current: EvidenceView | None = None
+        self.traces: Sequence[Any] = ()
         self.border_title = "Evidence"
 
     def compose(self):  # type: ignore[no-untyped-def]
@@ -49,8 +52,10 @@ class EvidencePane(Vertical):
     def focus_output(self) -> None:
         self.query_one("#evidence-scroll", ScrollableContainer).focus()
 
-    def show(self, refs: Sequence[EvidenceRef], results: Sequence[CommandResult], index: int = 0) -> None:
+    def show(self, refs: Sequence[EvidenceRef], results: Sequence[CommandResult], index: int = 0,
+             traces: Sequence[Any] = ()) -> None:
         self._refs, self._results = list(refs), results
+        self.traces = traces
         self.index = index if 0 <= index < len(self._refs) else 0
         self._render_current()
 
@@ -58,11 +63,27 @@ class EvidencePane(Vertical):
         if len(self._refs) > 1:
             self.index = (self.index + step) % len(self._refs)
             self._render_current()
+            self.screen.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cycle":
             return len(self._refs) > 1
+        if action == "trace":
+            return self._traced() is not None
         return True
+
+    def _traced(self) -> Any | None:
+        from istio_doctor.tui.screens.trace_view import trace_for
+
+        ref = self._refs[self.index] if self._refs else None
+        return trace_for(ref, self.traces)
+
+    def action_trace(self) -> None:
+        rt = self._traced()
+        if rt is not None:
+            from istio_doctor.tui.screens.trace_view import TraceScreen
+
+            self.app.push_screen(TraceScreen(rt))
 
     def _render_current(self) -> None:
         head = self.query_one("#evidence-head", Static)

@@ -45,6 +45,8 @@ from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.mesh import container_port_for, effective_mtls, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
+from istio_doctor.engine.trace import plaintext_inbound
+from istio_doctor.engine.trace.model import hops_text
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import Need
 
@@ -185,7 +187,7 @@ def _dr_off_problem(ctx: CheckContext, pod: Any, d: Dest, applied: Any, mode: st
 @check(
     "MTLS-NONMESH-CLIENT",
     needs=(Need.POD, Need.PEER_AUTHENTICATIONS, Need.SERVICES, Need.PODS),
-    optional=(Need.PROXY_LOGS, Need.DESTINATION_RULES, Need.CONTROL_PLANE_CONFIGMAPS, Need.NAMESPACES),
+    optional=(Need.PROXY_LOGS, Need.DESTINATION_RULES, Need.CONTROL_PLANE_CONFIGMAPS, Need.NAMESPACES, Need.CONFIG_DUMP),
     peer_needs=(Need.PROXY_LOGS,),
 )
 def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
@@ -219,6 +221,12 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
             host = service_host(ctx, sp.svc)
             if client is not None and client.has_sidecar:
                 continue  # a mesh client sending plaintext: a DestinationRule or a bypass, not this cause
+            sdump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
+            plain = plaintext_inbound(sdump, pod.ip, sp.target) if sdump is not None and pod.ip else None
+            if plain is not None and plain.verdict != "filter_chain":
+                # The proxy's own configuration accepts plaintext on this port (the request tracer):
+                # the PeerAuthentication does not explain these rejections (stale config, another cause).
+                continue
             if client is None:
                 # An IP no gathered pod has: a pod of another namespace, a node, a VM. When a
                 # DestinationRule disables TLS towards this host, a mesh client may be the
@@ -228,6 +236,9 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
                     continue
             ev = [ctx.ref(Need.PROXY_LOGS, _raw(entries), f"plaintext from {ip} rejected: no filter chain for non-mTLS traffic"),
                   ctx.ref(Need.PEER_AUTHENTICATIONS, _pa_excerpt(sp.mtls), f"{sp.mtls.source}: STRICT on port {sp.target}")]
+            if plain is not None:
+                ev.append(ctx.ref(Need.CONFIG_DUMP, hops_text(plain.hops),
+                                  f"request trace of plaintext to port {sp.target}: no filter chain takes it"))
             if client is not None:
                 ev.append(ctx.ref(Need.POD, f"containers: {[c.name for c in client.spec.containers]}\npodIP: {client.ip}",
                                   "the client runs no istio-proxy", namespace=client.metadata.namespace, name=client.metadata.name))

@@ -29,6 +29,8 @@ from istio_doctor.engine.checks.p503._reading import (
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
+from istio_doctor.engine.trace import inbound_delivery
+from istio_doctor.engine.trace.model import hops_text
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import Need
@@ -88,8 +90,8 @@ def _default_endpoint_for(ctx: CheckContext, pod: Any, port: int) -> str | None:
     return None
 
 
-@check("P503-LOCALHOST-BIND", needs=(Need.POD, Need.SERVICES, Need.SOCKETS), optional=(Need.PROXY_LOGS, Need.SIDECARS),
-       peer_needs=(Need.SOCKETS, Need.PROXY_LOGS), min_istio="1.10")
+@check("P503-LOCALHOST-BIND", needs=(Need.POD, Need.SERVICES, Need.SOCKETS), optional=(Need.PROXY_LOGS, Need.SIDECARS, Need.CONFIG_DUMP),
+       peer_needs=(Need.SOCKETS, Need.PROXY_LOGS, Need.CONFIG_DUMP), min_istio="1.10")
 def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The app listens only on 127.0.0.1, which the sidecar no longer forwards to since Istio 1.10."""
     pls = pod_logs(ctx, required=False)
@@ -107,11 +109,19 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
             if role == "target":
                 missing = (pod.metadata.namespace, pod.metadata.name)
             continue
+        sdump = ctx.ev.get_or(None, Need.CONFIG_DUMP, pod.metadata.namespace, pod.metadata.name)
         for svc, sp, cp in target_ports(ctx, pod):
             checked.append(f"{pod.metadata.name}:{cp}")
             if binds_only_localhost(socks, cp) is not True:
                 continue
-            if _default_endpoint_for(ctx, pod, cp) is not None:
+            delivery = None
+            if sdump is not None and pod.ip:
+                # The server's own dump says where its inbound cluster connects (the request
+                # tracer): 127.0.0.1 before 1.10 or with a Sidecar defaultEndpoint, else the pod IP.
+                delivery = inbound_delivery(sdump, pod.ip, cp, sockets=socks)
+                if delivery.verdict != "delivery":
+                    continue
+            elif _default_endpoint_for(ctx, pod, cp) is not None:
                 continue
             ns, nm = pod.metadata.namespace, pod.metadata.name
             server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
@@ -127,6 +137,10 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
                 observed.append(describe_group(client))
             evidence.append(ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace,
                                                     "ports": [dump(sp)]}, f"{svc_ref(svc)} targets pod port {cp}"))
+            if delivery is not None:
+                evidence.append(ctx.ref(Need.CONFIG_DUMP, hops_text(delivery.hops),
+                                        "request trace through the server's Envoy: where its inbound cluster connects",
+                                        namespace=ns, name=nm))
             return CheckResult.failed(
                 args={"pod": pod_ref(pod), "port": cp, "service": svc_ref(svc), "service_port": sp.port, "ip": pod.ip,
                       "workload": workload_name(pod)},
@@ -154,48 +168,35 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 
 def _bind_inferred_from_logs(ctx: CheckContext, pod: Any, pls: list[PodLog]) -> CheckResult | None:
-    """Without the socket table: the server's sidecar logs 503 UF connection_failure on a port
-    the running app container declares. Since 1.10 that is what an app bound to 127.0.0.1
-    produces (an app listening elsewhere would not declare the port; a crashed app is not
-    Running). Reported with moderate confidence and the command that confirms it."""
+    """Without the socket table the cause cannot be told apart from its look-alikes.
+
+    The server's sidecar logs 503 UF connection_failure on a port the running container declares.
+    An app bound to 127.0.0.1 produces exactly that since 1.10, but so does an app that declares
+    the port and listens on another one, an app bound to an IPv6 address only, or one that is
+    (re)starting (istio/istio#41090: "delayed connect error: 111" while the app starts;
+    tests/scenarios/p503.py look-alikes). So this is reported as unknown, with the command that
+    decides, never as the cause.
+    """
     ns, nm = pod.metadata.namespace, pod.metadata.name
     server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
     if server_pl is None:
         return None
-    for svc, sp, cp in target_ports(ctx, pod):
+    for _svc, _sp, cp in target_ports(ctx, pod):
         owner = next((c for c in pod.app_containers if any(p.container_port == cp for p in c.ports)), None)
         if owner is None or _default_endpoint_for(ctx, pod, cp) is not None:
             continue
-        st = pod.container_status(owner.name)
-        if st is None or st.state.running is None or st.restart_count > 3:
-            continue  # not running (or crash looping): the app is down, not mis-bound
         inbound = _inbound_uf(server_pl, cp)
         if not inbound:
             continue
-        cpl, client = _client_uf(ctx, pls, svc)
         sockets_item = ctx.ev.item(Need.SOCKETS, ns, nm)
         why = sockets_item.failure.reason if sockets_item is not None and sockets_item.failure is not None else "they were not gathered"
-        evidence = [log_ref(ctx, server_pl, inbound, "the server's sidecar cannot connect to the app on the pod IP"),
-                    ctx.ref(Need.POD, {"container": owner.name, "ports": [dump(p) for p in owner.ports], "state": "running"},
-                            f"container {owner.name} declares port {cp} and is running", namespace=ns, name=nm)]
-        observed = [describe_group(inbound)]
-        if client and cpl is not None:
-            evidence.append(log_ref(ctx, cpl, client, "what the caller sees"))
-            observed.append(describe_group(client))
-        return CheckResult.failed(
-            message="inferred",
-            args={"pod": pod_ref(pod), "ip": pod.ip, "port": cp, "count": len(inbound), "container": owner.name, "why": why,
-                  "workload": workload_name(pod)},
-            # without the socket table: the server's log, and the client's too when it has it
-            corroboration="server_and_client_logs" if client else "server_logs_only",
-            evidence=evidence, observed=observed,
-            resources=[pod_ref(pod), svc_ref(svc)],
-            fix=Fix(steps=[
-                FixStep(description="Confirm: a 127.0.0.1:PORT LISTEN line (and no 0.0.0.0 or pod-IP line) proves it",
-                        command=f"kubectl exec {nm} -n {ns} -c istio-proxy -- netstat -tln"),
-                FixStep(description="Change the app's bind address from 127.0.0.1 to 0.0.0.0 and redeploy",
-                        command=f"kubectl rollout restart {workload_name(pod)} -n {ns}"),
-            ]),
+        return CheckResult.unknown(
+            f"{pod_ref(pod)}: its sidecar gets connection refused on {pod.ip or 'the pod IP'}:{cp} ({len(inbound)}× 503 UF "
+            f"connection_failure on inbound|{cp}||); an app bound to 127.0.0.1, one listening on another port than it "
+            f"declares, an IPv6-only bind and a restarting app all look like this, and the listening sockets could not be "
+            f"read ({why}): run kubectl exec {nm} -n {ns} -c istio-proxy -- netstat -tln",
+            reason=f"the socket table of {ns}/{nm} is needed to tell a localhost bind from its look-alikes: {why}",
+            evidence=[log_ref(ctx, server_pl, inbound, "the server's sidecar cannot connect to the app on the pod IP")],
         )
     return None
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import EvidenceRef
+from istio_doctor.engine.trace import Stage, Trace, trace_request
+from istio_doctor.engine.trace.failures import request_from_entry
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.envoy.configdump import match_virtual_host
-from istio_doctor.engine.mesh.hosts import host_matches
+from istio_doctor.evidence.envoy.configdump import RouteConfig, VirtualHost
 
 # --------------------------------------------------------------------------------------
 # access-log helpers
@@ -88,40 +90,35 @@ def _path_only(path: str | None) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _route_config_name(dump: Any, entry: Any, is_gateway: bool) -> str:
-    """The RDS name the entry's listener used (found through the downstream local port)."""
-    port = _port_of(entry.downstream_local_address)
-    ip = (entry.downstream_local_address or "").rsplit(":", 1)[0]
-    if port is not None:
-        listeners = sorted(dump.listeners_on_port(port), key=lambda lst: (lst.address != ip, lst.address != "0.0.0.0"))
-        for lst in listeners:
-            chains = [fc for fc in lst.filter_chains if fc.http and fc.route_config_name]
-            sni = (entry.requested_server_name or "").lower()
-            for fc in chains:
-                if sni and any(host_matches(s, sni) for s in fc.server_names):
-                    return fc.route_config_name
-            if chains:
-                return chains[0].route_config_name
-    if port is None:
-        return ""
-    return f"http.{port}" if is_gateway else str(port)
+@dataclass
+class Routed:
+    """Where Envoy's routing leaves a logged request (from the request tracer)."""
+
+    trace: Trace
+    route_config: RouteConfig | None  # the route configuration the listener used
+    vhost: VirtualHost | None  # the virtual host Envoy picked (None: no domain matches)
+    route_matched: bool
 
 
-def _find_vhost(dump: Any, route_name: str, authority: str) -> Any | None:
-    """Envoy's virtual-host choice: every specific domain (with and without the port) before ``*``.
+def _routed(ctx: CheckContext, dump: Any, entry: Any) -> Routed | None:
+    """Trace one access-log entry through the dump (None when the log names no destination).
 
-    ``ConfigDump.find_virtual_host`` tries ``host:port`` including the ``*`` fallback before the
-    bare host, so a sidecar request for ``reviews:9080`` would land on ``allow_any``; Istio sets
-    ``ignore_port_in_host_matching``, so the bare host must win over ``*``.
+    One implementation of Envoy's listener, filter-chain, virtual-host and route matching:
+    ``istio_doctor.engine.trace``. The trace is memoised per dump and request shape.
     """
-    rc = dump.route_config(route_name)
-    if rc is None:
+    req = request_from_entry(entry, dump)
+    if req is None:
         return None
-    specific = [vh for vh in rc.virtual_hosts if vh.domains != ["*"]]
-    vh = match_virtual_host(specific, authority)
-    if vh is not None:
-        return vh
-    return match_virtual_host(rc.virtual_hosts, authority)
+    trace = ctx._memo(("route-trace", id(dump), req.model_dump_json()), lambda: trace_request(dump, req))
+    rc = None
+    vh = None
+    for h in trace.hops:
+        if h.stage is Stage.ROUTE_CONFIG:
+            rc = dump.route_config(h.element) if h.element != "inline route_config" else None
+        elif h.stage is Stage.VIRTUAL_HOST and h.status != "break" and rc is not None:
+            vh = next((v for v in rc.virtual_hosts if v.name == h.element), None)
+    matched = any(h.stage is Stage.ROUTE and h.status != "break" and h.status != "warn" for h in trace.hops)
+    return Routed(trace, rc, vh, matched)
 
 
 def _vhost_table(rc: Any) -> list[dict[str, Any]]:
@@ -130,30 +127,6 @@ def _vhost_table(rc: Any) -> list[dict[str, Any]]:
 
 def _route_ref(ctx: CheckContext, rc: Any, note: str) -> EvidenceRef:
     return ctx.ref(Need.CONFIG_DUMP, {"name": rc.name, "virtual_hosts": _vhost_table(rc)}, note)
-
-
-def _path_matches(route: Any, path: str) -> bool:
-    """Envoy path matching of one route (header conditions are ignored: the log cannot show them)."""
-    m = route.match
-    ci = route.raw.get("match", {}).get("case_sensitive") is False
-    p = path.lower() if ci else path
-
-    def c(x: str) -> str:
-        return x.lower() if ci else x
-
-    if m.path is not None:
-        return p == c(m.path)
-    if m.prefix is not None:
-        return p.startswith(c(m.prefix))
-    if m.path_separated_prefix is not None:
-        pre = c(m.path_separated_prefix)
-        return p == pre or p.startswith(pre + "/")
-    if m.safe_regex is not None:
-        try:
-            return re.fullmatch(m.safe_regex, path) is not None
-        except re.error:
-            return False
-    return False
 
 
 def _route_match_text(route: Any) -> dict[str, Any]:

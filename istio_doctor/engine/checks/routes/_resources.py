@@ -11,10 +11,9 @@ from typing import Any
 from istio_doctor.engine.checks.routes._proxy import (
     _authority_host,
     _entries,
-    _find_vhost,
     _is_nr,
     _log,
-    _route_config_name,
+    _routed,
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh.resolve import client_host, config_host, service_host
@@ -201,9 +200,9 @@ def _nr_without_vhost(ctx: CheckContext, dump: Any, log: Any, pod: Any) -> dict[
     for e in _entries(log):
         if not _is_nr(e) or not e.authority:
             continue
-        rc_name = _route_config_name(dump, e, pod.is_gateway)
-        vh = _find_vhost(dump, rc_name, e.authority)
-        if vh is None or not vh.routes:
+        r = _routed(ctx, dump, e)
+        reached_routing = r is not None and any(h.stage.value == "route_config" for h in r.trace.hops)
+        if r is not None and reached_routing and (r.vhost is None or not r.vhost.routes):
             out.setdefault(_authority_host(e.authority), []).append(e)
     return out
 

@@ -16,7 +16,7 @@ from istio_doctor.engine.checks.routes._proxy import (
     _lines,
     _log,
     _port_of,
-    _route_config_name,
+    _routed,
     _route_ref,
 )
 from istio_doctor.engine.checks.routes._resources import (
@@ -44,6 +44,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh.resolve import config_host
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
+from istio_doctor.engine.trace import TraceRequest, trace_request
 from istio_doctor.evidence.bundle import Need
 from istio_doctor.engine.mesh.hosts import host_matches, hosts_intersect
 
@@ -118,7 +119,8 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
     evidence.append(ctx.ref(Need.VIRTUAL_SERVICES, _vs_excerpt(vs), "the VirtualService is not bound to the gateway"))
     evidence.append(ctx.ref(Need.GATEWAYS, _obj_excerpt(gw, "Gateway"), "the Gateway that selects the examined gateway pod"))
     if dump is not None and hit:
-        rc = dump.route_config(_route_config_name(dump, hit[0], True))
+        routed = _routed(ctx, dump, hit[0])
+        rc = routed.route_config if routed is not None else None
         if rc is not None:
             evidence.append(_route_ref(ctx, rc, "the gateway's routes have no virtual host for the host"))
     msgs = _analyze(ctx, ["IST0101"], kind="VirtualService", name=vs.metadata.name, contains="gateway")
@@ -376,8 +378,18 @@ def sni_missing(ctx: CheckContext, _: NoParams) -> CheckResult:
     sni_ports = {}
     for lst in dump.listeners:
         tls_chains = [fc for fc in lst.filter_chains if fc.has_tls]
-        if tls_chains and all(fc.server_names for fc in lst.filter_chains if not fc.is_default):
-            sni_ports[lst.port] = sorted({n for fc in tls_chains for n in fc.server_names})
+        if not tls_chains or not lst.port or lst.state != "active":
+            continue
+        names = sorted({n for fc in tls_chains for n in fc.server_names})
+        # Envoy's own filter-chain matching (the request tracer): TLS without SNI finds no chain,
+        # TLS with one of the served names does.
+        ip = pod.ip or "10.0.0.1"
+        without = trace_request(dump, TraceRequest(dest_ip=ip, dest_port=lst.port, tls="tls", direction="gateway",
+                                                   authority=names[0] if names else None))
+        with_sni = trace_request(dump, TraceRequest(dest_ip=ip, dest_port=lst.port, tls="tls", sni=names[0],
+                                                    direction="gateway", authority=names[0])) if names else None
+        if without.verdict == "filter_chain" and with_sni is not None and with_sni.verdict != "filter_chain":
+            sni_ports[lst.port] = names
     if not sni_ports:
         return CheckResult.not_applicable("no gateway listener requires an SNI (no HTTPS server with specific hosts)")
     log = ctx.proxy_log()

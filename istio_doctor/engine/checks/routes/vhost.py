@@ -8,15 +8,13 @@ import json
 from typing import Any
 
 from istio_doctor.engine.checks.routes._proxy import (
-    _find_vhost,
     _is_ip,
     _is_nr,
     _lines,
-    _path_matches,
     _path_only,
-    _route_config_name,
     _route_match_text,
     _route_ref,
+    _routed,
 )
 from istio_doctor.engine.checks.routes._resources import (
     _gw_refs,
@@ -73,8 +71,9 @@ def authority_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     if not unknown:
         return CheckResult.passed("every authority of the 404 NR requests is a configured host: the miss is elsewhere")
     host, es = max(unknown.items(), key=lambda kv: len(kv[1]))
-    rc_name = _route_config_name(dump, es[0], pod.is_gateway)
-    rc = dump.route_config(rc_name)
+    routed = _routed(ctx, dump, es[0])
+    rc = routed.route_config if routed is not None else None
+    rc_name = rc.name if rc is not None else ""
     domains = sorted({d for vh in (rc.virtual_hosts if rc else []) if vh.routes for d in vh.domains})
     evidence = [ctx.ref(Need.PROXY_LOGS, _lines(es), f"404 NR for authority {es[0].authority}")]
     if rc is not None:
@@ -101,14 +100,12 @@ def match_miss(ctx: CheckContext, _: NoParams) -> CheckResult:
         return CheckResult.not_applicable("no 404 NR route_not_found in the istio-proxy log (an application's own 404 is via_upstream)")
     misses: list[tuple[Any, Any, Any]] = []
     for e in nr:
-        rc_name = _route_config_name(dump, e, pod.is_gateway)
-        vh = _find_vhost(dump, rc_name, e.authority)
-        if vh is None or not vh.routes:
+        r = _routed(ctx, dump, e)
+        # Envoy picked a virtual host and none of its routes holds for the request (path, headers,
+        # query, as the trace evaluated them)
+        if r is None or r.vhost is None or not r.vhost.routes or r.route_matched:
             continue
-        path = _path_only(e.path)
-        if any(_path_matches(r, path) and not r.match.headers for r in vh.routes):
-            continue
-        misses.append((e, vh, rc_name))
+        misses.append((e, r.vhost, r.route_config.name if r.route_config else ""))
     if not misses:
         return CheckResult.passed("no 404 NR request reached a virtual host whose routes miss its path")
     e0, vh, rc_name = misses[0]

@@ -29,6 +29,7 @@ from istio_doctor.engine.plan import (
     plan_needs,
     related_pods,
     select_playbooks,
+    signature_playbooks,
     target_pods,
 )
 from istio_doctor.engine.playbook import load_playbooks
@@ -165,6 +166,16 @@ async def run_diagnosis(
             else:
                 await g.gather(keys_for(pod_needs, namespace=ns, pods=pods))
                 examined = [Examined(pod=p, related=[]) for p in pods]
+
+        # Auto mode: playbooks walked only for pods whose timeline shows their signature (a Job
+        # kept alive by its sidecar, an init container failing...), with the evidence they add.
+        for pod, (extra, reason) in signature_playbooks(playbooks, symptom, g.evidence, ns,
+                                                        [ex.pod for ex in examined if ex.pod and ex.pod_evidence_gathered]).items():
+            ex = next(e for e in examined if e.pod == pod)
+            ex.extra_playbooks = extra
+            more, _peer = plan_needs(extra, registry)
+            phase(f"pod {pod}: {reason}; walking {', '.join(p.id for p in extra)}")
+            await g.gather(keys_for(more, namespace=ns, pods=[pod]))
 
         # Second pass: the other side of the failing traffic.
         if peer_needs:

@@ -70,7 +70,7 @@ t istio-doctor schema ""
     assert proc.stdout.splitlines() == [
         "diagnose",
         "pod/ deploy/ svc/ ns/",
-        "auto 503 mtls injection routes",
+        "auto 503 mtls injection routes startup",
         "markdown",
         "recording playbook report",
     ]

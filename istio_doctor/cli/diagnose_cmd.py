@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from istio_doctor.report.model import Report
     from istio_doctor.run import DiagnosisResult, ProgressEvent
 
-SYMPTOMS = ("auto", "503", "mtls", "injection", "routes")
+SYMPTOMS = ("auto", "503", "mtls", "injection", "routes", "startup")
 OUTPUTS = ("text", "json", "yaml", "markdown")
 #: formats a program reads: a progress display there would only be noise on the terminal
 MACHINE_OUTPUTS = ("json", "yaml")

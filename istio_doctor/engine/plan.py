@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from istio_doctor.engine.catalogue import CatalogueEntry
@@ -26,7 +26,7 @@ from istio_doctor.engine.walker import PlaybookRun, walk
 from istio_doctor.evidence.bundle import Evidence, EvidenceKey, FailureKind, Need, Scope
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 
-SYMPTOMS = ("auto", "503", "mtls", "injection", "routes")
+SYMPTOMS = ("auto", "503", "mtls", "injection", "routes", "startup")
 TRIAGE_PLAYBOOK = "triage"
 
 #: evidence every diagnosis reads for its header and version awareness
@@ -34,14 +34,33 @@ BASE_NEEDS = (Need.KUBECTL_VERSION, Need.ISTIOCTL_VERSION)
 
 
 def select_playbooks(playbooks: dict[str, Playbook], symptom: str) -> list[Playbook]:
-    """``auto`` walks every playbook (ranking puts what the logs show first); a symptom walks
-    the triage playbook plus the playbooks that declare that symptom."""
+    """``auto`` walks every playbook (ranking puts what the logs show first) except those it
+    walks only for pods whose timeline shows their signature (``auto: signature``, see
+    ``signature_playbooks``); a symptom walks the triage playbook plus the playbooks that
+    declare that symptom."""
     if symptom == "auto":
-        chosen = list(playbooks.values())
+        chosen = [p for p in playbooks.values() if p.auto == "always"]
     else:
         chosen = [p for p in playbooks.values() if symptom in p.symptoms or p.id == TRIAGE_PLAYBOOK]
     # triage first: it classifies the symptom the others explain
     return sorted(chosen, key=lambda p: (p.id != TRIAGE_PLAYBOOK, p.id))
+
+
+def signature_playbooks(playbooks: dict[str, Playbook], symptom: str, ev: Evidence, namespace: str,
+                        pods: Iterable[str]) -> dict[str, tuple[list[Playbook], str]]:
+    """``auto`` mode, after the first gathering pass: the ``auto: signature`` playbooks each pod's
+    timeline calls for, with the reason (pod name -> (playbooks, reason))."""
+    from istio_doctor.engine.lifecycle.signature import lifecycle_signature
+
+    if symptom != "auto":
+        return {}
+    wanted = [p for p in playbooks.values() if p.auto == "signature"]
+    out: dict[str, tuple[list[Playbook], str]] = {}
+    for pod in pods:
+        reason = lifecycle_signature(ev, namespace, pod) if wanted else None
+        if reason:
+            out[pod] = (wanted, reason)
+    return out
 
 
 def plan_needs(playbooks: Iterable[Playbook], registry: Registry) -> tuple[set[Need], set[Need]]:
@@ -253,6 +272,8 @@ class Examined:
     related: list[RelatedPod]
     pod_evidence_gathered: bool = True
     flagged_reason: str = ""
+    #: playbooks walked for this pod only (auto mode: its timeline showed their signature)
+    extra_playbooks: list[Playbook] = field(default_factory=list)
 
 
 def control_plane_version(ev: Evidence) -> Any | None:
@@ -308,7 +329,7 @@ def evaluate(
             related=ex.related, istio_version=version, pod_evidence_gathered=ex.pod_evidence_gathered,
         )
         signals |= ctx.observed_signals() if ex.pod else set()
-        for pb in playbooks:
+        for pb in [*playbooks, *(p for p in ex.extra_playbooks if p not in playbooks)]:
             run = walk(pb, ctx, registry, catalogue)
             runs.append(run)
             findings.extend(run.findings)

@@ -98,6 +98,7 @@ def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, n
         istio_versions=entry.istio_versions,
         resources=result.resources,
         observed=result.observed,
+        moments=result.moments,
         playbook=playbook,
         node=node,
         target=target,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from istio_doctor import __version__
+from istio_doctor.engine.lifecycle import PodTimeline, pod_timeline, with_local_clock
 from istio_doctor.engine.plan import Examined
 from istio_doctor.engine.model import Outcome, Severity
 from istio_doctor.engine.walker import PlaybookRun
@@ -137,10 +138,11 @@ def build_report(
     workloads: list[WorkloadSummary] = []
     if target.kind is TargetKind.NAMESPACE:
         workloads = _workloads(ev, target.namespace, examined, findings)
+    generated_at = datetime.now(UTC).replace(microsecond=0)
 
     return Report(
         tool_version=__version__,
-        generated_at=datetime.now(UTC).replace(microsecond=0),
+        generated_at=generated_at,
         mode="replay" if replaying else "live",
         recording=recording,
         target=str(target),
@@ -157,7 +159,30 @@ def build_report(
         workloads=workloads,
         calls=calls,
         notes=notes,
+        timelines=_timelines(ev, target.namespace, examined, findings, generated_at, replaying),
     )
+
+
+def _timelines(ev: Evidence, namespace: str, examined: list[Examined], findings: list[Any], now: datetime,
+               replaying: bool) -> list[PodTimeline]:
+    """Each examined pod's timeline, the moments the findings decided on marked with their codes.
+    A replay is read long after it was recorded: its local clock says nothing about the cluster's."""
+    out = []
+    for ex in examined:
+        if not ex.pod or not ex.pod_evidence_gathered:
+            continue
+        tl = pod_timeline(ev, namespace, ex.pod)
+        if tl is None:
+            continue
+        tl = with_local_clock(tl, None if replaying else now).model_copy(deep=True)
+        for f in findings:
+            if f.target != tl.target:
+                continue
+            for m in tl.moments:
+                if m.id in f.moments and f.code not in m.deciding:
+                    m.deciding.append(f.code)
+        out.append(tl)
+    return out
 
 
 _SEV_ORDER = {s.value: i for i, s in enumerate(Severity)}

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from istio_doctor.engine.lifecycle.model import PodTimeline
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
 
 REPORT_FORMAT = "istio-doctor/report/v1"
@@ -114,6 +115,8 @@ class Report(BaseModel):
     workloads: list[WorkloadSummary] = []
     calls: list[CallRecord] = []
     notes: list[str] = []
+    timelines: list[PodTimeline] = Field(
+        default=[], description="each examined pod's lifecycle timeline; moments a finding decided on list its code in `deciding`")
 
     @property
     def top(self) -> Finding | None:

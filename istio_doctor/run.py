@@ -211,7 +211,7 @@ async def run_diagnosis(
     report = build_report(
         ev=g.evidence, target=target, conn=conn, symptom=symptom, runs=runs, findings=findings,
         results=g.results, call_errors=g.errors, replaying=runner.replaying, recording=recording,
-        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone,
+        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone, evidence_time=g.now,
     )
     phase("done")
     return DiagnosisResult(report=report, evidence=g.evidence, results=list(g.results))

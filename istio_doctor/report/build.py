@@ -64,6 +64,7 @@ def build_report(
     notes: list[str],
     interrupted: bool = False,
     missing_target: str | None = None,
+    evidence_time: datetime | None = None,
 ) -> Report:
     node_reports: list[PlaybookReport] = []
     unknown_by_key: dict[str, list[str]] = {}
@@ -159,14 +160,14 @@ def build_report(
         workloads=workloads,
         calls=calls,
         notes=notes,
-        timelines=_timelines(ev, target.namespace, examined, findings, generated_at, replaying),
+        timelines=_timelines(ev, target.namespace, examined, findings, evidence_time if replaying else generated_at),
     )
 
 
-def _timelines(ev: Evidence, namespace: str, examined: list[Examined], findings: list[Any], now: datetime,
-               replaying: bool) -> list[PodTimeline]:
+def _timelines(ev: Evidence, namespace: str, examined: list[Examined], findings: list[Any],
+               now: datetime | None) -> list[PodTimeline]:
     """Each examined pod's timeline, the moments the findings decided on marked with their codes.
-    A replay is read long after it was recorded: its local clock says nothing about the cluster's."""
+    ``now`` is when the evidence was gathered on this machine's clock (a replay: when it was recorded)."""
     out = []
     for ex in examined:
         if not ex.pod or not ex.pod_evidence_gathered:
@@ -174,7 +175,7 @@ def _timelines(ev: Evidence, namespace: str, examined: list[Examined], findings:
         tl = pod_timeline(ev, namespace, ex.pod)
         if tl is None:
             continue
-        tl = with_local_clock(tl, None if replaying else now).model_copy(deep=True)
+        tl = with_local_clock(tl, now).model_copy(deep=True)
         for f in findings:
             if f.target != tl.target:
                 continue

@@ -319,7 +319,7 @@ def _timeline(out: _Out, tl: PodTimeline, *, full: bool) -> None:
                   first=out.style("Timeline: ", "bold"), hang=2)
         out.line()
         return
-    out.prose(timeline_rows.heading(tl), 0, first=out.style("Timeline ", "bold"), hang=2)
+    out.prose(timeline_rows.heading(tl), 0, style=("bold",))
     if tl.containers:
         out.prose(timeline_rows.legend(tl), 2, first="containers: ", hang=12)
     rows, left_out = timeline_rows.rows(tl)

@@ -74,7 +74,8 @@ def rows(tl: PodTimeline) -> tuple[list[Row], int]:
 def heading(tl: PodTimeline) -> str:
     where = f" on node {tl.node}" if tl.node else ""
     origin = f", offsets from the pod's start {tl.origin.strftime('%Y-%m-%dT%H:%M:%SZ')}" if tl.origin else ""
-    return f"Timeline of {tl.target}{where} (UTC, the node's clock unless marked{origin})"
+    gathered = f"; evidence gathered {tl.gathered_at.strftime('%Y-%m-%dT%H:%M:%SZ')} (local clock)" if tl.gathered_at else ""
+    return f"Timeline of {tl.target}{where} (UTC, the node's clock unless marked{origin}{gathered})"
 
 
 def legend(tl: PodTimeline) -> str:

@@ -26,7 +26,7 @@ from istio_doctor.engine.lifecycle.cite import (
     when,
 )
 from istio_doctor.engine.lifecycle.model import Moment, MomentKind, PodTimeline
-from istio_doctor.engine.model import CheckResult, Fix, FixStep
+from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
 from istio_doctor.evidence.kube import SIDECAR_NAME
@@ -58,13 +58,21 @@ def _failing(cs: Any) -> str | None:
     if cs is None:
         return None
     w, t = cs.state.waiting, cs.state.terminated
+    last = cs.last_state.terminated
+    code = f", last exit code {last.exit_code}" if last is not None and last.exit_code else ""
     if w is not None and w.reason in FAILING_WAITS:
-        return f"{w.reason} (restarts {cs.restart_count})"
+        return f"in {w.reason} ({cs.restart_count} restarts{code})"
     if t is not None and t.exit_code not in (None, 0):
         return f"terminated with exit code {t.exit_code} ({t.reason or 'Error'})"
-    if cs.restart_count and cs.last_state.terminated is not None and cs.last_state.terminated.exit_code not in (None, 0):
-        return f"restarting (restarts {cs.restart_count}, last exit code {cs.last_state.terminated.exit_code})"
+    if cs.restart_count and last is not None and last.exit_code not in (None, 0):
+        return f"restarting ({cs.restart_count} restarts{code})"
     return None
+
+
+def _log_message(line: str) -> str:
+    """The message of an Istio log line (``TIME<TAB>level<TAB>message``), or the line itself."""
+    parts = line.split("\t")
+    return parts[-1].strip() if len(parts) >= 3 and parts[1] in ("info", "warn", "error", "debug") else line.strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,7 +271,10 @@ def hold_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
         message = "stale"
     else:
         message = None
-        args["why"] = "; ".join(f"{v.why} ({v.source})" for v in verdicts.values() if not v.honoured)
+        ignored = [v for v in verdicts.values() if not v.honoured]
+        args["why"] = "; ".join(dict.fromkeys(v.why for v in ignored))
+        evidence.append(EvidenceRef(source="", key="istio source", excerpt="\n".join(dict.fromkeys(v.source for v in ignored)),
+                                    note=f"what the injector of Istio {facts.vtext(version)} does with the setting"))
     return CheckResult.failed(
         message=message, args=args, corroboration="corroborated" if symptoms else None, evidence=evidence,
         observed=[m.summary for m in symptoms], moments=ids(*symptoms), resources=[f"Pod {_pod_label(pod)}"],
@@ -325,15 +336,13 @@ def job_sidecar(ctx: CheckContext, _: NoParams) -> CheckResult:
     done = max(apps, key=lambda a: a.state.terminated.finished_at or a.state.terminated.started_at)
     term = done.state.terminated
     exited = tl.first(MomentKind.CONTAINER_EXITED, container=done.name)
-    ref_time = tl.reference_time
-    ago = duration((ref_time - term.finished_at).total_seconds()) if ref_time and term.finished_at else "?"
     proxy_started = tl.first(MomentKind.CONTAINER_STARTED, container=SIDECAR_NAME)
     later = [m for m in tl.moments if m.container == SIDECAR_NAME and exited is not None and m.at > exited.at]
     remedy, steps = _job_remedy(ctx, pod, done.name)
     ready = f"{sum(1 for s in pod.status.container_statuses if s.ready)}/{len(pod.status.container_statuses)}"
     return CheckResult.failed(
         args={"pod": _pod_label(pod), "job": f"{pod.namespace}/{owner.name}", "container": done.name,
-              "exit_code": term.exit_code, "finished": when(term.finished_at), "ago": ago, "ready": ready, "remedy": remedy},
+              "exit_code": term.exit_code, "finished": when(term.finished_at), "ready": ready, "remedy": remedy},
         evidence=[moments_ref(ctx, tl, [proxy_started, exited, *later[-1:]],
                               f"{done.name} finished; istio-proxy kept running"),
                   ctx.ref(Need.POD, {"phase": pod.phase, "ownerReferences": [{"kind": owner.kind, "name": owner.name}],
@@ -398,8 +407,10 @@ def cni_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
     agent = next((a for a in agents_item.value if a.spec.node_name == pod.spec.node_name), None)
     tl = timeline_of(ctx)
     logs = ctx.ev.get_or("", Need.INIT_LOGS, ctx.namespace, pod.name)
-    validation = next((ln.strip() for ln in logs.splitlines() if "validation failed" in ln or "Error connecting to 127.0.0.6" in ln),
-                      f"exit code {cs.last_state.terminated.exit_code if cs.last_state.terminated else '?'}")
+    lines = [_log_message(ln) for ln in logs.splitlines()]
+    validation = next((ln for ln in lines if "workload is not ready for Istio" in ln), None) or next(
+        (ln for ln in lines if "Error connecting to 127.0.0.6" in ln),
+        f"exit code {cs.last_state.terminated.exit_code if cs.last_state.terminated else '?'}")
     started = tl.first(MomentKind.POD_STARTED)
     repairs = tl.of(MomentKind.CNI)
     repair_events = [m for m in tl.of(MomentKind.EVENT) if m.detail in ("DeleteBrokenPod", "LabelBrokenPod")]

@@ -90,15 +90,14 @@ def _containers(c: _Collector, pod: Any, src: str) -> list[ContainerLine]:
             which = f" ({label})" if label else ""
             c.add(started, Clock.NODE, MomentKind.CONTAINER_STARTED, f"{role} container {cs.name} started{which}",
                   container=cs.name, detail=role, source=src, precision_s=API_PRECISION_S,
-                  excerpt=f"{cs.name}: startedAt {started.isoformat() if started else '-'}")
+                  excerpt=f"{cs.name}: startedAt {_iso(started)}")
             if term is not None and term.finished_at is not None:
                 reason = term.reason or ("Completed" if term.exit_code == 0 else "Error")
                 c.add(term.finished_at, Clock.NODE, MomentKind.CONTAINER_EXITED,
                       f"{role} container {cs.name} exited with code {term.exit_code} ({reason}){which}",
                       container=cs.name, detail=str(term.exit_code), source=src, precision_s=API_PRECISION_S,
                       excerpt=f"{cs.name}: {'lastState' if label else 'state'}.terminated exitCode {term.exit_code} "
-                              f"reason {reason} startedAt {term.started_at.isoformat() if term.started_at else '-'} "
-                              f"finishedAt {term.finished_at.isoformat()}" + (f" message {term.message!r}" if term.message else ""))
+                              f"reason {reason} startedAt {_iso(term.started_at)} finishedAt {_iso(term.finished_at)}" + (f" message {term.message!r}" if term.message else ""))
     return lines
 
 

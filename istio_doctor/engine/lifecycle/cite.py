@@ -55,7 +55,7 @@ def moment_line(tl: PodTimeline, m: Moment) -> str:
 
 def moments_ref(ctx: CheckContext, tl: PodTimeline, moments: Iterable[Moment | None], note: str) -> EvidenceRef:
     """Cite timeline moments: their ids, times, clocks and verbatim lines, and the calls they came from."""
-    ms = [m for m in moments if m is not None]
+    ms = sorted({m.id: m for m in moments if m is not None}.values(), key=lambda m: int(m.id[1:] or 0))
     sources = list(dict.fromkeys(m.source for m in ms if m.source))
     return EvidenceRef(source=sources[0] if len(sources) == 1 else "", key=f"timeline({tl.namespace}/{tl.pod})",
                        excerpt="\n".join(moment_line(tl, m) for m in ms), note=note)

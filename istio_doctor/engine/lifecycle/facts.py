@@ -46,8 +46,8 @@ SRC_REPAIR_120 = "istio/istio@1.20.0:manifests/charts/istio-cni/values.yaml (rep
 SRC_REPAIR_121 = "istio/istio@1.21.0:manifests/charts/istio-cni/values.yaml (repair: repairPods: true; label/delete off)"
 SRC_UNTAINT = ("istio/istio@1.22.0:manifests/charts/istio-control/istio-discovery/values.yaml "
                "(pilot.taint.enabled removes the cni.istio.io/not-ready node taint when the agent is ready)")
-SRC_VALIDATION = ("istio/istio@1.16.0:tools/istio-iptables/pkg/cmd/root.go (\"iptables validation failed; workload is not "
-                  "ready for Istio.\", exit code 126 = constants.ValidationErrorCode)")
+SRC_VALIDATION = ("istio/istio@1.15.0:tools/istio-iptables/pkg/cmd/root.go (\"iptables validation failed; workload is not "
+                  "ready for Istio.\"; exit code 126 = constants.ValidationErrorCode since 1.5)")
 SRC_CNI_INIT = ("https://istio.io/latest/docs/setup/additional-setup/cni/#compatibility-with-application-init-containers; "
                 "istio/istio@1.22.0:pkg/kube/inject/webhook.go reorderPod (istio-init last, or istio-proxy first when native)")
 SRC_INJECT_VALUE = ("istio/istio@1.26.0:pkg/kube/inject/inject.go injectRequired (strings.ToLower, y/yes/true/on) and "
@@ -111,8 +111,8 @@ def hold_verdict(version: Version | None, place: str, *, lifecycle_set: bool = F
         return HoldVerdict(False, f"Istio {version.major}.{version.minor} reads only values.global.proxy.holdApplicationUntilProxyStarts; "
                                   f"the {place} setting arrived in 1.8", SRC_HOLD_17)
     if V("1.9.0") <= version < V("1.9.1") and place == "meshConfig":
-        return HoldVerdict(False, "Istio 1.9.0 adds the postStart hook from meshConfig.defaultConfig but does not move "
-                                  "istio-proxy first, so the app still starts beside it (fixed in 1.9.1)", SRC_HOLD_190)
+        return HoldVerdict(False, "Istio 1.9.0 reads meshConfig.defaultConfig for the hook but not for the container order "
+                                  "(fixed in 1.9.1)", SRC_HOLD_190)
     return HoldVerdict(True, f"Istio {vtext(version)} honours the {place} setting", SRC_HOLD_18)
 
 

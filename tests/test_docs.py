@@ -23,8 +23,11 @@ def test_every_catalogue_check_is_implemented_or_explained() -> None:
     missing = yaml.safe_load((ROOT / "docs" / "checks-not-implemented.yaml").read_text()) or {}
     cat = load_catalogue()
     assert len(ref) == 85
-    assert set(cat) <= set(ref), f"codes not in the shared catalogue: {set(cat) - set(ref)}"
+    # istio-doctor's own checks (LIFE-*, the lifecycle playbook) are listed in their own section
+    shared = {c for c, e in cat.items() if e.section != "lifecycle"}
+    assert shared <= set(ref), f"codes not in the shared catalogue: {shared - set(ref)}"
+    assert all(c.startswith("LIFE-") for c in set(cat) - set(ref)), set(cat) - set(ref)
     for cid in ref:
         assert cid in cat or cid in missing, f"{cid} is neither implemented nor explained in docs/checks-not-implemented.yaml"
         assert not (cid in cat and cid in missing), f"{cid} is implemented but still listed as not implemented"
-    assert len(cat) >= 70, f"only {len(cat)} of 85 checks implemented"
+    assert len(shared) >= 70, f"only {len(shared)} of 85 checks implemented"

@@ -86,6 +86,25 @@ def render() -> str:
             det = ref[cid].get("detected_today_by", "").replace("|", "\\|")
             w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | {cov.get(cid, 0)} | {det} |")
         w("")
+    own = sorted(c for c in cat if c not in ref)
+    if own:
+        w("## LIFE — Start-up, shutdown and CNI (istio-doctor's own checks)\n")
+        w("These checks are not in the shared sidecar catalogue: they decide on the pod's timeline (container "
+          "starts and exits, events, pilot-agent's milestones, the application's own network errors, the istio-cni "
+          "agent), and their fix depends on the Istio and Kubernetes versions (`istio_doctor/engine/lifecycle/facts.py` "
+          "cites the source of every rule). The lifecycle playbook also walks `INJ-INIT-FAIL`, `P503-STARTUP-RACE`, "
+          "`P503-PROXY-NOT-READY` and `P503-SHUTDOWN-RACE`, which read the same timeline.\n")
+        w("| code | title | severity | playbooks | evidence read | scenarios | Istio versions | docs |")
+        w("|---|---|---|---|---|---|---|---|")
+        for cid in own:
+            e = cat[cid]
+            spec = reg.get(cid)
+            needs = ", ".join(f"`{n.value}`" for n in spec.needs)
+            opt = ", ".join(f"`{n.value}`" for n in spec.optional + spec.peer_needs)
+            ev = needs + (f" (+ {opt})" if opt else "")
+            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | "
+              f"{cov.get(cid, 0)} | {e.istio_versions.replace('|', chr(92) + '|')} | <{e.doc_url}> |")
+        w("")
     w("## Not implemented\n")
     w("These checks of the shared catalogue are not implemented: the evidence istio-doctor gathers cannot decide "
       "them reliably. Each names the evidence it would need.\n")

@@ -154,7 +154,7 @@ def connection_error(text: str) -> ConnError | None:
         if m is None:
             continue
         what = m.groupdict().get("what") or ""
-        target = (m.groupdict().get("target") or "").rstrip(".,;\"'")
+        target = (m.groupdict().get("target") or "").rstrip(".,;\"'`)")
         port = m.groupdict().get("port")
         if port and target and ":" not in target:
             target = f"{target}:{port}"

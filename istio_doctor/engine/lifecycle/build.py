@@ -239,6 +239,7 @@ def _skew(pod: Any, moments: list[Moment]) -> ClockSkew:
             lead = (created - min(node_times)).total_seconds()
             if lead > SKEW_TOLERANCE_S:
                 out.node_behind_s = round(lead - API_PRECISION_S, 3)
+                out.node_shift_s = round(lead, 3)
                 out.notes.append(f"the node's clock runs at least {out.node_behind_s:g}s behind the API server's: a node "
                                  f"timestamp precedes the pod's creationTimestamp {_iso(created)}; node times are shifted by "
                                  "that much to order them, and deciding comparisons use node times only")
@@ -294,7 +295,7 @@ def build_timeline(ev: Evidence, namespace: str, pod_name: str) -> PodTimeline |
              agent_log.value if agent_log is not None and agent_log.ok else None,
              (agents.source if agents is not None else "", agent_log.source if agent_log is not None else ""))
     skew = _skew(pod, c.moments)
-    shift = timedelta(seconds=skew.node_behind_s or 0.0)
+    shift = timedelta(seconds=skew.node_shift_s or 0.0)
 
     def order(m: Moment) -> tuple[datetime, int]:
         rank = _KIND_ORDER.get(m.kind, 50)

@@ -94,6 +94,9 @@ class ClockSkew(BaseModel):
 
     #: the node's clock runs behind the control plane's by at least this many seconds (None: not detected)
     node_behind_s: float | None = None
+    #: seconds added to node times to order them with the control plane's (the smallest shift that
+    #: puts the pod's start after its creation)
+    node_shift_s: float | None = None
     #: the cluster's newest timestamp is this many seconds after the local clock (None: not detected)
     local_behind_s: float | None = None
     notes: list[str] = []

@@ -43,6 +43,7 @@ class DiagnosisScreen(DoctorScreen):
         Binding("e", "focus_evidence", "Evidence", id="focus-evidence"),
         Binding("p", "proxy_config", "Proxy config", id="proxy-config", tooltip="Browse the pod's Envoy configuration"),
         Binding("l", "calls_log", "Calls", id="calls-log", tooltip="Every command run, exit code and duration"),
+        Binding("t", "timeline", "Timeline", id="timeline", tooltip="The pod's lifecycle timeline, deciding moments highlighted"),
         Binding("m", "export_markdown", "Export md", id="export-markdown", tooltip="Write the report as Markdown in the current folder"),
         Binding("ctrl+z", "faults_only", "Faults only", id="faults-only", tooltip="Show only failing and unknown nodes"),
         Binding("ctrl+r", "regather", "Gather again", id="regather"),
@@ -257,6 +258,8 @@ class DiagnosisScreen(DoctorScreen):
             return self.current_finding() is not None
         if action in ("focus_evidence", "calls_log", "export_markdown", "faults_only", "proxy_config"):
             return ready
+        if action == "timeline":
+            return bool(self.report and self.report.timelines)
         if action == "regather":
             return not self.gathering
         return True
@@ -299,6 +302,12 @@ class DiagnosisScreen(DoctorScreen):
             from istio_doctor.tui.screens.calls_log import CallsLogScreen
 
             self.app.push_screen(CallsLogScreen(self.report, self.result.results if self.result else []))
+
+    def action_timeline(self) -> None:
+        if self.report is not None and self.report.timelines:
+            from istio_doctor.tui.screens.timeline import TimelineScreen
+
+            self.app.push_screen(TimelineScreen(self.report, self.target.name))
 
     def action_proxy_config(self) -> None:
         if self.result is None:

@@ -14,6 +14,7 @@ Sources, each optional (a missing one is named in ``PodTimeline.gaps``, never gu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -261,8 +262,20 @@ def with_local_clock(tl: PodTimeline, now: datetime | None) -> PodTimeline:
     return tl.model_copy(update={"gathered_at": now, "skew": skew})
 
 
-def build_timeline(ev: Evidence, namespace: str, pod_name: str) -> PodTimeline | None:
-    """The pod's timeline, or None when the pod object itself is missing."""
+#: every kind the timeline reads besides the pod object (a check builds it from the ones it declares)
+SOURCES = frozenset({Need.EVENTS, Need.PROXY_LOGS, Need.APP_LOGS, Need.APP_PREVIOUS_LOGS, Need.CNI_PODS, Need.CNI_NODE_LOGS})
+
+
+def _moment_id(m: Moment) -> str:
+    """A moment's id is derived from what it says, not from its position: a check builds the
+    timeline from the evidence it declares, the report from all of it, and a moment the check
+    cites must carry the same id in both."""
+    raw = "\0".join((m.kind.value, m.at.isoformat(), m.container, m.detail, m.summary, m.excerpt))
+    return "m" + hashlib.sha256(raw.encode()).hexdigest()[:7]
+
+
+def build_timeline(ev: Evidence, namespace: str, pod_name: str, sources: frozenset[Need] = SOURCES) -> PodTimeline | None:
+    """The pod's timeline from ``sources`` (and the pod object), or None when the pod object is missing."""
     pod = _pod(ev, namespace, pod_name)
     if pod is None:
         return None
@@ -271,13 +284,13 @@ def build_timeline(ev: Evidence, namespace: str, pod_name: str) -> PodTimeline |
     pod_src = ev.source(Need.POD, namespace, pod_name) or ev.source(Need.PODS, namespace)
     _pod_moments(c, pod, pod_src)
     containers = _containers(c, pod, pod_src)
-    events = ev.item(Need.EVENTS, namespace)
+    events = ev.item(Need.EVENTS, namespace) if Need.EVENTS in sources else None
     if events is not None and events.ok:
         _events(c, events.value, pod_name, events.source)
     elif events is not None and events.failure is not None:
         gaps.append(f"events: {events.failure.reason}")
     for need, reader in ((Need.PROXY_LOGS, "proxy"), (Need.APP_LOGS, "app"), (Need.APP_PREVIOUS_LOGS, "previous")):
-        item = ev.item(need, namespace, pod_name)
+        item = ev.item(need, namespace, pod_name) if need in sources else None
         if item is None:
             continue
         if not item.ok:
@@ -288,8 +301,8 @@ def build_timeline(ev: Evidence, namespace: str, pod_name: str) -> PodTimeline |
             _proxy(c, item.value, item.source)
         else:
             _app_errors(c, item.value, item.source, previous=reader == "previous")
-    agents = ev.item(Need.CNI_PODS)
-    agent_log = ev.item(Need.CNI_NODE_LOGS, namespace, pod_name)
+    agents = ev.item(Need.CNI_PODS) if Need.CNI_PODS in sources else None
+    agent_log = ev.item(Need.CNI_NODE_LOGS, namespace, pod_name) if Need.CNI_NODE_LOGS in sources else None
     if agents is not None or agent_log is not None:
         _cni(c, pod, agents.value if agents is not None and agents.ok else None,
              agent_log.value if agent_log is not None and agent_log.ok else None,
@@ -304,8 +317,11 @@ def build_timeline(ev: Evidence, namespace: str, pod_name: str) -> PodTimeline |
         return (m.at + shift if m.clock is Clock.NODE else m.at, rank)
 
     moments = sorted(c.moments, key=order)
-    for i, m in enumerate(moments, 1):
-        m.id = f"t{i}"
+    seen: dict[str, int] = {}
+    for m in moments:
+        base = _moment_id(m)
+        seen[base] = seen.get(base, 0) + 1
+        m.id = base if seen[base] == 1 else f"{base}-{seen[base]}"
     return PodTimeline(target=f"pod/{pod_name} -n {namespace}", namespace=namespace, pod=pod_name, node=pod.spec.node_name,
                        origin=pod.status.start_time, containers=containers, moments=moments, skew=skew, gaps=gaps)
 
@@ -323,11 +339,11 @@ def _pod(ev: Evidence, namespace: str, name: str) -> Any | None:
     return next((p for p in ev.get_or([], Need.PODS, namespace) if p.metadata.name == name), None)
 
 
-def pod_timeline(ev: Evidence, namespace: str, pod_name: str) -> PodTimeline | None:
-    """``build_timeline``, built once per evidence state and shared by every check and the report
-    (a moment id a finding cites is the id the report shows)."""
+def pod_timeline(ev: Evidence, namespace: str, pod_name: str, sources: frozenset[Need] = SOURCES) -> PodTimeline | None:
+    """``build_timeline``, built once per evidence state and set of sources, shared by the checks
+    and the report (moment ids depend on content, so the same moment has the same id in both)."""
     memo: dict[tuple[Any, ...], PodTimeline | None] = ev.__dict__.setdefault("_timeline_memo", {})
-    key = (namespace, pod_name, len(ev.items()))
+    key = (namespace, pod_name, len(ev.items()), sources)
     if key not in memo:
-        memo[key] = build_timeline(ev, namespace, pod_name)
+        memo[key] = build_timeline(ev, namespace, pod_name, sources)
     return memo[key]

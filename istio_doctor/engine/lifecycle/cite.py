@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from istio_doctor.engine.lifecycle.build import pod_timeline
+from istio_doctor.engine.lifecycle.build import SOURCES, pod_timeline
 from istio_doctor.engine.lifecycle.model import Moment, PodTimeline
 from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.evidence.bundle import EvidenceKey, MissingEvidence, Need
@@ -16,9 +16,13 @@ if TYPE_CHECKING:
 
 
 def timeline_of(ctx: CheckContext, namespace: str | None = None, name: str | None = None) -> PodTimeline:
-    """The examined (or named) pod's timeline; MissingEvidence when the pod object is missing."""
+    """The examined (or named) pod's timeline, from the evidence the running check declares;
+    MissingEvidence when the pod object is missing."""
     ns, nm = namespace or ctx.namespace, name or ctx.pod_name
-    tl = pod_timeline(ctx.ev, ns, nm) if nm else None
+    declares = getattr(ctx, "declares", None)
+    sources = frozenset(n for n in SOURCES if declares is None or declares(n))
+    base = getattr(ctx, "_base", ctx.ev)
+    tl = pod_timeline(base, ns, nm, sources) if nm else None
     if tl is None:
         ctx.pod(ns, nm)  # raises MissingEvidence with the pod's own failure
         raise MissingEvidence(EvidenceKey(need=Need.POD, namespace=ns, name=nm), None)
@@ -44,6 +48,7 @@ def duration(seconds: float) -> str:
 
 
 def moment_line(tl: PodTimeline, m: Moment) -> str:
+    """``[id] time (+offset) [clock] xN  excerpt``: one cited moment, its verbatim line last."""
     rel = ""
     if tl.origin is not None:
         off = (m.at - tl.origin).total_seconds()
@@ -55,7 +60,8 @@ def moment_line(tl: PodTimeline, m: Moment) -> str:
 
 def moments_ref(ctx: CheckContext, tl: PodTimeline, moments: Iterable[Moment | None], note: str) -> EvidenceRef:
     """Cite timeline moments: their ids, times, clocks and verbatim lines, and the calls they came from."""
-    ms = sorted({m.id: m for m in moments if m is not None}.values(), key=lambda m: int(m.id[1:] or 0))
+    order = {m.id: i for i, m in enumerate(tl.moments)}
+    ms = sorted({m.id: m for m in moments if m is not None}.values(), key=lambda m: order.get(m.id, 0))
     sources = list(dict.fromkeys(m.source for m in ms if m.source))
     return EvidenceRef(source=sources[0] if len(sources) == 1 else "", key=f"timeline({tl.namespace}/{tl.pod})",
                        excerpt="\n".join(moment_line(tl, m) for m in ms), note=note)

@@ -59,7 +59,7 @@ class MomentKind(StrEnum):
 class Moment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(description="stable within the timeline: t1, t2, ... in time order")
+    id: str = Field(description="derived from the moment's content: the same moment has the same id wherever it is cited")
     at: datetime = Field(description="the time as its source printed it (UTC)")
     clock: Clock
     kind: MomentKind

@@ -165,3 +165,12 @@ def test_gatherer_records_nothing_to_gather_as_not_applicable() -> None:
     item = g.evidence.item(Need.APP_PREVIOUS_LOGS, "shop", "web-1")
     assert item is not None and item.failure is not None and item.failure.kind is FailureKind.NOT_APPLICABLE
     assert [c[1] for c in runner.calls] == ["get"], "only the pod was asked for: no doomed kubectl logs --previous"
+
+
+def test_a_real_sigterm_sequence() -> None:
+    """istio/istio#19567: the order pilot-agent logs a shutdown in, read as milestones."""
+    log = parse_proxy_log(read("istio-19567_pilot_agent_sigterm_drain.log"))
+    got = [(e.kind, e.milestone) for e in log.events]
+    assert got == [("drain", "drain_start"), ("drain", "drain_period"), ("not_ready", None), ("drain", "drain_complete"),
+                   ("proxy_exit", None)]
+    assert log.unparsed == 0

@@ -202,3 +202,16 @@ def test_generated_reports_never_read_the_local_clock_for_ages() -> None:
     """A replay's timeline is judged at the recording's time, not today's."""
     (tl,) = replay("job-sidecar-keeps-pod-running-1-22-3").report.timelines
     assert tl.gathered_at == datetime(2024, 7, 15, 9, 30, tzinfo=UTC) and tl.skew.local_behind_s is None
+
+
+def test_startup_race_reading_compares_the_crash_with_the_proxy_ready_line() -> None:
+    from istio_doctor.engine.lifecycle.readings import startup_race
+
+    r = replay("hold-meshconfig-ignored-1-9-0")
+    ns, pod = _pod_of(r)
+    race = startup_race(build_timeline(r.evidence, ns, pod))
+    assert race is not None and race.container == "productpage" and race.crash is not None and race.ready is not None
+    assert race.crash.at < race.ready.at and race.crash.run == "previous"
+    assert any("100.65.158.99:5432" in m.excerpt for m in race.errors)  # cf-for-k8s#189's line, from --previous
+    healthy = replay("hold-meshconfig-honoured-1-9-1")
+    assert startup_race(build_timeline(healthy.evidence, *_pod_of(healthy))) is None

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from istio_doctor.engine.context import CheckContext
-from istio_doctor.engine.lifecycle import facts
+from istio_doctor.engine.lifecycle import facts, readings
 from istio_doctor.engine.lifecycle.cite import (
     duration,
     ids,
@@ -25,7 +25,7 @@ from istio_doctor.engine.lifecycle.cite import (
     timeline_of,
     when,
 )
-from istio_doctor.engine.lifecycle.model import Moment, MomentKind, PodTimeline
+from istio_doctor.engine.lifecycle.model import MomentKind
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
@@ -193,18 +193,6 @@ def _shape_text(shape: facts.HoldShape) -> str:
     return "istio-proxy is not the first container and has no postStart `pilot-agent wait` hook"
 
 
-def _startup_symptoms(tl: PodTimeline) -> list[Moment]:
-    """The app's network errors before the proxy was ready, and early app crashes (corroboration)."""
-    ready = tl.first(MomentKind.PROXY_READY)
-    out: list[Moment] = []
-    for m in tl.of(MomentKind.APP_ERROR):
-        if m.detail.startswith("loopback:"):
-            continue
-        if ready is None or m.at <= ready.at:
-            out.append(m)
-    return out[:2]
-
-
 def _hold_remedy(version: Any, pod: Any, verdicts: dict[str, facts.HoldVerdict], lifecycle_set: bool) -> tuple[str, list[FixStep]]:
     steps: list[FixStep] = []
     if lifecycle_set:
@@ -255,15 +243,15 @@ def hold_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
     verdicts = {s.place: facts.hold_verdict(version, s.place, lifecycle_set=lifecycle_set) for s in settings}
     honoured = [p for p, v in verdicts.items() if v.honoured]
     tl = timeline_of(ctx)
-    symptoms = _startup_symptoms(tl)
+    race = readings.startup_race(tl)
+    symptoms = [m for m in race.moments if m is not race.ready] if race is not None else []
     proxy = next(c for c in pod.spec.containers if c.name == SIDECAR_NAME)
     evidence = [ctx.ref(Need.POD, {"containers": [c.name for c in pod.spec.containers],
                                    "istio-proxy lifecycle": (proxy.model_extra or {}).get("lifecycle") or "(none)",
                                    "annotations": {k: v for k, v in pod.annotations.items() if k == "proxy.istio.io/config"}},
                         "what the injector wrote into the pod")]
     if symptoms:
-        evidence.append(moments_ref(ctx, tl, [*symptoms, tl.first(MomentKind.PROXY_READY)],
-                                    "the app failed to connect before the proxy was ready"))
+        evidence.append(moments_ref(ctx, tl, race.moments if race else [], "the app failed to connect before the proxy was ready"))
     remedy, steps = _hold_remedy(version, pod, verdicts, lifecycle_set)
     args = {"places": places, "pod": _pod_label(pod), "shape": _shape_text(shape), "version": facts.vtext(version),
             "remedy": remedy}

@@ -47,10 +47,10 @@ class _Collector:
 
     def add(self, at: datetime | None, clock: Clock, kind: MomentKind, summary: str, *, container: str = "",
             detail: str = "", excerpt: str = "", source: str = "", precision_s: float = 0.0, count: int = 1,
-            last_at: datetime | None = None) -> None:
+            last_at: datetime | None = None, run: str = "") -> None:
         if at is None:
             return
-        self.moments.append(Moment(id="", at=at, clock=clock, kind=kind, container=container, summary=summary,
+        self.moments.append(Moment(id="", at=at, clock=clock, kind=kind, container=container, run=run, summary=summary,
                                    detail=detail, excerpt=excerpt, source=source, precision_s=precision_s, count=count,
                                    last_at=last_at if count > 1 else None))
 
@@ -87,16 +87,17 @@ def _containers(c: _Collector, pod: Any, src: str) -> list[ContainerLine]:
         runs = [("previous run", cs.last_state.terminated, None)] if cs.last_state.terminated else []
         runs.append(("", cs.state.terminated, cs.state.running))
         for label, term, running in runs:
+            run = "previous" if label else ""
             started = (term.started_at if term is not None else None) or (running.started_at if running is not None else None)
             which = f" ({label})" if label else ""
             c.add(started, Clock.NODE, MomentKind.CONTAINER_STARTED, f"{role} container {cs.name} started{which}",
-                  container=cs.name, detail=role, source=src, precision_s=API_PRECISION_S,
+                  container=cs.name, detail=role, source=src, precision_s=API_PRECISION_S, run=run,
                   excerpt=f"{cs.name}: startedAt {_iso(started)}")
             if term is not None and term.finished_at is not None:
                 reason = term.reason or ("Completed" if term.exit_code == 0 else "Error")
                 c.add(term.finished_at, Clock.NODE, MomentKind.CONTAINER_EXITED,
                       f"{role} container {cs.name} exited with code {term.exit_code} ({reason}){which}",
-                      container=cs.name, detail=str(term.exit_code), source=src, precision_s=API_PRECISION_S,
+                      container=cs.name, detail=str(term.exit_code), source=src, precision_s=API_PRECISION_S, run=run,
                       excerpt=f"{cs.name}: {'lastState' if label else 'state'}.terminated exitCode {term.exit_code} "
                               f"reason {reason} startedAt {_iso(term.started_at)} finishedAt {_iso(term.finished_at)}" + (f" message {term.message!r}" if term.message else ""))
     return lines

@@ -64,6 +64,7 @@ class Moment(BaseModel):
     clock: Clock
     kind: MomentKind
     container: str = Field(default="", description="the container the moment is about, if any")
+    run: str = Field(default="", description="for container moments: 'previous' (lastState) or '' (the current run)")
     summary: str = Field(description="what happened, in one line")
     detail: str = Field(default="", description="the machine-readable word: event reason, exit code, drain step...")
     excerpt: str = Field(default="", description="the verbatim line or fields that show it")

@@ -42,6 +42,7 @@ def read(name: str) -> str:
     ("istio-27382_init_kubectl_refused.txt", "refused", "10.14.0.1:443", False),
     ("net-istio-561_loopback_refused_timestamps.log", "refused", "127.0.0.1:8080", True),
     ("home-ops-4138_node_ehostunreach.txt", "unreachable", "10.105.4.10:5432", False),
+    ("istio-25493_java_k8s_api_startup.log", "refused", "10.152.183.1:443", False),
 ])
 def test_real_network_errors_are_classified(name: str, kind: str, target: str, loopback: bool) -> None:
     errors = [e for e in (connection_error(ln) for ln in read(name).splitlines()) if e is not None]
@@ -54,6 +55,14 @@ def test_lines_that_are_not_network_errors_are_not() -> None:
                  "cp: can't stat '/config/app.yaml': No such file or directory",
                  "3.14159265358979323846264338327950288419716939937510"):
         assert connection_error(line) is None, line
+
+
+def test_a_java_message_word_is_not_taken_for_a_host() -> None:
+    # "java.net.ConnectException: Connection refused" names no host; the exception's first word is not one
+    err = connection_error("java.net.ConnectException: Connection refused (Connection refused)")
+    assert err is not None and (err.kind, err.target) == ("refused", "")
+    err = connection_error("java.net.UnknownHostException: mysql-test.default")
+    assert err is not None and (err.kind, err.target) == ("dns", "mysql-test.default")
 
 
 def test_kubectl_timestamps_are_the_nodes_nanosecond_clock() -> None:

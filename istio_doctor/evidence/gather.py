@@ -85,6 +85,11 @@ def classify_failure(stderr: str, exit_code: int | None) -> FailureKind:
         return FailureKind.UNREACHABLE
     if "is not valid for pod" in s or "container istio-proxy" in s and "not" in s:
         return FailureKind.NOT_APPLICABLE
+    # `kubectl logs` of a container that has never run: 'container "istio-proxy" in pod "x" is waiting
+    # to start: PodInitializing' (an init container has not completed). There is no log to read yet:
+    # a fact about the pod (its timeline says why), not a gap in the evidence.
+    if "is waiting to start" in s:
+        return FailureKind.NOT_APPLICABLE
     if "notfound" in s or "not found" in s or "doesn't have a resource type" in s or "could not find the requested resource" in s:
         return FailureKind.NOT_FOUND
     return FailureKind.FAILED

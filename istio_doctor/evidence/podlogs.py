@@ -115,8 +115,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("curl", re.compile(r"Could not resolve host: (?P<target>\S+)(?P<what>)")),
     ("curl", re.compile(r"Failed to connect to (?P<target>\S+)(?: port (?P<port>\d+))?.*?(?P<what>Connection refused|"
                         r"No route to host|Connection timed out|Couldn't connect to server)")),
-    # JVM: java.net.ConnectException: Connection refused (istio/istio#29766 reports the exception)
-    ("java", re.compile(r"java\.net\.(?P<what>ConnectException|UnknownHostException|NoRouteToHostException)(?::\s*(?P<target>[^\s:]+))?")),
+    # JVM, OkHttp's wording (the Kubernetes Java client): "java.net.ConnectException: Failed to connect to
+    # /10.152.183.1:443" (istio/istio#25493, the API server during start-up on 1.6.4)
+    ("java", re.compile(r"java\.net\.(?P<what>ConnectException): Failed to connect to (?:[\w.\-]*/)?(?P<target>[\w.\-]+:\d+)")),
+    # JVM: "java.net.ConnectException: Connection refused" (istio/istio#29766 reports the exception); a
+    # target only when the message names a host (a dotted name or an address), never the message's first word
+    ("java", re.compile(r"java\.net\.(?P<what>ConnectException|UnknownHostException|NoRouteToHostException)"
+                        r"(?::\s*(?P<target>[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?=[\s:;,]|$)))?")),
     # Python urllib3: "Failed to establish a new connection: [Errno 111] Connection refused"
     ("python", re.compile(r"Failed to establish a new connection: \[Errno (?P<what>111|113|110|-2|-3)\]")),
     # An Envoy-generated body the application received and logged (Envoy's own wording).

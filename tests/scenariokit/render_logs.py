@@ -843,9 +843,18 @@ def proxy_log_lines(world: World, pod: Pod) -> list[str]:
             out.append((t, f"{_agent_ts(t)}\twarn\tEnvoy proxy is NOT ready: config not received from XDS server (is Istiod running?): cds updates: 0 successful, 0 rejected; lds updates: 0 successful, 0 rejected"))
     else:
         r = s0 + st.ready_after_s
-        out.append((r - 0.8, f"{_agent_ts(r - 0.8)}\tinfo\txdsproxy\tconnected to delta upstream XDS server: istiod.istio-system.svc:15012\tid=1"))
+        pv = Ver.parse(v)
+        # which agent lines exist by version: the xDS proxy's "connected to upstream XDS server" from
+        # 1.9 (istio/istio@1.9.0:pkg/istio-agent/xds_proxy.go), its delta variant from 1.10
+        # (@1.10.0:pkg/istio-agent/xds_proxy_delta.go), "Readiness succeeded in" from 1.12
+        # (@1.12.0:pilot/cmd/pilot-agent/metrics/metrics.go); "Envoy proxy is ready" in every version
+        # the kit builds (@1.5.0:pilot/cmd/pilot-agent/status/server.go)
+        if pv >= Ver(1, 9):
+            delta = "delta " if pv >= Ver(1, 10) else ""
+            out.append((r - 0.8, f"{_agent_ts(r - 0.8)}\tinfo\txdsproxy\tconnected to {delta}upstream XDS server: istiod.istio-system.svc:15012\tid=1"))
         out.append((r - 0.4, f"{_agent_ts(r - 0.4)}\tinfo\tads\tADS: new connection for node:{pod.name}.{pod.namespace}-1"))
-        out.append((r - 0.1, f"{_agent_ts(r - 0.1)}\tinfo\tReadiness succeeded in {st.ready_after_s - 1.1:.1f}s"))
+        if pv >= Ver(1, 12):
+            out.append((r - 0.1, f"{_agent_ts(r - 0.1)}\tinfo\tReadiness succeeded in {st.ready_after_s - 1.1:.1f}s"))
         out.append((r, f"{_agent_ts(r)}\tinfo\tEnvoy proxy is ready"))
     if pod.terminating and pod.injected:
         # pilot-agent on SIGTERM (pkg/envoy/agent.go terminate()), on the access-log clock

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tests.scenariokit import Expect, Scenario
 from tests.scenariokit.helpers import pod_target, world
-from tests.scenariokit.world import Container, LogLine, Terminated, Workload, World
+from tests.scenariokit.world import Container, Event, LogLine, Port, Terminated, Workload, World
 
 LIFE = ["LIFE-JOB-SIDECAR", "LIFE-CNI-NOT-READY", "LIFE-INIT-NEEDS-NETWORK", "LIFE-HOLD-IGNORED", "P503-STARTUP-RACE",
         "P503-SHUTDOWN-RACE"]
@@ -300,3 +300,89 @@ def _hold_scenarios() -> list[Scenario]:
 
 
 SCENARIOS += _hold_scenarios()
+
+
+# --------------------------------------------------------------------------------------------
+# P503-STARTUP-RACE: the app needs the network before its classic sidecar is ready
+#   istio/istio#25493 "Istio 1.6: networking issue during pod initialziation" (1.6.4, no setting to
+#     hold the app yet): a Java service calls the Kubernetes API while it boots and logs, verbatim,
+#     io.kubernetes.client.openapi.ApiException: java.net.ConnectException: Failed to connect to /10.152.183.1:443
+#     "The issue is not permanent, looks after several retries eventually it succeed"
+#   cloudfoundry/cf-for-k8s#189: the first run panics on its database dial and is restarted (CF_PANIC).
+# The fix depends on the version: nothing to set before 1.7 (wait for :15020/healthz/ready), only the
+# Helm value on 1.7, the pod annotation from 1.8, native sidecars where the Istio/Kubernetes pair
+# allows them (engine/lifecycle/facts.py). Look-alikes: a slow but healthy start whose only errors
+# are on the container's own loopback port (knative-extensions/net-istio#561), and a native sidecar's
+# one failed startup probe (istio/istio#54704) that Kubernetes waits out before it starts the app.
+# --------------------------------------------------------------------------------------------
+
+K8S_API_REFUSED = [
+    "io.kubernetes.client.openapi.ApiException: java.net.ConnectException: Failed to connect to /10.152.183.1:443",
+    "\tat io.kubernetes.client.openapi.ApiClient.execute(ApiClient.java:898)",
+    "\tat io.kubernetes.client.openapi.apis.CoreV1Api.listNamespacedPodWithHttpInfo(CoreV1Api.java:17358)",
+    "\tat io.kubernetes.client.openapi.apis.CoreV1Api.listNamespacedPod(CoreV1Api.java:17329)",
+]
+
+
+def _java_boot(w: World, *, retries: int = 2, lines: list[str] | None = None) -> None:
+    """A Java service that lists pods while it boots (istio/istio#25493); each try logs the exception."""
+    text = lines if lines is not None else K8S_API_REFUSED
+    log = [LogLine(10.4 + i * 1.0 + j * 0.001, t) for i in range(retries) for j, t in enumerate(text)]
+    w.workloads.append(Workload("orders", "default", [Container(
+        "orders", "docker.io/library/openjdk:11-jre-slim", ports=[Port(8080)], log=log)],
+        labels={"app": "orders", "version": "v1"}, service_account="orders"))
+
+
+def _race_world(version: str, kube: str, *, java: bool = True, crash: bool = False) -> World:
+    w = world(version=version)
+    w.server_version = kube
+    if java:
+        _java_boot(w)
+    if crash:
+        _crash_at_start(w)
+    return w
+
+
+def _race_scenarios() -> list[Scenario]:
+    out = []
+    for name, w, target, why in (
+        ("startup-race-logged-1-6", _race_world("1.6.4", "1.18.0"), "default/orders",
+         "istio/istio#25493 on 1.6.4: the Kubernetes API refused while Envoy was starting; Istio < 1.7 has no hold "
+         "setting, so the app must wait for :15020/healthz/ready"),
+        ("startup-race-logged-1-22", _race_world("1.22.3", "1.30.0"), "default/orders",
+         "the same boot on 1.22: hold the app with the pod annotation, or native sidecars"),
+        ("startup-race-crash-1-7", _race_world("1.7.8", "1.18.0", java=False, crash=True), "default/productpage-v1",
+         "cloudfoundry/cf-for-k8s#189's panic on 1.7: only values.global.proxy.holdApplicationUntilProxyStarts is read"),
+        ("startup-race-crash-1-27-kubelet-1-30", _race_world("1.27.1", "1.30.0", java=False, crash=True),
+         "default/productpage-v1", "the panic on 1.27 with kubelets 1.30: classic sidecar; the annotation, or the "
+         "per-pod native sidecar annotation"),
+    ):
+        out.append(Scenario("lifecycle", name, f"start-up race: {why}", pod_target(w, target), "startup", w,
+                            Expect(findings_first="P503-STARTUP-RACE", absent=others("P503-STARTUP-RACE"),
+                                   path=[("startup-race", "fail")])))
+    w = _race_world("1.22.3", "1.30.0", java=False, crash=True)
+    out.append(Scenario("lifecycle", "startup-race-crash-auto", "cloudfoundry/cf-for-k8s#189 diagnosed without a symptom: the "
+                        "early restart is the timeline's signature", pod_target(w, "default/productpage-v1"), "auto", w,
+                        Expect(findings_first="P503-STARTUP-RACE", absent=others("P503-STARTUP-RACE"))))
+    # look-alikes that must stay clean
+    w = _race_world("1.22.3", "1.30.0", java=False)
+    _java_boot(w, retries=3, lines=[LOOPBACK])
+    w.workload("default/orders").proxy.ready_after_s = 45.0
+    out.append(Scenario("lifecycle", "startup-slow-but-healthy", "control: Envoy takes 45 s to get ready; the app only "
+                        "polls its own 127.0.0.1:8080 meanwhile (knative-extensions/net-istio#561 wording), which iptables "
+                        "never redirects", pod_target(w, "default/orders"), "startup", w,
+                        Expect(verdict="no_problem_found", absent=LIFE, path=[("startup-race", "pass")])))
+    w = _race_world("1.27.1", "1.33.1", java=False)
+    _java_boot(w, retries=0)  # the app starts after the native sidecar is ready: nothing refused
+    orders = w.pods_of(w.workload("default/orders"))[0]
+    w.events.append(Event("default", "Pod", orders.name, "Unhealthy",
+                          f'Startup probe failed: Get "http://{orders.ip}:15021/healthz/ready": dial tcp {orders.ip}:15021: '
+                          "connect: connection refused", component="kubelet", age_s=590))
+    out.append(Scenario("lifecycle", "startup-native-sidecar-probe-once", "control (istio/istio#54704): Istio 1.27 on kubelets "
+                        "1.33 runs istio-proxy as a native sidecar; its startup probe fails once and Kubernetes starts "
+                        "the app only after it passes", pod_target(w, "default/orders"), "startup", w,
+                        Expect(verdict="no_problem_found", absent=LIFE, path=[("startup-race", "not_applicable")])))
+    return out
+
+
+SCENARIOS += _race_scenarios()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.lifecycle.facts import inject_value
 from istio_doctor.evidence.bundle import MissingEvidence, Need
 from istio_doctor.evidence.kube import (
     INJECT_KEY,
@@ -202,6 +203,8 @@ class Decision:
     revision: str | None = None
     detail: str = ""
     selector: dict[str, Any] = field(default_factory=dict)
+    #: the explicit value is not exactly true/false and this version fell back to the defaults (1.27+)
+    invalid: bool = False
 
     @property
     def revisions(self) -> list[str]:
@@ -234,13 +237,17 @@ def decide(ctx: CheckContext, pod: Pod, ns_labels: dict[str, str], hooks: list[H
     if (pod.namespace or ctx.namespace) in IGNORED_NAMESPACES:
         d.blocker, d.detail = "system-ns", f"injectRequired() skips namespace {pod.namespace or ctx.namespace}"
         return d
-    value = (explicit or "").lower()
-    if value in TRUE_VALUES:
+    # injectRequired() read the value lower-cased (y/yes/true/on inject, any other value does not)
+    # until 1.26; from 1.27 only exactly "true"/"false" count and anything else falls back to the
+    # selectors and the policy (istio/istio#56737, engine/lifecycle/facts.py inject_value).
+    reading = inject_value(explicit, ctx.istio_version)
+    if reading == "inject":
         d.inject, d.detail = True, f"{source} {INJECT_KEY}={explicit!r}"
         return d
-    if value:
+    if reading == "skip":
         d.blocker, d.detail = "explicit", f"{source} {INJECT_KEY}={explicit!r} is read as false"
         return d
+    d.invalid = reading == "invalid"
     cfg = inj or InjectorConfig()
     for sel in cfg.never_inject_selector:
         if not sel.is_empty and sel.matches(lbl):

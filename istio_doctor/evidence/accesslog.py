@@ -235,7 +235,8 @@ _EVENT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 # What a "drain" line says about the shutdown (pkg/envoy/agent.go terminate(), 1.5-1.31):
-# "Agent draining Proxy" (<= 1.23; "... for termination" from 1.24) is the SIGTERM moment,
+# "Agent draining Proxy" (<= 1.20; "Agent draining Proxy for termination" from 1.21, where "Agent
+# draining proxy" is DrainNow, an explicit drain request) is the moment draining began,
 # "Graceful termination period is 5s, starting..." names terminationDrainDuration, and
 # "Graceful termination period complete, terminating remaining proxies." ends the drain.
 _DRAIN_MILESTONES: list[tuple[str, re.Pattern[str]]] = [

@@ -799,6 +799,7 @@ def proxy_log_lines(world: World, pod: Pod) -> list[str]:
     the istio-proxy container (``ProxyState.started_s`` after the pod's startTime) and logs "Envoy
     proxy is ready" ``ready_after_s`` later; access lines follow the traffic's clock."""
     v = world.proxy_version(pod.workload)
+    pv = Ver.parse(v)
     st = pod.workload.proxy
     s0 = st.started_s
     out: list[tuple[float, str]] = []
@@ -843,7 +844,6 @@ def proxy_log_lines(world: World, pod: Pod) -> list[str]:
             out.append((t, f"{_agent_ts(t)}\twarn\tEnvoy proxy is NOT ready: config not received from XDS server (is Istiod running?): cds updates: 0 successful, 0 rejected; lds updates: 0 successful, 0 rejected"))
     else:
         r = s0 + st.ready_after_s
-        pv = Ver.parse(v)
         # which agent lines exist by version: the xDS proxy's "connected to upstream XDS server" from
         # 1.9 (istio/istio@1.9.0:pkg/istio-agent/xds_proxy.go), its delta variant from 1.10
         # (@1.10.0:pkg/istio-agent/xds_proxy_delta.go), "Readiness succeeded in" from 1.12
@@ -858,13 +858,18 @@ def proxy_log_lines(world: World, pod: Pod) -> list[str]:
         out.append((r, f"{_agent_ts(r)}\tinfo\tEnvoy proxy is ready"))
     if pod.terminating and pod.injected:
         # pilot-agent on SIGTERM (pkg/envoy/agent.go terminate()), on the access-log clock
+        # wording by version: "Agent draining Proxy" until 1.20, "... for termination" from 1.21
+        # (istio/istio@1.21.0:pkg/envoy/agent.go); "Aborted all epochs" until 1.14, "Aborted proxy
+        # instance" from 1.15 (@1.15.0:pkg/envoy/agent.go)
         t0 = _WINDOW_START_S + pod.workload.deleted_at_s
-        out.append((t0, f"{_agent_ts(t0)}\tinfo\tAgent draining Proxy for termination"))
+        drain = "Agent draining Proxy for termination" if pv >= Ver(1, 21) else "Agent draining Proxy"
+        out.append((t0, f"{_agent_ts(t0)}\tinfo\t{drain}"))
         out.append((t0 + 0.001, f"{_agent_ts(t0 + 0.001)}\tinfo\tGraceful termination period is {DRAIN_S:g}s, starting..."))
         if pod.workload.deleted_at_s + DRAIN_S <= LOG_WINDOW_S:
             t1 = t0 + DRAIN_S
+            aborted = "Aborted proxy instance" if pv >= Ver(1, 15) else "Aborted all epochs"
             out.append((t1, f"{_agent_ts(t1)}\tinfo\tGraceful termination period complete, terminating remaining proxies."))
-            out.append((t1 + 0.001, f"{_agent_ts(t1 + 0.001)}\twarn\tAborted proxy instance"))
+            out.append((t1 + 0.001, f"{_agent_ts(t1 + 0.001)}\twarn\t{aborted}"))
     if st.state == "nack":
         for i in range(3):
             t = 1200 + i * 300

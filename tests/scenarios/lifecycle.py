@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from tests.scenariokit import Expect, Scenario
 from tests.scenariokit.helpers import pod_target, world
-from tests.scenariokit.world import Container, Event, LogLine, Port, Terminated, Workload, World
+from tests.scenariokit.world import LOG_WINDOW_S, POD_AGE_S, Container, Event, LogLine, Port, Service, ServicePort, Terminated, Workload, World
+from tests.scenarios.p503 import _shutdown
 
 LIFE = ["LIFE-JOB-SIDECAR", "LIFE-CNI-NOT-READY", "LIFE-INIT-NEEDS-NETWORK", "LIFE-HOLD-IGNORED", "P503-STARTUP-RACE",
-        "P503-SHUTDOWN-RACE"]
+        "P503-SHUTDOWN-RACE", "LIFE-SHUTDOWN-OUTBOUND"]
 
 
 def others(*keep: str) -> list[str]:
@@ -386,3 +387,83 @@ def _race_scenarios() -> list[Scenario]:
 
 
 SCENARIOS += _race_scenarios()
+
+
+# --------------------------------------------------------------------------------------------
+# P503-SHUTDOWN-RACE and LIFE-SHUTDOWN-OUTBOUND: requests fail while a pod shuts down
+#   inbound: a scale-down; reviews still sends to the ratings pod whose sidecar drains (503 UC), the
+#     p503 playbook's shutdown-race world on each side of the remedies' version boundaries
+#     (TERMINATION_DRAIN_DURATION_SECONDS before 1.7, terminationDrainDuration from 1.7,
+#     EXIT_ON_ZERO_ACTIVE_CONNECTIONS from 1.12, native sidecars from 1.19 on Kubernetes >= 1.29);
+#     pilot-agent's lines follow each version (istio/istio#19564 quotes the old "Agent draining Proxy"
+#     ... "Aborted all epochs" sequence).
+#   outbound: istio/istio#7136 "Envoy shutting down before the thing it's wrapping can cause failed
+#     requests": the app still calls out during its own shutdown, after the proxy drained. The line
+#     it logs is a Go gRPC client's, verbatim from istio/istio#57357.
+# Look-alikes: a pod deleted while nobody calls it, and a keepalive reset to a pod that is not
+# terminating (the p503 playbook's keepalive-uc).
+# --------------------------------------------------------------------------------------------
+
+GRPC_REFUSED = ('2025/08/15 03:18:26 Current time: 2025-08-15 03:18:26, could not greet: rpc error: code = Unavailable '
+                'desc = connection error: desc = "transport: Error while dialing: dial tcp 192.168.7.15:50051: connect: '
+                'connection refused"')
+
+
+def _notifier(w: World, *, calls_after_drain: bool = True, line: str = GRPC_REFUSED) -> None:
+    """A Go worker scaled from 2 to 1 (istio/istio#7136): the pod being deleted, the last one, says
+    goodbye to its peers after SIGTERM."""
+    nw = Workload("notifier", "default", [Container("notifier", "docker.io/library/golang:1.22", ports=[Port(50051)])],
+                  labels={"app": "notifier", "version": "v1"}, service_account="notifier", replicas=2, terminating=1)
+    # LogLine times count from the pod's start; the drain starts at (POD_AGE_S - LOG_WINDOW_S) + deleted_at_s
+    drain_s = POD_AGE_S - LOG_WINDOW_S + nw.deleted_at_s
+    if calls_after_drain:
+        nw.containers[0].log = [LogLine(drain_s + 0.8, line), LogLine(drain_s + 3.8, line)]
+    w.workloads.append(nw)
+    w.services.append(Service("notifier", "default", [ServicePort(50051, "grpc")], selector={"app": "notifier"}))
+
+
+def _shutdown_world(version: str, kube: str) -> World:
+    w = world(_shutdown, version=version)
+    w.server_version = kube
+    return w
+
+
+def _shutdown_scenarios() -> list[Scenario]:
+    out = []
+    for version, kube, why in (
+        ("1.6.14", "1.18.0", "Istio 1.6: TERMINATION_DRAIN_DURATION_SECONDS in proxyMetadata"),
+        ("1.11.8", "1.21.0", "Istio 1.11: terminationDrainDuration (no EXIT_ON_ZERO_ACTIVE_CONNECTIONS before 1.12)"),
+        ("1.12.9", "1.22.0", "Istio 1.12: EXIT_ON_ZERO_ACTIVE_CONNECTIONS"),
+        ("1.27.1", "1.30.0", "Istio 1.27 with kubelets 1.30: native sidecars per pod, or EXIT_ON_ZERO_ACTIVE_CONNECTIONS"),
+    ):
+        w = _shutdown_world(version, kube)
+        out.append(Scenario("lifecycle", f"shutdown-race-inbound-{_v(version)}", f"a ratings pod drains while reviews still "
+                            f"sends to it: 503 UC ({why})", "deploy/reviews-v2 -n default", "503", w,
+                            Expect(findings_first="P503-SHUTDOWN-RACE", findings=["P503-SHUTDOWN-RACE"],
+                                   absent=others("P503-SHUTDOWN-RACE"))))
+    for version, kube in (("1.6.14", "1.18.0"), ("1.11.8", "1.21.0"), ("1.22.3", "1.30.0")):
+        w = world(_notifier, version=version)
+        w.server_version = kube
+        pod = w.pods_of(w.workload("default/notifier"))[-1]
+        out.append(Scenario("lifecycle", f"shutdown-race-outbound-{_v(version)}", f"istio/istio#7136 on {version}: notifier "
+                            "calls out after its sidecar began draining; the dial is refused",
+                            f"pod/{pod.name} -n default", "auto", w,
+                            Expect(findings_first="LIFE-SHUTDOWN-OUTBOUND", absent=others("LIFE-SHUTDOWN-OUTBOUND"),
+                                   path=[("shutdown-race", "pass"), ("shutdown-outbound", "fail")])))
+    # look-alikes
+    w = world(lambda x: _notifier(x, line=LOOPBACK), version="1.22.3")
+    pod = w.pods_of(w.workload("default/notifier"))[-1]
+    out.append(Scenario("lifecycle", "shutdown-own-port-closed", "look-alike: while it shuts down notifier polls its own "
+                        "127.0.0.1:8080, already closed (knative-extensions/net-istio#561 wording); loopback never reaches "
+                        "the proxy", f"pod/{pod.name} -n default", "auto", w,
+                        Expect(verdict="no_problem_found", absent=LIFE, path=[("shutdown-outbound", "pass")])))
+    w = world(lambda x: _notifier(x, calls_after_drain=False), version="1.22.3")
+    pod = w.pods_of(w.workload("default/notifier"))[-1]
+    out.append(Scenario("lifecycle", "shutdown-quiet-pod", "control: notifier is deleted while nobody calls it and it calls "
+                        "nobody: its sidecar drains and exits, nothing fails", f"pod/{pod.name} -n default", "auto", w,
+                        Expect(verdict="no_problem_found", absent=LIFE, path=[("shutdown-race", "pass"),
+                                                                              ("shutdown-outbound", "pass")])))
+    return out
+
+
+SCENARIOS += _shutdown_scenarios()

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from istio_doctor.engine.checks.p503.lifecycle import shutdown_remedy
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.lifecycle import facts, readings
 from istio_doctor.engine.lifecycle.cite import (
@@ -22,6 +23,7 @@ from istio_doctor.engine.lifecycle.cite import (
     kube_minor,
     mesh_of,
     moments_ref,
+    quote,
     timeline_of,
     when,
 )
@@ -166,7 +168,7 @@ def init_needs_network(ctx: CheckContext, _: NoParams) -> CheckResult:
         count = sum(m.count for m in errors)
         return CheckResult.failed(
             message="dns" if dns else None, corroboration="logged",
-            args={"container": name, "pod": _pod_label(pod), "state": state, "error": first.excerpt.strip()[:200],
+            args={"container": name, "pod": _pod_label(pod), "state": state, "error": quote(first.excerpt),
                   "count": count, "at": when(first.at), "target": target or "its destination", "redirect": redirect,
                   "remedy": remedy},
             evidence=[moments_ref(ctx, tl, [*errors[:2], exited], f"what {name} logged and when it exited"),
@@ -403,7 +405,7 @@ def cni_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
     repairs = tl.of(MomentKind.CNI)
     repair_events = [m for m in tl.of(MomentKind.EVENT) if m.detail in ("DeleteBrokenPod", "LabelBrokenPod")]
     remedy, steps = _cni_remedy(ctx, pod)
-    common = {"pod": _pod_label(pod), "node": node, "state": state, "validation": validation[:200], "remedy": remedy}
+    common = {"pod": _pod_label(pod), "node": node, "state": state, "validation": quote(validation), "remedy": remedy}
     corroborated = bool(repairs or repair_events)
     if agent is None or not (ready := agent.condition("Ready")) or not ready.is_true:
         agent_state = "no istio-cni-node pod on the node" if agent is None else (
@@ -432,3 +434,36 @@ def cni_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
         observed=[f"istio-validation {state}", *[m.summary for m in repairs[:1]]],
         moments=ids(started, agent_ready, *repairs[:2], *repair_events[:1]), resources=[f"Pod {_pod_label(pod)}"],
         fix=Fix(steps=steps))
+
+
+# --------------------------------------------------------------------------------------
+# LIFE-SHUTDOWN-OUTBOUND: the terminating app calls out after its sidecar drained
+# --------------------------------------------------------------------------------------
+
+
+@check("LIFE-SHUTDOWN-OUTBOUND", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.APP_LOGS, Need.KUBECTL_VERSION))
+def shutdown_outbound(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """The pod is shutting down and its app logged network errors after pilot-agent began draining
+    (istio/istio#7136): a classic sidecar gets SIGTERM with the app, and iptables keeps sending the
+    app's late calls to a proxy that is draining or gone. Both times are the node's clock."""
+    pod = ctx.pod()
+    if pod.metadata.deletion_timestamp is None:
+        return CheckResult.not_applicable(f"pod {_pod_label(pod)} is not shutting down")
+    if pod.is_native_sidecar:
+        return CheckResult.not_applicable("native sidecar: Kubernetes stops istio-proxy only after the app has exited")
+    tl = timeline_of(ctx)
+    drain = readings.drain_started(tl)
+    if drain is None:
+        return CheckResult.passed("pilot-agent has not logged the start of its drain")
+    late = readings.errors_after_drain(tl)
+    if not late:
+        return CheckResult.passed("the app logged no network error after its proxy began draining")
+    remedy, steps = shutdown_remedy(ctx, pod)
+    moments = [drain, *late[:3]]
+    return CheckResult.failed(
+        args={"pod": _pod_label(pod), "container": late[0].container, "drain": when(drain.at),
+              "error": quote(late[0].excerpt), "remedy": remedy},
+        evidence=[moments_ref(ctx, tl, moments, "the app's calls failed after its proxy began draining (node clock)")],
+        observed=[m.summary for m in late[:3]], moments=ids(*moments), resources=[f"Pod {_pod_label(pod)}"],
+        fix=Fix(steps=steps),
+    )

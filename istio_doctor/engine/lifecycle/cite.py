@@ -37,6 +37,13 @@ def when(t: datetime | None) -> str:
     return s + (f".{t.microsecond // 1000:03d}" if t.microsecond else "") + "Z"
 
 
+def quote(text: str, limit: int = 200) -> str:
+    """A log line short enough to quote in a sentence: a long line keeps its end, where the
+    error is ("... dial tcp 10.0.0.1:5432: connect: connection refused"), behind an ellipsis."""
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-(limit - 1):].lstrip()
+
+
 def duration(seconds: float) -> str:
     """``4.2s``, ``3m10s``, ``2h05m``."""
     s = abs(seconds)

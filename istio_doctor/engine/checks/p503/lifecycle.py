@@ -23,7 +23,7 @@ from istio_doctor.engine.checks.p503._reading import (
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.lifecycle import facts, readings
-from istio_doctor.engine.lifecycle.cite import ids, kube_minor, moments_ref, timeline_of, when
+from istio_doctor.engine.lifecycle.cite import ids, kube_minor, moments_ref, quote, timeline_of, when
 from istio_doctor.engine.lifecycle.model import MomentKind
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -82,7 +82,7 @@ def startup_race(ctx: CheckContext, _: NoParams) -> CheckResult:
     status = pod.container_status(race.container)
     args = {"pod": pod_ref(pod), "container": race.container,
             "ready": f"at {when(race.ready.at)}" if race.ready is not None else "(no \"Envoy proxy is ready\" line in the log read)",
-            "error": first_error.excerpt.strip()[:200] if first_error is not None else "-", "remedy": remedy}
+            "error": quote(first_error.excerpt) if first_error is not None else "-", "remedy": remedy}
     if crash is not None:
         args.update({"exit_code": crash.detail, "at": when(crash.at), "restarts": status.restart_count if status else "?"})
     return CheckResult.failed(
@@ -114,9 +114,10 @@ def shutdown_remedy(ctx: CheckContext, pod: Any) -> tuple[str, list[FixStep]]:
     else:
         parts.append("a longer TERMINATION_DRAIN_DURATION_SECONDS (Istio < 1.7)")
         config = "proxyMetadata:\n  TERMINATION_DRAIN_DURATION_SECONDS: \"30\"\n"
+    # the annotation's value is a YAML document itself: written as a literal block, as one types it
     steps.append(FixStep(description=f"Keep the proxy until connections are done (pod template of {workload_name(pod)})",
-                         yaml_patch=yaml.safe_dump({"spec": {"template": {"metadata": {"annotations": {
-                             "proxy.istio.io/config": config}}}}}, sort_keys=False)))
+                         yaml_patch="spec:\n  template:\n    metadata:\n      annotations:\n        proxy.istio.io/config: |\n"
+                                    + "".join(f"          {ln}\n" for ln in config.splitlines())))
     steps.append(FixStep(description="Give the app a preStop sleep so endpoints are removed before it stops, and retry "
                                      "connect-failure/reset on callers"))
     return "Let in-flight and late requests finish before the proxy exits: " + "; or ".join(parts), steps
@@ -126,7 +127,8 @@ def shutdown_remedy(ctx: CheckContext, pod: Any) -> tuple[str, list[FixStep]]:
        peer_needs=(Need.PROXY_LOGS,))
 def shutdown_race(ctx: CheckContext, _: NoParams) -> CheckResult:
     """503 UC/UF to endpoints of pods that are terminating: Envoy drains before the app (or the caller) is done.
-    The terminating pod's timeline gives the moment its proxy began draining (pilot-agent's SIGTERM line)."""
+    The terminating pod's timeline gives the moment its proxy began draining (pilot-agent's SIGTERM line).
+    The outbound side (the terminating app's own calls) is LIFE-SHUTDOWN-OUTBOUND, which reads the app's log."""
     pls = pod_logs(ctx)
     terminating: dict[str, Any] = {}
     for ns in {pl.namespace for pl in pls} | {r.namespace for r in ctx.related}:
@@ -160,7 +162,8 @@ def shutdown_race(ctx: CheckContext, _: NoParams) -> CheckResult:
         if drain is not None:
             moments = [drain, *tl.of(MomentKind.DELETION_REQUESTED)[:1]]
             evidence.append(moments_ref(ctx, tl, moments, "the proxy began draining (pilot-agent's SIGTERM line)"))
-        remedy, steps = shutdown_remedy(ctx, me)
+        # the remedy belongs to the workload whose pods terminate, not to the caller we examine
+        remedy, steps = shutdown_remedy(ctx, next((w for w in who if hasattr(w, "metadata")), me))
         return CheckResult.failed(
             args={"failures": describe_group(bad), "pods": names, "remedy": remedy},
             evidence=evidence, observed=[describe_group(bad)], resources=[],

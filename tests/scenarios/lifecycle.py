@@ -126,6 +126,14 @@ def _cni_scenarios() -> list[Scenario]:
                             pod_target(w, "default/productpage-v1"), "auto", w,
                             Expect(findings_first="LIFE-CNI-NOT-READY", findings=["INJ-INIT-FAIL"],
                                    absent=others("LIFE-CNI-NOT-READY"), path=[("cni-race", "fail")])))
+    # the other side of the repair boundaries: repairPods on by default from 1.21, fixed again in 1.27.1
+    # (istio/istio#57332): the pod that started early is repaired in place and runs
+    for version, kube in (("1.21.6", "1.29.0"), ("1.27.1", "1.33.2")):
+        w = _cni_world(version, kube=kube)
+        out.append(Scenario("lifecycle", f"cni-race-repaired-{_v(version)}", f"control: on {version} the repair controller "
+                            "repairs the pod that started before the node's istio-cni agent; it runs",
+                            pod_target(w, "default/productpage-v1"), "startup", w,
+                            Expect(verdict="no_problem_found", absent=[*LIFE, "INJ-INIT-FAIL"], path=[("cni-race", "pass")])))
     # look-alikes
     w = _cni_world("1.22.3", node_ready_s=-600.0, cni_plugin_missing=True)
     out.append(Scenario("lifecycle", "cni-plugin-missing-agent-ready", "look-alike (istio/istio#22913): istio-validation "
@@ -206,6 +214,13 @@ def _init_scenarios() -> list[Scenario]:
     w = _init_world("1.27.1", _init("vault-env", None, failing=False), kube="1.33.1")
     out.append(Scenario("lifecycle", "init-network-native-sidecar", "control: Istio 1.27 on kubelets 1.33 runs istio-proxy as a "
                         "native sidecar before the init containers: vault-env logs in and completes",
+                        pod_target(w, "default/productpage-v1"), "startup", w,
+                        Expect(verdict="no_problem_found", absent=LIFE, path=[("init-network", "pass")])))
+    # reorderPod puts istio-init last "to allow any traffic to pass before iptables is setup"
+    # (istio/istio@1.22.0:pkg/kube/inject/webhook.go)
+    w = _init_world("1.22.3", _init("vault-env", None, failing=False), cni=False)
+    out.append(Scenario("lifecycle", "init-network-without-cni", "control: without istio-cni, istio-init programs iptables "
+                        "after the app's init containers ran, so vault-env reached Vault directly and completed",
                         pod_target(w, "default/productpage-v1"), "startup", w,
                         Expect(verdict="no_problem_found", absent=LIFE, path=[("init-network", "pass")])))
     w = _init_world("1.22.3", _init("config", NO_FILE))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from istio_doctor.engine.checks import injection as inj
-from istio_doctor.engine.checks.injection.rules import _WEBHOOK_CALL
+from istio_doctor.engine.mesh.injection import _WEBHOOK_CALL
 from istio_doctor.engine.checks.injection.webhook import _webhook_failure_kind
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Outcome

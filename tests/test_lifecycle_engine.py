@@ -14,6 +14,7 @@ import pytest
 from istio_doctor.engine.lifecycle import Clock, MomentKind, build_timeline, with_local_clock
 from istio_doctor.engine.lifecycle import facts
 from istio_doctor.engine.lifecycle.signature import lifecycle_signature
+from istio_doctor.engine.mesh.injection import inject_value
 from istio_doctor.evidence.bundle import Evidence, EvidenceKey, Item, Need
 from istio_doctor.evidence.recording import load_recording
 from istio_doctor.evidence.runner import ReplayRunner
@@ -75,8 +76,8 @@ def test_a_proxy_lifecycle_value_replaces_the_hold_hook_in_every_version() -> No
     ("", True, "default", "default"),
 ])
 def test_inject_value_before_and_from_1_27(value: str, policy_enabled: bool, before: str, after: str) -> None:
-    assert facts.inject_value(value, V("1.26.3")) == before
-    assert facts.inject_value(value, V("1.27.0")) == after
+    assert inject_value(value, V("1.26.3")) == before
+    assert inject_value(value, V("1.27.0")) == after
 
 
 def test_native_sidecar_fix_by_istio_and_kubernetes_version() -> None:

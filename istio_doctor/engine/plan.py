@@ -1,19 +1,21 @@
 """Planning and evaluation of a diagnosis. Pure functions of evidence: no process, no I/O.
 
-``istio_doctor.run`` drives these around the gatherer:
+``istio_doctor.run`` has the one gather loop: it asks ``DiagnosisPlan.steps`` for the next
+pass of evidence keys, gathers them, and sends the evidence back, until the plan is done:
 
 1. ``select_playbooks`` / ``plan_needs``: which evidence the chosen playbooks' checks declare;
-2. (gather cluster, namespace and target-pod evidence concurrently);
-3. ``related_pods``: from the target's failing requests, the pods on the other side;
-4. (gather their pod evidence);
-5. ``evaluate``: walk every playbook for every examined pod and rank the findings
+2. pass 1: cluster, namespace and target-pod evidence (a namespace scan: namespace-wide
+   evidence first, then per-pod evidence only for the pods ``flag_pods`` flags);
+3. ``related_pods``: from the target's failing requests, the pods on the other side (their
+   namespaces' pod lists first when needed), then their ``peer_needs``;
+4. ``evaluate``: walk every playbook for every examined pod and rank the findings
    (``istio_doctor.report.build`` turns the result into a Report).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +28,9 @@ from istio_doctor.engine.walker import PlaybookRun, walk
 from istio_doctor.evidence.bundle import Evidence, EvidenceKey, FailureKind, Need, Scope
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 
-SYMPTOMS = ("auto", "503", "mtls", "injection", "routes", "startup")
 TRIAGE_PLAYBOOK = "triage"
+#: a namespace scan examines at most this many flagged pods in depth (the rest are listed)
+MAX_FLAGGED_PODS = 25
 
 #: evidence every diagnosis reads for its header and version awareness
 BASE_NEEDS = (Need.KUBECTL_VERSION, Need.ISTIOCTL_VERSION)
@@ -93,27 +96,37 @@ def keys_for(needs: Iterable[Need], *, namespace: str, pods: Iterable[str] = (),
 # -- resolving the target ------------------------------------------------------------------
 
 
-def target_pods(target: Target, ev: Evidence) -> tuple[list[str], str]:
-    """Pods a target stands for, and a note when that needs saying (empty list: none found)."""
+@dataclass(frozen=True)
+class TargetPods:
+    """The pods a target stands for, a note when that needs saying, and whether the target
+    itself is missing (a typo or the wrong namespace: the note is the sentence to show)."""
+
+    pods: list[str]
+    note: str = ""
+    missing: bool = False
+
+
+def target_pods(target: Target, ev: Evidence) -> TargetPods:
+    """Pods a target stands for (empty: none found)."""
     ns = target.namespace
     if target.kind is TargetKind.POD:
-        return [target.name], ""
+        return TargetPods([target.name])
     pods = ev.get_or([], Need.PODS, ns)
     if target.kind is TargetKind.NAMESPACE:
-        return [p.metadata.name for p in pods], ""
+        return TargetPods([p.metadata.name for p in pods])
     if target.kind is TargetKind.DEPLOYMENT:
         deps = ev.get_or(None, Need.DEPLOYMENTS, ns)
         if deps is not None and not any(d.metadata.name == target.name for d in deps):
-            return [], f"deployment {ns}/{target.name} was not found" + _did_you_mean(target.name, [d.metadata.name for d in deps])
+            return TargetPods([], f"deployment {ns}/{target.name} was not found" + _did_you_mean(target.name, [d.metadata.name for d in deps]), True)
         names = [p.metadata.name for p in pods if p.owner_workload is not None and p.owner_workload.name == target.name]
-        return names, "" if names else f"deployment {ns}/{target.name} has no pods"
+        return TargetPods(names, "" if names else f"deployment {ns}/{target.name} has no pods")
     # service: the pods it selects
     for svc in ev.get_or([], Need.SERVICES):
         if svc.metadata.namespace == ns and svc.metadata.name == target.name:
             names = [p.metadata.name for p in pods if svc.selects(p)]
-            return names, "" if names else f"service {ns}/{target.name} selects no pods"
-    return [], f"service {ns}/{target.name} was not found" + _did_you_mean(
-        target.name, [s.metadata.name for s in ev.get_or([], Need.SERVICES) if s.metadata.namespace == ns])
+            return TargetPods(names, "" if names else f"service {ns}/{target.name} selects no pods")
+    return TargetPods([], f"service {ns}/{target.name} was not found" + _did_you_mean(
+        target.name, [s.metadata.name for s in ev.get_or([], Need.SERVICES) if s.metadata.namespace == ns]), True)
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:
@@ -123,7 +136,7 @@ def _did_you_mean(name: str, candidates: list[str]) -> str:
     return f" (did you mean: {', '.join(close)}?)" if close else ""
 
 
-def missing_target(target: Target, ev: Evidence, note: str) -> str | None:
+def missing_target(target: Target, ev: Evidence, resolved: TargetPods | None) -> str | None:
     """One sentence when the target itself does not exist (a typo, or the wrong namespace)."""
     if target.kind is TargetKind.POD:
         item = ev.item(Need.POD, target.namespace, target.name)
@@ -131,7 +144,7 @@ def missing_target(target: Target, ev: Evidence, note: str) -> str | None:
             names = [p.metadata.name for p in ev.get_or([], Need.PODS, target.namespace)]
             return f"pod {target.namespace}/{target.name} was not found" + _did_you_mean(target.name, names)
         return None
-    return note if note.endswith("was not found") or "was not found (did you mean" in note else None
+    return resolved.note if resolved is not None and resolved.missing else None
 
 
 def flag_pods(ev: Evidence, namespace: str) -> dict[str, str]:
@@ -274,6 +287,91 @@ class Examined:
     flagged_reason: str = ""
     #: playbooks walked for this pod only (auto mode: its timeline showed their signature)
     extra_playbooks: list[Playbook] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One gathering pass: every key is fetched concurrently."""
+
+    keys: list[EvidenceKey]
+    phase: str = ""  # progress message ("" = none)
+    fallback_namespace: str | None = None  # RBAC fallback for cluster-wide lists
+
+
+@dataclass
+class DiagnosisPlan:
+    """Which evidence to gather, pass by pass, for one target. Pure: ``steps`` yields the next
+    pass and receives the evidence gathered so far; ``examined`` and ``notes`` are filled as
+    the plan learns (set before each pass, so an interrupted gathering still knows its pods)."""
+
+    target: Target
+    needs: set[Need]
+    peer_needs: set[Need]
+    examined: list[Examined] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    resolved: TargetPods | None = None  # what a deploy/, svc/ or ns/ target stands for
+    #: for ``auto``: the loaded playbooks (their ``auto: signature`` ones are added per pod) and the
+    #: registry that says what evidence those add
+    playbooks: dict[str, Playbook] = field(default_factory=dict)
+    symptom: str = "auto"
+    registry: Registry | None = None
+
+    def steps(self) -> Generator[Step, Evidence, None]:
+        target, ns = self.target, self.target.namespace
+        base = keys_for(self.needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
+        pod_needs = {n for n in self.needs if n.scope is Scope.POD}
+        if target.kind is TargetKind.POD:
+            self.examined = [Examined(pod=target.name, related=[])]
+            ev = yield Step(base + keys_for(pod_needs, namespace=ns, pods=[target.name]), f"gathering evidence for {target}", ns)
+        else:
+            extra = [EvidenceKey(need=Need.PODS, namespace=ns)]
+            if target.kind is TargetKind.SERVICE:
+                extra.append(EvidenceKey(need=Need.SERVICES))
+            if target.kind is TargetKind.NAMESPACE:
+                extra.append(EvidenceKey(need=Need.NAMESPACE_PROXY_LOGS, namespace=ns))
+            ev = yield Step(base + extra, f"gathering namespace-wide evidence for {target}", ns)
+            self.resolved = target_pods(target, ev)
+            pods = self.resolved.pods
+            if self.resolved.note:
+                self.notes.append(self.resolved.note)
+            if target.kind is TargetKind.NAMESPACE:
+                flagged = flag_pods(ev, ns)
+                deep = list(flagged)[:MAX_FLAGGED_PODS]
+                if len(flagged) > MAX_FLAGGED_PODS:
+                    self.notes.append(f"{len(flagged)} pods flagged; the first {MAX_FLAGGED_PODS} were examined in depth")
+                # Only flagged pods are walked in depth; the rest are listed in the workload table.
+                # With none flagged, one namespace-level walk runs the checks that need no pod.
+                self.examined = [Examined(pod=p, related=[], flagged_reason=flagged[p]) for p in deep] or [
+                    Examined(pod=None, related=[], pod_evidence_gathered=False)
+                ]
+                ev = yield Step(keys_for(pod_needs, namespace=ns, pods=deep), f"{len(pods)} pods, {len(flagged)} flagged: gathering their proxy evidence")
+            else:
+                self.examined = [Examined(pod=p, related=[]) for p in pods]
+                ev = yield Step(keys_for(pod_needs, namespace=ns, pods=pods))
+        # Auto mode: playbooks walked only for pods whose timeline shows their signature (a Job
+        # kept alive by its sidecar, an init container failing...), with the evidence they add.
+        gathered = [ex.pod for ex in self.examined if ex.pod and ex.pod_evidence_gathered]
+        for pod, (extra, reason) in signature_playbooks(self.playbooks, self.symptom, ev, ns, gathered).items():
+            ex = next(e for e in self.examined if e.pod == pod)
+            ex.extra_playbooks = extra
+            if self.registry is not None:
+                more, _peer = plan_needs(extra, self.registry)
+                ev = yield Step(keys_for(more, namespace=ns, pods=[pod]), f"pod {pod}: {reason}; walking {', '.join(p.id for p in extra)}")
+        if not self.peer_needs:
+            return
+        # The other side of the failing traffic.
+        for ex in self.examined:
+            if not ex.pod or not ex.pod_evidence_gathered:
+                continue
+            rel, missing_ns = related_pods(ev, ns, ex.pod)
+            if missing_ns:
+                ev = yield Step([EvidenceKey(need=Need.PODS, namespace=m) for m in sorted(missing_ns)])
+                rel, _ = related_pods(ev, ns, ex.pod)
+            ex.related = rel
+        peer = sorted(self.peer_needs | {Need.POD}, key=lambda n: n.value)
+        peer_keys = [EvidenceKey(need=n, namespace=r.namespace, name=r.name) for ex in self.examined for r in ex.related for n in peer]
+        if peer_keys:
+            yield Step(peer_keys, f"gathering evidence from {len({(k.namespace, k.name) for k in peer_keys})} related pod(s)")
 
 
 def control_plane_version(ev: Evidence) -> Any | None:

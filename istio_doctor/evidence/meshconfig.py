@@ -73,6 +73,10 @@ class MeshConfig(KubeModel):
     default_config: ProxyConfig = ProxyConfig()
     default_providers: DefaultProviders = DefaultProviders()
     extension_providers: list[ExtensionProvider] = []
+    #: mesh-wide exportTo for resources that set none (empty = Istio's default ``*``)
+    default_service_export_to: list[str] = []
+    default_virtual_service_export_to: list[str] = []
+    default_destination_rule_export_to: list[str] = []
 
     @property
     def access_log_enabled_by_mesh(self) -> bool:
@@ -123,6 +127,8 @@ class InjectorValues(BaseModel):
     hold_application_until_proxy_starts: bool | None = None
     #: ``global.proxy.lifecycle`` is set: the template emits it instead of the hold hook
     proxy_lifecycle: bool = False
+    #: ``global.proxy.clusterDomain``: the DNS domain injected sidecars are started with
+    cluster_domain: str | None = None
 
     @property
     def resolved_proxy_image(self) -> str | None:
@@ -183,6 +189,7 @@ def parse_injector_values(text: str, *, what: str = "injector values", command: 
         rewrite_app_http_probe=_get(v, "sidecarInjectorWebhook", "rewriteAppHTTPProbe"),
         hold_application_until_proxy_starts=hold if isinstance(hold := _get(v, "global", "proxy", "holdApplicationUntilProxyStarts"), bool) else None,
         proxy_lifecycle=bool(_get(v, "global", "proxy", "lifecycle")),
+        cluster_domain=_get(v, "global", "proxy", "clusterDomain") or None,
     )
 
 

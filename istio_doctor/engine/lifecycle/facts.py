@@ -171,23 +171,3 @@ def vtext(v: Version | None) -> str:
     if v is None:
         return "unknown"
     return v.raw or f"{v.major}.{v.minor}" + (f".{v.patch}" if v.patch is not None else "")
-
-
-# -- sidecar.istio.io/inject values -----------------------------------------------------------------
-
-TRUE_BEFORE_127 = frozenset({"y", "yes", "true", "on"})
-
-
-def inject_value(value: str | None, version: Version | None) -> str:
-    """How ``injectRequired()`` reads an explicit sidecar.istio.io/inject value:
-    ``inject`` | ``skip`` | ``default`` (use the selectors and policy) | ``invalid`` (1.27+: logged
-    as invalid, then the default policy decides, exactly as for ``default``)."""
-    if value is None or value == "":
-        return "default"
-    if version is not None and version >= V("1.27"):
-        if value == "true":
-            return "inject"
-        if value == "false":
-            return "skip"
-        return "invalid"
-    return "inject" if value.lower() in TRUE_BEFORE_127 else "skip"

@@ -47,7 +47,6 @@ from istio_doctor.evidence.istio.gateway_api import (
     ParentReference,
     RouteParentStatus,
 )
-from istio_doctor.evidence.istio.hosts import exported_to, fqdn, host_matches, hosts_intersect, istio_resolve_host
 from istio_doctor.evidence.istio.networking import (
     ClientTLSSettings,
     ConnectionPoolSettings,
@@ -159,16 +158,12 @@ __all__ = [
     "EnvoyConfigObjectPatch",
     "EnvoyFilter",
     "EnvoyFilterSpec",
-    "exported_to",
     "FaultAbort",
     "FaultDelay",
-    "fqdn",
     "Gateway",
     "GATEWAY_API",
     "GatewayPort",
     "GatewaySpec",
-    "host_matches",
-    "hosts_intersect",
     "HTTPFaultInjection",
     "HTTPMatchRequest",
     "HTTPRetry",
@@ -179,7 +174,6 @@ __all__ = [
     "HTTPRouteStatus",
     "HTTPSettings",
     "ISTIO_MODELS",
-    "istio_resolve_host",
     "IstioEgressListener",
     "IstioIngressListener",
     "IstioResource",

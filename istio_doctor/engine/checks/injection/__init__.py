@@ -36,7 +36,7 @@ from __future__ import annotations
 # imports every check module, so importing the playbook's package registers all of its checks as
 # it did when this was one module (``load_builtin_checks`` walks subpackages as well).
 from istio_doctor.engine.checks.injection import injected, not_injected, webhook
-from istio_doctor.engine.checks.injection.rules import INJECTOR_SUFFIX, is_injected, situation
+from istio_doctor.engine.mesh.injection import INJECTOR_SUFFIX, is_injected, situation
 
 __all__ = [
     "injected",

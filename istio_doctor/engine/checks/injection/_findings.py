@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from istio_doctor.engine.checks.injection.rules import Decision, Hook, Situation
+from istio_doctor.engine.mesh.injection import Decision, Hook, Situation
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import EvidenceRef, FixStep
 from istio_doctor.evidence.bundle import Need

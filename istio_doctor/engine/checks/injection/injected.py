@@ -15,7 +15,7 @@ from istio_doctor.engine.checks.injection._findings import (
     _restart_step,
     _template_patch_step,
 )
-from istio_doctor.engine.checks.injection.rules import (
+from istio_doctor.engine.mesh.injection import (
     _NO_SUBJECT,
     _SUBJECT_NEEDS,
     _SUBJECT_OPTIONAL,

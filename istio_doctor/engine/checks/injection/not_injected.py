@@ -16,7 +16,7 @@ from istio_doctor.engine.checks.injection._findings import (
     _restart_step,
     _template_patch_step,
 )
-from istio_doctor.engine.checks.injection.rules import (
+from istio_doctor.engine.mesh.injection import (
     _NO_SUBJECT,
     _SUBJECT_NEEDS,
     _SUBJECT_OPTIONAL,
@@ -372,7 +372,7 @@ def annotation_misplaced(ctx: CheckContext, _: NoParams) -> CheckResult:
 @check("INJ-INVALID-VALUE", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
 def invalid_value(ctx: CheckContext, _: NoParams) -> CheckResult:
     """sidecar.istio.io/inject has a value other than "true"/"false", and the version's reading of it
-    (engine/lifecycle/facts.py inject_value) does what its author did not mean: before 1.27 any value
+    (engine/mesh/injection.py inject_value) does what its author did not mean: before 1.27 any value
     but y/yes/true/on keeps the sidecar out; from 1.27 (istio/istio#56737) such a value is invalid and
     the default policy decides, which can inject a pod its author opted out ("False", "no") or leave
     out one that opted in ("yes" where the policy is disabled)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from istio_doctor.engine.checks.injection._findings import _hooks_ref, _ns_ref, _pod_meta_ref, _restart_step
-from istio_doctor.engine.checks.injection.rules import (
+from istio_doctor.engine.mesh.injection import (
     _NO_SUBJECT,
     _SUBJECT_NEEDS,
     _SUBJECT_OPTIONAL,
@@ -92,7 +92,7 @@ def _upstream_workloads(ctx: CheckContext, rss: list[Any]) -> dict[str, str]:
 
 @check("INJ-WEBHOOK-DOWN", needs=(Need.EVENTS,),
        optional=(Need.POD, Need.REPLICASETS, Need.DEPLOYMENTS, Need.WEBHOOKS, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES,
-                 Need.PROXY_LOGS, Need.SERVICES))
+                 Need.PROXY_LOGS, Need.SERVICES, Need.PODS))
 def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Pod creation fails because the API server cannot call the sidecar-injector webhook."""
     ns = ctx.namespace

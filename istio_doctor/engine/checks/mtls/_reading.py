@@ -23,7 +23,7 @@ from istio_doctor.engine.mesh import (
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import fqdn, host_matches
+from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches
 
 # --------------------------------------------------------------------------------------
 # shared reading helpers
@@ -190,7 +190,7 @@ def _client_dests(ctx: CheckContext, pod: Any, *, dr_namespace_hosts: bool = Tru
         for dr in ctx.ev.get_or([], Need.DESTINATION_RULES):
             if dr.metadata.namespace != ns or not dr.spec.host or dr.spec.host.startswith("*"):
                 continue
-            host = fqdn(dr.spec.host, ns)
+            host = dns_fqdn(dr.spec.host, ns)
             svc = service_for_host(ctx, host)
             if svc is None or svc.selects(pod):
                 continue  # its own Service: the server view of each check judges that rule
@@ -364,7 +364,7 @@ def _drs_targeting(ctx: CheckContext, host: str) -> list[tuple[Any, str]]:
     out = []
     for dr in ctx.ev.get_or([], Need.DESTINATION_RULES):
         ns = dr.metadata.namespace or "default"
-        if not dr.spec.host or not host_matches(fqdn(dr.spec.host, ns), host):
+        if not dr.spec.host or not host_matches(dns_fqdn(dr.spec.host, ns), host):
             continue
         ws = dr.spec.workload_selector
         applied = destination_rule_for(ctx, host, ns, ws.labels if ws is not None else None)

@@ -33,7 +33,8 @@ from istio_doctor.engine.model import CheckResult, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import exported_to, fqdn, host_matches
+from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches
+from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
 # MTLS-AUTO-OFF and MTLS-DR-SHADOWING
@@ -52,7 +53,7 @@ def _shadowed_with_tls(ctx: CheckContext, host: str, port: int, client_ns: str, 
         ns = dr.metadata.namespace or "default"
         if applied is not None and dr is applied.rule:
             continue
-        if not dr.spec.host or not host_matches(fqdn(dr.spec.host, ns), host):
+        if not dr.spec.host or not host_matches(dns_fqdn(dr.spec.host, ns), host):
             continue
         if not exported_to(dr.spec.export_to, ns, client_ns):
             continue

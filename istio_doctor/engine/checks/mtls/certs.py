@@ -35,7 +35,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
-from istio_doctor.evidence.bundle import Need
+from istio_doctor.evidence.bundle import MissingEvidence, Need
 
 # --------------------------------------------------------------------------------------
 # certificates: MTLS-ROOTCA-MISMATCH, MTLS-CERT-NOT-READY, MTLS-SAN-MISMATCH
@@ -259,7 +259,8 @@ def _san_matches(san: str, identity: str) -> bool:
 @check(
     "MTLS-SAN-MISMATCH",
     needs=(Need.POD, Need.DESTINATION_RULES, Need.SERVICES, Need.PODS),
-    optional=(Need.CONFIG_DUMP, Need.ENVOY_STATS, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS),
+    # PeerAuthentications: the server's effective mode decides whether the SAN check applies
+    optional=(Need.CONFIG_DUMP, Need.ENVOY_STATS, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS, Need.PEER_AUTHENTICATIONS),
     peer_needs=(Need.CONFIG_DUMP,),
 )
 def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
@@ -270,7 +271,7 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     ctx.resources(Need.DESTINATION_RULES)
     try:
         mesh_td = ctx.mesh_config(pod.revision).trust_domain or "cluster.local"
-    except Exception:  # noqa: BLE001 - mesh config is corroboration only: Istio's default trust domain
+    except MissingEvidence:  # mesh config is corroboration only: Istio's default trust domain
         mesh_td = "cluster.local"
     problems: list[Problem] = []
     decided = False

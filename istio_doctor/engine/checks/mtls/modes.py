@@ -294,7 +294,7 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
 @check(
     "MTLS-TO-NONMESH-SERVER",
     needs=(Need.POD, Need.DESTINATION_RULES, Need.SERVICES, Need.PODS),
-    optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.CONTROL_PLANE_CONFIGMAPS),
+    optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.CONTROL_PLANE_CONFIGMAPS, Need.PEER_AUTHENTICATIONS),
     peer_needs=(Need.PROXY_LOGS,),
 )
 def to_nonmesh_server(ctx: CheckContext, _: NoParams) -> CheckResult:

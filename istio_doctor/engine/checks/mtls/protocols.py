@@ -33,7 +33,8 @@ from istio_doctor.engine.model import CheckResult, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import exported_to
+from istio_doctor.engine.mesh.protocol import Protocol, of_service_port, server_first, service_entry_port
+from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
 # MTLS-DOUBLE-TLS and MTLS-HTTPS-ON-HTTP-PORT
@@ -102,22 +103,9 @@ def double_tls(ctx: CheckContext, _: NoParams) -> CheckResult:
                    na_summary="no DestinationRule with TLS applies to a ServiceEntry host visible to this pod")
 
 
-_HTTP_PROTOS = ("HTTP", "HTTP2", "GRPC", "GRPC-WEB")
-
-
-def _svc_port_protocol(sp: Any) -> str | None:
-    """Istio's protocol for a Service port: appProtocol, else the name prefix; None = undeclared."""
-    if sp.app_protocol:
-        ap = sp.app_protocol.lower()
-        return {"http": "HTTP", "https": "HTTPS", "http2": "HTTP2", "grpc": "GRPC", "tls": "TLS", "tcp": "TCP",
-                "kubernetes.io/h2c": "HTTP2", "kubernetes.io/ws": "HTTP", "kubernetes.io/wss": "HTTPS"}.get(ap, ap.upper())
-    name = (sp.name or "").lower()
-    prefix = name.split("-", 1)[0]
-    known = {"http": "HTTP", "http2": "HTTP2", "grpc": "GRPC", "grpc-web": "GRPC-WEB", "https": "HTTPS", "tls": "TLS", "tcp": "TCP",
-             "mongo": "MONGO", "mysql": "MYSQL", "redis": "REDIS", "udp": "UDP"}
-    if name.startswith("grpc-web"):
-        return "GRPC-WEB"
-    return known.get(prefix)
+def _svc_port_protocol(ctx: CheckContext, sp: Any) -> Protocol:
+    """Istio's protocol for a Service port (engine/mesh/protocol.py, at this control plane's version)."""
+    return of_service_port(sp, version=ctx.istio_version).protocol
 
 
 @check(
@@ -146,18 +134,18 @@ def https_on_http_port(ctx: CheckContext, _: NoParams) -> CheckResult:
         for svc in svcs:
             if svc.spec.cluster_ip == ip or (pod.ip == ip and svc.selects(pod)):
                 sp = svc.port(port) or next((x for x in svc.spec.ports if container_port_for(svc, x, pod) == port), None)
-                if sp is not None and _svc_port_protocol(sp) in _HTTP_PROTOS:
+                if sp is not None and _svc_port_protocol(ctx, sp).is_http:
                     decl = ("Service", svc, sp)
                     break
         if decl is None:
             for se, p in ses:
-                if p.number == port and (p.protocol or "").upper() in _HTTP_PROTOS and (not se.spec.addresses or ip in se.spec.addresses or True):
+                if p.number == port and service_entry_port(p.protocol).protocol.is_http:
                     decl = ("ServiceEntry", se, p)
                     break
         if decl is None:
             continue
         kind, obj, p = decl
-        proto = _svc_port_protocol(p) if kind == "Service" else p.protocol
+        proto = _svc_port_protocol(ctx, p).value if kind == "Service" else p.protocol
         pnum = p.port if kind == "Service" else p.number
         ev = [ctx.ref(Need.PROXY_LOGS, _raw(entries), "400 DPE: the proxy could not parse the bytes as HTTP"),
               ctx.ref(Need.SERVICES if kind == "Service" else Need.SERVICE_ENTRIES, _obj_excerpt(obj, kind), f"port {pnum} declared {proto}")]
@@ -176,7 +164,7 @@ def https_on_http_port(ctx: CheckContext, _: NoParams) -> CheckResult:
         ))
     # Config alone: port 443 declared HTTP on a ServiceEntry is the documented mistake.
     for se, p in ses:
-        if p.number == 443 and (p.protocol or "").upper() in _HTTP_PROTOS and (p.target_port in (None, 443)):
+        if p.number == 443 and service_entry_port(p.protocol).protocol.is_http and (p.target_port in (None, 443)):
             if any(f"ServiceEntry {se.metadata.namespace}/{se.metadata.name}" in x.resources for x in problems):
                 continue
             problems.append(Problem(
@@ -198,17 +186,8 @@ def https_on_http_port(ctx: CheckContext, _: NoParams) -> CheckResult:
 # MTLS-SERVER-FIRST-PERMISSIVE
 # --------------------------------------------------------------------------------------
 
-#: well-known server-first protocols: the server speaks before the client sends anything.
-_SERVER_FIRST = {3306: "MySQL", 25: "SMTP", 587: "SMTP", 21: "FTP", 22: "SSH", 110: "POP3", 143: "IMAP", 4222: "NATS"}
-_SERVER_FIRST_NAMES = {"mysql": "MySQL", "mariadb": "MySQL", "smtp": "SMTP", "ftp": "FTP", "ssh": "SSH", "pop3": "POP3", "imap": "IMAP", "nats": "NATS"}
-
-
 def _server_first(sp: Any, target: int | None) -> str | None:
-    name = (sp.name or "").lower()
-    for k, v in _SERVER_FIRST_NAMES.items():
-        if name == k or name.startswith(k + "-") or name.endswith("-" + k):
-            return v
-    return _SERVER_FIRST.get(sp.port) or (_SERVER_FIRST.get(target) if target is not None else None)
+    return server_first(sp.port, name=sp.name, target_port=target)
 
 
 @check(
@@ -239,8 +218,7 @@ def server_first_permissive(ctx: CheckContext, _: NoParams) -> CheckResult:
         key = f"{s.svc.metadata.namespace}/{s.svc.metadata.name}:{s.port.port}"
         if key in seen:
             continue
-        declared = _svc_port_protocol(s.port)
-        undeclared = declared is None
+        undeclared = _svc_port_protocol(ctx, s.port).is_sniffed
         permissive = s.mtls is not None and s.mtls.mode == "PERMISSIVE"
         if not undeclared and not permissive:
             continue

@@ -14,6 +14,14 @@ from typing import Any
 
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh import container_port_for, service_for_host
+from istio_doctor.engine.mesh.protocol import (  # noqa: F401  (re-exported to the P503 modules)
+    ISTIO_PORTS,
+    SERVER_FIRST_IMAGES,
+    SERVER_FIRST_PORTS,
+    Protocol,
+    of_service_port,
+)
+from istio_doctor.engine.mesh.protocol import WELL_KNOWN_TCP_PORTS as AUTO_TCP_PORTS  # noqa: F401
 from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import Need
@@ -22,43 +30,14 @@ from istio_doctor.evidence.bundle import Need
 # shared helpers
 # --------------------------------------------------------------------------------------
 
-#: Envoy/pilot-agent ports inside every injected pod; never the application's.
-ISTIO_PORTS = frozenset({15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090})
-#: protocol words Istio accepts as a port-name prefix or appProtocol (protocol-selection page).
-KNOWN_PROTOCOLS = frozenset({"http", "http2", "https", "tcp", "tls", "grpc", "grpc-web", "mongo", "mysql", "redis", "udp", "h2c"})
-HTTP_PROTOCOLS = frozenset({"http", "http2", "grpc", "grpc-web", "h2c"})
-#: ports Istio itself treats as TCP when undeclared (protocol-selection page: SMTP, DNS, MySQL, MongoDB).
-AUTO_TCP_PORTS = frozenset({25, 53, 3306, 27017})
-#: server-first protocols (the server speaks first, so sniffing waits forever) on their usual
-#: ports that are NOT in Istio's auto-TCP list. Client-first protocols (PostgreSQL, Redis,
-#: memcached) are deliberately absent: sniffing reads their first bytes and falls back to TCP.
-SERVER_FIRST_PORTS: dict[int, str] = {
-    21: "FTP", 22: "SSH", 110: "POP3", 143: "IMAP", 587: "SMTP submission", 2525: "SMTP",
-    3307: "MySQL", 4222: "NATS",
-}
-SERVER_FIRST_IMAGES: dict[str, str] = {"mysql": "MySQL", "mariadb": "MySQL", "percona": "MySQL", "postfix": "SMTP",
-                                       "mailhog": "SMTP", "nats": "NATS", "vsftpd": "FTP", "dovecot": "IMAP/POP3"}
-
+# Protocol selection, Istio's reserved ports and the server-first tables are mesh semantics:
+# one home, engine/mesh/protocol.py (each rule from Istio's source).
 DOC_NETWORK = "https://istio.io/latest/docs/ops/common-problems/network-issues/"
 
 
-def port_protocol(name: str | None, app_protocol: str | None) -> str | None:
-    """The protocol Istio reads from a Service port (appProtocol wins), None when undeclared (sniffed)."""
-    if app_protocol:
-        ap = app_protocol.lower()
-        if ap in ("kubernetes.io/h2c",):
-            return "http2"
-        if ap in ("kubernetes.io/ws", "kubernetes.io/wss"):
-            return "http"
-        if ap in KNOWN_PROTOCOLS:
-            return ap
-    n = (name or "").lower()
-    if n in KNOWN_PROTOCOLS:
-        return n
-    prefix = n.split("-", 1)[0]
-    if n.startswith("grpc-web"):
-        return "grpc-web"
-    return prefix if prefix in KNOWN_PROTOCOLS and "-" in n else None
+def port_protocol(ctx: CheckContext, sp: Any) -> Protocol:
+    """The protocol Istio selects for a Service port at this control plane's version."""
+    return of_service_port(sp, version=ctx.istio_version).protocol
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import fqdn as to_fqdn
+from istio_doctor.engine.mesh.hosts import dns_fqdn
 
 # --------------------------------------------------------------------------------------
 # UH: no (healthy) endpoint
@@ -92,7 +92,8 @@ def _failed_creates(ctx: CheckContext, svc: Any) -> list[Any]:
 
 
 @check("P503-NO-ENDPOINTS", needs=(Need.POD, Need.SERVICES, Need.PROXY_LOGS),
-       optional=(Need.PODS, Need.ENDPOINTSLICES, Need.DESTINATION_RULES, Need.CONFIG_DUMP, Need.EVENTS), peer_needs=(Need.PROXY_LOGS,))
+       optional=(Need.PODS, Need.ENDPOINTSLICES, Need.DESTINATION_RULES, Need.CONFIG_DUMP, Need.EVENTS, Need.CONTROL_PLANE_CONFIGMAPS),
+       peer_needs=(Need.PROXY_LOGS,))
 def no_endpoints(ctx: CheckContext, _: NoParams) -> CheckResult:
     """503 UH no_healthy_upstream because the Service has no ready endpoint (readiness failing, selector matching nothing)."""
     pls = pod_logs(ctx)
@@ -242,7 +243,7 @@ def probe_rewrite(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 
 @check("P503-SUBSET-NO-PODS", needs=(Need.POD, Need.SERVICES, Need.DESTINATION_RULES, Need.PROXY_LOGS),
-       optional=(Need.PODS, Need.VIRTUAL_SERVICES, Need.ANALYZE, Need.DESCRIBE), peer_needs=(Need.PROXY_LOGS,))
+       optional=(Need.PODS, Need.VIRTUAL_SERVICES, Need.ANALYZE, Need.DESCRIBE, Need.CONTROL_PLANE_CONFIGMAPS), peer_needs=(Need.PROXY_LOGS,))
 def subset_no_pods(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule subset whose labels select no pod of its host, used by a route (503 UH)."""
     pls = pod_logs(ctx)
@@ -273,7 +274,7 @@ def subset_no_pods(ctx: CheckContext, _: NoParams) -> CheckResult:
     for host, svc in hosts.items():
         for vs in virtual_services_for_host(ctx, host, client_namespace=ctx.namespace):
             for d in vs.destinations:
-                if not d.subset or to_fqdn(d.host, vs.metadata.namespace or "default") != host:
+                if not d.subset or dns_fqdn(d.host, vs.metadata.namespace or "default") != host:
                     continue
                 res = _subset_empty(ctx, svc, d.subset, ctx.namespace)
                 if res is None:

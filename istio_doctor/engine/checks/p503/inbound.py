@@ -139,7 +139,7 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
                                 "apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
                                 "metadata": {"name": f"{svc.metadata.name}-localhost", "namespace": ns},
                                 "spec": {"workloadSelector": {"labels": dict(svc.spec.selector)},
-                                         "ingress": [{"port": {"number": cp, "protocol": (port_protocol(sp.name, sp.app_protocol) or "TCP").upper(),
+                                         "ingress": [{"port": {"number": cp, "protocol": "TCP" if port_protocol(ctx, sp).is_sniffed else port_protocol(ctx, sp).upper(),
                                                                "name": sp.name or f"port-{cp}"},
                                                       "defaultEndpoint": f"127.0.0.1:{cp}"}]}}, sort_keys=False)),
                 ]),

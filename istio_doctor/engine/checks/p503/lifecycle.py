@@ -59,7 +59,7 @@ def _startup_remedy(ctx: CheckContext, pod: Any) -> tuple[str, list[FixStep]]:
 
 
 @check("P503-STARTUP-RACE", needs=(Need.POD,),
-       optional=(Need.CONTROL_PLANE_CONFIGMAPS, Need.PROXY_LOGS, Need.APP_PREVIOUS_LOGS, Need.KUBECTL_VERSION))
+       optional=(Need.CONTROL_PLANE_CONFIGMAPS, Need.PROXY_LOGS, Need.APP_LOGS, Need.APP_PREVIOUS_LOGS, Need.KUBECTL_VERSION))
 def startup_race(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The app failed to connect while its classic sidecar was not ready yet: its first run crashed before
     pilot-agent logged "Envoy proxy is ready", or it logged network errors stamped before that line (the

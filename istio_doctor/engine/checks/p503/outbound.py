@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 
 from istio_doctor.engine.checks.p503._reading import (
-    HTTP_PROTOCOLS,
     describe_group,
     dump,
     is_ip,
@@ -28,7 +27,7 @@ from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import host_matches
+from istio_doctor.engine.mesh.hosts import host_matches
 
 
 def _blackholed(e: AccessLogEntry) -> bool:
@@ -199,7 +198,7 @@ def headless_podip(ctx: CheckContext, _: NoParams) -> CheckResult:
                 if pod is None:
                     continue
                 sp = next((x for x in s.spec.ports if x.port == port or container_port_for(s, x, pod) == port), None)
-                if sp is None or port_protocol(sp.name, sp.app_protocol) not in (None, *HTTP_PROTOCOLS):
+                if sp is None or not port_protocol(ctx, sp).is_http_or_sniffed:
                     continue
                 es = [x for x in pl.log.entries if x.authority == e.authority and is_failure(x)]
                 return CheckResult.failed(

@@ -10,7 +10,7 @@ from typing import Any
 
 from istio_doctor.engine.checks.p503._reading import (
     AUTO_TCP_PORTS,
-    HTTP_PROTOCOLS,
+    Protocol,
     SERVER_FIRST_IMAGES,
     SERVER_FIRST_PORTS,
     PodLog,
@@ -89,12 +89,11 @@ def protocol_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             if hit is None:
                 continue
             svc, sp = hit
-            proto = port_protocol(sp.name, sp.app_protocol)
-            if proto not in HTTP_PROTOCOLS:
+            if not port_protocol(ctx, sp).is_http:
                 continue
             by_port.setdefault((svc.fqdn(), sp.port), (svc, sp, []))[2].append(e)
         for (_, _), (svc, sp, entries) in by_port.items():
-            proto = port_protocol(sp.name, sp.app_protocol)
+            proto = port_protocol(ctx, sp)
             tls_hint = any("DPE" in e.response_flags for e in entries)
             how = (f"name: {sp.name}" if not sp.app_protocol else f"appProtocol: {sp.app_protocol}")
             new_name = "tls" if tls_hint else "tcp"
@@ -156,7 +155,7 @@ def server_first(ctx: CheckContext, _: NoParams) -> CheckResult:
     looked = 0
     for svc, pods in candidates:
         for sp in svc.spec.ports:
-            if (sp.protocol or "TCP").upper() != "TCP" or port_protocol(sp.name, sp.app_protocol) is not None:
+            if (sp.protocol or "TCP").upper() != "TCP" or not port_protocol(ctx, sp).is_sniffed:
                 continue
             looked += 1
             cp = container_port_for(svc, sp, pods[0]) if pods else (sp.effective_target_port if isinstance(sp.effective_target_port, int) else None)
@@ -199,8 +198,9 @@ def multi_svc_protocol(ctx: CheckContext, _: NoParams) -> CheckResult:
         by_target: dict[int, list[tuple[Any, Any]]] = {}
         for s in svcs:
             for sp in s.spec.ports:
-                proto = port_protocol(sp.name, sp.app_protocol) or "auto (sniffed)"
-                proto = "tcp" if proto in ("tcp", "mysql", "mongo", "redis") else ("http" if proto in HTTP_PROTOCOLS else proto)
+                p = port_protocol(ctx, sp)
+                proto = ("auto (sniffed)" if p.is_sniffed else "http" if p.is_http
+                         else "tcp" if p in (Protocol.TCP, Protocol.MYSQL, Protocol.MONGO, Protocol.REDIS) else p.word)
                 by_port.setdefault(sp.port, []).append((s, sp, proto))
                 cp = container_port_for(s, sp, pod)
                 if cp is not None:

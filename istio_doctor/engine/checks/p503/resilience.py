@@ -27,7 +27,7 @@ from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import fqdn as to_fqdn
+from istio_doctor.engine.mesh.hosts import dns_fqdn
 from istio_doctor.evidence.istio import parse_duration
 
 # --------------------------------------------------------------------------------------
@@ -53,7 +53,8 @@ def _pool_limits(tp: Any) -> dict[str, Any]:
     return out
 
 
-@check("P503-CIRCUIT-BREAKER", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.DESTINATION_RULES, Need.SERVICES, Need.ENVOY_STATS, Need.CONFIG_DUMP),
+@check("P503-CIRCUIT-BREAKER", needs=(Need.POD, Need.PROXY_LOGS),
+       optional=(Need.DESTINATION_RULES, Need.SERVICES, Need.ENVOY_STATS, Need.CONFIG_DUMP, Need.CONTROL_PLANE_CONFIGMAPS),
        peer_needs=(Need.PROXY_LOGS,))
 def circuit_breaker(ctx: CheckContext, _: NoParams) -> CheckResult:
     """503 UO: the DestinationRule connectionPool limits overflow (circuit breaking)."""
@@ -107,7 +108,8 @@ def circuit_breaker(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed("no UO overflow in the proxy logs or stats")
 
 
-@check("P503-OUTLIER-EJECTED", needs=(Need.POD, Need.ENVOY_CLUSTERS), optional=(Need.PROXY_LOGS, Need.DESTINATION_RULES, Need.ENVOY_STATS))
+@check("P503-OUTLIER-EJECTED", needs=(Need.POD, Need.ENVOY_CLUSTERS),
+       optional=(Need.PROXY_LOGS, Need.DESTINATION_RULES, Need.ENVOY_STATS, Need.CONTROL_PLANE_CONFIGMAPS))
 def outlier_ejected(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Outlier detection ejected the hosts of a cluster the pod calls (503 UH / failing requests)."""
     hosts = ctx.ev.get(Need.ENVOY_CLUSTERS, ctx.namespace, ctx.pod_name)
@@ -162,7 +164,8 @@ def _uc_termination(e: AccessLogEntry) -> bool:
     return has_flag(e, "UC") and "connection_termination" in (e.response_code_details or "connection_termination")
 
 
-@check("P503-KEEPALIVE-UC", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.DESTINATION_RULES, Need.SERVICES), peer_needs=(Need.PROXY_LOGS,))
+@check("P503-KEEPALIVE-UC", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.DESTINATION_RULES, Need.SERVICES, Need.CONTROL_PLANE_CONFIGMAPS),
+       peer_needs=(Need.PROXY_LOGS,))
 def keepalive_uc(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Sporadic 503 UC connection_termination on a healthy upstream: the app closes idle keep-alive connections Envoy reuses."""
     for pl in pod_logs(ctx):
@@ -205,7 +208,8 @@ def keepalive_uc(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed("no sporadic 503 UC connection_termination on an otherwise healthy upstream")
 
 
-@check("P503-RETRIES-EXHAUSTED", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.VIRTUAL_SERVICES,), peer_needs=(Need.PROXY_LOGS,))
+@check("P503-RETRIES-EXHAUSTED", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.VIRTUAL_SERVICES, Need.CONTROL_PLANE_CONFIGMAPS),
+       peer_needs=(Need.PROXY_LOGS,))
 def retries_exhausted(ctx: CheckContext, _: NoParams) -> CheckResult:
     """503 URX: Envoy retried and every attempt failed; the other flags name the real failure."""
     for pl in pod_logs(ctx):
@@ -249,7 +253,8 @@ def retries_exhausted(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed("no URX (retries exhausted) in the proxy logs")
 
 
-@check("P503-TIMEOUT", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.VIRTUAL_SERVICES, Need.CONFIG_DUMP), peer_needs=(Need.PROXY_LOGS,))
+@check("P503-TIMEOUT", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.VIRTUAL_SERVICES, Need.CONFIG_DUMP, Need.CONTROL_PLANE_CONFIGMAPS),
+       peer_needs=(Need.PROXY_LOGS,))
 def timeout(ctx: CheckContext, _: NoParams) -> CheckResult:
     """504 UT: the route timeout (VirtualService timeout/perTryTimeout) is shorter than the upstream's latency."""
     for pl in pod_logs(ctx):
@@ -294,7 +299,8 @@ def timeout(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed("no 504 UT (upstream request timeout) in the proxy logs")
 
 
-@check("P503-FAULT-CONFIG", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.VIRTUAL_SERVICES, Need.SERVICES), peer_needs=(Need.PROXY_LOGS,))
+@check("P503-FAULT-CONFIG", needs=(Need.POD, Need.PROXY_LOGS), optional=(Need.VIRTUAL_SERVICES, Need.SERVICES, Need.CONTROL_PLANE_CONFIGMAPS),
+       peer_needs=(Need.PROXY_LOGS,))
 def fault_config(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The 503s/delays are injected on purpose: a VirtualService fault (FI abort / DI delay)."""
     for pl in pod_logs(ctx):
@@ -306,7 +312,7 @@ def fault_config(ctx: CheckContext, _: NoParams) -> CheckResult:
         if host is None:
             auth = next((e.authority for e in fi if e.authority), None)
             if auth:
-                host = to_fqdn(auth.split(":")[0], pl.namespace)
+                host = dns_fqdn(auth.split(":")[0], pl.namespace)
         faults = []
         if host and ctx.ev.has(Need.VIRTUAL_SERVICES):
             for vs in virtual_services_for_host(ctx, host, client_namespace=pl.namespace):

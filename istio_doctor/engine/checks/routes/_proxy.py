@@ -13,7 +13,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.evidence.bundle import Need
 from istio_doctor.evidence.envoy.configdump import match_virtual_host
-from istio_doctor.evidence.istio import host_matches
+from istio_doctor.engine.mesh.hosts import host_matches
 
 # --------------------------------------------------------------------------------------
 # access-log helpers

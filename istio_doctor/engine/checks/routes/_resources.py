@@ -19,8 +19,8 @@ from istio_doctor.engine.checks.routes._proxy import (
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh import split_service_fqdn
 from istio_doctor.engine.model import EvidenceRef
-from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import fqdn, host_matches, istio_resolve_host
+from istio_doctor.evidence.bundle import MissingEvidence, Need
+from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches, resolve_short_name
 
 # --------------------------------------------------------------------------------------
 # Istio resource helpers
@@ -73,7 +73,7 @@ def _gateways_selecting(ctx: CheckContext, pod: Any) -> list[Any]:
 def _pod_services(ctx: CheckContext, pod: Any) -> list[Any]:
     try:
         return ctx.services_selecting(pod)
-    except Exception:  # noqa: BLE001 - services missing: no server-side relevance
+    except MissingEvidence:  # services missing: no server-side relevance
         return []
 
 
@@ -97,7 +97,7 @@ def _service_for_authority(ctx: CheckContext, host: str, client_ns: str) -> Any 
             return s
     if len(parts) == 1:
         return next((s for s in svcs if s.metadata.name == host and s.metadata.namespace == client_ns), None)
-    return _service_by_fqdn(ctx, fqdn(host, client_ns))
+    return _service_by_fqdn(ctx, dns_fqdn(host, client_ns))
 
 
 def _service_entries_for(ctx: CheckContext, host: str) -> list[Any]:
@@ -113,7 +113,7 @@ def _in_registry(ctx: CheckContext, host: str) -> bool:
 
 def _vs_matches_host(vs: Any, host: str, svc_fqdn: str | None) -> bool:
     for h in vs.spec.hosts:
-        r = istio_resolve_host(h, _vs_ns(vs))
+        r = resolve_short_name(h, _vs_ns(vs))
         if host_matches(r, host) or (svc_fqdn and host_matches(r, svc_fqdn)):
             return True
     return False
@@ -174,7 +174,7 @@ def _relevant_vs_for_pod(ctx: CheckContext, pod: Any) -> list[Any]:
     fqdns = {s.fqdn() for s in _pod_services(ctx, pod)}
     out = []
     for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
-        if any(istio_resolve_host(d.host, _vs_ns(vs)) in fqdns or fqdn(d.host, _vs_ns(vs)) in fqdns for d in vs.destinations):
+        if any(resolve_short_name(d.host, _vs_ns(vs)) in fqdns or dns_fqdn(d.host, _vs_ns(vs)) in fqdns for d in vs.destinations):
             out.append(vs)
     return out
 

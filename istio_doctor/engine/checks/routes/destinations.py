@@ -39,7 +39,8 @@ from istio_doctor.engine.mesh import all_destination_rules_for, destination_rule
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import exported_to, fqdn, istio_resolve_host
+from istio_doctor.engine.mesh.hosts import dns_fqdn, resolve_short_name
+from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
 # destinations: hosts, subsets, ports
@@ -95,21 +96,21 @@ def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
     for vs, _client_ns in cands:
         vns = _vs_ns(vs)
         for d in vs.destinations:
-            r = istio_resolve_host(d.host, vns)
+            r = resolve_short_name(d.host, vns)
             if _in_registry(ctx, r):
                 continue
             if dump is not None and dump.clusters_for(r):
                 continue  # Envoy knows it (e.g. a registry we cannot list): not unknown
             hits = [e for e in nc if _vs_matches_host(vs, _authority_host(e.authority), None) or pod.is_gateway] or \
                    [e for e in nc if e.route_name and e.route_name in {h.name for h in vs.spec.http if h.name}]
-            intended = fqdn(d.host, vns)
+            intended = dns_fqdn(d.host, vns)
             names = [f"{s.metadata.name}.{s.metadata.namespace}" for s in ctx.services()]
             close = difflib.get_close_matches(f"{d.host.split('.')[0]}.{(d.host.split('.') + [vns])[1]}" if "." in d.host else f"{d.host}.{vns}", names, n=1)
             if _in_registry(ctx, intended) and intended != r:
                 suggestion = intended
                 why = f"Istio reads {d.host!r} literally (only dotless short names are expanded), so it is not {intended}"
             elif close:
-                suggestion = fqdn(close[0], vns)
+                suggestion = dns_fqdn(close[0], vns)
                 why = f"no Service or ServiceEntry is named {r} (did you mean {suggestion}?)"
             else:
                 suggestion = ""
@@ -145,7 +146,7 @@ def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 @check("ROUTE-SUBSET-UNDEFINED", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.SERVICES),
        optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.GATEWAYS, Need.SERVICE_ENTRIES, Need.ANALYZE, Need.CONTROL_PLANE_CONFIGMAPS,
-                 Need.DESCRIBE))
+                 Need.DESCRIBE, Need.PODS))
 def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A VirtualService routes to a subset that no DestinationRule defines: 503 NC (older proxies: NR)."""
     pod = ctx.pod()
@@ -158,7 +159,7 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
     dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
     for vs, cns, d in subset_dests:
         vns = _vs_ns(vs)
-        host = istio_resolve_host(d.host, vns)
+        host = resolve_short_name(d.host, vns)
         applied = destination_rule_for(ctx, host, cns, pod.labels if cns == ctx.namespace else None)
         if applied is not None and applied.rule.subset(d.subset) is not None:
             continue
@@ -227,11 +228,11 @@ def port_ambiguous(ctx: CheckContext, _: NoParams) -> CheckResult:
     for vs, _cns in cands:
         vns = _vs_ns(vs)
         gateway_bound = bool(_gw_refs(vs))
-        vs_fqdns = {istio_resolve_host(h, vns) for h in vs.spec.hosts}
+        vs_fqdns = {resolve_short_name(h, vns) for h in vs.spec.hosts}
         for d in vs.destinations:
             if d.port is not None and d.port.number:
                 continue
-            svc = _service_by_fqdn(ctx, istio_resolve_host(d.host, vns))
+            svc = _service_by_fqdn(ctx, resolve_short_name(d.host, vns))
             if svc is None or len(svc.spec.ports) < 2:
                 continue
             host = svc.fqdn()

@@ -44,7 +44,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import host_matches, hosts_intersect, istio_resolve_host
+from istio_doctor.engine.mesh.hosts import host_matches, hosts_intersect, resolve_short_name
 
 # --------------------------------------------------------------------------------------
 # ROUTE-VS-NO-GATEWAY
@@ -73,7 +73,7 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
         if set(refs) & gw_keys:
             continue
         vns = _vs_ns(vs)
-        hosts = [istio_resolve_host(h, vns) for h in vs.spec.hosts]
+        hosts = [resolve_short_name(h, vns) for h in vs.spec.hosts]
         hit_hosts = [a for a in misses if any(host_matches(h, a) for h in hosts)]
         hit = [e for a in hit_hosts for e in misses[a]]
         if not hit and log is not None:
@@ -86,7 +86,7 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
         dangling = [r for r in refs if r not in all_gw_keys]
         same_name = [g for g in gws for r in dangling if r.split("/")[1] == g.metadata.name]
         # A non-service host that a Gateway of this pod lists by name is meant for ingress.
-        explicit = [h for h in vs.spec.hosts if h != "*" and not _in_registry(ctx, istio_resolve_host(h, vns))
+        explicit = [h for h in vs.spec.hosts if h != "*" and not _in_registry(ctx, resolve_short_name(h, vns))
                     and any(_gw_lists_host(g, h) for g in gws)]
         served = [a for a in hit_hosts if any(_gw_serves_host(g, a) for g in gws)]
         if same_name:
@@ -106,7 +106,7 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
     vs, why, hit = problems[0]
     gw = gws[0]
     for g in gws:
-        if any(_gw_serves_host(g, istio_resolve_host(h, _vs_ns(vs)), _vs_ns(vs)) for h in vs.spec.hosts):
+        if any(_gw_serves_host(g, resolve_short_name(h, _vs_ns(vs)), _vs_ns(vs)) for h in vs.spec.hosts):
             gw = g
             break
     gw_ref = _gw_key(gw)
@@ -160,7 +160,7 @@ def host_not_in_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
         for vs in _vs_bound_to(ctx, gw):
             vns = _vs_ns(vs)
             ghosts = [h for s in gw.spec.servers for h in _server_hosts_for(gw, s, vns)]
-            bad = [h for h in vs.spec.hosts if not any(hosts_intersect(g, istio_resolve_host(h, vns)) or hosts_intersect(g, h) for g in ghosts)]
+            bad = [h for h in vs.spec.hosts if not any(hosts_intersect(g, resolve_short_name(h, vns)) or hosts_intersect(g, h) for g in ghosts)]
             if bad:
                 problems.append((gw, vs, bad))
     if not problems:
@@ -265,7 +265,7 @@ def gw_selector(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 
 @check("ROUTE-GW-PORT-NOT-ON-SVC", needs=(Need.POD, Need.GATEWAYS, Need.SERVICES, Need.VIRTUAL_SERVICES),
-       optional=(Need.CONTROL_PLANE_PODS, Need.PODS, Need.ANALYZE))
+       optional=(Need.CONTROL_PLANE_PODS, Need.PODS, Need.ANALYZE, Need.PROXY_LOGS))
 def gw_port_not_on_svc(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A Gateway server port is not exposed by the Service in front of the gateway pods."""
     pod = ctx.pod()
@@ -349,7 +349,7 @@ def gw_tls_mode(ctx: CheckContext, _: NoParams) -> CheckResult:
         for vs in _vs_bound_to(ctx, g):
             vns = _vs_ns(vs)
             sh = _server_hosts_for(g, s, vns)
-            if not any(hosts_intersect(a, istio_resolve_host(h, vns)) or hosts_intersect(a, h) for a in sh for h in vs.spec.hosts):
+            if not any(hosts_intersect(a, resolve_short_name(h, vns)) or hosts_intersect(a, h) for a in sh for h in vs.spec.hosts):
                 continue
             problem = ""
             if mode != "PASSTHROUGH" and vs.spec.tls and not vs.spec.http:

@@ -30,7 +30,7 @@ from istio_doctor.engine.mesh import destination_rule_for, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import istio_resolve_host
+from istio_doctor.engine.mesh.hosts import resolve_short_name
 
 # --------------------------------------------------------------------------------------
 # ingress subset rules, JWT claim routing
@@ -58,7 +58,7 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
         for d in gvs.destinations:
             if d.subset:
                 continue
-            host = istio_resolve_host(d.host, _vs_ns(gvs))
+            host = resolve_short_name(d.host, _vs_ns(gvs))
             if mine and not pod.is_gateway and host not in mine:
                 continue
             svc = _service_by_fqdn(ctx, host)
@@ -67,7 +67,7 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
             for mvs in vss:
                 if _gw_refs(mvs) or not _vs_matches_host(mvs, host, host):
                     continue
-                subsets = sorted({x.subset for x in mvs.destinations if x.subset and istio_resolve_host(x.host, _vs_ns(mvs)) == host})
+                subsets = sorted({x.subset for x in mvs.destinations if x.subset and resolve_short_name(x.host, _vs_ns(mvs)) == host})
                 if not subsets:
                     continue
                 applied = destination_rule_for(ctx, host, _vs_ns(gvs))

@@ -30,7 +30,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import host_matches, istio_resolve_host
+from istio_doctor.engine.mesh.hosts import host_matches, resolve_short_name
 
 # --------------------------------------------------------------------------------------
 # ROUTE-AUTHORITY-MISMATCH / ROUTE-MATCH-MISS (what Envoy does with the logged request)
@@ -45,7 +45,7 @@ def _known_host(ctx: CheckContext, host: str, client_ns: str) -> bool:
     sfq = svc.fqdn() if svc is not None else None
     for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
         for h in vs.spec.hosts:
-            r = istio_resolve_host(h, _vs_ns(vs))
+            r = resolve_short_name(h, _vs_ns(vs))
             if h == "*":
                 # '*' names no host in particular, but a '*' VirtualService meant for a gateway
                 # does serve this request: then the binding, not the Host header, is wrong.

@@ -27,7 +27,8 @@ from istio_doctor.engine.mesh import all_destination_rules_for, destination_rule
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import exported_to, host_matches, istio_resolve_host
+from istio_doctor.engine.mesh.hosts import host_matches, resolve_short_name
+from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
 # VirtualService conflicts, visibility (exportTo, Sidecar)
@@ -45,7 +46,7 @@ def vs_host_conflict(ctx: CheckContext, _: NoParams) -> CheckResult:
         if not vs.applies_to_mesh:
             continue
         for h in vs.spec.hosts:
-            r = istio_resolve_host(h, _vs_ns(vs))
+            r = resolve_short_name(h, _vs_ns(vs))
             if r in hosts or (_vs_ns(vs) == ctx.namespace and "*" not in r):
                 by_host.setdefault(r, []).append(vs)
     conflicts = {h: v for h, v in by_host.items() if len({(_vs_ns(x), x.metadata.name) for x in v}) > 1}
@@ -126,7 +127,7 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
                 for d in vs.destinations:
                     if not d.subset:
                         continue
-                    h = istio_resolve_host(d.host, _vs_ns(vs))
+                    h = resolve_short_name(d.host, _vs_ns(vs))
                     applied = destination_rule_for(ctx, h, cns, pod.labels)
                     if applied is not None and applied.rule.subset(d.subset) is not None:
                         continue
@@ -224,7 +225,7 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
         for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
             if vs.applies_to_mesh and _vs_matches_host(vs, host, host):
                 for d in vs.destinations:
-                    r = istio_resolve_host(d.host, _vs_ns(vs))
+                    r = resolve_short_name(d.host, _vs_ns(vs))
                     dsvc = _service_by_fqdn(ctx, r)
                     if dsvc is not None and r != host:
                         checks.append((r, dsvc.metadata.namespace, dsvc, es))

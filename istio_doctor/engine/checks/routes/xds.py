@@ -27,8 +27,9 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh import root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
-from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.istio import exported_to, fqdn, istio_resolve_host
+from istio_doctor.evidence.bundle import MissingEvidence, Need
+from istio_doctor.engine.mesh.hosts import dns_fqdn, resolve_short_name
+from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
 # xDS state, EnvoyFilters, ServiceEntries, DestinationRule hosts
@@ -141,7 +142,7 @@ def _auto_allocate(ctx: CheckContext, pod: Any) -> bool:
         return True
     try:
         md = ctx.mesh_config(pod.revision).default_config.proxy_metadata
-    except Exception:  # noqa: BLE001 - no mesh config: Istio's default (off)
+    except MissingEvidence:  # no mesh config: Istio's default (off)
         return False
     return str(md.get("ISTIO_META_DNS_AUTO_ALLOCATE", "")).lower() == "true"
 
@@ -198,29 +199,29 @@ def dr_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule's host matches no Service or ServiceEntry, so the rule is silently unused."""
     pod = ctx.pod()
     hosts = _relevant_hosts(ctx, pod)
-    subset_hosts = {istio_resolve_host(d.host, _vs_ns(vs)) for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES) for d in vs.destinations if d.subset}
+    subset_hosts = {resolve_short_name(d.host, _vs_ns(vs)) for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES) for d in vs.destinations if d.subset}
     cands = []
     for dr in ctx.resources(Need.DESTINATION_RULES):
         if not dr.spec.host or "*" in dr.spec.host:
             continue
         ns = dr.metadata.namespace or "default"
-        meant = fqdn(dr.spec.host, ns)
+        meant = dns_fqdn(dr.spec.host, ns)
         if ns == ctx.namespace or meant in hosts or meant in subset_hosts:
             cands.append(dr)
     if not cands:
         return CheckResult.not_applicable("no DestinationRule concerns the examined pod's traffic")
     for dr in cands:
         ns = dr.metadata.namespace or "default"
-        actual = istio_resolve_host(dr.spec.host, ns)
+        actual = resolve_short_name(dr.spec.host, ns)
         if _in_registry(ctx, actual):
             continue
-        meant = fqdn(dr.spec.host, ns)
+        meant = dns_fqdn(dr.spec.host, ns)
         names = [s.metadata.name for s in ctx.services(ns)]
         close = difflib.get_close_matches(dr.spec.host.split(".")[0], names, n=1)
         if meant != actual and _in_registry(ctx, meant):
             suggestion, why = meant, f"Istio reads {dr.spec.host!r} literally (only dotless names are expanded), so it is not {meant}"
         elif close:
-            suggestion, why = fqdn(close[0], ns), f"no Service or ServiceEntry is named {actual} (did you mean {close[0]}?)"
+            suggestion, why = dns_fqdn(close[0], ns), f"no Service or ServiceEntry is named {actual} (did you mean {close[0]}?)"
         else:
             suggestion, why = "", f"no Service or ServiceEntry is named {actual}"
         evidence = [ctx.ref(Need.DESTINATION_RULES, _obj_excerpt(dr, "DestinationRule"), "the DestinationRule host")]

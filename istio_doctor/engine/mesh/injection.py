@@ -2,6 +2,15 @@
 (``Hook``, ``injector_hooks``), the subject under examination (``Subject``: the pod, or a
 Deployment's pod template), ``decide`` (webhook selectors, then istiod's ``injectRequired()`` rules)
 and ``situation``, which the checks and gates share.
+
+``decide`` follows ``injectRequired`` (``istio/istio@1.22.0:pkg/kube/inject/inject.go``):
+hostNetwork pods and ``kube-system``/``kube-public`` are never injected; the pod's
+``sidecar.istio.io/inject`` label beats the annotation (read from 1.12 only:
+``istio/istio@1.11.8`` reads the annotation alone, ``#35729``); y/yes/true/on inject, any other
+value does not (from 1.27 only exact true/false count and any other value falls back to the
+selectors and the policy: ``inject_value``, istio/istio#56737); then ``neverInjectSelector``, then ``alwaysInjectSelector``; then the policy:
+``enabled`` injects by default, ``disabled`` only on opt-in, and any other value never injects
+(``default: // InjectionPolicyOff``).
 """
 
 from __future__ import annotations
@@ -11,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from istio_doctor.engine.context import CheckContext
-from istio_doctor.engine.lifecycle.facts import inject_value
 from istio_doctor.evidence.bundle import MissingEvidence, Need
 from istio_doctor.evidence.kube import (
     INJECT_KEY,
@@ -23,6 +31,7 @@ from istio_doctor.evidence.kube import (
 )
 from istio_doctor.evidence.meshconfig import InjectorConfig
 from istio_doctor.evidence.target import TargetKind
+from istio_doctor.evidence.versions import Version
 
 # --------------------------------------------------------------------------------------
 # the injector's rules
@@ -46,6 +55,24 @@ DOC_INJECTION = "https://istio.io/latest/docs/ops/common-problems/injection/"
 DOC_SIDECAR_INJECTION = "https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/"
 
 _WEBHOOK_CALL = re.compile(r'failed calling (?:admission )?webhook "(?P<hook>[^"]+)"')
+
+
+def inject_value(value: str | None, version: Version | None) -> str:
+    """How ``injectRequired()`` reads an explicit sidecar.istio.io/inject value:
+    ``inject`` | ``skip`` | ``default`` (use the selectors and policy) | ``invalid`` (1.27+: logged
+    "Invalid value for sidecar.istio.io/inject ... Falling back to default injection policy", then
+    decided exactly as ``default``). Up to 1.26 the value is lower-cased and y/yes/true/on inject,
+    any other non-empty value does not (istio/istio@1.26.0:pkg/kube/inject/inject.go); from 1.27
+    only exact "true"/"false" count (istio/istio#56737, @1.27.0; not backported to 1.26.x)."""
+    if value is None or value == "":
+        return "default"
+    if version is not None and version.at_least(1, 27):
+        if value == "true":
+            return "inject"
+        if value == "false":
+            return "skip"
+        return "invalid"
+    return "inject" if value.lower() in TRUE_VALUES else "skip"
 
 
 def _is_true(v: str | None) -> bool:
@@ -225,7 +252,10 @@ def decide(ctx: CheckContext, pod: Pod, ns_labels: dict[str, str], hooks: list[H
     lbl = dict(pod.labels if labels is None else labels)
     ann = dict(pod.annotations if annotations is None else annotations)
     matching = [h for h in hooks if h.hook.matches(ns_labels, lbl)]
-    explicit, source = (lbl[INJECT_KEY], "label") if INJECT_KEY in lbl else ((ann[INJECT_KEY], "annotation") if INJECT_KEY in ann else (None, None))
+    # istiod reads the label from 1.12 (the webhook's objectSelector already saw it before)
+    label_read = ctx.istio_version is None or ctx.istio_version.at_least(1, 12)
+    explicit, source = ((lbl[INJECT_KEY], "label") if label_read and INJECT_KEY in lbl
+                        else ((ann[INJECT_KEY], "annotation") if INJECT_KEY in ann else (None, None)))
     if not matching:
         return Decision(matching, False, "no-webhook", explicit, source, detail="no sidecar-injector webhook selects it")
     rev = matching[0].revision
@@ -237,9 +267,13 @@ def decide(ctx: CheckContext, pod: Pod, ns_labels: dict[str, str], hooks: list[H
     if (pod.namespace or ctx.namespace) in IGNORED_NAMESPACES:
         d.blocker, d.detail = "system-ns", f"injectRequired() skips namespace {pod.namespace or ctx.namespace}"
         return d
+    cfg = inj or InjectorConfig()
+    if cfg.policy not in ("enabled", "disabled"):
+        d.blocker, d.detail = "policy", f"injector policy {cfg.policy!r} is neither enabled nor disabled: istiod injects nothing"
+        return d
     # injectRequired() read the value lower-cased (y/yes/true/on inject, any other value does not)
     # until 1.26; from 1.27 only exactly "true"/"false" count and anything else falls back to the
-    # selectors and the policy (istio/istio#56737, engine/lifecycle/facts.py inject_value).
+    # selectors and the policy (istio/istio#56737, ``inject_value``).
     reading = inject_value(explicit, ctx.istio_version)
     if reading == "inject":
         d.inject, d.detail = True, f"{source} {INJECT_KEY}={explicit!r}"
@@ -248,7 +282,6 @@ def decide(ctx: CheckContext, pod: Pod, ns_labels: dict[str, str], hooks: list[H
         d.blocker, d.detail = "explicit", f"{source} {INJECT_KEY}={explicit!r} is read as false"
         return d
     d.invalid = reading == "invalid"
-    cfg = inj or InjectorConfig()
     for sel in cfg.never_inject_selector:
         if not sel.is_empty and sel.matches(lbl):
             d.blocker, d.detail = "never-selector", "the pod labels match neverInjectSelector"

@@ -131,7 +131,7 @@ async def run_diagnosis(
     chosen = select_playbooks(playbooks, symptom)
     needs, peer_needs = plan_needs(chosen, registry)
     g = Gatherer(runner, conn, since=since, timeout_s=timeout_s, on_progress=on_progress)
-    plan = DiagnosisPlan(target, needs, peer_needs)
+    plan = DiagnosisPlan(target, needs, peer_needs, playbooks=playbooks, symptom=symptom, registry=registry)
     interrupted = False
     pf: Preflight | None = None
 
@@ -192,7 +192,8 @@ async def run_diagnosis(
         ev=g.evidence, target=target, conn=conn, symptom=symptom, runs=runs, findings=findings,
         results=g.results, call_errors=g.errors, replaying=runner.replaying, recording=recording,
         provenance=_provenance(runner),
-        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone, preflight=pf,
+        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone, evidence_time=g.now,
+        preflight=pf,
     )
     phase("done")
     return DiagnosisResult(report=report, evidence=g.evidence, results=list(g.results))

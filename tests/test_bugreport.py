@@ -130,7 +130,9 @@ def test_every_argv_the_gatherer_builds_is_identified(runner: BugReportRunner) -
                 # (the variant may differ: `istioctl proxy-status` is the primary call for an old
                 # istioctl and a fallback for new ones; the answer is the same)
                 assert got.need == need, argv
-                if need.scope is Scope.POD:
+                if need.scope is Scope.POD and need is not Need.CNI_NODE_LOGS:
+                    # (the istio-cni agent's log is asked of the agent on the pod's node, which
+                    # the argv names instead of the pod: its answer reads the agent from the argv)
                     assert (got.namespace, got.name) == ("shop", "web-5d8f7c9b6-q2w3e")
 
 
@@ -353,3 +355,52 @@ def test_a_namespace_left_out_of_the_report_is_unknown_and_a_missing_one_is_empt
     with pytest.raises(NotInArchive, match="--include"):
         asyncio.run(runner.run(list(call.argv)))
     assert ask(runner, Need.PODS, "nowhere") == []
+
+
+# -- lifecycle (issue 11): the istio-cni agents and their log ------------------------------------------
+
+
+def test_cni_agent_log_is_read_from_cni_dir_with_its_own_times(runner: BugReportRunner) -> None:
+    """bug-report writes each istio-cni-node pod's log to cni/<pod>/cni.log (istio/istio@1.19.0
+    tools/bug-report/pkg/bugreport/bugreport.go getCniLogs, PR #45712); without kubectl's
+    --timestamps, each line's own time is put in front so the timeline can place it."""
+    argv = ["kubectl", "logs", "istio-cni-node-x7k2p", "-n", "istio-system", "-c", "install-cni", "--timestamps=true",
+            "--since=1h", "--tail=2000"]
+    assert runner.identify(argv).need is Need.CNI_NODE_LOGS  # type: ignore[union-attr]
+    res = asyncio.run(runner.run(argv))
+    assert res.exit_code == 0, res.stderr
+    logs = Need.CNI_NODE_LOGS.parse(res.stdout, ParseEnv(command=res.command_line, now=runner.evidence_time))
+    first = logs.lines[0]
+    assert str(first.time).startswith("2024-08-08T16:07:44.562724") and "Namespace example is disabled" in first.text
+    # only the continuation lines (the iptables input the agent logs) carry no time of their own
+    raw = (FIX / "bugreport" / "cni_istio-52208_ns_enabled_add_pod.log").read_text().splitlines()
+    assert logs.unparsed == sum(1 for ln in raw if ln.strip() and not ln[:4].isdigit())
+    # an agent the archive holds no log of is an unknown naming the file, never an empty log
+    with pytest.raises(NotInArchive, match="cni/istio-cni-node-zzzzz/cni.log"):
+        asyncio.run(runner.run([*argv[:2], "istio-cni-node-zzzzz", *argv[3:]]))
+
+
+def test_timestamped_like_kubectl_reads_text_and_json_lines() -> None:
+    from istio_doctor.evidence.bugreport.convert import timestamped_like_kubectl
+
+    text = ('2025-01-02T03:04:05.123456Z\tinfo\tcni-agent\tRepairing pod...\tpod=default/x\n'
+            '  continuation line\n'
+            '{"level":"info","time":"2025-01-02T03:04:06.000000Z","scope":"cni-agent","msg":"ok"}\n')
+    assert timestamped_like_kubectl(text).splitlines() == [
+        "2025-01-02T03:04:05.123456Z 2025-01-02T03:04:05.123456Z\tinfo\tcni-agent\tRepairing pod...\tpod=default/x",
+        "  continuation line",
+        '2025-01-02T03:04:06.000000Z {"level":"info","time":"2025-01-02T03:04:06.000000Z","scope":"cni-agent","msg":"ok"}',
+    ]
+
+
+def test_cni_agent_pods_come_from_the_pod_objects(tmp_path: Path, tree: dict[str, bytes]) -> None:
+    agent = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "istio-cni-node-x7k2p", "namespace": "istio-system",
+                                                             "labels": {"k8s-app": "istio-cni-node"}},
+             "spec": {"nodeName": "kind-worker", "containers": [{"name": "install-cni", "image": "istio/install-cni"}]},
+             "status": {"phase": "Running"}}
+    t = dict(tree)
+    t["cluster/pods"] = json.dumps({"apiVersion": "v1", "kind": "List", "items": [agent]}).encode()
+    r = BugReportRunner(write_archive(t, tmp_path / "br.tar.gz"))
+    pods = ask(r, Need.CNI_PODS)
+    assert [(p.metadata.namespace, p.metadata.name, p.spec.node_name) for p in pods] == [
+        ("istio-system", "istio-cni-node-x7k2p", "kind-worker")]

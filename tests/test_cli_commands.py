@@ -76,11 +76,11 @@ t istio-doctor --no-color dia
         "diagnose",
         "pod/ deploy/ svc/ ns/",
         # symptoms_of(): auto, then the loaded playbooks' in order (404 is the routes playbook's alias)
-        "auto injection mtls 503 routes 404",
+        "auto injection startup mtls 503 routes 404",
         "markdown",
         "recording playbook report trace",
         "list show validate",
-        "injection mtls p503 routes trace triage",  # playbook ids after `playbooks show`
+        "injection lifecycle mtls p503 routes trace triage",  # playbook ids after `playbooks show`
         "routes",
         "",
         "diagnose",  # a global flag before the command does not hide it

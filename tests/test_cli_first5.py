@@ -71,7 +71,7 @@ def test_a_playbook_folders_symptom_is_accepted(tmp_path: Path) -> None:
     assert json.loads(proc.stdout)["playbooks_run"] == ["triage", "egress"]
     bad = cli(tmp_path, "diagnose", "--replay", str(DEMO), "--symptom", "egress")  # not without the folder
     assert bad.returncode == ExitCode.USAGE
-    assert bad.stderr == "istio-doctor: error: unknown symptom 'egress': use one of auto, injection, mtls, 503, routes, 404\n"
+    assert bad.stderr == "istio-doctor: error: unknown symptom 'egress': use one of auto, injection, startup, mtls, 503, routes, 404\n"
 
 
 def test_replaying_a_target_the_recording_does_not_hold_is_a_usage_error(tmp_path: Path) -> None:

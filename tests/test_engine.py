@@ -54,6 +54,18 @@ def test_missing_evidence_makes_the_node_unknown_with_the_reason() -> None:
     assert node.missing == [str(key)]
 
 
+def test_evidence_that_cannot_exist_makes_the_node_not_applicable_never_a_pass() -> None:
+    # kubectl logs of a container that has never started: there is no log (the pod is initializing)
+    ev = Evidence()
+    key = EvidenceKey(need=Need.POD, namespace="default", name="productpage-v1-6b746f74dc-9stvs")
+    ev.put(Item(key=key, failure=EvidenceFailure(kind=FailureKind.NOT_APPLICABLE, reason=(
+        'container "istio-proxy" in pod "productpage-v1-6b746f74dc-9stvs" is waiting to start: PodInitializing'))))
+    node = walk(_pb([{"id": "a", "check": "gate.test-needs-pod", "title": "a"}]), _ctx(ev), REGISTRY, {}).nodes[0]
+    assert node.result.outcome is Outcome.NOT_APPLICABLE
+    assert "waiting to start" in node.result.summary
+    assert node.missing == []
+
+
 def test_a_crashing_check_is_unknown_never_a_pass() -> None:
     run = walk(_pb([{"id": "a", "check": "gate.test-crashes", "title": "a"}]), _ctx(), REGISTRY, {})
     assert run.nodes[0].result.outcome is Outcome.UNKNOWN

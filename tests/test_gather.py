@@ -119,6 +119,9 @@ def test_classify_failure_reads_kubectl_and_istioctl_stderr() -> None:
     assert classify_failure("Error: unknown flag: --verbose", 1) is FailureKind.UNSUPPORTED
     assert classify_failure('Error from server (NotFound): pods "x" not found', 1) is FailureKind.NOT_FOUND
     assert classify_failure("error: container istio-proxy is not valid for pod legacy-1", 1) is FailureKind.NOT_APPLICABLE
+    # a container that has not started has no log yet (its pod is still initializing)
+    assert classify_failure('Error from server (BadRequest): container "istio-proxy" in pod "p-1" is waiting to start: '
+                            "PodInitializing", 1) is FailureKind.NOT_APPLICABLE
 
 
 # -- issue #12: kubeconfig errors, klog noise, root failures -----------------------------------------

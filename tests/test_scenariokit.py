@@ -23,6 +23,7 @@ from istio_doctor.evidence.accesslog import parse_proxy_log
 from istio_doctor.evidence.analyze import parse_analyze
 from istio_doctor.evidence.bundle import Need, Scope
 from istio_doctor.evidence.commands import build_call, config_dump_per_type_calls
+from istio_doctor.evidence.kinds import NothingToGather, ParseEnv
 from istio_doctor.evidence.describe import parse_describe_pod
 from istio_doctor.evidence.envoy.configdump import parse_config_dump
 from istio_doctor.evidence.envoystats import parse_envoy_clusters, parse_envoy_stats
@@ -93,6 +94,13 @@ def _minor(w: World) -> int:
     return w.istioctl.minor
 
 
+def _value(r: WorldRunner, need: Need, pod: Any) -> Any:
+    """The parsed evidence a kind's argv depends on, as the gatherer passes it (``requires``)."""
+    call = build_call(need, CONN, namespace=pod.namespace, name=pod.name)
+    res = r.run_sync(call.argv)
+    return need.parse(res.stdout, ParseEnv(command=" ".join(call.argv)))
+
+
 @pytest.mark.parametrize("version", ["1.22.3", "1.28.1", "1.30.0"])
 def test_every_need_is_answerable(version: str) -> None:
     w = bookinfo_world(version)
@@ -101,8 +109,21 @@ def test_every_need_is_answerable(version: str) -> None:
     bare = pod_of(w, "sleep", "legacy")
     for need in Need:
         for pod in (meshed, bare):
+            if need.requires and need is not Need.INIT_LOGS:
+                # kinds whose argv depends on other evidence: a healthy bookinfo pod has no restarted
+                # container and no istio-cni agent, so there is nothing to ask (tested on the
+                # lifecycle worlds in tests/test_lifecycle_kit.py)
+                inputs = {req.value: _value(r, req, pod) for req in need.requires}
+                with pytest.raises(NothingToGather):
+                    build_call(need, CONN, namespace=pod.namespace, name=pod.name, inputs=inputs)
+                continue
             call = build_call(need, CONN, namespace=pod.namespace, name=pod.name, istioctl_minor=_minor(w))
             res = r.run_sync(call.argv)
+            if need is Need.APP_LOGS:
+                # every container's log, prefixed: sleep and productpage write nothing in the kit
+                assert res.exit_code == 0, res.stderr
+                assert all(ln.startswith(f"[pod/{pod.name}/") for ln in res.stdout.splitlines()), res.stdout[:300]
+                continue
             if pod is bare and need in (Need.CONFIG_DUMP, Need.PROXY_LOGS, Need.INIT_LOGS, Need.DESCRIBE,
                                         Need.SOCKETS, Need.ENVOY_STATS, Need.ENVOY_CLUSTERS):
                 # documented: proxy evidence of a pod without sidecar fails like the real tools
@@ -153,9 +174,25 @@ def test_pods_parse_with_sidecar_shape(native: bool) -> None:
     assert one.name == pods[0].name and one.ip and one.ip.startswith("10.244.")
 
 
-def test_native_sidecar_follows_version() -> None:
+def test_native_sidecar_follows_version_env_and_kubelet() -> None:
+    """What the injector decides (istio/istio@1.19.0:pilot/pkg/features/pilot.go ENABLE_NATIVE_SIDECARS
+    default false; @1.24.0 injection-template.yaml sidecar.istio.io/nativeSidecar; @1.27.0
+    pkg/kube/inject/webhook.go DetectNativeSidecar: "auto" = native when the kubelet is >= 1.33)."""
     assert not bookinfo_world("1.22.3").native_default
-    assert bookinfo_world("1.28.0").native_default
+    assert not bookinfo_world("1.28.0").native_default  # auto, but the kit's kubelets run 1.30
+    w = bookinfo_world("1.28.0")
+    w.server_version = "1.33.1"
+    assert w.native_default
+    w = bookinfo_world("1.22.3")
+    w.control_plane.native_sidecars_env = "true"
+    assert w.native_default
+    w = bookinfo_world("1.18.2")
+    w.control_plane.native_sidecars_env = "true"
+    assert not w.native_default  # the setting does not exist before 1.19
+    w = bookinfo_world("1.24.1")
+    wl = next(x for x in w.workloads if x.name == "productpage-v1")
+    wl.annotations["sidecar.istio.io/nativeSidecar"] = "true"
+    assert next(p for p in w.pods if p.workload is wl).native and not w.native_default
 
 
 def test_cluster_objects_parse() -> None:

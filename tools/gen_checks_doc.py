@@ -110,7 +110,7 @@ def render() -> str:
         w("")
     # The TRACE checks are this project's own (not in the shared catalogue): one per stage of
     # Envoy's processing where a traced failing request can break.
-    own = sorted(c for c in cat if c not in ref)
+    own = sorted(c for c in cat if c not in ref and c.startswith("TRACE-"))
     if own:
         w("## TRACE — Request traces (where Envoy drops a failing request)\n")
         w("Not in the shared catalogue: each failing request shape of the proxy logs is traced through the config dump "
@@ -119,12 +119,31 @@ def render() -> str:
           "and the TRACE finding is folded into it. `tests/test_trace_scenarios.py` replays every recording and "
           "checks that each explained break is found by the trace and carried by the explaining finding; the last "
           "column counts the recordings where the TRACE finding stands alone (no catalogue check explains it).\n")
-        w("| code | title | severity | playbooks | explained by | scenarios (alone) |")
+        w("| code | title | severity | playbooks | explained by | scenarios alone (synthetic / captured) |")
         w("|---|---|---|---|---|---|")
         for cid in own:
             e = cat[cid]
             by = ", ".join(f"`{c}`" for c in sorted(x for x, xe in cat.items() if cid in xe.explains)) or "-"
-            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {by} | {cov.get(cid, 0)} |")
+            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {by} | {cov['synthetic'].get(cid, 0)} / {cov['captured'].get(cid, 0)} |")
+        w("")
+    own = sorted(c for c in cat if c not in ref and c.startswith("LIFE-"))
+    if own:
+        w("## LIFE — Start-up, shutdown and CNI (istio-doctor's own checks)\n")
+        w("These checks are not in the shared sidecar catalogue: they decide on the pod's timeline (container "
+          "starts and exits, events, pilot-agent's milestones, the application's own network errors, the istio-cni "
+          "agent), and their fix depends on the Istio and Kubernetes versions (`istio_doctor/engine/lifecycle/facts.py` "
+          "cites the source of every rule). The lifecycle playbook also walks `INJ-INIT-FAIL`, `P503-STARTUP-RACE`, "
+          "`P503-PROXY-NOT-READY` and `P503-SHUTDOWN-RACE`, which read the same timeline.\n")
+        w("| code | title | severity | playbooks | evidence read | scenarios (synthetic / captured) | Istio versions | docs |")
+        w("|---|---|---|---|---|---|---|---|")
+        for cid in own:
+            e = cat[cid]
+            spec = reg.get(cid)
+            needs = ", ".join(f"`{n.value}`" for n in spec.needs)
+            opt = ", ".join(f"`{n.value}`" for n in spec.optional + spec.peer_needs)
+            ev = needs + (f" (+ {opt})" if opt else "")
+            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | "
+              f"{cov['synthetic'].get(cid, 0)} / {cov['captured'].get(cid, 0)} | {e.istio_versions.replace('|', chr(92) + '|')} | <{e.doc_url}> |")
         w("")
     w("## Not implemented\n")
     w("These checks of the shared catalogue are not implemented: the evidence istio-doctor gathers cannot decide "

@@ -109,6 +109,8 @@ class CheckResult(BaseModel):
     resources: list[str] = Field(default=[], description="Kind namespace/name of the resources involved")
     #: for unknown outcomes: what could not be checked and why.
     reason: str = ""
+    #: ids of the examined pod's timeline moments that decide this result (engine/lifecycle)
+    moments: list[str] = []
 
     @classmethod
     def passed(cls, summary: str, **kw: object) -> CheckResult:
@@ -152,3 +154,4 @@ class Finding(BaseModel):
     score: float = 0.0
     rank_reason: str = ""
     also_explains: list[str] = Field(default=[], description="codes of other findings this one causes")
+    moments: list[str] = Field(default=[], description="ids of the target pod's timeline moments that decide this finding")

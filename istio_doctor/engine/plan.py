@@ -37,14 +37,33 @@ BASE_NEEDS = (Need.KUBECTL_VERSION, Need.ISTIOCTL_VERSION)
 
 
 def select_playbooks(playbooks: dict[str, Playbook], symptom: str) -> list[Playbook]:
-    """``auto`` walks every playbook (ranking puts what the logs show first); a symptom walks
-    the triage playbook plus the playbooks that declare that symptom."""
+    """``auto`` walks every playbook (ranking puts what the logs show first) except those it
+    walks only for pods whose timeline shows their signature (``auto: signature``, see
+    ``signature_playbooks``); a symptom walks the triage playbook plus the playbooks that
+    declare that symptom."""
     if symptom == "auto":
-        chosen = list(playbooks.values())
+        chosen = [p for p in playbooks.values() if p.auto == "always"]
     else:
         chosen = [p for p in playbooks.values() if symptom in p.symptoms or p.id == TRIAGE_PLAYBOOK]
     # triage first: it classifies the symptom the others explain
     return sorted(chosen, key=lambda p: (p.id != TRIAGE_PLAYBOOK, p.id))
+
+
+def signature_playbooks(playbooks: dict[str, Playbook], symptom: str, ev: Evidence, namespace: str,
+                        pods: Iterable[str]) -> dict[str, tuple[list[Playbook], str]]:
+    """``auto`` mode, after the first gathering pass: the ``auto: signature`` playbooks each pod's
+    timeline calls for, with the reason (pod name -> (playbooks, reason))."""
+    from istio_doctor.engine.lifecycle.signature import lifecycle_signature
+
+    if symptom != "auto":
+        return {}
+    wanted = [p for p in playbooks.values() if p.auto == "signature"]
+    out: dict[str, tuple[list[Playbook], str]] = {}
+    for pod in pods:
+        reason = lifecycle_signature(ev, namespace, pod) if wanted else None
+        if reason:
+            out[pod] = (wanted, reason)
+    return out
 
 
 def plan_needs(playbooks: Iterable[Playbook], registry: Registry) -> tuple[set[Need], set[Need]]:
@@ -275,6 +294,8 @@ class Examined:
     related: list[RelatedPod]
     pod_evidence_gathered: bool = True
     flagged_reason: str = ""
+    #: playbooks walked for this pod only (auto mode: its timeline showed their signature)
+    extra_playbooks: list[Playbook] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -298,6 +319,11 @@ class DiagnosisPlan:
     examined: list[Examined] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     resolved: TargetPods | None = None  # what a deploy/, svc/ or ns/ target stands for
+    #: for ``auto``: the loaded playbooks (their ``auto: signature`` ones are added per pod) and the
+    #: registry that says what evidence those add
+    playbooks: dict[str, Playbook] = field(default_factory=dict)
+    symptom: str = "auto"
+    registry: Registry | None = None
 
     def steps(self) -> Generator[Step, Evidence, None]:
         target, ns = self.target, self.target.namespace
@@ -331,6 +357,15 @@ class DiagnosisPlan:
             else:
                 self.examined = [Examined(pod=p, related=[]) for p in pods]
                 ev = yield Step(keys_for(pod_needs, namespace=ns, pods=pods))
+        # Auto mode: playbooks walked only for pods whose timeline shows their signature (a Job
+        # kept alive by its sidecar, an init container failing...), with the evidence they add.
+        gathered = [ex.pod for ex in self.examined if ex.pod and ex.pod_evidence_gathered]
+        for pod, (extra, reason) in signature_playbooks(self.playbooks, self.symptom, ev, ns, gathered).items():
+            ex = next(e for e in self.examined if e.pod == pod)
+            ex.extra_playbooks = extra
+            if self.registry is not None:
+                more, _peer = plan_needs(extra, self.registry)
+                ev = yield Step(keys_for(more, namespace=ns, pods=[pod]), f"pod {pod}: {reason}; walking {', '.join(p.id for p in extra)}")
         if not self.peer_needs:
             return
         # The other side of the failing traffic.
@@ -401,7 +436,7 @@ def evaluate(
             related=ex.related, istio_version=version, pod_evidence_gathered=ex.pod_evidence_gathered,
         )
         signals |= ctx.observed_signals() if ex.pod else set()
-        for pb in playbooks:
+        for pb in [*playbooks, *(p for p in ex.extra_playbooks if p not in playbooks)]:
             run = walk(pb, ctx, registry, catalogue)
             runs.append(run)
             findings.extend(run.findings)

@@ -61,6 +61,8 @@ class Playbook(BaseModel):
     description: str = ""
     symptoms: list[str] = Field(description="values of --symptom that select this playbook")
     signals: list[str] = Field(default=[], description="access-log flags/details that make auto mode choose it")
+    auto: str = Field(default="always", pattern=r"^(always|signature)$",
+                      description="auto mode walks it always, or only for pods whose timeline shows its signature")
     start: str | None = None
     nodes: list[Node] = Field(min_length=1)
 

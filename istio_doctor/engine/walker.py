@@ -16,7 +16,7 @@ from istio_doctor.engine.context import CheckContext, UndeclaredEvidence
 from istio_doctor.engine.model import CheckResult, Finding, Fix, Outcome
 from istio_doctor.engine.playbook import Playbook
 from istio_doctor.engine.registry import Registry
-from istio_doctor.evidence.bundle import MissingEvidence, Scope
+from istio_doctor.evidence.bundle import FailureKind, MissingEvidence, Scope
 from istio_doctor.evidence.target import Target
 from istio_doctor.evidence.versions import Version
 
@@ -71,6 +71,10 @@ def run_check(registry: Registry, check_id: str, params: dict[str, object], ctx:
         raise  # raised only in strict mode (the test suite): a check that reads what it did not declare fails loudly
     except MissingEvidence as exc:
         reason = exc.failure.reason if exc.failure else f"{exc.key} was not gathered"
+        if exc.failure is not None and exc.failure.kind is FailureKind.NOT_APPLICABLE:
+            # The evidence cannot exist for this target (no sidecar, a container that has never
+            # started, no previous run): the check does not apply. That is not "healthy" either.
+            return CheckResult.not_applicable(f"does not apply: {reason}"), []
         return CheckResult.unknown(f"could not be checked: {reason}", reason=reason), [str(exc.key)]
     except Exception as exc:  # noqa: BLE001 - see module docstring
         log.exception("check %s crashed", check_id)
@@ -101,6 +105,7 @@ def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, n
         istio_versions=entry.istio_versions,
         resources=result.resources,
         observed=result.observed,
+        moments=result.moments,
         playbook=playbook,
         node=node,
         target=target,

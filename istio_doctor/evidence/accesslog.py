@@ -146,6 +146,8 @@ class ProxyEvent(BaseModel):
     detail: str
     level: str | None = None
     timestamp: str | None = None
+    #: for ``drain`` lines: drain_start (SIGTERM received), drain_period, drain_complete
+    milestone: str | None = None
 
 
 class ProxyLog(BaseModel):
@@ -220,7 +222,27 @@ _EVENT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("warming", re.compile(r"\bwarming\b", re.I)),
+    # Lifecycle milestones (pilot-agent, every version since 1.3 unless noted; the timeline reads
+    # them): istio/istio@1.22.0:pilot/cmd/pilot-agent/status/server.go "Envoy proxy is ready";
+    # pkg/envoy/agent.go "Starting proxy agent", "Envoy exited ...", "Aborted proxy instance"
+    # (1.15+; "Aborted all epochs" before), "There are no more active connections. terminating proxy..."
+    # (EXIT_ON_ZERO_ACTIVE_CONNECTIONS, 1.12+).
+    ("proxy_ready", re.compile(r"\bEnvoy proxy is ready\b")),
+    ("agent_start", re.compile(r"\bStarting proxy agent\b")),
+    ("proxy_exit", re.compile(r"\bAborted proxy instance\b|\bAborted all epochs\b|\bEnvoy exited\b|"
+                              r"There are no more active connections\. terminating proxy")),
     ("drain", re.compile(r"\bdraining\b|graceful termination|\bdrain (?:listeners|connections|proxy)\b", re.I)),
+]
+
+# What a "drain" line says about the shutdown (pkg/envoy/agent.go terminate(), 1.5-1.31):
+# "Agent draining Proxy" (<= 1.20; "Agent draining Proxy for termination" from 1.21, where "Agent
+# draining proxy" is DrainNow, an explicit drain request) is the moment draining began,
+# "Graceful termination period is 5s, starting..." names terminationDrainDuration, and
+# "Graceful termination period complete, terminating remaining proxies." ends the drain.
+_DRAIN_MILESTONES: list[tuple[str, re.Pattern[str]]] = [
+    ("drain_start", re.compile(r"Agent draining (?:Proxy|proxy)")),
+    ("drain_complete", re.compile(r"Graceful termination period complete")),
+    ("drain_period", re.compile(r"Graceful termination period is")),
 ]
 
 _ACCESS_JSON_KEYS = frozenset(
@@ -456,8 +478,9 @@ class _State:
         # Drop Envoy's "[source/file.cc:123]" location: it is noise to a reader and differs
         # between builds, while the message after it is what identifies the problem.
         detail = _SOURCE_LOC.sub("", detail).strip()
+        milestone = next((m for m, pat in _DRAIN_MILESTONES if pat.search(detail)), None) if kind == "drain" else None
         self.log.events.append(
-            ProxyEvent(kind=kind, line_no=line_no, raw=raw, detail=detail, level=level, timestamp=ts)
+            ProxyEvent(kind=kind, line_no=line_no, raw=raw, detail=detail, level=level, timestamp=ts, milestone=milestone)
         )
 
 

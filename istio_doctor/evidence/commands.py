@@ -7,6 +7,9 @@ entry point callers use (``build_call``), the per-type fallback of the config du
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from istio_doctor.evidence.argv import (  # noqa: F401 - re-exported: the argv building blocks
     EXEC_ALLOWLIST,
     Call,
@@ -27,10 +30,13 @@ def build_call(
     tail: int = 2000,
     istioctl_minor: int | None = None,
     fallback_namespace: str | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> Call:
-    """The argv for one piece of evidence. ``fallback_namespace`` narrows -A calls refused by RBAC."""
+    """The argv for one piece of evidence. ``fallback_namespace`` narrows -A calls refused by RBAC;
+    ``inputs`` are the gathered values of the kind's ``requires`` (it may raise ``NothingToGather``)."""
     return need.build(conn, BuildArgs(namespace=namespace, name=name, since=since, tail=tail,
-                                      istioctl_minor=istioctl_minor, fallback_namespace=fallback_namespace))
+                                      istioctl_minor=istioctl_minor, fallback_namespace=fallback_namespace,
+                                      inputs=inputs))
 
 
 def config_dump_per_type_calls(conn: Connection, namespace: str, name: str) -> dict[str, tuple[str, ...]]:

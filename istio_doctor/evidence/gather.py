@@ -32,7 +32,7 @@ from istio_doctor.evidence.bundle import (
     Scope,
 )
 from istio_doctor.evidence.commands import build_call, config_dump_per_type_calls
-from istio_doctor.evidence.kinds import ParseEnv
+from istio_doctor.evidence.kinds import NothingToGather, ParseEnv
 from istio_doctor.evidence.errors import (
     BinaryNotFound,
     CommandRefused,
@@ -125,6 +125,11 @@ def classify_failure(stderr: str, exit_code: int | None) -> FailureKind:
     ):
         return FailureKind.UNREACHABLE
     if "is not valid for pod" in s or "container istio-proxy" in s and "not" in s:
+        return FailureKind.NOT_APPLICABLE
+    # `kubectl logs` of a container that has never run: 'container "istio-proxy" in pod "x" is waiting
+    # to start: PodInitializing' (an init container has not completed). There is no log to read yet:
+    # a fact about the pod (its timeline says why), not a gap in the evidence.
+    if "is waiting to start" in s:
         return FailureKind.NOT_APPLICABLE
     if "notfound" in s or "not found" in s or "doesn't have a resource type" in s or "could not find the requested resource" in s:
         return FailureKind.NOT_FOUND
@@ -406,8 +411,12 @@ class Gatherer:
         fallback_ns = key.namespace if key.namespace else None
         if need.scope is Scope.CLUSTER and need.namespace_fallback:
             fallback_ns = self._fallback_namespace
-        call = build_call(need, self.conn, namespace=key.namespace, name=key.name, since=self.since,
-                          tail=self.tail, istioctl_minor=minor, fallback_namespace=fallback_ns)
+        inputs = await self._inputs(key) if need.requires else None
+        try:
+            call = build_call(need, self.conn, namespace=key.namespace, name=key.name, since=self.since,
+                              tail=self.tail, istioctl_minor=minor, fallback_namespace=fallback_ns, inputs=inputs)
+        except NothingToGather as exc:
+            return self._store(Item(key=key, failure=EvidenceFailure(kind=FailureKind.NOT_APPLICABLE, reason=str(exc))))
         got = await self._fetch_text(key, [call.argv, *call.fallbacks])
         if isinstance(got, EvidenceFailure) and need is Need.CONFIG_DUMP and got.kind not in (
             FailureKind.MISSING_BINARY, FailureKind.UNREACHABLE, FailureKind.NOT_APPLICABLE, FailureKind.REFUSED,
@@ -429,6 +438,16 @@ class Gatherer:
             return self._store(Item(key=key, sources=tried, failure=EvidenceFailure(
                 kind=FailureKind.PARSE_ERROR, reason=f"`{cmd}` printed output istio-doctor could not parse ({type(exc).__name__}: {exc})", argv=argv)))
         return self._store(Item(key=key, value=value, sources=tried))
+
+    async def _inputs(self, key: EvidenceKey) -> dict[str, Any]:
+        """The values a kind's argv depends on (``Need.requires``), gathered first; None for a gap."""
+        out: dict[str, Any] = {}
+        for req in key.need.requires:
+            sub = EvidenceKey(need=req, namespace=None if req.scope is Scope.CLUSTER else key.namespace,
+                              name=key.name if req.scope is Scope.POD else None)
+            item = await self.request(sub)
+            out[req.value] = item.value if item.ok else None
+        return out
 
     async def _config_dump_from_parts(self, key: EvidenceKey, first: EvidenceFailure) -> Item[Any]:
         """`proxy-config all` failed: rebuild the dump from the per-type outputs (camelCase)."""

@@ -25,7 +25,7 @@ to their string value, ``for need in Need`` iterates them in definition order an
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
         Service,
     )
     from istio_doctor.evidence.meshconfig import ControlPlaneConfigs
+    from istio_doctor.evidence.podlogs import PodLogs
     from istio_doctor.evidence.proxystatus import ProxyStatusRow
     from istio_doctor.evidence.sockets import ListeningSocket
     from istio_doctor.evidence.versions import IstioVersions, KubeVersions
@@ -94,6 +95,15 @@ class BuildArgs:
     istioctl_minor: int | None = None
     #: a namespace to narrow a cluster-wide list to when RBAC refuses ``--all-namespaces``
     fallback_namespace: str | None = None
+    #: the gathered values of the kind's ``requires`` (need value -> value, None when it could
+    #: not be gathered); None when the argv is built without a session (docs, read-only tests)
+    inputs: Mapping[str, Any] | None = None
+
+
+class NothingToGather(Exception):
+    """A kind whose argv depends on other evidence has nothing to ask for this key (the pod has
+    no restarted container, no istio-cni agent runs on its node): the gatherer records the
+    reason as "not applicable" instead of running a doomed call."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,9 @@ class Need(str, Generic[T], metaclass=_NeedMeta):
     namespace_fallback: bool
     #: the argv depends on the istioctl client version (``BuildArgs.istioctl_minor``)
     version_dependent: bool
+    #: kinds whose gathered values the argv builder reads (``BuildArgs.inputs``): pod-scoped ones
+    #: for the same pod, cluster-scoped ones once per session
+    requires: tuple[Need[Any], ...]
 
     @property
     def value(self) -> str:
@@ -224,6 +237,11 @@ class Need(str, Generic[T], metaclass=_NeedMeta):
     SOCKETS: ClassVar[Need[list[ListeningSocket]]]
     ENVOY_STATS: ClassVar[Need[dict[str, int]]]
     ENVOY_CLUSTERS: ClassVar[Need[list[ClusterHostStatus]]]
+    # lifecycle (the pod's timeline)
+    APP_LOGS: ClassVar[Need[PodLogs]]
+    APP_PREVIOUS_LOGS: ClassVar[Need[PodLogs]]
+    CNI_PODS: ClassVar[Need[list[Pod]]]
+    CNI_NODE_LOGS: ClassVar[Need[PodLogs]]
 
 
 def _define(
@@ -239,6 +257,7 @@ def _define(
     ok_exit_codes: frozenset[int] = frozenset({0}),
     namespace_fallback: bool = False,
     version_dependent: bool = False,
+    requires: tuple[Need[Any], ...] = (),
 ) -> Need[Any]:
     value = attr.lower()
     if value in Need._members:
@@ -246,7 +265,7 @@ def _define(
     need: Need[Any] = str.__new__(Need, value)
     for k, v in dict(scope=scope, build=build, parse=parse, value_type=value_type, doc=doc, proxy=proxy, crd=crd,
                      ok_exit_codes=ok_exit_codes, namespace_fallback=namespace_fallback,
-                     version_dependent=version_dependent).items():
+                     version_dependent=version_dependent, requires=requires).items():
         object.__setattr__(need, k, v)
     Need._members[value] = need
     setattr(Need, attr, need)
@@ -483,6 +502,11 @@ def _proxy_logs(conn: Connection, a: BuildArgs) -> Call:
 
 def _init_logs(conn: Connection, a: BuildArgs) -> Call:
     pod, ns = _pod_ns(a)
+    obj = (a.inputs or {}).get("pod")
+    if obj is not None and any(c.name == "istio-validation" for c in obj.spec.init_containers):
+        # istio-cni pods have istio-validation instead of istio-init; asking for istio-init first
+        # ends the call chain with "container istio-init is not valid" (not applicable)
+        return Call(_c(["kubectl", "logs", pod, "-n", ns, "-c", "istio-validation", "--tail=200"], conn))
     return Call(_c(["kubectl", "logs", pod, "-n", ns, "-c", "istio-init", "--tail=200"], conn),
                 (_c(["kubectl", "logs", pod, "-n", ns, "-c", "istio-validation", "--tail=200"], conn),))
 
@@ -499,7 +523,8 @@ _define("CONFIG_DUMP", Scope.POD, _config_dump, _call("istio_doctor.evidence.env
         "ConfigDump", "the sidecar's Envoy config dump (every proxy-config view derives from it)", proxy=True)
 _define("PROXY_LOGS", Scope.POD, _proxy_logs, _call("istio_doctor.evidence.accesslog:parse_proxy_log"), "ProxyLog",
         "the istio-proxy container's log (access log and component events)", proxy=True)
-_define("INIT_LOGS", Scope.POD, _init_logs, _text, "str", "the istio-init (or istio-validation) container's log")
+_define("INIT_LOGS", Scope.POD, _init_logs, _text, "str", "the istio-init (or istio-validation) container's log",
+        requires=(Need.POD,))
 _define("DESCRIBE", Scope.POD, _describe, _call("istio_doctor.evidence.describe:parse_describe_pod"), "DescribePod",
         "istioctl x describe pod", proxy=True)
 _define("SOCKETS", Scope.POD, _exec("sockets", "sockets_ss", "sockets_proc"),
@@ -510,3 +535,101 @@ _define("ENVOY_STATS", Scope.POD, _exec("envoy_stats"), _call("istio_doctor.evid
 _define("ENVOY_CLUSTERS", Scope.POD, _exec("envoy_clusters"),
         _call("istio_doctor.evidence.envoystats:parse_envoy_clusters"), "list[ClusterHostStatus]",
         "Envoy admin /clusters (endpoint health) through pilot-agent", proxy=True)
+
+
+# -- lifecycle: the pod's timeline (issue 11) ------------------------------------------------------
+# What the application and the istio-cni node agent logged, for the pod's timeline and the
+# start-up / shutdown / CNI checks. Read-only `kubectl logs`, bounded by --tail and --since;
+# --timestamps adds the container runtime's receive time (the node's clock, like the proxy log).
+
+#: label of the istio-cni node agent's pods, every chart since 1.5
+#: (istio/istio@1.22.0:manifests/charts/istio-cni/templates/daemonset.yaml ``k8s-app: istio-cni-node``)
+CNI_AGENT_SELECTOR = "k8s-app=istio-cni-node"
+#: the agent's container (same chart, every version): its log carries the CNI plugin's lines too
+CNI_AGENT_CONTAINER = "install-cni"
+_SAMPLE_CONTAINER = "app"  # argv shape for docs and the read-only tests (no session, no pod)
+_SAMPLE_CNI_POD = ("istio-cni-node-x2k9d", "istio-system")
+
+
+def _app_logs(conn: Connection, a: BuildArgs) -> Call:
+    # Every container, init containers included; --ignore-errors keeps one container still
+    # waiting to start from hiding the others' lines (kubectl prints "error: ..." instead).
+    pod, ns = _pod_ns(a)
+    return Call(_c(["kubectl", "logs", pod, "-n", ns, "--all-containers=true", "--prefix=true", "--timestamps=true",
+                    "--ignore-errors=true", f"--since={a.since}", "--tail=200"], conn))
+
+
+def _restarted_container(pod: Any) -> str | None:
+    """The container whose previous run tells why it restarted: an app container first, then an
+    app init container (Istio's own are read through INIT_LOGS)."""
+    st = getattr(pod, "status", None)
+    for group in (getattr(st, "container_statuses", []) or [], getattr(st, "init_container_statuses", []) or []):
+        for cs in group:
+            if cs.name in ("istio-proxy", "istio-init", "istio-validation"):
+                continue
+            if cs.restart_count and cs.last_state.terminated is not None:
+                return str(cs.name)
+    return None
+
+
+def _app_previous_logs(conn: Connection, a: BuildArgs) -> Call:
+    pod, ns = _pod_ns(a)
+    if a.inputs is None:
+        container = _SAMPLE_CONTAINER
+    else:
+        obj = a.inputs.get(Need.POD.value)
+        container = _restarted_container(obj) if obj is not None else None
+        if container is None:
+            raise NothingToGather(f"no container of pod {ns}/{pod} has restarted, so there is no previous run to read")
+    return Call(_c(["kubectl", "logs", pod, "-n", ns, "-c", validate_name(container), "--previous", "--timestamps=true",
+                    "--tail=200"], conn))
+
+
+def _cni_pods(conn: Connection, a: BuildArgs) -> Call:
+    # The agent runs in istio-system or kube-system (GKE needs the latter): list it cluster-wide,
+    # narrowed to those two namespaces when RBAC refuses --all-namespaces.
+    argv = ["kubectl", "get", "pods", "--all-namespaces", "-l", CNI_AGENT_SELECTOR, "-o", "json"]
+    fb = [["kubectl", "get", "pods", "-n", ns, "-l", CNI_AGENT_SELECTOR, "-o", "json"]
+          for ns in dict.fromkeys((conn.istio_namespace, "kube-system"))]
+    return Call(_c(argv, conn), tuple(_c(f, conn) for f in fb))
+
+
+def _agent_on_node(pod: Any, agents: Any) -> Any | None:
+    node = getattr(getattr(pod, "spec", None), "node_name", None)
+    return next((p for p in agents or [] if node and p.spec.node_name == node), None)
+
+
+def _cni_node_logs(conn: Connection, a: BuildArgs) -> Call:
+    pod, ns = _pod_ns(a)
+    if a.inputs is None:
+        agent_name, agent_ns = _SAMPLE_CNI_POD
+    else:
+        obj = a.inputs.get(Need.POD.value)
+        if obj is None or not any(c.name == "istio-validation" for c in obj.spec.init_containers):
+            raise NothingToGather(f"pod {ns}/{pod} is not redirected by istio-cni (no istio-validation init container)")
+        agent = _agent_on_node(obj, a.inputs.get(Need.CNI_PODS.value))
+        if agent is None:
+            node = obj.spec.node_name or "(not scheduled)"
+            raise NothingToGather(f"no istio-cni-node pod ({CNI_AGENT_SELECTOR}) was found on node {node}")
+        agent_name, agent_ns = agent.name, agent.namespace or conn.istio_namespace
+    return Call(_c(["kubectl", "logs", validate_name(agent_name), "-n", validate_namespace(agent_ns), "-c", CNI_AGENT_CONTAINER,
+                    "--timestamps=true", f"--since={a.since}", "--tail=2000"], conn))
+
+
+def _previous_log_parser(text: str, env: ParseEnv) -> Any:
+    from istio_doctor.evidence.podlogs import parse_container_log
+
+    argv = env.command.split()
+    container = argv[argv.index("-c") + 1] if "-c" in argv[:-1] else ""
+    return parse_container_log(text, container)
+
+
+_define("APP_LOGS", Scope.POD, _app_logs, _call("istio_doctor.evidence.podlogs:parse_pod_logs"), "PodLogs",
+        "every container's log, init containers included, with the runtime's timestamps (app network errors)")
+_define("APP_PREVIOUS_LOGS", Scope.POD, _app_previous_logs, _previous_log_parser, "PodLogs",
+        "the previous run of the pod's restarted container (why it crashed)", requires=(Need.POD,))
+_define("CNI_PODS", Scope.CLUSTER, _cni_pods, _kube_list("istio_doctor.evidence.kube:Pod"), "list[Pod]",
+        "the istio-cni node agent pods (which node's agent was ready when)")
+_define("CNI_NODE_LOGS", Scope.POD, _cni_node_logs, _call("istio_doctor.evidence.podlogs:parse_cni_agent_log"), "PodLogs",
+        "the istio-cni node agent's log on the pod's node (redirection set up, repaired)",
+        requires=(Need.POD, Need.CNI_PODS))

@@ -135,6 +135,10 @@ class InjectorValues(BaseModel):
     revision: str | None = None
     enable_namespaces_by_default: bool = False
     rewrite_app_http_probe: bool | None = None
+    #: ``global.proxy.holdApplicationUntilProxyStarts`` (None: not set)
+    hold_application_until_proxy_starts: bool | None = None
+    #: ``global.proxy.lifecycle`` is set: the template emits it instead of the hold hook
+    proxy_lifecycle: bool = False
     #: ``global.proxy.clusterDomain``: the DNS domain injected sidecars are started with
     cluster_domain: str | None = None
 
@@ -195,6 +199,8 @@ def parse_injector_values(text: str, *, what: str = "injector values", command: 
         revision=v.get("revision") or None,
         enable_namespaces_by_default=bool(_get(v, "sidecarInjectorWebhook", "enableNamespacesByDefault")),
         rewrite_app_http_probe=_get(v, "sidecarInjectorWebhook", "rewriteAppHTTPProbe"),
+        hold_application_until_proxy_starts=hold if isinstance(hold := _get(v, "global", "proxy", "holdApplicationUntilProxyStarts"), bool) else None,
+        proxy_lifecycle=bool(_get(v, "global", "proxy", "lifecycle")),
         cluster_domain=_get(v, "global", "proxy", "clusterDomain") or None,
     )
 

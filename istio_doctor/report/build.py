@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from istio_doctor import __version__
+from istio_doctor.engine.lifecycle import PodTimeline, pod_timeline, with_local_clock
 from istio_doctor.engine.plan import Examined
 from istio_doctor.engine.model import Outcome, Severity
 from istio_doctor.engine.walker import PlaybookRun
@@ -69,6 +70,7 @@ def build_report(
     notes: list[str],
     interrupted: bool = False,
     missing_target: str | None = None,
+    evidence_time: datetime | None = None,
     preflight: Preflight | None = None,
 ) -> Report:
     # Informational triage results (which flags were seen, which proxy logged them) explain the
@@ -198,10 +200,11 @@ def build_report(
     workloads: list[WorkloadSummary] = []
     if target.kind is TargetKind.NAMESPACE:
         workloads = _workloads(ev, target.namespace, examined, findings)
+    generated_at = datetime.now(UTC).replace(microsecond=0)
 
     return Report(
         tool_version=__version__,
-        generated_at=datetime.now(UTC).replace(microsecond=0),
+        generated_at=generated_at,
         mode="replay" if replaying else "live",
         recording=recording,
         recording_provenance=provenance if replaying else "",
@@ -225,6 +228,7 @@ def build_report(
         traces=traces,
         calls=calls,
         notes=notes,
+        timelines=_timelines(ev, target.namespace, examined, findings, evidence_time if replaying else generated_at),
     )
 
 
@@ -286,6 +290,30 @@ def _undetermined_headline(failing: list[Any], traces: list[RequestTrace], obser
         unseen = "; ".join(t.trace.unknowns[:2])
         line += f" Traced through {t.proxy}: {t.trace.verdict}" + (f"; could not see: {unseen}" if unseen else "") + "."
     return line + missing
+
+
+def _timelines(ev: Evidence, namespace: str, examined: list[Examined], findings: list[Any],
+               now: datetime | None) -> list[PodTimeline]:
+    """Each examined pod's timeline, the moments the findings decided on marked with their codes.
+    ``now`` is when the evidence was gathered on this machine's clock (a replay: when it was recorded)."""
+    out = []
+    for ex in examined:
+        if not ex.pod or not ex.pod_evidence_gathered:
+            continue
+        tl = pod_timeline(ev, namespace, ex.pod)
+        if tl is None:
+            continue
+        tl = with_local_clock(tl, now).model_copy(deep=True)
+        for f in findings:
+            # a finding's target is a Target; the timeline's is its label ("pod/NAME -n NS")
+            t = f.target
+            if t is None or t.kind is not TargetKind.POD or (t.namespace, t.name) != (tl.namespace, tl.pod):
+                continue
+            for m in tl.moments:
+                if m.id in f.moments and f.code not in m.deciding:
+                    m.deciding.append(f.code)
+        out.append(tl)
+    return out
 
 
 def _gap_sentence(gap: Gap) -> str:

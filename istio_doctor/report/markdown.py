@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 
+from istio_doctor.engine.lifecycle.model import PodTimeline
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
 from istio_doctor.evidence.target import Connection
+from istio_doctor.report import timeline as timeline_rows
 from istio_doctor.report.fixes import manifest_lines, report_connection, steps_of
 from istio_doctor.report.model import PROVENANCE_WORDS, NodeReport, Report, Verdict
 from istio_doctor.report.text import INFO_MARK, MARKS, QuotedEvidence, hidden_counts, node_detail, sanitize, shown_by_default
@@ -163,6 +165,27 @@ def _traces(report: Report) -> list[str]:
     return out
 
 
+def _timeline(tl: PodTimeline) -> list[str]:
+    """A table; folded in ``<details>`` unless a finding decided on it (the ticket stays short)."""
+    rows, left_out = timeline_rows.rows(tl)
+    body = [f"*{_text(timeline_rows.heading(tl))}*", ""]
+    if tl.containers:
+        body += [f"Containers: {_text(timeline_rows.legend(tl))}", ""]
+    body += ["| | Time | Offset | What happened | Decides |", "|---|---|---|---|---|"]
+    for r in rows:
+        body.append(f"| {'▶' if r.marked else ' '} | {r.time} | {r.offset or ' '} | {_cell(r.text)} | "
+                    f"{', '.join(_cell_code(c) for c in r.deciding) or ' '} |")
+    if left_out:
+        body += ["", f"*{left_out} more moments in the JSON report.*"]
+    notes = [*tl.skew.notes, *tl.gaps]
+    if notes:
+        body += [""] + [f"- {_text(n)}" for n in notes]
+    title = f"## Timeline of {_code(tl.target)}"
+    if timeline_rows.has_deciding(tl):
+        return [title, "", *body, ""]
+    return [title, "", "<details>", f"<summary>{len(tl.moments)} moments</summary>", "", *body, "", "</details>", ""]
+
+
 def _node_line(node: NodeReport) -> str:
     detail = node_detail(node)
     if node.observation:
@@ -259,6 +282,9 @@ def render_markdown(report: Report, *, verbose: bool = False) -> str:
         out.append("")
         for i, f in enumerate(report.findings, 1):
             out += _finding(f, i, quoted, conn)
+
+    for tl in report.timelines:
+        out += _timeline(tl)
 
     if report.observations:
         out += ["## Triage", "", "What the proxy logs show: context for the findings, not findings themselves.", ""]

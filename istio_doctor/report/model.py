@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from istio_doctor.engine.lifecycle.model import PodTimeline
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
 from istio_doctor.engine.trace.model import Trace
 from istio_doctor.evidence.preflight import PreflightCheck
@@ -165,6 +166,8 @@ class Report(BaseModel):
     traces: list[RequestTrace] = Field(default=[], description="the failing requests of the examined pods, traced through Envoy")
     calls: list[CallRecord] = []
     notes: list[str] = []
+    timelines: list[PodTimeline] = Field(
+        default=[], description="each examined pod's lifecycle timeline; moments a finding decided on list its code in `deciding`")
 
     @property
     def replay_origin(self) -> str:

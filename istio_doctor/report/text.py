@@ -27,9 +27,11 @@ import re
 import textwrap
 from collections.abc import Iterable
 
+from istio_doctor.engine.lifecycle.model import PodTimeline
 from istio_doctor.engine.model import EvidenceRef, Finding, Fix, Outcome, Severity
 from istio_doctor.engine.trace.model import TRACE_REF_NOTE, passing_hops_hidden
 from istio_doctor.evidence.target import Connection
+from istio_doctor.report import timeline as timeline_rows
 from istio_doctor.report.fixes import manifest_lines, report_connection, steps_of
 from istio_doctor.report.model import (
     Gap,
@@ -536,6 +538,35 @@ def _workloads(out: _Out, rows: list[WorkloadSummary]) -> None:
     out.line()
 
 
+def show_timeline_in_full(report: Report, tl: PodTimeline) -> bool:
+    """In full when a finding decided on it or the lifecycle playbook ran; otherwise one line
+    (JSON, YAML, Markdown and the TUI always carry all of it)."""
+    return timeline_rows.has_deciding(tl) or "lifecycle" in report.playbooks_run
+
+
+def _timeline(out: _Out, tl: PodTimeline, *, full: bool) -> None:
+    if not full:
+        out.prose(f"{tl.target}: {len(tl.moments)} moments (-o json / -o markdown / the TUI's timeline show them)", 0,
+                  first=out.style("Timeline: ", "bold"), hang=2)
+        out.line()
+        return
+    out.prose(timeline_rows.heading(tl), 0, style=("bold",))
+    if tl.containers:
+        out.prose(timeline_rows.legend(tl), 2, first="containers: ", hang=12)
+    rows, left_out = timeline_rows.rows(tl)
+    for r in rows:
+        mark = out.style("▶", "red", "bold") if r.marked else " "
+        lead = f"{mark} {r.time:<12} {r.offset:>8}  "
+        tail = f"  ← {', '.join(r.deciding)}" if r.deciding else ""
+        out.prose(sanitize(r.text) + tail, 2, first=lead, hang=len(_strip_sgr(lead)),
+                  style=("bold",) if r.marked else ())
+    if left_out:
+        out.prose(f"({left_out} more moments in -o json)", 4, style=("dim",))
+    for note in [*tl.skew.notes, *tl.gaps]:
+        out.prose(note, 2, first="note: ", hang=6)
+    out.line()
+
+
 def render_text(report: Report, *, color: bool = False, width: int | None = None, verbose: bool = False) -> str:
     out = _Out(color, width or DEFAULT_WIDTH)
     quoted = QuotedEvidence()
@@ -551,6 +582,8 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
         out.prose("most likely root cause first:", 0, first=out.style(f"Findings ({len(report.findings)}),", "bold") + " ")
         for i, f in enumerate(report.findings, 1):
             _finding(out, f, i, quoted, conn, verbose)
+    for tl in report.timelines:
+        _timeline(out, tl, full=show_timeline_in_full(report, tl))
     if report.observations:
         _observations(out, report.observations, verbose, quoted)
     if report.traces:

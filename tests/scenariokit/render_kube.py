@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tests.scenariokit import lifecycle
 from tests.scenariokit.world import (
     DRAIN_S,
     GRACE_S,
@@ -76,6 +77,8 @@ def _container_json(c: Container) -> dict[str, Any]:
     for attr, probe in (("livenessProbe", c.liveness), ("readinessProbe", c.readiness)):
         if probe:
             out[attr] = _probe(probe.kind, probe.path, probe.port, probe.period)
+    if c.env:
+        out["env"] = [{"name": k, "value": v} for k, v in c.env.items()]
     out["resources"] = {}
     if c.run_as_user is not None:
         out["securityContext"] = {"runAsUser": c.run_as_user}
@@ -158,6 +161,18 @@ def _proxy_container(world: World, pod: Pod, native: bool) -> dict[str, Any]:
 
 
 def _init_container(world: World, pod: Pod) -> dict[str, Any]:
+    if world.cni:
+        # tests/fixtures/corpus/istio/inject/pkg-kube-inject/hello.yaml.cni.injected
+        return {
+            "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "",
+                     "-b", "*", "-d", "15090,15021,15020", "--log_output_level=default:info", "--run-validation",
+                     "--skip-rule-apply"],
+            "image": _image(world, pod.workload), "imagePullPolicy": "IfNotPresent", "name": "istio-validation",
+            "resources": {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False,
+                                "readOnlyRootFilesystem": True, "runAsGroup": 1337, "runAsNonRoot": True, "runAsUser": 1337},
+            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+        }
     return {
         "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "",
                  "-b", "*", "-d", "15090,15021,15020", "--log_output_level=default:info"],
@@ -175,7 +190,8 @@ def pod_annotations(world: World, pod: Pod) -> dict[str, str]:
     w = pod.workload
     ann = dict(w.annotations)
     if pod.injected:
-        init = ["istio-init", "istio-proxy"] if pod.native else ["istio-init"]
+        first_init = "istio-validation" if world.cni else "istio-init"
+        init = [first_init, "istio-proxy"] if pod.native else [first_init]
         if pod.is_gateway:
             init = []
         status = {"initContainers": init or None, "containers": None if pod.native and not pod.is_gateway else ["istio-proxy"],
@@ -214,21 +230,39 @@ def _status_running(name: str, image: str, ready: bool, restarts: int, started: 
 def pod_json(world: World, pod: Pod) -> dict[str, Any]:
     w = pod.workload
     spec_containers = [_container_json(c) for c in w.containers]
+    app_inits = [_container_json(c) for c in w.init_containers]
     init: list[dict[str, Any]] = []
+    first, hook = lifecycle.hold_shape(world, pod) if pod.injected and not pod.is_gateway else (False, False)
     if pod.injected:
-        if not pod.is_gateway:
-            init.append(_init_container(world, pod))
         proxy = _proxy_container(world, pod, pod.native and not pod.is_gateway)
+        if hook:
+            proxy["lifecycle"] = {"postStart": {"exec": {"command": ["pilot-agent", "wait"]}}}
+        elif world.control_plane.values_lifecycle and not pod.native:
+            proxy["lifecycle"] = world.control_plane.values_lifecycle
+        if not pod.is_gateway:
+            # reorderPod (istio/istio@1.22.0:pkg/kube/inject/webhook.go): istio-validation first, istio-init last,
+            # or with native sidecars {istio-init|istio-validation} => istio-proxy => the app's init containers
+            istio_init = _init_container(world, pod)
+            if pod.native:
+                init = [istio_init, proxy, *app_inits]
+            elif world.cni:
+                init = [istio_init, *app_inits]
+            else:
+                init = [*app_inits, istio_init]
         if pod.native and not pod.is_gateway:
-            init.append(proxy)
+            pass  # istio-proxy is in initContainers
         elif pod.is_gateway:
             spec_containers = [proxy]
+        elif first:
+            spec_containers.insert(0, proxy)
         else:
             spec_containers.append(proxy)
-    elif pod.is_gateway and not w.containers:
-        # not injected: the `image: auto` placeholder of the Deployment stays as it is
-        spec_containers = [{"image": "auto", "imagePullPolicy": "IfNotPresent", "name": "istio-proxy", "resources": {},
-                            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}]
+    else:
+        init = app_inits
+        if pod.is_gateway and not w.containers:
+            # not injected: the `image: auto` placeholder of the Deployment stays as it is
+            spec_containers = [{"image": "auto", "imagePullPolicy": "IfNotPresent", "name": "istio-proxy", "resources": {},
+                                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}]
     for c in spec_containers:
         for p in w.containers:
             if c["name"] == p.name and pod.injected and p.readiness and p.readiness.kind == "http" and w.proxy.rewrite_probes:
@@ -240,7 +274,7 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
     if init:
         spec["initContainers"] = init
     spec.update({"nodeName": pod.node, "preemptionPolicy": "PreemptLowerPriority", "priority": 0,
-                 "restartPolicy": "Always", "schedulerName": "default-scheduler",
+                 "restartPolicy": "Never" if w.kind == "Job" else "Always", "schedulerName": "default-scheduler",
                  "securityContext": {"runAsUser": w.pod_run_as_user} if w.pod_run_as_user is not None else {},
                  "serviceAccount": w.service_account, "serviceAccountName": w.service_account,
                  "terminationGracePeriodSeconds": 30,
@@ -264,11 +298,14 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
     spec["volumes"] = vols
 
     # status
-    init_failed = pod.init_failed
+    init_failed = pod.init_failed or pod.init_blocked
     proxy_ready = pod.proxy_ready
     cstat = []
     for c in w.containers:
         ready = c.ready and not init_failed and not pod.forced_unready
+        if c.terminated is not None or c.waiting or c.started_s is not None:
+            cstat.append(lifecycle.lifecycle_status(pod, c, _status_running(c.name, c.image, ready, c.restarts), blocked=init_failed))
+            continue
         cstat.append(_status_running(c.name, c.image, ready, c.restarts, started=not init_failed))
         if init_failed:
             cstat[-1]["state"] = {"waiting": {"reason": "PodInitializing"}}
@@ -287,14 +324,27 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
                       "restartCount": 0, "started": False,
                       "state": {"waiting": {"message": 'Back-off pulling image "auto"', "reason": "ImagePullBackOff"}}})
     istat = []
+    app_istat = lifecycle.app_init_statuses(world, pod, lambda n, img: _status_running(n, img, True, 0, started=False, init=True))
     if pod.injected:
         img = _image(world, w)
         if not pod.is_gateway:
-            istat.append(_status_running("istio-init", img, not init_failed, 5 if init_failed else 0, started=False,
-                                         waiting="CrashLoopBackOff" if init_failed else None, init=True))
+            iptables_failed = w.init_failure is not None
+            istio_init = _status_running("istio-init", img, not iptables_failed, 5 if iptables_failed else 0, started=False,
+                                         waiting="CrashLoopBackOff" if iptables_failed else None, init=True)
+            if world.cni:
+                istio_init = lifecycle.validation_status(world, pod, {**istio_init, "name": "istio-validation"})
+            istat.append(istio_init)
         pstat = _status_running("istio-proxy", img, proxy_ready, 0)
+        if w.proxy.started_s != 10.0:
+            pstat["state"] = {"running": {"startedAt": lifecycle.at(w.proxy.started_s)}}
         if init_failed:
             pstat = {**pstat, "ready": False, "started": False, "state": {"waiting": {"reason": "PodInitializing"}}}
+        elif pod.native and w.kind == "Job" and _job_done(w):
+            # Kubernetes stops a native sidecar once the main containers have terminated (KEP-753)
+            end = max(c.terminated.finished_s for c in w.containers if c.terminated is not None) + 1
+            pstat = {**pstat, "ready": False, "started": False, "state": {"terminated": {
+                "containerID": pstat["containerID"], "exitCode": 0, "finishedAt": lifecycle.at(end), "reason": "Completed",
+                "startedAt": lifecycle.at(w.proxy.started_s)}}}
         elif pod.shutdown_phase(LOG_WINDOW_S) == "exited":
             # pilot-agent drained Envoy for terminationDrainDuration after SIGTERM, then exited
             pstat = {**pstat, "ready": False, "started": False, "state": {"terminated": {
@@ -305,37 +355,67 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
             istat.append(pstat)
         else:
             cstat.append(pstat)
+    # the app's init containers in the injector's order (see the spec above)
+    if pod.injected and not pod.is_gateway and (pod.native or world.cni):
+        istat = istat + app_istat
+    else:
+        istat = app_istat + istat
     ready = pod.ready and not pod.forced_unready and all(c["ready"] for c in cstat)
+    ready_at = lifecycle.at(_ready_s(w, pod))
     conds = [
         {"lastProbeTime": None, "lastTransitionTime": iso(-3595), "status": "True", "type": "PodReadyToStartContainers"},
         {"lastProbeTime": None, "lastTransitionTime": iso(-3590), "status": "False" if init_failed else "True", "type": "Initialized"},
-        {"lastProbeTime": None, "lastTransitionTime": iso(-3500), "status": "True" if ready else "False", "type": "Ready"},
-        {"lastProbeTime": None, "lastTransitionTime": iso(-3500), "status": "True" if ready else "False", "type": "ContainersReady"},
+        {"lastProbeTime": None, "lastTransitionTime": ready_at, "status": "True" if ready else "False", "type": "Ready"},
+        {"lastProbeTime": None, "lastTransitionTime": ready_at, "status": "True" if ready else "False", "type": "ContainersReady"},
         {"lastProbeTime": None, "lastTransitionTime": iso(-3600), "status": "True", "type": "PodScheduled"},
     ]
     for cnd in conds[2:4]:
         if not ready:
-            names = [c["name"] for c in cstat + istat if not c["ready"] and c["name"] != "istio-init"]
+            inits = {c.name for c in w.init_containers} | {"istio-init", "istio-validation"}
+            names = [c["name"] for c in cstat + istat if not c["ready"] and c["name"] not in inits]
             cnd["message"] = f"containers with unready status: [{' '.join(names)}]"
             cnd["reason"] = "ContainersNotReady"
     if init_failed:
-        conds[1]["message"] = "containers with incomplete status: [istio-init]"
+        pending = [c["name"] for c in istat if "terminated" not in c.get("state", {}) or c["state"]["terminated"].get("exitCode")]
+        conds[1]["message"] = f"containers with incomplete status: [{' '.join(pending) or 'istio-init'}]"
         conds[1]["reason"] = "ContainersNotInitialized"
     status: dict[str, Any] = {"conditions": conds, "containerStatuses": sorted(cstat, key=lambda s: s["name"]),
                               "hostIP": f"172.18.0.{world.nodes.index(pod.node) + 2}",
                               "hostIPs": [{"ip": f"172.18.0.{world.nodes.index(pod.node) + 2}"}]}
     if istat:
         status["initContainerStatuses"] = istat
-    status.update({"phase": "Pending" if init_failed else "Running", "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
+    status.update({"phase": _phase(w, pod, init_failed), "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
                    "qosClass": "Burstable" if pod.injected else "BestEffort", "startTime": iso(-3600)})
+    owner = lifecycle.job_owner(pod) if w.kind == "Job" else {
+        "apiVersion": "apps/v1", "blockOwnerDeletion": True, "controller": True, "kind": "ReplicaSet", "name": pod.rs_name,
+        "uid": uid("ReplicaSet", pod.namespace, pod.rs_name)}
     meta = _meta("Pod", pod.name, pod.namespace, labels=pod.labels, annotations=pod_annotations(world, pod) or None,
-                 age_s=3600, generateName=f"{pod.rs_name}-",
+                 age_s=3600, generateName=f"{w.name if w.kind == 'Job' else pod.rs_name}-",
                  **({"deletionGracePeriodSeconds": GRACE_S,
                      "deletionTimestamp": iso(w.deleted_at_s + GRACE_S - LOG_WINDOW_S)} if pod.terminating else {}),
-                 ownerReferences=[{"apiVersion": "apps/v1", "blockOwnerDeletion": True, "controller": True,
-                                   "kind": "ReplicaSet", "name": pod.rs_name,
-                                   "uid": uid("ReplicaSet", pod.namespace, pod.rs_name)}])
+                 ownerReferences=[owner])
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+
+
+def _job_done(w: Workload) -> bool:
+    return bool(w.containers) and all(c.terminated is not None for c in w.containers)
+
+
+def _phase(w: Workload, pod: Pod, init_failed: bool) -> str:
+    if init_failed:
+        return "Pending"
+    if w.kind == "Job" and _job_done(w) and (pod.native or not pod.injected):
+        return "Succeeded" if all(c.terminated is not None and c.terminated.exit_code == 0 for c in w.containers) else "Failed"
+    return "Running"
+
+
+def _ready_s(w: Workload, pod: Pod) -> float:
+    """When the pod turned Ready: the proxy's readiness (pilot-agent logs it), or the app's restart."""
+    t = w.proxy.started_s + w.proxy.ready_after_s if pod.injected else lifecycle.APP_START_S + 1
+    for c in w.containers:
+        if c.last_terminated is not None:
+            t = max(t, c.last_terminated.finished_s + 11)
+    return float(int(t) + 1)
 
 
 def _template(world: World, w: Workload, injected_hash: str | None) -> dict[str, Any]:
@@ -540,6 +620,8 @@ def mesh_config_yaml(world: World) -> str:
     lines += [
         "defaultConfig:",
         "  discoveryAddress: istiod.istio-system.svc:15012",
+        *([f"  holdApplicationUntilProxyStarts: {'true' if m.hold_application_until_proxy_starts else 'false'}"]
+          if m.hold_application_until_proxy_starts is not None else []),
         "defaultProviders:",
         "  metrics:",
         "  - prometheus",
@@ -575,7 +657,13 @@ def configmaps_json(world: World) -> list[dict[str, Any]]:
                   "istio.io/rev": rev, "operator.istio.io/component": "Pilot", "release": "istio"}
         out.append({"apiVersion": "v1", "data": {"mesh": mesh_config_yaml(world), "meshNetworks": "networks: {}"},
                     "kind": "ConfigMap", "metadata": _meta("ConfigMap", f"istio{suffix}", ns, labels=labels)})
-        values = json.dumps({"global": {"hub": "docker.io/istio", "tag": world.istio_version, "proxy": {"image": "proxyv2"}},
+        proxy_values: dict[str, Any] = {"image": "proxyv2"}
+        if world.control_plane.values_hold is not None:
+            proxy_values["holdApplicationUntilProxyStarts"] = world.control_plane.values_hold
+        if world.control_plane.values_lifecycle:
+            proxy_values["lifecycle"] = world.control_plane.values_lifecycle
+        values = json.dumps({"global": {"hub": "docker.io/istio", "tag": world.istio_version, "proxy": proxy_values},
+                             "istio_cni": {"enabled": world.cni}, **({"pilot": {"cni": {"enabled": True}}} if world.cni else {}),
                              "revision": "" if rev == "default" else rev,
                              "sidecarInjectorWebhook": {"enableNamespacesByDefault": world.control_plane.mesh.enable_namespaces_by_default,
                                                         "rewriteAppHTTPProbe": True}}, indent=2)

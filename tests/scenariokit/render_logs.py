@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from tests.scenariokit import lifecycle
 from tests.scenariokit import render_envoy as rev
 from tests.scenariokit.world import (
     DRAIN_S,
     EPOCH,
     LOG_WINDOW_S,
+    POD_AGE_S,
     REQUEST_SPACING_S,
     Pod,
     Request,
@@ -805,15 +807,24 @@ def simulate(world: World) -> list[Exchange]:
 # --------------------------------------------------------------------------- kubectl logs
 
 
+#: the access-log window (``Line.time``) starts this long after the pods' startTime
+_WINDOW_START_S = POD_AGE_S - LOG_WINDOW_S
+
+
 def _agent_ts(offset_s: float) -> str:
-    t = EPOCH - timedelta(minutes=50) + timedelta(seconds=offset_s)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    """pilot-agent's time, ``offset_s`` after the pods' startTime (the node's clock, as every
+    container and the kubelet's container statuses)."""
+    return lifecycle.agent_ts(offset_s)
 
 
 def proxy_log_lines(world: World, pod: Pod) -> list[str]:
-    """Everything `kubectl logs POD -c istio-proxy` prints, oldest first."""
+    """Everything `kubectl logs POD -c istio-proxy` prints, oldest first. pilot-agent starts with
+    the istio-proxy container (``ProxyState.started_s`` after the pod's startTime) and logs "Envoy
+    proxy is ready" ``ready_after_s`` later; access lines follow the traffic's clock."""
     v = world.proxy_version(pod.workload)
+    pv = Ver.parse(v)
     st = pod.workload.proxy
+    s0 = st.started_s
     out: list[tuple[float, str]] = []
     startup = [
         "FLAG: --concurrency=\"2\"",
@@ -838,44 +849,59 @@ def proxy_log_lines(world: World, pod: Pod) -> list[str]:
     ]
     for i, msg in enumerate(startup):
         first, *rest = msg.split("\n")
-        out.append((i * 0.01, f"{_agent_ts(i * 0.01)}\tinfo\t{first}"))
+        out.append((s0 + i * 0.01, f"{_agent_ts(s0 + i * 0.01)}\tinfo\t{first}"))
         for r in rest:
-            out.append((i * 0.01, r))
+            out.append((s0 + i * 0.01, r))
     if st.cert != "warming":
-        out.append((0.5, f"{_agent_ts(0.5)}\tinfo\tcache\tgenerated new workload certificate\tlatency=120.10ms ttl=23h59m59.1s"))
-        out.append((0.6, f"{_agent_ts(0.6)}\tinfo\tcache\tRoot cert has changed, start rotating root cert"))
+        out.append((s0 + 0.5, f"{_agent_ts(s0 + 0.5)}\tinfo\tcache\tgenerated new workload certificate\tlatency=120.10ms ttl=23h59m59.1s"))
+        out.append((s0 + 0.6, f"{_agent_ts(s0 + 0.6)}\tinfo\tcache\tRoot cert has changed, start rotating root cert"))
     else:
         for i in range(3):
-            out.append((1 + i * 15, f"{_agent_ts(1 + i * 15)}\twarn\tca\tca request failed, starting attempt {i + 1} in {90 * 2 ** i}ms"))
-            out.append((1.1 + i * 15, f"{_agent_ts(1.1 + i * 15)}\terror\tcache\tresource:default request:{uid('csr', pod.name, str(i))} CSR retrial timed out: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 10.96.0.12:15012: i/o timeout\""))
+            t = s0 + 1 + i * 15
+            out.append((t, f"{_agent_ts(t)}\twarn\tca\tca request failed, starting attempt {i + 1} in {90 * 2 ** i}ms"))
+            out.append((t + 0.1, f"{_agent_ts(t + 0.1)}\terror\tcache\tresource:default request:{uid('csr', pod.name, str(i))} CSR retrial timed out: rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 10.96.0.12:15012: i/o timeout\""))
     if st.state == "no_config":
-        out.append((2, f"{_agent_ts(2)}\twarning\tenvoy config\texternal/envoy/source/extensions/config_subscription/grpc/grpc_stream.h:152\tStreamAggregatedResources gRPC config stream to xds-grpc closed since 42s ago: 14, connection error: desc = \"transport: Error while dialing: dial tcp 10.96.0.12:15012: i/o timeout\"\tthread=19"))
+        out.append((s0 + 2, f"{_agent_ts(s0 + 2)}\twarning\tenvoy config\texternal/envoy/source/extensions/config_subscription/grpc/grpc_stream.h:152\tStreamAggregatedResources gRPC config stream to xds-grpc closed since 42s ago: 14, connection error: desc = \"transport: Error while dialing: dial tcp 10.96.0.12:15012: i/o timeout\"\tthread=19"))
         for i in range(6):
-            t = 4 + i * 2
+            t = s0 + 4 + i * 2
             out.append((t, f"{_agent_ts(t)}\twarn\tEnvoy proxy is NOT ready: config not received from XDS server (is Istiod running?): cds updates: 0 successful, 0 rejected; lds updates: 0 successful, 0 rejected"))
     else:
-        out.append((1.5, f"{_agent_ts(1.5)}\tinfo\txdsproxy\tconnected to delta upstream XDS server: istiod.istio-system.svc:15012\tid=1"))
-        out.append((1.9, f"{_agent_ts(1.9)}\tinfo\tads\tADS: new connection for node:{pod.name}.{pod.namespace}-1"))
-        out.append((2.2, f"{_agent_ts(2.2)}\tinfo\tReadiness succeeded in 1.2s"))
-        out.append((2.3, f"{_agent_ts(2.3)}\tinfo\tEnvoy proxy is ready"))
+        r = s0 + st.ready_after_s
+        # which agent lines exist by version: the xDS proxy's "connected to upstream XDS server" from
+        # 1.9 (istio/istio@1.9.0:pkg/istio-agent/xds_proxy.go), its delta variant from 1.10
+        # (@1.10.0:pkg/istio-agent/xds_proxy_delta.go), "Readiness succeeded in" from 1.12
+        # (@1.12.0:pilot/cmd/pilot-agent/metrics/metrics.go); "Envoy proxy is ready" in every version
+        # the kit builds (@1.5.0:pilot/cmd/pilot-agent/status/server.go)
+        if pv >= Ver(1, 9):
+            delta = "delta " if pv >= Ver(1, 10) else ""
+            out.append((r - 0.8, f"{_agent_ts(r - 0.8)}\tinfo\txdsproxy\tconnected to {delta}upstream XDS server: istiod.istio-system.svc:15012\tid=1"))
+        out.append((r - 0.4, f"{_agent_ts(r - 0.4)}\tinfo\tads\tADS: new connection for node:{pod.name}.{pod.namespace}-1"))
+        if pv >= Ver(1, 12):
+            out.append((r - 0.1, f"{_agent_ts(r - 0.1)}\tinfo\tReadiness succeeded in {st.ready_after_s - 1.1:.1f}s"))
+        out.append((r, f"{_agent_ts(r)}\tinfo\tEnvoy proxy is ready"))
     if pod.terminating and pod.injected:
         # pilot-agent on SIGTERM (pkg/envoy/agent.go terminate()), on the access-log clock
-        t0 = 20 * 60 + pod.workload.deleted_at_s
-        out.append((t0, f"{_agent_ts(t0)}\tinfo\tAgent draining Proxy for termination"))
+        # wording by version: "Agent draining Proxy" until 1.20, "... for termination" from 1.21
+        # (istio/istio@1.21.0:pkg/envoy/agent.go); "Aborted all epochs" until 1.14, "Aborted proxy
+        # instance" from 1.15 (@1.15.0:pkg/envoy/agent.go)
+        t0 = _WINDOW_START_S + pod.workload.deleted_at_s
+        drain = "Agent draining Proxy for termination" if pv >= Ver(1, 21) else "Agent draining Proxy"
+        out.append((t0, f"{_agent_ts(t0)}\tinfo\t{drain}"))
         out.append((t0 + 0.001, f"{_agent_ts(t0 + 0.001)}\tinfo\tGraceful termination period is {DRAIN_S:g}s, starting..."))
         if pod.workload.deleted_at_s + DRAIN_S <= LOG_WINDOW_S:
             t1 = t0 + DRAIN_S
+            aborted = "Aborted proxy instance" if pv >= Ver(1, 15) else "Aborted all epochs"
             out.append((t1, f"{_agent_ts(t1)}\tinfo\tGraceful termination period complete, terminating remaining proxies."))
-            out.append((t1 + 0.001, f"{_agent_ts(t1 + 0.001)}\twarn\tAborted proxy instance"))
+            out.append((t1 + 0.001, f"{_agent_ts(t1 + 0.001)}\twarn\t{aborted}"))
     if st.state == "nack":
         for i in range(3):
-            t = 600 + i * 300
+            t = 1200 + i * 300
             out.append((t, f"{_agent_ts(t)}\twarning\tenvoy config\texternal/envoy/source/extensions/config_subscription/grpc/grpc_subscription_impl.cc:138\tgRPC config for {st.nack_type} rejected: {st.nack_message}\tthread=15"))
     mesh = world.control_plane.mesh
     if mesh.access_log_file:
         for ex in simulate(world):
             for ln in ex.lines.get(pod.name, []):
-                out.append((20 * 60 + ln.start, ln.json() if mesh.access_log_encoding == "JSON" else ln.text()))
+                out.append((_WINDOW_START_S + ln.start, ln.json() if mesh.access_log_encoding == "JSON" else ln.text()))
     out.sort(key=lambda x: x[0])
     return [s for _, s in out]
 
@@ -887,11 +913,16 @@ def render_proxy_logs(world: World, pod: Pod, tail: int | None = None) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def _init_ts(offset_s: float) -> str:
+    """istio-init's time: it runs right before the app containers (lifecycle.ISTIO_INIT_START_S)."""
+    return lifecycle.agent_ts(lifecycle.ISTIO_INIT_START_S + offset_s)
+
+
 def render_init_logs(world: World, pod: Pod, container: str = "istio-init") -> str:
     """istio-init (iptables) output; a failed init shows the iptables-restore permission error."""
     excl = "15090,15021,15020"
     head = [
-        "2024-07-15T08:39:58.812345Z\tinfo\tIstio iptables environment:",
+        _init_ts(0.812345) + "\tinfo\tIstio iptables environment:",
         "ENVOY_PORT=",
         "INBOUND_CAPTURE_PORT=",
         "ISTIO_INBOUND_INTERCEPTION_MODE=",
@@ -899,7 +930,7 @@ def render_init_logs(world: World, pod: Pod, container: str = "istio-init") -> s
         "ISTIO_LOCAL_EXCLUDE_PORTS=",
         "ISTIO_OUTBOUND_PORTS=",
         "ISTIO_SERVICE_CIDR=",
-        "2024-07-15T08:39:58.812901Z\tinfo\tIstio iptables variables:",
+        _init_ts(0.812901) + "\tinfo\tIstio iptables variables:",
         "PROXY_PORT=15001",
         "PROXY_INBOUND_CAPTURE_PORT=15006",
         "PROXY_TUNNEL_PORT=15008",
@@ -917,22 +948,22 @@ def render_init_logs(world: World, pod: Pod, container: str = "istio-init") -> s
     ]
     if pod.workload.init_failure:
         tail = [
-            "2024-07-15T08:39:58.820011Z\tinfo\tRunning iptables-restore with the following input:",
+            _init_ts(0.820011) + "\tinfo\tRunning iptables-restore with the following input:",
             "* nat",
             "-N ISTIO_INBOUND",
             "-N ISTIO_REDIRECT",
             "COMMIT",
-            "2024-07-15T08:39:58.821544Z\tinfo\tRunning command (with wait lock): iptables-restore --noflush --wait=30",
-            "2024-07-15T08:39:58.834120Z\terror\tCommand error output: xtables parameter problem: iptables-restore: unable to initialize table 'nat'",
+            _init_ts(0.821544) + "\tinfo\tRunning command (with wait lock): iptables-restore --noflush --wait=30",
+            _init_ts(0.834120) + "\terror\tCommand error output: xtables parameter problem: iptables-restore: unable to initialize table 'nat'",
             "",
             "Error occurred at line: 1",
             "Try `iptables-restore -h' or 'iptables-restore --help' for more information.",
-            "2024-07-15T08:39:58.834301Z\terror\tFailed to execute: iptables-restore --noflush --wait=30, exit status 2",
+            _init_ts(0.834301) + "\terror\tFailed to execute: iptables-restore --noflush --wait=30, exit status 2",
             f"Error: failed to run iptables: exit status 2 (capability {pod.workload.init_failure} missing?)",
         ]
     else:
         tail = [
-            "2024-07-15T08:39:58.820011Z\tinfo\tRunning iptables-restore with the following input:",
+            _init_ts(0.820011) + "\tinfo\tRunning iptables-restore with the following input:",
             "* nat",
             "-N ISTIO_INBOUND",
             "-N ISTIO_REDIRECT",
@@ -952,6 +983,6 @@ def render_init_logs(world: World, pod: Pod, container: str = "istio-init") -> s
             "-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN",
             "-A ISTIO_OUTPUT -j ISTIO_REDIRECT",
             "COMMIT",
-            "2024-07-15T08:39:58.821544Z\tinfo\tRunning command (with wait lock): iptables-restore --noflush --wait=30",
+            _init_ts(0.821544) + "\tinfo\tRunning command (with wait lock): iptables-restore --noflush --wait=30",
         ]
     return "\n".join(head + tail) + "\n"

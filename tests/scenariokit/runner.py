@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from istio_doctor.evidence.runner import BinaryNotFound, CommandResult, CommandTimeout, Runner
-from tests.scenariokit import render_envoy, render_istioctl, render_kube, render_logs
+from tests.scenariokit import lifecycle, render_envoy, render_istioctl, render_kube, render_logs
 from tests.scenariokit.world import Pod, Ver, World, labels_match
 
 _CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
@@ -257,7 +257,13 @@ class WorldRunner(Runner):
         if kind == "pods":
             if name:
                 return render_kube.dump(render_kube.pod_json(w, self._pod(name, ns or "default")))
+            agents = lifecycle.cni_agents(w) if w.cni else []
+            if opts.get("-l") == "k8s-app=istio-cni-node":
+                return render_kube.as_list([a for a in agents if in_ns(a["metadata"]["namespace"])])
+            if "-l" in opts:
+                raise _Reply("", f"error: scenario kit cannot select pods by {opts['-l']}\n", 1)
             items = [render_kube.pod_json(w, p) for p in sorted(w.pods, key=lambda p: (p.namespace, p.name)) if in_ns(p.namespace)]
+            items += [a for a in agents if in_ns(a["metadata"]["namespace"])]
         elif kind == "services":
             items = [render_kube.service_json(w, s) for s in sorted(w.services, key=lambda s: (s.namespace, s.name)) if in_ns(s.namespace)]
             if ns is None and allns:
@@ -276,9 +282,11 @@ class WorldRunner(Runner):
         elif kind == "events":
             items = [render_kube.event_json(w, e, i) for i, e in enumerate(w.all_events()) if in_ns(e.namespace)]
         elif kind == "deployments":
-            items = [render_kube.deployment_json(w, x) for x in sorted(w.workloads, key=lambda x: x.name) if in_ns(x.namespace)]
+            items = [render_kube.deployment_json(w, x) for x in sorted(w.workloads, key=lambda x: x.name)
+                     if in_ns(x.namespace) and x.kind == "Deployment"]
         elif kind == "replicasets":
-            items = [render_kube.replicaset_json(w, x) for x in sorted(w.workloads, key=lambda x: x.name) if in_ns(x.namespace)]
+            items = [render_kube.replicaset_json(w, x) for x in sorted(w.workloads, key=lambda x: x.name)
+                     if in_ns(x.namespace) and x.kind == "Deployment"]
         elif kind == "configmaps":
             items = render_kube.configmaps_json(w) if in_ns(w.control_plane.namespace) else []
         elif kind == "mutatingwebhookconfigurations":
@@ -296,21 +304,39 @@ class WorldRunner(Runner):
         if "-l" in opts:
             return self._logs_by_selector(opts, a)
         name, ns = opts["_pos"][0], opts.get("-n", "default")
-        pod = self._pod(name, ns)
-        container = opts.get("-c")
-        if container is None:
-            container = pod.workload.containers[0].name if pod.workload.containers else "istio-proxy"
         tail = None
         for x in a:
             if x.startswith("--tail="):
                 tail = int(x.split("=", 1)[1])
-        names = {c.name for c in pod.workload.containers}
+        agent = next((x for x in (lifecycle.cni_agents(self.world) if self.world.cni else [])
+                      if x["metadata"]["name"] == name and x["metadata"]["namespace"] == ns), None)
+        if agent is not None:
+            text = lifecycle.cni_agent_log(self.world, agent)
+            return "\n".join(text.splitlines()[-tail:]) + "\n" if tail else text
+        pod = self._pod(name, ns)
+        if "--all-containers=true" in a:
+            return self._all_container_logs(pod, tail)
+        container = opts.get("-c")
+        if container is None:
+            container = pod.workload.containers[0].name if pod.workload.containers else "istio-proxy"
+        names = {c.name for c in pod.workload.containers} | {c.name for c in pod.workload.init_containers}
         if pod.injected:
             names.add("istio-proxy")
             if not pod.is_gateway:
-                names.add("istio-init")
+                names.add("istio-validation" if self.world.cni else "istio-init")
         if container not in names:
             raise _Reply("", f"error: container {container} is not valid for pod {name}\n", 1)
+        if "--previous" in a:
+            prev = lifecycle.previous_log(pod, container, tail)
+            if prev is None:
+                raise _Reply("", f'Error from server (BadRequest): previous terminated container "{container}" in pod "{name}" not found\n', 1)
+            return prev
+        if container == "istio-validation":
+            text = lifecycle.validation_log(self.world, pod)
+            return "\n".join(text.splitlines()[-tail:]) + "\n" if tail else text
+        if container not in ("istio-proxy", "istio-init"):
+            lines = [ln.split(" ", 1)[1] for ln in lifecycle.app_log_text(pod, container)]
+            return "".join(ln + "\n" for ln in (lines[-tail:] if tail else lines))
         if container == "istio-proxy":
             if pod.init_failed:
                 raise _Reply("", f'Error from server (BadRequest): container "istio-proxy" in pod "{name}" is waiting to start: PodInitializing\n', 1)
@@ -319,6 +345,35 @@ class WorldRunner(Runner):
             text = render_logs.render_init_logs(self.world, pod)
             return "\n".join(text.splitlines()[-tail:]) + "\n" if tail else text
         return ""
+
+    def _all_container_logs(self, pod: Pod, tail: int | None) -> str:
+        """``kubectl logs POD --all-containers --prefix --timestamps --ignore-errors``: each container's
+        lines tagged ``[pod/NAME/CONTAINER]`` (init containers first, as the pod spec lists them); a
+        container that has not started prints kubectl's ``error: ...`` line instead."""
+        w, out = self.world, []
+        spec = render_kube.pod_json(w, pod)["spec"]
+        statuses = {s["name"]: s for s in [*render_kube.pod_json(w, pod)["status"].get("initContainerStatuses", []),
+                                           *render_kube.pod_json(w, pod)["status"].get("containerStatuses", [])]}
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            name = c["name"]
+            state = statuses.get(name, {}).get("state", {})
+            if "waiting" in state and state["waiting"].get("reason") == "PodInitializing":
+                out.append(f'error: container "{name}" in pod "{pod.name}" is waiting to start: PodInitializing')
+                continue
+            if name == "istio-proxy":
+                stamped = lifecycle.stamp(render_logs.proxy_log_lines(w, pod), pod.workload.proxy.started_s, f"{pod.name}/proxy")
+            elif name == "istio-init":
+                stamped = lifecycle.stamp(render_logs.render_init_logs(w, pod).splitlines(), lifecycle.ISTIO_INIT_START_S,
+                                          f"{pod.name}/init")
+            elif name == "istio-validation":
+                stamped = lifecycle.stamp(lifecycle.validation_log(w, pod).splitlines(), lifecycle.ISTIO_INIT_START_S,
+                                          f"{pod.name}/validation")
+            else:
+                stamped = lifecycle.app_log_text(pod, name)
+            if tail is not None:
+                stamped = stamped[-tail:]
+            out.extend(f"[pod/{pod.name}/{name}] {ln}" for ln in stamped)
+        return "".join(ln + "\n" for ln in out)
 
     def _logs_by_selector(self, opts: dict[str, Any], a: list[str]) -> str:
         """`kubectl logs -l SEL -c C --prefix`: every matching pod's log, lines tagged [pod/NAME/C]."""

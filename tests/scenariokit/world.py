@@ -129,6 +129,16 @@ class Terminated:
 
 
 @dataclass
+class LogLine:
+    """One line an application wrote, ``at_s`` seconds after the pod's ``startTime`` (the runtime
+    stamps it; ``kubectl logs --timestamps`` prints that time). Texts come from real incidents:
+    cite the thread next to them in the scenario."""
+
+    at_s: float
+    text: str
+
+
+@dataclass
 class Container:
     name: str
     image: str
@@ -143,6 +153,18 @@ class Container:
     last_terminated: Terminated | None = None
     #: extra listening sockets of this container that are not declared ports (e.g. admin)
     extra_listen: list[tuple[str, int]] = field(default_factory=list)
+    # -- lifecycle (tests/scenariokit/lifecycle.py renders them) --------------------------------
+    #: the current run started this long after the pod's startTime (None: the kit's default)
+    started_s: float | None = None
+    #: the current run has exited (a Job's container that finished, an init container that failed)
+    terminated: Terminated | None = None
+    #: the container waits to be (re)started: "CrashLoopBackOff" after ``last_terminated``
+    waiting: str | None = None
+    #: what this run wrote (``kubectl logs --timestamps``), and what the previous run wrote (``--previous``)
+    log: list[LogLine] = field(default_factory=list)
+    previous_log: list[LogLine] = field(default_factory=list)
+    #: environment variables (name -> value), e.g. istiod's ENABLE_NATIVE_SIDECARS
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,6 +193,10 @@ class ProxyState:
     stats: dict[str, int] = field(default_factory=dict)
     #: HTTP probe rewrite (sidecar.istio.io/rewriteAppHTTPProbers)
     rewrite_probes: bool = True
+    #: istio-proxy's container started this long after the pod's startTime, and pilot-agent
+    #: logged "Envoy proxy is ready" this long after that (a healthy start takes ~2 s)
+    started_s: float = 10.0
+    ready_after_s: float = 2.3
 
 
 @dataclass
@@ -208,6 +234,12 @@ class Workload:
     #: deletionTimestamp set, EndpointSlice ready=false/serving=true/terminating=true, Killing
     #: events, the sidecar draining. Callers whose EDS still lists them fail (P503-SHUTDOWN-RACE).
     terminating: int = 0
+    #: "Deployment" (ReplicaSet-owned pods) or "Job" (pods owned by the Job, restartPolicy Never)
+    kind: Literal["Deployment", "Job"] = "Deployment"
+    #: the application's own init containers (they run before the app; see lifecycle.py for order)
+    init_containers: list[Container] = field(default_factory=list)
+    #: the pods were created before holdApplicationUntilProxyStarts was set: injected without it
+    predates_hold: bool = False
     #: when the deletion happened, on the access-log clock (``Request.at_s``). The default, 4 s
     #: before now, is inside the 5 s drain (sidecar still running, endpoint serving); earlier than
     #: ``LOG_WINDOW_S - DRAIN_S`` the sidecar has exited. Place racing requests with
@@ -284,6 +316,8 @@ class MeshConfig:
     root_namespace: str = "istio-system"
     trust_domain: str = "cluster.local"
     enable_namespaces_by_default: bool = False
+    #: meshConfig.defaultConfig.holdApplicationUntilProxyStarts (None: not set)
+    hold_application_until_proxy_starts: bool | None = None
 
 
 @dataclass
@@ -304,6 +338,12 @@ class ControlPlane:
     never_inject_selector: list[dict[str, Any]] = field(default_factory=list)
     always_inject_selector: list[dict[str, Any]] = field(default_factory=list)
     mesh: MeshConfig = field(default_factory=MeshConfig)
+    #: Helm values the injector renders with: global.proxy.holdApplicationUntilProxyStarts and
+    #: global.proxy.lifecycle (a lifecycle replaces the hold hook in the template)
+    values_hold: bool | None = None
+    values_lifecycle: dict[str, Any] | None = None
+    #: istiod's ENABLE_NATIVE_SIDECARS: None → the version's default ("false" < 1.27, "auto" from 1.27)
+    native_sidecars_env: Literal["true", "false", "auto"] | None = None
 
 
 @dataclass
@@ -437,6 +477,9 @@ class Pod:
     rs_name: str
     #: set by the world (e.g. istiod pods when the control plane is declared not ready)
     forced_unready: bool = False
+    #: an init container keeps failing (istio-validation before the CNI agent, an app init container):
+    #: set by the world from the lifecycle knobs (tests/scenariokit/lifecycle.py init_blocked)
+    init_blocked: bool = False
 
     @property
     def namespace(self) -> str:
@@ -445,7 +488,13 @@ class Pod:
     @property
     def labels(self) -> dict[str, str]:
         out = dict(self.workload.labels)
-        out["pod-template-hash"] = self.hash
+        if self.workload.kind == "Job":
+            # the Job controller's labels (batch/v1, Kubernetes >= 1.27 adds the batch.kubernetes.io/ ones)
+            out.update({"batch.kubernetes.io/controller-uid": uid("Job", self.namespace, self.workload.name),
+                        "batch.kubernetes.io/job-name": self.workload.name,
+                        "controller-uid": uid("Job", self.namespace, self.workload.name), "job-name": self.workload.name})
+        else:
+            out["pod-template-hash"] = self.hash
         if self.injected:
             out.setdefault("security.istio.io/tlsMode", "istio")
             out.setdefault("service.istio.io/canonical-name", self.workload.labels.get("app", self.workload.name))
@@ -454,7 +503,8 @@ class Pod:
 
     @property
     def init_failed(self) -> bool:
-        return self.injected and self.workload.init_failure is not None
+        """istio-proxy never started: an init container (istio-init, istio-validation, the app's) keeps failing."""
+        return self.injected and (self.workload.init_failure is not None or self.init_blocked)
 
     @property
     def proxy_ready(self) -> bool:
@@ -462,9 +512,9 @@ class Pod:
 
     @property
     def app_ready(self) -> bool:
-        if self.init_failed or self.forced_unready:
+        if self.init_failed or self.init_blocked or self.forced_unready:
             return False
-        return all(c.ready for c in self.workload.containers)
+        return all(c.ready and c.terminated is None and c.waiting is None for c in self.workload.containers)
 
     @property
     def ready(self) -> bool:
@@ -500,8 +550,24 @@ class World:
     istioctl_version: str | None = None  # None → same as control plane
     kubectl_version: str = "1.30.2"
     server_version: str = "1.30.0"
-    #: None → native sidecars when the control plane is >= 1.27 (Istio's default flipped there)
+    #: force native (True) or classic (False) sidecars for every pod; None → the injector decides
+    #: by version, ENABLE_NATIVE_SIDECARS and the pod annotation (``lifecycle.native_for``)
     native_sidecars: bool | None = None
+    #: istio-cni: istio-validation instead of istio-init, and one istio-cni-node agent per node
+    cni: bool = False
+    cni_namespace: str = "istio-system"
+    #: node -> seconds after the pods' startTime when its agent became Ready (None: not Ready);
+    #: nodes not listed became Ready a day before
+    cni_ready_s: dict[str, float | None] = field(default_factory=dict)
+    #: what the agent's repair controller does with a pod whose istio-validation fails:
+    #: "repair" (1.21+ default), "repair_broken" (1.26.1/1.27.0: logs the repair, no effect),
+    #: "label", "delete", "off"; None → the version's default
+    cni_repair: str | None = None
+    #: the agent logs as JSON (global.logAsJson) instead of Istio's text format
+    cni_log_json: bool = False
+    #: the istio-cni plugin is not in the node's CNI chain although the agent is Ready (a wrong
+    #: cniConfDir, a Multus setup: istio/istio#22913): every istio-validation fails
+    cni_plugin_missing: bool = False
     control_plane: ControlPlane = field(default_factory=ControlPlane)
     namespaces: list[Namespace] = field(default_factory=list)
     workloads: list[Workload] = field(default_factory=list)
@@ -533,7 +599,9 @@ class World:
 
     @property
     def native_default(self) -> bool:
-        return self.native_sidecars if self.native_sidecars is not None else self.version >= Ver(1, 27)
+        from tests.scenariokit.lifecycle import native_by_injector
+
+        return self.native_sidecars if self.native_sidecars is not None else native_by_injector(self, None)
 
     # -- lookup ---------------------------------------------------------------------------
     def namespace(self, name: str) -> Namespace | None:
@@ -566,6 +634,8 @@ class World:
     @cached_property
     def pods(self) -> list[Pod]:
         """Every pod that exists. Pods whose creation the webhook rejected do not exist."""
+        from tests.scenariokit.lifecycle import init_blocked, native_by_injector
+
         out: list[Pod] = []
         per_node: dict[int, int] = {}
         for w in self.workloads:
@@ -581,10 +651,13 @@ class World:
                 n = per_node.get(node_i, 0) + 1
                 per_node[node_i] = n
                 ip = f"10.244.{node_i + 1}.{n + 5}" if not w.host_network else f"172.18.0.{node_i + 2}"
-                native = w.native_sidecar if w.native_sidecar is not None else self.native_default
-                out.append(Pod(w, f"{rs_name}-{kube_suffix(f'{w.key}/{i}', 5)}", ip, self.nodes[node_i], i,
+                native = w.native_sidecar if w.native_sidecar is not None else (
+                    self.native_sidecars if self.native_sidecars is not None else native_by_injector(self, w))
+                base = w.name if w.kind == "Job" else rs_name
+                out.append(Pod(w, f"{base}-{kube_suffix(f'{w.key}/{i}', 5)}", ip, self.nodes[node_i], i,
                                decision == "injected", native, rs_hash, rs_name,
                                forced_unready=is_istiod and not self.control_plane.istiod_ready))
+                out[-1].init_blocked = init_blocked(self, out[-1])
         return out
 
     def at_s_for_next(self, t: float) -> float:
@@ -645,12 +718,20 @@ class World:
             return "not_injected"
         lab = w.labels.get("sidecar.istio.io/inject")
         ann = w.annotations.get("sidecar.istio.io/inject")
-        explicit = (lab if lab is not None else ann or "").lower()
-        # injectRequired(): y/yes/true/on inject, "" uses the defaults, any other value is false
-        if explicit in ("y", "yes", "true", "on"):
+        explicit = lab if lab is not None else ann or ""
+        if self.version < Ver(1, 27):
+            # injectRequired() (istio/istio@1.26.0:pkg/kube/inject/inject.go): strings.ToLower, then
+            # y/yes/true/on inject, "" uses the defaults, any other value is false
+            if explicit.lower() in ("y", "yes", "true", "on"):
+                return "injected"
+            if explicit:
+                return "not_injected"
+        elif explicit == "true":
             return "injected"
-        if explicit:
+        elif explicit == "false":
             return "not_injected"
+        # from 1.27 (istio/istio#56737, istio/istio@1.27.0:pkg/kube/inject/inject.go) anything but
+        # exactly "true"/"false" is logged as invalid and falls through to the default policy
         for sel in cp.never_inject_selector:
             if labels_match(sel.get("matchLabels", {}), w.labels):
                 return "not_injected"
@@ -674,7 +755,9 @@ class World:
 
     def all_events(self) -> list[Event]:
         """Authored events plus the ones the world implies (FailedCreate, probe failures, init crash)."""
-        out = list(self.events)
+        from tests.scenariokit.lifecycle import lifecycle_events
+
+        out = list(self.events) + lifecycle_events(self)
         for w in self.workloads:
             if self.injection(w) == "rejected":
                 out.append(Event(w.namespace, "ReplicaSet", f"{w.name}-{kube_suffix(f'{w.key}/template/rejected', 10)}",
@@ -686,7 +769,7 @@ class World:
                     out.append(Event(p.namespace, "Pod", p.name, "Unhealthy",
                                      "Readiness probe failed: HTTP probe failed with statuscode: 503", count=298,
                                      component="kubelet"))
-            if p.init_failed:
+            if p.injected and p.workload.init_failure is not None:
                 out.append(Event(p.namespace, "Pod", p.name, "BackOff",
                                  "Back-off restarting failed container istio-init in pod "
                                  f"{p.name}_{p.namespace}({uid('pod', p.namespace, p.name)})", count=12, component="kubelet"))

@@ -151,7 +151,8 @@ def test_symptom_choices_come_from_the_playbooks_only(tmp_path) -> None:  # type
     from istio_doctor.tui.screens.symptom_picker import symptom_choices
 
     choices, problem = symptom_choices([])
-    assert [c.symptom for c in choices] == ["auto", "503", "mtls", "injection", "routes"] and problem == ""
+    # (the lifecycle playbook's startup is not in triage's list: it comes last)
+    assert [c.symptom for c in choices] == ["auto", "503", "mtls", "injection", "routes", "startup"] and problem == ""
     assert choices[1].title == "503 after sidecar injection"  # the playbook's own title
     (tmp_path / "broken.yaml").write_text("id: broken\nnodes: [", encoding="utf-8")
     choices, problem = symptom_choices([tmp_path])

@@ -7,7 +7,8 @@ and ``situation``, which the checks and gates share.
 hostNetwork pods and ``kube-system``/``kube-public`` are never injected; the pod's
 ``sidecar.istio.io/inject`` label beats the annotation (read from 1.12 only:
 ``istio/istio@1.11.8`` reads the annotation alone, ``#35729``); y/yes/true/on inject, any other
-value does not; then ``neverInjectSelector``, then ``alwaysInjectSelector``; then the policy:
+value does not (from 1.27 only exact true/false count and any other value falls back to the
+selectors and the policy: ``inject_value``, istio/istio#56737); then ``neverInjectSelector``, then ``alwaysInjectSelector``; then the policy:
 ``enabled`` injects by default, ``disabled`` only on opt-in, and any other value never injects
 (``default: // InjectionPolicyOff``).
 """
@@ -30,6 +31,7 @@ from istio_doctor.evidence.kube import (
 )
 from istio_doctor.evidence.meshconfig import InjectorConfig
 from istio_doctor.evidence.target import TargetKind
+from istio_doctor.evidence.versions import Version
 
 # --------------------------------------------------------------------------------------
 # the injector's rules
@@ -53,6 +55,24 @@ DOC_INJECTION = "https://istio.io/latest/docs/ops/common-problems/injection/"
 DOC_SIDECAR_INJECTION = "https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/"
 
 _WEBHOOK_CALL = re.compile(r'failed calling (?:admission )?webhook "(?P<hook>[^"]+)"')
+
+
+def inject_value(value: str | None, version: Version | None) -> str:
+    """How ``injectRequired()`` reads an explicit sidecar.istio.io/inject value:
+    ``inject`` | ``skip`` | ``default`` (use the selectors and policy) | ``invalid`` (1.27+: logged
+    "Invalid value for sidecar.istio.io/inject ... Falling back to default injection policy", then
+    decided exactly as ``default``). Up to 1.26 the value is lower-cased and y/yes/true/on inject,
+    any other non-empty value does not (istio/istio@1.26.0:pkg/kube/inject/inject.go); from 1.27
+    only exact "true"/"false" count (istio/istio#56737, @1.27.0; not backported to 1.26.x)."""
+    if value is None or value == "":
+        return "default"
+    if version is not None and version.at_least(1, 27):
+        if value == "true":
+            return "inject"
+        if value == "false":
+            return "skip"
+        return "invalid"
+    return "inject" if value.lower() in TRUE_VALUES else "skip"
 
 
 def _is_true(v: str | None) -> bool:
@@ -210,6 +230,8 @@ class Decision:
     revision: str | None = None
     detail: str = ""
     selector: dict[str, Any] = field(default_factory=dict)
+    #: the explicit value is not exactly true/false and this version fell back to the defaults (1.27+)
+    invalid: bool = False
 
     @property
     def revisions(self) -> list[str]:
@@ -249,13 +271,17 @@ def decide(ctx: CheckContext, pod: Pod, ns_labels: dict[str, str], hooks: list[H
     if cfg.policy not in ("enabled", "disabled"):
         d.blocker, d.detail = "policy", f"injector policy {cfg.policy!r} is neither enabled nor disabled: istiod injects nothing"
         return d
-    value = (explicit or "").lower()
-    if value in TRUE_VALUES:
+    # injectRequired() read the value lower-cased (y/yes/true/on inject, any other value does not)
+    # until 1.26; from 1.27 only exactly "true"/"false" count and anything else falls back to the
+    # selectors and the policy (istio/istio#56737, ``inject_value``).
+    reading = inject_value(explicit, ctx.istio_version)
+    if reading == "inject":
         d.inject, d.detail = True, f"{source} {INJECT_KEY}={explicit!r}"
         return d
-    if value:
+    if reading == "skip":
         d.blocker, d.detail = "explicit", f"{source} {INJECT_KEY}={explicit!r} is read as false"
         return d
+    d.invalid = reading == "invalid"
     for sel in cfg.never_inject_selector:
         if not sel.is_empty and sel.matches(lbl):
             d.blocker, d.detail = "never-selector", "the pod labels match neverInjectSelector"

@@ -301,3 +301,30 @@ def analyze_for_namespace(text: str, namespace: str) -> str:
         if ns == namespace or (kind == "Namespace" and name == namespace):
             keep.append(line)
     return "\n".join(keep) + ("\n" if keep else "")
+
+
+# -- container logs (issue 11: the istio-cni agent's log) ----------------------------------------
+
+_ISTIO_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))\s")
+
+
+def timestamped_like_kubectl(text: str) -> str:
+    """An Istio component log as ``kubectl logs --timestamps`` prints it: the line's own RFC 3339
+    time (text format: the first field; JSON format: "time") put in front, as the kubelet's
+    stamp would be (both are the node's clock). Continuation lines keep no time."""
+    out = []
+    for line in text.splitlines():
+        m = _ISTIO_TIME.match(line)
+        if m is not None:
+            out.append(f"{m.group(1)} {line}")
+            continue
+        if line.startswith("{"):
+            try:
+                t = json.loads(line).get("time")
+            except (ValueError, AttributeError):
+                t = None
+            if isinstance(t, str) and _ISTIO_TIME.match(t + " "):
+                out.append(f"{t} {line}")
+                continue
+        out.append(line)
+    return "\n".join(out) + ("\n" if out else "")

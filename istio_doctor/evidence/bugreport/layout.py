@@ -353,6 +353,46 @@ def _envoy_clusters(r: BugReport, a: Ask) -> str:
     return r.proxy_file(_ns(a), a.name or "", "clusters")
 
 
+# -- lifecycle (issue 11): the istio-cni node agents and their logs ---------------------------------
+# bug-report collects every pod labelled k8s-app=istio-cni-node, in any namespace and whatever
+# --include says, and its log as cni/<pod>/cni.log (istio/istio tools/bug-report/pkg/bugreport
+# getCniLogs, PR #45712, 1.19+).
+
+CNI_AGENT_LABEL = ("k8s-app", "istio-cni-node")
+
+
+def _cni_pods(r: BugReport, a: Ask) -> str:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    sources: list[list[dict[str, Any]]] = []
+    if r.archive.has("cluster/pods"):  # the Istio namespace's pods, collected even outside --include
+        sources.append(_items(r.archive.read_text("cluster/pods")))
+    try:
+        sources.append(r.objects("Pod"))
+    except Missing:
+        if not sources:
+            raise
+    for objs in sources:
+        for o in objs:
+            meta = o.get("metadata") or {}
+            if o.get("kind") == "Pod" and (meta.get("labels") or {}).get(CNI_AGENT_LABEL[0]) == CNI_AGENT_LABEL[1]:
+                found.setdefault((str(meta.get("namespace")), str(meta.get("name"))), o)
+    if not found and r.archive.listdir("cni"):
+        # the agents' logs are there but not their pod objects (their namespace was left out)
+        raise Missing("the istio-cni-node pod objects", "their namespace's objects are not in cluster/k8s-resources "
+                      f"(the archive has the logs of {', '.join(r.archive.listdir('cni'))})")
+    return as_list(list(found.values()))
+
+
+def _cni_node_logs(r: BugReport, a: Ask) -> str:
+    # the argv names the agent on the examined pod's node: `kubectl logs <agent> -n <ns> -c install-cni`
+    toks = a.argv
+    agent = toks[toks.index("logs") + 1] if "logs" in toks and toks.index("logs") + 1 < len(toks) else ""
+    path = f"cni/{agent}/cni.log"
+    why = ("bug-report writes every istio-cni-node pod's log there from istioctl 1.19 (PR #45712); "
+           "an older istioctl, or a failed fetch (see bug-report.log), leaves it out")
+    return convert.tail(convert.timestamped_like_kubectl(r.text(path, why)), a.tail)
+
+
 ANSWERS: dict[Need[Any], Answer] = {
     Need.KUBECTL_VERSION: _kubectl_version,
     Need.ISTIOCTL_VERSION: _istioctl_version,
@@ -390,6 +430,8 @@ ANSWERS: dict[Need[Any], Answer] = {
     Need.SOCKETS: _sockets,
     Need.ENVOY_STATS: _envoy_stats,
     Need.ENVOY_CLUSTERS: _envoy_clusters,
+    Need.CNI_PODS: _cni_pods,
+    Need.CNI_NODE_LOGS: _cni_node_logs,
 }
 
 #: kinds an archive never holds, and why (the runner says so; a test keeps this table complete)
@@ -397,4 +439,8 @@ ABSENT: dict[Need[Any], str] = {
     Need.INIT_LOGS: "bug-report collects only the istio-proxy, discovery, operator and CNI container logs, "
                     "not istio-init / istio-validation",
     Need.DESCRIBE: "`istioctl x describe` needs a live cluster; the archive has no output of it",
+    Need.APP_LOGS: "bug-report collects only the istio-proxy, discovery, operator and CNI container logs, "
+                   "not the application's (nor init containers')",
+    Need.APP_PREVIOUS_LOGS: "bug-report collects only the istio-proxy, discovery, operator and CNI container logs, "
+                            "not the previous run of an application container",
 }

@@ -35,6 +35,21 @@ def _wild(t: str) -> str:
     return t.split("=", 1)[0] if t.startswith(("--since=", "--tail=")) else t
 
 
+def _same_shape(built: tuple[str, ...], asked: tuple[str, ...]) -> bool:
+    """A kind built from other evidence (``requires``: the istio-cni agent on the pod's node, the
+    restarted container) names objects the gatherer found, which identification cannot know: the
+    argv match with object names and the values of -n/-c free, every verb and flag the same."""
+    if len(built) != len(asked) or built[:2] != asked[:2]:
+        return False
+    for i, (b, a) in enumerate(zip(built, asked, strict=True)):
+        if b == a:
+            continue
+        after_value_flag = i > 0 and built[i - 1] in ("-n", "-c", "--namespace", "--container")
+        if not (after_value_flag or (not b.startswith("-") and not a.startswith("-") and i >= 2)):
+            return False
+    return True
+
+
 class BugReportRunner(Runner):
     """Answers the gatherer's calls from one bug-report archive. Safe to share between tasks."""
 
@@ -86,7 +101,19 @@ class BugReportRunner(Runner):
         target = tuple(_wild(t) for t in toks)
         # The control plane kinds differ from the namespace kinds only by that namespace.
         conn = Connection(istio_namespace=istio_namespace)
+        # exact matches first: a shape match (below) is only for argv no exact build can give
+        for shape in (False, True):
+            ask = BugReportRunner._match(toks, target, ns, names, tail, conn, shape)
+            if ask is not None:
+                return ask
+        return None
+
+    @staticmethod
+    def _match(toks: tuple[str, ...], target: tuple[str, ...], ns: str | None, names: list[str], tail: int | None,
+               conn: Connection, shape: bool) -> Ask | None:
         for need in Need:
+            if shape and not need.requires:
+                continue
             candidates: list[str | None] = [None, *names] if need.scope is Scope.POD else [None]
             # a cluster-wide list narrowed by RBAC names the namespace with -n, or as the object
             fallbacks: list[str | None] = [ns, *names] if need.namespace_fallback else [ns]
@@ -97,7 +124,8 @@ class BugReportRunner(Runner):
                 except ValueError:
                     continue
                 for variant, cand in enumerate((call.argv, *call.fallbacks)):
-                    if tuple(_wild(t) for t in normalise_argv(cand)) == target:
+                    got = tuple(_wild(t) for t in normalise_argv(cand))
+                    if (got == target) if not shape else _same_shape(got, target):
                         return Ask(need, ns, name, variant, tail, toks)
         return None
 

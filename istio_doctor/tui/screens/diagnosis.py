@@ -57,6 +57,7 @@ class DiagnosisScreen(DoctorScreen):
         Binding("e", "focus_evidence", "Evidence", id="focus-evidence"),
         Binding("p", "proxy_config", "Proxy config", id="proxy-config", tooltip="Browse the pod's Envoy configuration"),
         Binding("l", "calls_log", "Calls", id="calls-log", tooltip="Every command run, exit code and duration"),
+        Binding("t", "timeline", "Timeline", id="timeline", tooltip="The pod's lifecycle timeline, deciding moments highlighted"),
         Binding("m", "export_markdown", "Export md", id="export-markdown", tooltip="Write the report as Markdown in the current folder"),
         Binding("ctrl+z", "faults_only", "Faults only", id="faults-only", tooltip="Show only failing and unknown nodes"),
         Binding("ctrl+r", "regather", "Gather again", id="regather"),
@@ -318,6 +319,8 @@ class DiagnosisScreen(DoctorScreen):
         walked = ready and self.report is not None and not self.report.preflight_failed
         if action in ("calls_log", "export_markdown", "unchecked"):
             return ready
+        if action == "timeline":
+            return bool(self.report and self.report.timelines)
         if action in ("focus_evidence", "faults_only", "filter"):
             return walked  # a diagnosis the preflight stopped has no tree and no evidence
         if action == "proxy_config":
@@ -413,6 +416,12 @@ class DiagnosisScreen(DoctorScreen):
             from istio_doctor.tui.screens.calls_log import CallsLogScreen
 
             self.app.push_screen(CallsLogScreen(self.report, self.result.results if self.result else []))
+
+    def action_timeline(self) -> None:
+        if self.report is not None and self.report.timelines:
+            from istio_doctor.tui.screens.timeline import TimelineScreen
+
+            self.app.push_screen(TimelineScreen(self.report, self.target.name))
 
     def action_proxy_config(self) -> None:
         if self.result is None:

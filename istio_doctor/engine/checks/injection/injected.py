@@ -24,6 +24,8 @@ from istio_doctor.engine.mesh.injection import (
     situation,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.lifecycle import readings
+from istio_doctor.engine.lifecycle.cite import ids, moments_ref, timeline_of
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
@@ -35,39 +37,33 @@ from istio_doctor.evidence.versions import parse_version
 # --------------------------------------------------------------------------------------
 
 _INIT_NAMES = ("istio-init", "istio-validation")
-_BAD_WAITING = frozenset({"CrashLoopBackOff", "Error", "RunContainerError", "CreateContainerError", "CreateContainerConfigError",
-                          "ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 _INIT_ERR = re.compile(r"(error|fail|denied|unable|not permitted|can't|cannot|exit status)", re.I)
 
 
 @check("INJ-INIT-FAIL", needs=(Need.POD,), optional=(Need.INIT_LOGS, Need.EVENTS))
 def init_fail(ctx: CheckContext, _: NoParams) -> CheckResult:
-    """The injected istio-init / istio-validation init container fails, so the pod never starts."""
+    """The injected istio-init / istio-validation init container fails, so the pod never starts (read on
+    the pod's timeline: the container's state now and its last exit)."""
     if not ctx.pod_name:
         return CheckResult.not_applicable("no pod exists")
     pod = ctx.pod()
     names = [c.name for c in pod.spec.init_containers if c.name in _INIT_NAMES]
     if not names:
         return CheckResult.not_applicable(f"pod {pod.name} has no istio-init / istio-validation init container")
-    bad: list[tuple[str, str]] = []
-    for st in pod.status.init_container_statuses:
-        if st.name not in names:
-            continue
-        w, t, lt = st.state.waiting, st.state.terminated, st.last_state.terminated
-        if w is not None and w.reason in _BAD_WAITING:
-            bad.append((st.name, f"{w.reason} (restarts {st.restart_count})" + (f", last exit code {lt.exit_code}" if lt and lt.exit_code else "")))
-        elif t is not None and t.exit_code not in (None, 0):
-            bad.append((st.name, f"terminated with exit code {t.exit_code} ({t.reason or 'Error'})"))
-        elif w is None and t is None and lt is not None and lt.exit_code not in (None, 0) and st.restart_count and st.state.running is None:
-            bad.append((st.name, f"restarting, last exit code {lt.exit_code}"))
-    if not bad:
+    tl = timeline_of(ctx)
+    found = readings.failing_init(tl, tuple(names))
+    if found is None:
         return CheckResult.passed(f"{', '.join(names)} of pod {pod.name} completed")
-    name, state = bad[0]
+    line, exited = found
+    name = line.name
+    state = f"{line.state} ({line.restarts} restarts" + (f", last exit code {line.exit_code})" if line.exit_code else ")")
     logs = ctx.ev.get_or(None, Need.INIT_LOGS, ctx.namespace, pod.name)
     log_lines = [ln for ln in (logs or "").splitlines() if _INIT_ERR.search(ln)][-6:]
     statuses = [st.model_dump(mode="json", by_alias=True, exclude_none=True, include={"name", "ready", "restart_count", "state", "last_state"})
                 for st in pod.status.init_container_statuses if st.name in names]
     ev = [ctx.ref(Need.POD, {"status": {"initContainerStatuses": statuses}}, "init container status")]
+    if exited is not None:
+        ev.append(moments_ref(ctx, tl, [exited], f"{name}'s last exit on the pod's timeline"))
     if log_lines:
         ev.append(ctx.ref(Need.INIT_LOGS, "\n".join(log_lines), f"{name} log"))
     text = " ".join(log_lines).lower()
@@ -75,11 +71,13 @@ def init_fail(ctx: CheckContext, _: NoParams) -> CheckResult:
     caps = ((init.security_context.model_extra or {}).get("capabilities") or {}) if init.security_context is not None else {}
     added = set(caps.get("add") or [])
     if name == "istio-validation":
-        why = "the istio-cni node agent has not set up this pod's traffic redirection (CNI not ready on the node or not installed)"
-        steps = [FixStep(description="Check the istio-cni node agent on the pod's node",
-                         command=f"kubectl -n {ctx.conn.istio_namespace} get pods -l k8s-app=istio-cni-node -o wide"),
-                 FixStep(description="Read the validation error", command=f"kubectl logs {pod.name} -n {ctx.namespace} -c istio-validation")]
+        message, why = "validation", "the istio-cni node agent has not set up this pod's traffic redirection"
+        steps = [FixStep(description="Check the istio-cni node agent on the pod's node (LIFE-CNI-NOT-READY compares their start times)",
+                         command=f"kubectl get pods -A -l k8s-app=istio-cni-node -o wide --field-selector spec.nodeName={pod.spec.node_name or 'NODE'}"),
+                 FixStep(description="Read the validation error", command=f"kubectl logs {pod.name} -n {ctx.namespace} -c istio-validation"),
+                 FixStep(description="Recreate the pod once the agent is Ready", command=f"kubectl delete pod {pod.name} -n {ctx.namespace}")]
     else:
+        message = None
         missing = [c for c in ("NET_ADMIN", "NET_RAW") if c not in added]
         if missing or "permission denied" in text or "unable to initialize table" in text or "capability" in text:
             why = (f"istio-init cannot program iptables: it lacks {'/'.join(missing) if missing else 'NET_ADMIN/NET_RAW'} "
@@ -90,15 +88,13 @@ def init_fail(ctx: CheckContext, _: NoParams) -> CheckResult:
                  FixStep(description="Allow NET_ADMIN and NET_RAW for istio-init in this namespace, or install the Istio CNI node agent "
                                      "so pods need no privileged init container",
                          command="istioctl install --set components.cni.enabled=true")]
+        if pod.owner_workload is not None and pod.owner_workload.kind == "Deployment":
+            steps.append(FixStep(description="Restart the workload",
+                                 command=f"kubectl rollout restart deployment/{pod.owner_workload.name} -n {ctx.namespace}"))
     return CheckResult.failed(
-        f"pod {pod.name}: init container {name} is {state}: {why}; the application and istio-proxy never start",
-        evidence=ev,
-        fix=Fix(summary="Give the init container what it needs (NET_ADMIN/NET_RAW) or switch to istio-cni, then restart the pod.",
-                steps=steps + ([FixStep(description="Restart the workload", command=f"kubectl rollout restart deployment/{pod.owner_workload.name} -n {ctx.namespace}")]
-                               if pod.owner_workload is not None and pod.owner_workload.kind == "Deployment" else [])),
-        confidence=0.92 if log_lines else 0.85,
-        observed=[f"{name} {state}"],
-        resources=[f"Pod {ctx.namespace}/{pod.name}"],
+        message=message, args={"pod": pod.name, "container": name, "state": state, "why": why},
+        corroboration="logged" if log_lines else None, evidence=ev, fix=Fix(steps=steps),
+        observed=[f"{name} {state}"], moments=ids(exited), resources=[f"Pod {ctx.namespace}/{pod.name}"],
     )
 
 

@@ -32,10 +32,14 @@ from istio_doctor.engine.mesh.injection import (
     subject_of,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.lifecycle.facts import V, vtext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
 from istio_doctor.evidence.kube import DATAPLANE_MODE_LABEL, INJECT_KEY, INJECTION_NS_LABEL, REV_KEY, STATUS_ANNOTATION
+
+#: from this version injectRequired() accepts only exactly "true"/"false" (istio/istio#56737)
+V_127 = V("1.27")
 
 # --------------------------------------------------------------------------------------
 # gates
@@ -371,15 +375,29 @@ def annotation_misplaced(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 @check("INJ-INVALID-VALUE", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
 def invalid_value(ctx: CheckContext, _: NoParams) -> CheckResult:
-    """sidecar.istio.io/inject has a value other than "true"/"false" that keeps the sidecar out."""
+    """sidecar.istio.io/inject has a value other than "true"/"false", and the version's reading of it
+    (engine/mesh/injection.py inject_value) does what its author did not mean: before 1.27 any value
+    but y/yes/true/on keeps the sidecar out; from 1.27 (istio/istio#56737) such a value is invalid and
+    the default policy decides, which can inject a pod its author opted out ("False", "no") or leave
+    out one that opted in ("yes" where the policy is disabled)."""
     s = situation(ctx)
     if s is None:
         return CheckResult.not_applicable(_NO_SUBJECT)
     d, p = s.decision, s.subject.pod
     raw = d.explicit
-    if raw is None or raw in ("true", "false") or raw.strip().lower() in FALSE_VALUES:
+    version = ctx.istio_version
+    new_rules = version is not None and version >= V_127
+    if raw is None or raw in ("true", "false") or (not new_rules and raw.strip().lower() in FALSE_VALUES):
         return CheckResult.not_applicable(f"{s.subject.desc} has no unusual {INJECT_KEY} value")
+    common = {"subject": s.subject.desc, "value": _explicit_pretty(d), "raw": raw, "version": vtext(version)}
+    evidence = [_pod_meta_ref(ctx, s, f"the {d.explicit_source} value"), _ns_ref(ctx, s.subject.namespace, s.ns_labels)]
+    resources = [f"{'Pod' if s.subject.live else 'Deployment'} {s.subject.namespace}/{s.subject.name}"]
+    meant_no = raw.strip().lower() in FALSE_VALUES
     if s.injected:
+        if new_rules and meant_no and d.invalid:
+            return CheckResult.failed(
+                message="injected_anyway", args={**common, "policy": d.detail}, evidence=evidence, resources=resources,
+                fix=Fix(steps=[_template_patch_step(s, "false", "Set the label to exactly \"false\""), _restart_step(s)], ordered=True))
         return CheckResult.passed(f"{s.subject.desc} is injected with {_explicit_pretty(d)}")
     labels = dict(p.labels)
     ann = dict(p.annotations)
@@ -392,18 +410,18 @@ def invalid_value(ctx: CheckContext, _: NoParams) -> CheckResult:
         alt = s.counterfactual(ctx, labels={**p.labels, INJECT_KEY: "true"}, annotations=ann)
     if not alt.inject:
         return CheckResult.passed(f"\"true\" would not get {s.subject.desc} injected either ({alt.detail})")
-    if _is_true(raw):
-        why = (f"the object webhook's objectSelector needs exactly {INJECT_KEY}=true, and {raw!r} is a different string, "
-               "so the injector is never called")
+    if meant_no:
+        return CheckResult.not_applicable(f"{s.subject.desc} opts out with {_explicit_pretty(d)} and is not injected, as meant")
+    if not d.hooks and _is_true(raw):
+        message, why = "webhook", None
+    elif d.invalid:
+        message, why = "fallback", d.detail
     else:
-        why = f"injectRequired() reads any value other than y/yes/true/on as false, so {raw!r} disables injection"
+        message, why = None, None
     return CheckResult.failed(
-        f"{s.subject.desc} carries {_explicit_pretty(d)}: {why}; with \"true\" it would be injected by {alt.hooks[0].label}",
-        evidence=[_pod_meta_ref(ctx, s, f"the {d.explicit_source} value"), _ns_ref(ctx, s.subject.namespace, s.ns_labels)],
-        fix=Fix(summary=f"Use exactly \"true\" or \"false\" for {INJECT_KEY} (as a pod-template label), then restart.",
-                steps=[_template_patch_step(s, "true", "Set the label to \"true\""), _restart_step(s)], ordered=True),
-        confidence=0.9,
-        resources=[f"{'Pod' if s.subject.live else 'Deployment'} {s.subject.namespace}/{s.subject.name}"],
+        message=message, args={**common, "hook": alt.hooks[0].label, **({"policy": why} if why else {})},
+        evidence=evidence, resources=resources,
+        fix=Fix(steps=[_template_patch_step(s, "true", "Set the label to \"true\""), _restart_step(s)], ordered=True),
     )
 
 

@@ -24,7 +24,7 @@ def session() -> FakeSession:
 
 async def _timeline(pilot) -> None:  # type: ignore[no-untyped-def]
     await wait_for(pilot, lambda: screen_name(pilot) == "DiagnosisScreen" and pilot.app.screen.report is not None)
-    await pilot.press("t")
+    await pilot.press("w")
     await wait_for(pilot, lambda: screen_name(pilot) == "TimelineScreen")
 
 
@@ -55,7 +55,7 @@ async def test_no_timeline_no_key(make_app, session: FakeSession) -> None:  # ty
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: screen_name(pilot) == "DiagnosisScreen" and pilot.app.screen.report is not None)
         assert pilot.app.screen.check_action("timeline", ()) is False
-        await pilot.press("t")
+        await pilot.press("w")
         await pilot.pause()
         assert screen_name(pilot) == "DiagnosisScreen"
 

@@ -57,7 +57,7 @@ class DiagnosisScreen(DoctorScreen):
         Binding("e", "focus_evidence", "Evidence", id="focus-evidence"),
         Binding("p", "proxy_config", "Proxy config", id="proxy-config", tooltip="Browse the pod's Envoy configuration"),
         Binding("l", "calls_log", "Calls", id="calls-log", tooltip="Every command run, exit code and duration"),
-        Binding("t", "timeline", "Timeline", id="timeline", tooltip="The pod's lifecycle timeline, deciding moments highlighted"),
+        Binding("w", "timeline", "Timeline", id="timeline", tooltip="The pod's lifecycle timeline, deciding moments highlighted"),
         Binding("m", "export_markdown", "Export md", id="export-markdown", tooltip="Write the report as Markdown in the current folder"),
         Binding("ctrl+z", "faults_only", "Faults only", id="faults-only", tooltip="Show only failing and unknown nodes"),
         Binding("ctrl+r", "regather", "Gather again", id="regather"),

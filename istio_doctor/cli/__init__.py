@@ -83,7 +83,7 @@ def _first_command(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str] = (), *, with_proxy_config: bool | None = None) -> Parser:
     """The whole command line. ``proxy-config`` is loaded only when it is the command asked
     for (or ``with_proxy_config``), so other commands and ``--help`` never pay for its imports."""
-    from istio_doctor.cli import completion, diagnose_cmd, playbooks, schema
+    from istio_doctor.cli import completion, diagnose_cmd, playbooks, schema, ztunnel
 
     global PROG
     PROG = prog_name()
@@ -106,6 +106,7 @@ def build_parser(argv: Sequence[str] = (), *, with_proxy_config: bool | None = N
     if with_proxy_config is None:
         with_proxy_config = _first_command(argv) in PROXY_CONFIG_NAMES
     _add_proxy_config(sub, load=with_proxy_config)
+    ztunnel.add_parser(sub)
     playbooks.add_parser(sub)
     schema.add_parser(sub)
     completion.add_parser(sub)

@@ -17,7 +17,7 @@ from istio_doctor.engine.registry import load_builtin_checks
 from istio_doctor.engine.walker import run_check
 from istio_doctor.evidence.bundle import Evidence, EvidenceFailure, FailureKind, Item, Need, Scope
 from istio_doctor.evidence.commands import build_call
-from istio_doctor.evidence.gather import _parser
+from istio_doctor.evidence.kinds import ParseEnv
 from istio_doctor.evidence.kube import LabelSelector, MutatingWebhook, Pod, parse_kube_object
 from istio_doctor.evidence.target import Connection, Target
 from tests.scenarios import injection as sc
@@ -38,7 +38,7 @@ def _item(runner: WorldRunner, need: Need, ns: str | None = None, name: str | No
     res = runner.run_sync(call.argv)
     if res.exit_code != 0:
         return Item(key=key, failure=EvidenceFailure(kind=FailureKind.FAILED, reason=res.stderr.strip() or "failed"), sources=[call.argv])
-    return Item(key=key, value=_parser(need)(res.stdout, " ".join(call.argv)), sources=[call.argv])
+    return Item(key=key, value=need.parse(res.stdout, ParseEnv(command=" ".join(call.argv))), sources=[call.argv])
 
 
 def ctx_for(world: World, target: str, *, drop: tuple[Need, ...] = ()) -> CheckContext:

@@ -21,7 +21,7 @@ from istio_doctor.engine.model import Outcome
 from istio_doctor.engine.registry import load_builtin_checks
 from istio_doctor.engine.walker import run_check
 from istio_doctor.evidence.bundle import Evidence, EvidenceFailure, FailureKind, Item, Need
-from istio_doctor.evidence.gather import _parser
+from istio_doctor.evidence.kinds import ParseEnv
 from istio_doctor.evidence.target import Connection, Target
 
 REG = load_builtin_checks()
@@ -207,7 +207,7 @@ class World:
 
     def put(self, need: Need, text: str, ns: str | None = None, name: str | None = None) -> World:
         key = Evidence.key(need, ns, name)
-        self.ev.put(Item(key=key, value=_parser(need)(text, ""), sources=[("kubectl", "get", need.value)]))
+        self.ev.put(Item(key=key, value=need.parse(text, ParseEnv()), sources=[("kubectl", "get", need.value)]))
         return self
 
     def fail(self, need: Need, ns: str | None = None, name: str | None = None) -> World:

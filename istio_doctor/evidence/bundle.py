@@ -16,88 +16,12 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from istio_doctor.evidence.kinds import Need, Scope
+
+__all__ = ["Evidence", "EvidenceFailure", "EvidenceKey", "FailureKind", "Item", "MissingEvidence", "Need", "Scope"]
+
 T = TypeVar("T")
-
-
-class Scope(StrEnum):
-    CLUSTER = "cluster"
-    NAMESPACE = "namespace"
-    POD = "pod"
-
-
-class Need(StrEnum):
-    """Kinds of evidence a check can declare. The gatherer knows how to fetch and parse each."""
-
-    # cluster scope
-    KUBECTL_VERSION = "kubectl_version"
-    ISTIOCTL_VERSION = "istioctl_version"
-    NAMESPACES = "namespaces"
-    SERVICES = "services"  # all namespaces (falls back to the target namespace)
-    WEBHOOKS = "webhooks"  # MutatingWebhookConfigurations
-    CONTROL_PLANE_CONFIGMAPS = "control_plane_configmaps"  # istio, istio-sidecar-injector[-rev]
-    CONTROL_PLANE_PODS = "control_plane_pods"
-    CONTROL_PLANE_DEPLOYMENTS = "control_plane_deployments"
-    CONTROL_PLANE_ENDPOINTSLICES = "control_plane_endpointslices"
-    PROXY_STATUS = "proxy_status"
-    CRDS = "crds"  # Gateway API CRD versions
-    VIRTUAL_SERVICES = "virtual_services"
-    DESTINATION_RULES = "destination_rules"
-    GATEWAYS = "gateways"
-    SERVICE_ENTRIES = "service_entries"
-    SIDECARS = "sidecars"
-    PEER_AUTHENTICATIONS = "peer_authentications"
-    AUTHORIZATION_POLICIES = "authorization_policies"
-    REQUEST_AUTHENTICATIONS = "request_authentications"
-    ENVOY_FILTERS = "envoy_filters"
-    TELEMETRIES = "telemetries"
-    K8S_GATEWAYS = "k8s_gateways"  # gateway.networking.k8s.io Gateway
-    HTTP_ROUTES = "http_routes"
-    # namespace scope
-    PODS = "pods"
-    ENDPOINTSLICES = "endpointslices"
-    EVENTS = "events"
-    DEPLOYMENTS = "deployments"
-    REPLICASETS = "replicasets"
-    ANALYZE = "analyze"
-    #: every in-mesh pod's recent istio-proxy log in one call (namespace scans flag pods by it)
-    NAMESPACE_PROXY_LOGS = "namespace_proxy_logs"
-    # pod scope
-    POD = "pod"
-    CONFIG_DUMP = "config_dump"
-    PROXY_LOGS = "proxy_logs"
-    INIT_LOGS = "init_logs"
-    DESCRIBE = "describe"
-    SOCKETS = "sockets"  # listening sockets seen from the istio-proxy container (allowlisted exec)
-    ENVOY_STATS = "envoy_stats"  # allowlisted exec: pilot-agent request GET stats
-    ENVOY_CLUSTERS = "envoy_clusters"  # allowlisted exec: pilot-agent request GET clusters
-
-    @property
-    def scope(self) -> Scope:
-        return _SCOPES.get(self, Scope.CLUSTER)
-
-
-_SCOPES: dict[Need, Scope] = {
-    **{
-        n: Scope.NAMESPACE
-        for n in (
-            Need.PODS, Need.ENDPOINTSLICES, Need.EVENTS, Need.DEPLOYMENTS, Need.REPLICASETS, Need.ANALYZE,
-            Need.NAMESPACE_PROXY_LOGS,
-        )
-    },
-    **{
-        n: Scope.POD
-        for n in (
-            Need.POD,
-            Need.CONFIG_DUMP,
-            Need.PROXY_LOGS,
-            Need.INIT_LOGS,
-            Need.DESCRIBE,
-            Need.SOCKETS,
-            Need.ENVOY_STATS,
-            Need.ENVOY_CLUSTERS,
-        )
-    },
-}
+D = TypeVar("D")
 
 
 class EvidenceKey(BaseModel):
@@ -205,7 +129,7 @@ class Evidence:
         it = self.item(need, namespace, name)
         return it is not None and it.ok
 
-    def get(self, need: Need, namespace: str | None = None, name: str | None = None) -> Any:
+    def get(self, need: Need[T], namespace: str | None = None, name: str | None = None) -> T:
         """The parsed value, or raise ``MissingEvidence`` (the walker makes the node unknown)."""
         k = self.key(need, namespace, name)
         it = self._items.get(k)
@@ -213,7 +137,7 @@ class Evidence:
             raise MissingEvidence(k, it.failure if it else None)
         return it.value
 
-    def get_or(self, default: Any, need: Need, namespace: str | None = None, name: str | None = None) -> Any:
+    def get_or(self, default: D, need: Need[T], namespace: str | None = None, name: str | None = None) -> T | D:
         """The parsed value, or ``default`` when missing (for optional corroboration only)."""
         it = self.item(need, namespace, name)
         return it.value if it is not None and it.ok else default

@@ -30,7 +30,8 @@ from istio_doctor.evidence.bundle import (
     Need,
     Scope,
 )
-from istio_doctor.evidence.commands import ISTIO_KINDS, build_call, config_dump_per_type_calls
+from istio_doctor.evidence.commands import build_call, config_dump_per_type_calls
+from istio_doctor.evidence.kinds import ParseEnv
 from istio_doctor.evidence.errors import (
     BinaryNotFound,
     CommandRefused,
@@ -41,19 +42,6 @@ from istio_doctor.evidence.errors import (
 )
 from istio_doctor.evidence.runner import CommandResult, Runner
 from istio_doctor.evidence.target import Connection
-
-#: Needs that only exist when the pod runs an istio-proxy sidecar.
-PROXY_NEEDS = frozenset(
-    {Need.CONFIG_DUMP, Need.PROXY_LOGS, Need.DESCRIBE, Need.SOCKETS, Need.ENVOY_STATS, Need.ENVOY_CLUSTERS}
-)
-
-#: Exit codes that still carry a valid result (istioctl analyze -o log exits 79 when it found issues).
-OK_EXIT_CODES: dict[Need, frozenset[int]] = {Need.ANALYZE: frozenset({0, 79})}
-
-
-#: list needs whose kind is a CRD that may simply not be installed (e.g. Gateway API)
-LIST_OF_CRD_KINDS = frozenset({*ISTIO_KINDS, Need.CRDS})
-
 
 def _crd_not_installed(f: EvidenceFailure) -> bool:
     r = f.reason.lower()
@@ -162,109 +150,6 @@ def failure_from_error(err: RunnerError) -> EvidenceFailure:
     return EvidenceFailure(kind=kind, reason=_with_advice(str(err), kind), argv=err.argv)
 
 
-# -- parsers ---------------------------------------------------------------------------
-# Each Need maps to a function (text, command) -> value. Imports are local so that the
-# CLI's --help never pays for them.
-
-
-def _parser(need: Need, now: datetime | None = None) -> Callable[[str, str], Any]:
-    from istio_doctor.evidence import kube
-
-    def kube_list(model: type) -> Callable[[str, str], Any]:
-        return lambda text, cmd: kube.parse_kube_list(text, model, command=cmd)
-
-    if need in ISTIO_KINDS:
-        from istio_doctor.evidence import istio
-
-        models = {
-            Need.VIRTUAL_SERVICES: istio.VirtualService,
-            Need.DESTINATION_RULES: istio.DestinationRule,
-            Need.GATEWAYS: istio.Gateway,
-            Need.SERVICE_ENTRIES: istio.ServiceEntry,
-            Need.SIDECARS: istio.Sidecar,
-            Need.PEER_AUTHENTICATIONS: istio.PeerAuthentication,
-            Need.AUTHORIZATION_POLICIES: istio.AuthorizationPolicy,
-            Need.REQUEST_AUTHENTICATIONS: istio.RequestAuthentication,
-            Need.ENVOY_FILTERS: istio.EnvoyFilter,
-            Need.TELEMETRIES: istio.Telemetry,
-            Need.K8S_GATEWAYS: istio.K8sGateway,
-            Need.HTTP_ROUTES: istio.K8sHTTPRoute,
-        }
-        return kube_list(models[need])
-    match need:
-        case Need.KUBECTL_VERSION:
-            from istio_doctor.evidence.versions import parse_kubectl_version
-
-            return lambda t, c: parse_kubectl_version(t)
-        case Need.ISTIOCTL_VERSION:
-            from istio_doctor.evidence.versions import parse_istioctl_version
-
-            return lambda t, c: parse_istioctl_version(t)
-        case Need.NAMESPACES:
-            return kube_list(kube.Namespace)
-        case Need.SERVICES:
-            return kube_list(kube.Service)
-        case Need.WEBHOOKS:
-            return kube_list(kube.MutatingWebhookConfiguration)
-        case Need.CRDS:
-            return kube_list(kube.CustomResourceDefinition)
-        case Need.CONTROL_PLANE_CONFIGMAPS:
-            from istio_doctor.evidence.meshconfig import control_plane_configs
-
-            return lambda t, c: control_plane_configs(kube.parse_kube_list(t, kube.ConfigMap, command=c))
-        case Need.CONTROL_PLANE_PODS | Need.PODS:
-            return kube_list(kube.Pod)
-        case Need.POD:
-            return lambda t, c: kube.parse_kube_object(t, kube.Pod, command=c)
-        case Need.CONTROL_PLANE_DEPLOYMENTS | Need.DEPLOYMENTS:
-            return kube_list(kube.Deployment)
-        case Need.REPLICASETS:
-            return kube_list(kube.ReplicaSet)
-        case Need.CONTROL_PLANE_ENDPOINTSLICES | Need.ENDPOINTSLICES:
-            return kube_list(kube.EndpointSlice)
-        case Need.EVENTS:
-            return kube_list(kube.Event)
-        case Need.PROXY_STATUS:
-            from istio_doctor.evidence.proxystatus import parse_proxy_status
-
-            return lambda t, c: parse_proxy_status(t)
-        case Need.ANALYZE:
-            from istio_doctor.evidence.analyze import parse_analyze
-
-            return lambda t, c: parse_analyze(t, command=c)
-        case Need.CONFIG_DUMP:
-            from istio_doctor.evidence.envoy.configdump import parse_config_dump
-
-            return lambda t, c: parse_config_dump(t, command=c, now=now)
-        case Need.PROXY_LOGS:
-            from istio_doctor.evidence.accesslog import parse_proxy_log
-
-            return lambda t, c: parse_proxy_log(t)
-        case Need.NAMESPACE_PROXY_LOGS:
-            from istio_doctor.evidence.accesslog import parse_prefixed_proxy_logs
-
-            return lambda t, c: parse_prefixed_proxy_logs(t)
-        case Need.INIT_LOGS:
-            return lambda t, c: t
-        case Need.DESCRIBE:
-            from istio_doctor.evidence.describe import parse_describe_pod
-
-            return lambda t, c: parse_describe_pod(t)
-        case Need.SOCKETS:
-            from istio_doctor.evidence.sockets import parse_listening_sockets
-
-            return lambda t, c: parse_listening_sockets(t)
-        case Need.ENVOY_STATS:
-            from istio_doctor.evidence.envoystats import parse_envoy_stats
-
-            return lambda t, c: parse_envoy_stats(t)
-        case Need.ENVOY_CLUSTERS:
-            from istio_doctor.evidence.envoystats import parse_envoy_clusters
-
-            return lambda t, c: parse_envoy_clusters(t)
-    raise ValueError(f"no parser for {need}")  # pragma: no cover
-
-
 def _pod_has_sidecar(pod: Any) -> bool:
     return bool(getattr(pod, "has_sidecar", False))
 
@@ -340,7 +225,7 @@ class Gatherer:
         return res
 
     def _ok(self, need: Need, res: CommandResult) -> bool:
-        return res.exit_code in OK_EXIT_CODES.get(need, frozenset({0}))
+        return res.exit_code == 0 or res.exit_code in need.ok_exit_codes
 
     async def _fetch_text(self, key: EvidenceKey, argvs: list[tuple[str, ...]]) -> tuple[str, tuple[str, ...], list[tuple[str, ...]]] | EvidenceFailure:
         """Try the primary argv then its fallbacks; return (stdout, argv, tried) or the first failure."""
@@ -375,24 +260,24 @@ class Gatherer:
     async def _gather_one(self, key: EvidenceKey) -> Item[Any]:
         need = key.need
         # Proxy evidence only exists with a sidecar: ask the pod first.
-        if need in PROXY_NEEDS or need is Need.INIT_LOGS:
+        if need.proxy or need is Need.INIT_LOGS:
             pod_item = await self.request(EvidenceKey(need=Need.POD, namespace=key.namespace, name=key.name))
             if pod_item.failure is not None and pod_item.failure.kind is FailureKind.NOT_FOUND:
                 # No pod, nothing to ask its proxy: one clear gap instead of a row of NotFounds.
                 return self._store(Item(key=key, failure=EvidenceFailure(
                     kind=FailureKind.NOT_FOUND, reason=f"pod {key.namespace}/{key.name} was not found", argv=pod_item.failure.argv)))
-            if need in PROXY_NEEDS and pod_item.ok and not _pod_has_sidecar(pod_item.value):
+            if need.proxy and pod_item.ok and not _pod_has_sidecar(pod_item.value):
                 return self._store(Item(key=key, failure=EvidenceFailure(
                     kind=FailureKind.NOT_APPLICABLE,
                     reason=f"pod {key.namespace}/{key.name} has no istio-proxy container, so it has no {need.value.replace('_', ' ')}",
                 )))
         minor = None
-        if need is Need.PROXY_STATUS:
+        if need.version_dependent:
             ver = await self.request(EvidenceKey(need=Need.ISTIOCTL_VERSION))
             client = getattr(ver.value, "client", None) if ver.ok else None
             minor = getattr(client, "minor", None)
         fallback_ns = key.namespace if key.namespace else None
-        if need.scope is Scope.CLUSTER and need in (Need.SERVICES, Need.NAMESPACES, *ISTIO_KINDS):
+        if need.scope is Scope.CLUSTER and need.namespace_fallback:
             fallback_ns = self._fallback_namespace
         call = build_call(need, self.conn, namespace=key.namespace, name=key.name, since=self.since,
                           tail=self.tail, istioctl_minor=minor, fallback_namespace=fallback_ns)
@@ -402,14 +287,14 @@ class Gatherer:
         ):
             return self._store(await self._config_dump_from_parts(key, got))
         if isinstance(got, EvidenceFailure):
-            if need in LIST_OF_CRD_KINDS and _crd_not_installed(got):
+            if need.crd and _crd_not_installed(got):
                 # No CRD means no such resources: an empty list is the truth, not a gap.
                 return self._store(Item(key=key, value=[], sources=[got.argv] if got.argv else []))
             return self._store(Item(key=key, failure=got, sources=[got.argv] if got.argv else []))
         text, argv, tried = got
         cmd = shlex.join(argv)
         try:
-            value = _parser(need, self.now)(text, cmd)
+            value = need.parse(text, ParseEnv(command=cmd, now=self.now))
         except ParseError as exc:
             return self._store(Item(key=key, sources=tried, failure=EvidenceFailure(
                 kind=FailureKind.PARSE_ERROR, reason=f"`{cmd}` printed output istio-doctor cannot read: {exc}", argv=argv)))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from istio_doctor.evidence.commands import EXEC_ALLOWLIST
+from istio_doctor.evidence.argv import EXEC_ALLOWLIST
 from istio_doctor.evidence.errors import CommandRefused
 
 BINARIES = ("kubectl", "istioctl")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from istio_doctor.evidence.commands import kubectl_get, with_connection
+from istio_doctor.evidence.argv import kubectl_get, with_connection
 from istio_doctor.evidence.runner import CommandResult, Runner
 from istio_doctor.evidence.target import Connection
 

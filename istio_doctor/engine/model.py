@@ -7,6 +7,7 @@ from them, and their JSON Schema is part of the exported report schema.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,22 +53,38 @@ class FixStep(BaseModel):
 class Fix(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    summary: str
+    #: empty in a check's result: the walker fills it from the catalogue's fix template
+    summary: str = ""
     steps: list[FixStep] = []
     #: True when the steps must be applied in the order given (e.g. DestinationRule before VirtualService).
     ordered: bool = False
 
 
 class CheckResult(BaseModel):
-    """What one check concluded. ``summary`` names the resources and values that prove it."""
+    """What one check concluded.
+
+    A failing catalogue check returns *arguments*, not prose: ``args`` fill the catalogue
+    entry's ``message`` template (variant ``message``) and ``fix`` template, and
+    ``corroboration`` names the entry's confidence level the evidence reached. The walker
+    renders the finding's summary from them, so wording and numbers live in the catalogue
+    (``engine/catalogue/*.yaml``) and tests assert codes and arguments. ``summary`` is the
+    node's one-line outcome for pass/unknown/not-applicable results (and the legacy free text
+    of checks not converted yet).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome
-    summary: str
+    summary: str = ""
     evidence: list[EvidenceRef] = []
     fix: Fix | None = None
-    #: overrides the catalogue's default confidence (e.g. raised when runtime evidence corroborates).
+    #: named arguments of the catalogue entry's message and fix templates
+    args: dict[str, Any] = {}
+    #: message variant of the catalogue entry (default: "default")
+    message: str | None = None
+    #: confidence level of the catalogue entry the evidence reached (default: "base")
+    corroboration: str | None = None
+    #: legacy: an inline confidence that overrides the catalogue's levels (being removed)
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     #: runtime signals that corroborate this result (e.g. "503 UC upstream_reset_before_response_started{connection_termination}").
     observed: list[str] = []
@@ -80,7 +97,7 @@ class CheckResult(BaseModel):
         return cls(outcome=Outcome.PASS, summary=summary, **kw)  # type: ignore[arg-type]
 
     @classmethod
-    def failed(cls, summary: str, **kw: object) -> CheckResult:
+    def failed(cls, summary: str = "", **kw: object) -> CheckResult:
         return cls(outcome=Outcome.FAIL, summary=summary, **kw)  # type: ignore[arg-type]
 
     @classmethod
@@ -102,6 +119,7 @@ class Finding(BaseModel):
     severity: Severity
     confidence: float = Field(ge=0.0, le=1.0)
     summary: str = Field(description="what is wrong, naming the resources and values that prove it")
+    args: dict[str, Any] = Field(default={}, description="the named arguments the summary and fix were rendered from")
     explanation: str = Field(description="why this causes the symptom")
     evidence: list[EvidenceRef] = []
     fix: Fix

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from istio_doctor.engine.catalogue import CatalogueEntry
+from istio_doctor.engine.catalogue import CatalogueEntry, TemplateError
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Finding, Fix, Outcome
 from istio_doctor.engine.playbook import Playbook
@@ -76,15 +76,24 @@ def run_check(registry: Registry, check_id: str, params: dict[str, object], ctx:
 
 
 def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, node: str, target: str) -> Finding:
+    """The finding of a failed catalogue check: wording and confidence come from the catalogue
+    entry, rendered with the arguments the check returned (``TemplateError`` when a template
+    names an argument the check did not return: a check bug, reported by ``walk``)."""
+    summary = result.summary or entry.render_message(result.message, result.args)
+    fix = result.fix or Fix()
+    if not fix.summary:
+        fix = fix.model_copy(update={"summary": entry.render_fix(result.args)})
+    confidence = result.confidence if result.confidence is not None else entry.confidence_for(result.corroboration)
     return Finding(
         code=entry.id,
         title=entry.title,
         severity=entry.severity,
-        confidence=result.confidence if result.confidence is not None else entry.confidence,
-        summary=result.summary,
+        confidence=confidence,
+        summary=summary,
+        args=result.args,
         explanation=entry.explanation,
         evidence=result.evidence,
-        fix=result.fix or Fix(summary=entry.fix),
+        fix=fix,
         doc_url=entry.doc_url,
         istio_versions=entry.istio_versions,
         resources=result.resources,
@@ -114,7 +123,16 @@ def walk(playbook: Playbook, ctx: CheckContext, registry: Registry, catalogue: d
             # finding, whichever pods a namespace scan walked.
             mesh_wide = all(n.scope is Scope.CLUSTER for n in spec.all_needs)
             label = f"mesh (control plane in {ctx.conn.istio_namespace})" if mesh_wide else ctx.label
-            finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=label)
+            try:
+                finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=label)
+                if not result.summary:  # the tree node reads the rendered sentence too
+                    result = result.model_copy(update={"summary": finding.summary})
+            except TemplateError as exc:
+                # Same rule as a crashed check: a bug is reported as unknown, never as healthy.
+                log.error("check %s: %s", node.check, exc)
+                msg = f"check {node.check} failed but its finding could not be written ({exc}); its outcome is unknown"
+                result = CheckResult.unknown(msg, reason=msg)
+                nxt = playbook.following(node.id) if node.on.target("unknown") == "next" else node.on.target("unknown")
         runs.append(NodeRun(node.id, node.check, node.title, result, nxt, finding, missing))
         current = nxt
     return PlaybookRun(playbook=playbook, target=ctx.label, nodes=runs)

@@ -18,7 +18,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from istio_doctor.engine import ambient_plan
+from istio_doctor.engine.ambient_plan import AMBIENT, ambient_playbooks
 from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.plan import (
     Examined,
@@ -120,7 +123,9 @@ async def run_diagnosis(
     catalogue = load_catalogue()
     playbooks = load_playbooks(playbook_dirs or [], known_checks=set(registry.checks))
     chosen = select_playbooks(playbooks, symptom)
-    needs, peer_needs = plan_needs(chosen, registry)
+    # Ambient-only playbooks gather their evidence in their own pass, for ambient pods only.
+    ambient_pbs = ambient_playbooks(chosen)
+    needs, peer_needs = plan_needs([pb for pb in chosen if pb not in ambient_pbs], registry)
     g = Gatherer(runner, conn, since=since, timeout_s=timeout_s, on_progress=on_progress)
     ns = target.namespace
     notes: list[str] = []
@@ -166,10 +171,13 @@ async def run_diagnosis(
                 await g.gather(keys_for(pod_needs, namespace=ns, pods=pods))
                 examined = [Examined(pod=p, related=[]) for p in pods]
 
+        if ambient_pbs:
+            examined = await _ambient_pass(g, registry, ambient_pbs, target, examined, phase)
+
         # Second pass: the other side of the failing traffic.
         if peer_needs:
             for ex in examined:
-                if not ex.pod or not ex.pod_evidence_gathered:
+                if not ex.pod or not ex.pod_evidence_gathered or ex.dataplane == AMBIENT:
                     continue
                 rel, missing_ns = related_pods(g.evidence, ns, ex.pod)
                 if missing_ns:
@@ -204,3 +212,45 @@ async def run_diagnosis(
     )
     phase("done")
     return DiagnosisResult(report=report, evidence=g.evidence, results=list(g.results))
+
+
+async def _ambient_pass(
+    g: Gatherer,
+    registry: Any,
+    ambient_pbs: list[Any],
+    target: Target,
+    examined: list[Examined],
+    phase: Callable[[str], None],
+) -> list[Examined]:
+    """Ambient mode: decide each examined pod's data plane; for ambient pods (and out-of-mesh
+    pods where the cluster uses ambient) gather the ambient evidence — ztunnel's config and log
+    and istio-cni's log on their node, waypoints, NetworkPolicies... — then the ztunnel logs of
+    the pods on the other side of their failing connections. A sidecar mesh makes no call here."""
+    ns = target.namespace
+    ev = g.evidence
+    if target.kind is TargetKind.NAMESPACE and ambient_plan.ambient_in_use(ev, ns):
+        flagged = {p: r for p, r in ambient_plan.ambient_flags(ev, ns).items() if p not in {e.pod for e in examined}}
+        extra = [Examined(pod=p, related=[], flagged_reason=r) for p, r in list(flagged.items())[:MAX_FLAGGED_PODS]]
+        if extra:
+            examined = [e for e in examined if e.pod is not None] + extra
+    for ex in examined:
+        ex.dataplane = ambient_plan.dataplane_walk(ev, ns, ex.pod)
+    walking = [ex for ex in examined if ex.dataplane != ambient_plan.SIDECAR]
+    if not walking:
+        return examined
+    needs, peer_needs = plan_needs(ambient_pbs, registry)
+    pods = [ex.pod for ex in walking if ex.pod and ex.pod_evidence_gathered]
+    phase(f"ambient mode: gathering ztunnel and istio-cni evidence for {len(pods) or 'the namespace'} pod(s)")
+    await g.gather(keys_for(needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
+                   + keys_for({n for n in needs if n.scope is Scope.POD}, namespace=ns, pods=pods), fallback_namespace=ns)
+    peers = []
+    for ex in walking:
+        if ex.pod and ex.dataplane == AMBIENT:
+            ex.related = ambient_plan.related_pods(ev, ns, ex.pod)
+            peers += [(r.namespace, r.name) for r in ex.related]
+    peer_kinds = sorted(set(peer_needs) | {Need.POD, Need.ZTUNNEL_LOGS}, key=lambda n: n.value)
+    if peers:
+        phase(f"gathering the ztunnel logs of {len(set(peers))} related pod(s)")
+        await g.gather([EvidenceKey(need=n, namespace=pns, name=pname) for pns, pname in dict.fromkeys(peers) for n in peer_kinds])
+    return examined
+

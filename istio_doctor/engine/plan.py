@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from istio_doctor.engine.ambient_plan import playbooks_for
 from istio_doctor.engine.catalogue import CatalogueEntry
 from istio_doctor.engine.context import CheckContext, RelatedPod
 from istio_doctor.engine.playbook import Playbook
@@ -253,6 +254,8 @@ class Examined:
     related: list[RelatedPod]
     pod_evidence_gathered: bool = True
     flagged_reason: str = ""
+    #: which playbooks the pod walks (engine.ambient_plan: sidecar, ambient, none, any)
+    dataplane: str = "sidecar"
 
 
 def control_plane_version(ev: Evidence) -> Any | None:
@@ -308,7 +311,7 @@ def evaluate(
             related=ex.related, istio_version=version, pod_evidence_gathered=ex.pod_evidence_gathered,
         )
         signals |= ctx.observed_signals() if ex.pod else set()
-        for pb in playbooks:
+        for pb in playbooks_for(playbooks, ex.dataplane):
             run = walk(pb, ctx, registry, catalogue)
             runs.append(run)
             findings.extend(run.findings)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -61,6 +61,11 @@ class Playbook(BaseModel):
     description: str = ""
     symptoms: list[str] = Field(description="values of --symptom that select this playbook")
     signals: list[str] = Field(default=[], description="access-log flags/details that make auto mode choose it")
+    dataplane: list[Literal["sidecar", "ambient", "none"]] = Field(
+        default=["sidecar", "none"],
+        description="data-plane modes of the pods it is walked for: sidecar (istio-proxy), ambient (enrolled in "
+        "ztunnel, or meant to be) or none (out of the mesh); ambient-only playbooks that list none run for "
+        "out-of-mesh pods only where the cluster uses ambient")
     start: str | None = None
     nodes: list[Node] = Field(min_length=1)
 

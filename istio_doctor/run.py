@@ -229,6 +229,11 @@ async def _ambient_pass(
     ns = target.namespace
     ev = g.evidence
     if target.kind is TargetKind.NAMESPACE and ambient_plan.ambient_in_use(ev, ns):
+        # ambient pods have no proxy log: their failures are in the ztunnel log of each node
+        scouts = ambient_plan.log_scouts(ev, ns)
+        if scouts:
+            phase(f"reading the ztunnel logs of {len(scouts)} node(s)")
+            await g.gather([EvidenceKey(need=Need.ZTUNNEL_LOGS, namespace=ns, name=p) for p in scouts])
         flagged = {p: r for p, r in ambient_plan.ambient_flags(ev, ns).items() if p not in {e.pod for e in examined}}
         extra = [Examined(pod=p, related=[], flagged_reason=r) for p, r in list(flagged.items())[:MAX_FLAGGED_PODS]]
         if extra:

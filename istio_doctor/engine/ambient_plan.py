@@ -32,6 +32,7 @@ __all__ = [
     "ambient_flags",
     "ambient_in_use",
     "ambient_playbooks",
+    "log_scouts",
     "dataplane_of",
     "dataplane_walk",
     "playbooks_for",
@@ -112,8 +113,44 @@ def ambient_playbooks(playbooks: Iterable[Playbook]) -> list[Playbook]:
     return [p for p in playbooks if "sidecar" not in p.dataplane]
 
 
+def log_scouts(ev: Evidence, namespace: str) -> list[str]:
+    """One ambient pod per node of the namespace: their ztunnel logs cover every node's log once."""
+    seen: set[str] = set()
+    out = []
+    for p in ev.get_or([], Need.PODS, namespace):
+        node = p.spec.node_name
+        if node and node not in seen and pod_dataplane(p, _namespace(ev, namespace)).is_ambient:
+            seen.add(node)
+            out.append(p.name)
+    return out
+
+
+def _failing_in_logs(ev: Evidence, namespace: str) -> dict[str, str]:
+    """Pods of ``namespace`` named by failing lines of the ztunnel logs gathered so far."""
+    out: dict[str, str] = {}
+    for item in ev.items():
+        if item.key.need is not Need.ZTUNNEL_LOGS or not item.ok:
+            continue
+        for ln in item.value.lines:
+            if not ln.error_kind:
+                continue
+            names = []
+            if ln.is_access:
+                for side in ("src", "dst"):
+                    if ln.field(f"{side}.namespace") == namespace and ln.field(f"{side}.workload"):
+                        names.append(ln.field(f"{side}.workload"))
+            elif ln.field("name") and ln.field("namespace") in ("", namespace):
+                names.append(ln.field("name"))
+            elif "(" in ln.message and ln.message.endswith("from xds"):
+                names.append(ln.message.rsplit("(", 1)[1].split(")")[0])
+            for n in names:
+                out.setdefault(n, f"ztunnel logged failures for it ({ln.error_kind})")
+    return out
+
+
 def ambient_flags(ev: Evidence, namespace: str) -> dict[str, str]:
-    """Namespace scan: ambient pods worth examining in depth, and why (cheap signals only)."""
+    """Namespace scan: ambient pods worth examining in depth, and why (cheap signals plus the
+    failures in the ztunnel logs of the namespace's nodes)."""
     out: dict[str, str] = {}
     for p in ev.get_or([], Need.PODS, namespace):
         if getattr(p.status, "phase", "") == "Succeeded":
@@ -123,6 +160,10 @@ def ambient_flags(ev: Evidence, namespace: str) -> dict[str, str]:
             out[p.name] = f"annotation {REDIRECTION_ANNOTATION}=pending: no ztunnel accepted the pod"
         elif mode.mode is DataplaneMode.AMBIENT_NOT_CAPTURED:
             out[p.name] = f"meant for ambient ({mode.because[0]}) but istio-cni never enrolled it"
+    names = {p.name for p in ev.get_or([], Need.PODS, namespace)}
+    for name, why in _failing_in_logs(ev, namespace).items():
+        if name in names:
+            out.setdefault(name, why)
     return out
 
 

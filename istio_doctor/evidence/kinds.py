@@ -244,8 +244,8 @@ class Need(str, Generic[T], metaclass=_NeedMeta):
     DAEMONSETS: ClassVar[Need[list[DaemonSet]]]
     NODES: ClassVar[Need[list[Node]]]
     NETWORK_POLICIES: ClassVar[Need[list[NetworkPolicy]]]
-    CNI_CONFIG: ClassVar[Need[ConfigMap]]
-    CILIUM_CONFIG: ClassVar[Need[ConfigMap]]
+    CNI_CONFIG: ClassVar[Need[list[ConfigMap]]]
+    CILIUM_CONFIG: ClassVar[Need[list[ConfigMap]]]
     RESOURCE_QUOTAS: ClassVar[Need[list[ResourceQuota]]]
     SECURITY_GROUP_POLICIES: ClassVar[Need[list[SecurityGroupPolicy]]]
     ZTUNNEL_CONFIG: ClassVar[Need[ZtunnelDump]]
@@ -568,10 +568,16 @@ def _everywhere_or_istio_ns(kind: str) -> Builder:
 
 
 def _configmap(name: str, namespace: str | None) -> Builder:
+    """One ConfigMap asked as a list filtered by name: an absent one is an empty list (a fact: not
+    installed), not a NotFound gap. ``namespace`` None: wherever it is (istio-cni may run in
+    kube-system), narrowed to the control plane namespace when RBAC refuses -A."""
+
     def build(conn: Connection, a: BuildArgs) -> Call:
-        ns = namespace or conn.istio_namespace
-        fb = () if namespace else (_c(kubectl_get("configmap", name=name, namespace="kube-system"), conn),)
-        return Call(_c(kubectl_get("configmap", name=name, namespace=ns), conn), fb)
+        sel = ["--field-selector", f"metadata.name={validate_name(name)}", "-o", "json"]
+        if namespace:
+            return Call(_c(["kubectl", "get", "configmaps", "-n", namespace, *sel], conn))
+        return Call(_c(["kubectl", "get", "configmaps", "--all-namespaces", *sel], conn),
+                    (_c(["kubectl", "get", "configmaps", "-n", conn.istio_namespace, *sel], conn),))
 
     return build
 
@@ -599,11 +605,11 @@ _define("NODES", Scope.CLUSTER, _fixed(kubectl_get("nodes")), _kube_list(f"{_AMB
 _define("NETWORK_POLICIES", Scope.CLUSTER, _get_all("networkpolicies.networking.k8s.io"),
         _kube_list(f"{_AMBIENT_MODELS}:NetworkPolicy"), "list[NetworkPolicy]",
         "Kubernetes NetworkPolicies (HBONE port 15008 and the probe address 169.254.7.127)", namespace_fallback=True)
-_define("CNI_CONFIG", Scope.CLUSTER, _configmap("istio-cni-config", None), _kube_object("istio_doctor.evidence.kube:ConfigMap"),
-        "ConfigMap", "istio-cni's settings (EXCLUDE_NAMESPACES, AMBIENT_ENABLED, AMBIENT_DNS_CAPTURE)")
+_define("CNI_CONFIG", Scope.CLUSTER, _configmap("istio-cni-config", None), _kube_list("istio_doctor.evidence.kube:ConfigMap"),
+        "list[ConfigMap]", "istio-cni's settings (EXCLUDE_NAMESPACES, AMBIENT_ENABLED, AMBIENT_DNS_CAPTURE); empty: not installed")
 _define("CILIUM_CONFIG", Scope.CLUSTER, _configmap("cilium-config", "kube-system"),
-        _kube_object("istio_doctor.evidence.kube:ConfigMap"), "ConfigMap",
-        "Cilium's settings when Cilium is the CNI (bpf masquerade, cni-exclusive)")
+        _kube_list("istio_doctor.evidence.kube:ConfigMap"), "list[ConfigMap]",
+        "Cilium's settings (bpf masquerade, cni-exclusive); empty: Cilium is not the CNI")
 _define("RESOURCE_QUOTAS", Scope.CLUSTER, _get_in("resourcequotas", istio_namespace=True),
         _kube_list(f"{_AMBIENT_MODELS}:ResourceQuota"), "list[ResourceQuota]",
         "ResourceQuotas of the control plane namespace (GKE admits system-node-critical pods only with one)")
@@ -611,7 +617,7 @@ _define("SECURITY_GROUP_POLICIES", Scope.CLUSTER, _get_all("securitygrouppolicie
         _kube_list(f"{_AMBIENT_MODELS}:SecurityGroupPolicy"), "list[SecurityGroupPolicy]",
         "EKS SecurityGroupPolicies (security groups for pods)", crd=True, namespace_fallback=True)
 _define("ZTUNNEL_CONFIG", Scope.POD, _ztunnel_config,
-        _call("istio_doctor.evidence.ambient.ztunnel_dump:parse_ztunnel_dump", command=True), "ZtunnelDump",
+        _call("istio_doctor.evidence.ambient.ztunnel_dump:parse_ztunnel_dump", command=True, now=True), "ZtunnelDump",
         "the /config_dump of the ztunnel on the pod's node (every ztunnel-config view derives from it)",
         node_agent="ztunnel")
 _define("ZTUNNEL_LOGS", Scope.POD, _agent_logs, _call("istio_doctor.evidence.ambient.ztunnel_log:parse_ztunnel_log"),

@@ -460,9 +460,12 @@ class Pod:
     def proxy_ready(self) -> bool:
         return self.injected and not self.init_failed and self.workload.proxy.state != "no_config"
 
+    #: set by the world: the pod's kubelet probes are dropped (ambient probe SNAT, see ambient.py)
+    probes_dropped: bool = False
+
     @property
     def app_ready(self) -> bool:
-        if self.init_failed or self.forced_unready:
+        if self.init_failed or self.forced_unready or self.probes_dropped:
             return False
         return all(c.ready for c in self.workload.containers)
 
@@ -518,6 +521,8 @@ class World:
     analyze_extra: list[dict[str, Any]] = field(default_factory=list)
     #: TLS Secrets that exist (Gateway credentialName); a credentialName not listed is missing
     tls_secrets: list[TlsSecret] = field(default_factory=list)
+    #: ambient mode (tests.scenariokit.ambient.Ambient): ztunnel and istio-cni per node; None = sidecar only
+    ambient: Any = None
 
     # -- versions ------------------------------------------------------------------------
     @property
@@ -585,6 +590,11 @@ class World:
                 out.append(Pod(w, f"{rs_name}-{kube_suffix(f'{w.key}/{i}', 5)}", ip, self.nodes[node_i], i,
                                decision == "injected", native, rs_hash, rs_name,
                                forced_unready=is_istiod and not self.control_plane.istiod_ready))
+        if self.ambient is not None:
+            from tests.scenariokit.ambient import probe_blocked
+
+            for p in out:
+                p.probes_dropped = any(c.readiness or c.liveness for c in p.workload.containers) and probe_blocked(self, p)
         return out
 
     def at_s_for_next(self, t: float) -> float:
@@ -675,6 +685,10 @@ class World:
     def all_events(self) -> list[Event]:
         """Authored events plus the ones the world implies (FailedCreate, probe failures, init crash)."""
         out = list(self.events)
+        if self.ambient is not None:
+            from tests.scenariokit.ambient_traffic import events as ambient_events
+
+            out += ambient_events(self)
         for w in self.workloads:
             if self.injection(w) == "rejected":
                 out.append(Event(w.namespace, "ReplicaSet", f"{w.name}-{kube_suffix(f'{w.key}/template/rejected', 10)}",

@@ -25,6 +25,7 @@ The models are typed for the fields checks and views read. ``parse_ztunnel_dump`
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -287,6 +288,8 @@ class ZtunnelDump(ZModel):
     workload_state: dict[str, WorkloadState] = Field(default_factory=dict, alias="workloadstate")
     #: the exact bytes read, for ``all -o json`` (istioctl prints the dump itself)
     raw: str = Field(default="", exclude=True, repr=False)
+    #: when the dump was taken (a replayed recording: when it was recorded), to judge certificates
+    taken_at: datetime | None = Field(default=None, exclude=True, repr=False)
 
     _list_fields = field_validator("workloads", "services", "policies", "certificates", mode="before")(
         lambda v: _list_or_map(v)
@@ -336,7 +339,7 @@ def looks_like_ztunnel_dump(data: Any) -> bool:
     return isinstance(data, dict) and "configs" not in data and bool({str(k).lower() for k in data} & _ZTUNNEL_KEYS)
 
 
-def parse_ztunnel_dump(text: str | bytes, *, command: str = "") -> ZtunnelDump:
+def parse_ztunnel_dump(text: str | bytes, *, command: str = "", now: datetime | None = None) -> ZtunnelDump:
     """Parse a ztunnel ``/config_dump`` (or ``istioctl ztunnel-config all -o json``)."""
     what = "ztunnel config dump"
     raw = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
@@ -359,4 +362,5 @@ def parse_ztunnel_dump(text: str | bytes, *, command: str = "") -> ZtunnelDump:
         loc = ".".join(str(p) for p in err["loc"])
         raise ParseError(what, f"{loc}: {err['msg']}", command=command) from None
     dump.raw = raw
+    dump.taken_at = now or datetime.now(UTC)
     return dump

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.scenariokit.ambient import Ambient
 from tests.scenariokit.bookinfo import bookinfo_world
-from tests.scenariokit.world import Container, Namespace, Request, Workload, World, cr
+from tests.scenariokit.world import Container, Namespace, Request, Service, ServicePort, Workload, World, cr
 
 AMBIENT_NS = {"istio.io/dataplane-mode": "ambient"}
 
@@ -28,8 +28,10 @@ def ambient_world(version: str = "1.24.2", *, ambient: Ambient | None = None, **
 def waypoint(w: World, name: str = "waypoint", namespace: str = "default", *, traffic: str | None = None,
              labels: dict[str, str] | None = None) -> dict[str, Any]:
     """A waypoint as `istioctl waypoint apply` creates it (istio.io waypoint page, `waypoint generate`
-    output in the corpus) plus the Deployment istiod renders for it (a gateway pod whose istio-proxy
-    is its only container)."""
+    output in the corpus) plus the Deployment and Service istiod renders for it (a gateway pod whose
+    istio-proxy is its only container; the Service's ports are status-port 15021 + one per listener,
+    extractServicePorts in pilot/pkg/config/kube/gateway/deploymentcontroller.go@1.24.2, and the
+    ``waypoint`` service of the kiali ztunnel capture)."""
     glabels = dict(labels or {})
     if traffic is not None:
         glabels["istio.io/waypoint-for"] = traffic
@@ -43,6 +45,10 @@ def waypoint(w: World, name: str = "waypoint", namespace: str = "default", *, tr
         name=name, namespace=namespace, service_account=name, proxy_type="router", containers=[], node_index=1,
         labels={"gateway.networking.k8s.io/gateway-name": name, "istio.io/gateway-name": name,
                 "sidecar.istio.io/inject": "true", "istio.io/dataplane-mode": "none"}))
+    w.services.append(Service(
+        name, namespace, [ServicePort(15021, "status-port", app_protocol="tcp"), ServicePort(15008, "mesh", app_protocol="hbone")],
+        selector={"gateway.networking.k8s.io/gateway-name": name}, labels={"gateway.networking.k8s.io/gateway-name": name},
+        annotations={"networking.istio.io/traffic-distribution": "PreferClose"}))
     return gw
 
 

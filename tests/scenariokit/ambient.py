@@ -8,7 +8,7 @@ source (istio/istio@86c9f01, istio/ztunnel@62d8265) and the real outputs in
   sidecar whose own ``istio.io/dataplane-mode`` is ``ambient``, or whose namespace's is and its own
   is not ``none``, in a namespace istio-cni does not exclude, on a node with a Ready istio-cni, is
   annotated ``ambient.istio.io/redirection: enabled`` when the node's ztunnel is up, ``pending``
-  when it is not;
+  when it is not (istio-cni >= 1.25; 1.24 wrote ``enabled`` for a partially added pod too);
 * waypoints (pilot/pkg/serviceregistry/ambient/waypoints.go): ``istio.io/use-waypoint`` on the
   pod, service or namespace, looked up in the object's namespace unless
   ``istio.io/use-waypoint-namespace``; the Gateway's ``istio.io/waypoint-for`` (default
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.scenariokit.world import Pod, Service, World, kube_suffix, labels_match
+from tests.scenariokit.world import Pod, Service, Ver, World, kube_suffix, labels_match
 
 DATAPLANE = "istio.io/dataplane-mode"
 REDIRECTION = "ambient.istio.io/redirection"
@@ -144,6 +144,17 @@ def fault(world: World, pod: Pod) -> str:
     return a.pod_faults.get(pod.workload.key, "") if a else ""
 
 
+def cni_version(world: World) -> Ver:
+    a = amb(world)
+    return Ver.parse((a.cni_version if a else None) or world.istio_version)
+
+
+def pending_supported(world: World) -> bool:
+    """``pending`` exists from istio-cni 1.25 (constants.AmbientRedirectionPending); 1.24 annotated a
+    partially added pod ``enabled`` (cni/pkg/nodeagent/server.go@1.24.2 AddPodToMesh)."""
+    return cni_version(world) >= Ver(1, 25)
+
+
 def redirection(world: World, pod: Pod) -> str | None:
     """The ``ambient.istio.io/redirection`` value istio-cni wrote (None: not enrolled)."""
     a = amb(world)
@@ -154,8 +165,15 @@ def redirection(world: World, pod: Pod) -> str | None:
     if fault(world, pod) == "no_sandbox":
         return None  # the pod never got a sandbox
     if fault(world, pod) == "stale_pending":
+        if not pending_supported(world):
+            raise ValueError("stale_pending needs istio-cni >= 1.25 (no pending annotation before)")
         return "pending"  # ztunnel came back but nothing re-added the pod (istio-cni retries stopped)
-    return "enabled" if ztunnel_up(world, pod.node) else "pending"
+    return "enabled" if ztunnel_up(world, pod.node) or not pending_supported(world) else "pending"
+
+
+def partially_added(world: World, pod: Pod) -> bool:
+    """istio-cni set the pod's rules but no ztunnel acknowledged it (ErrPartialAdd)."""
+    return redirection(world, pod) is not None and (not ztunnel_up(world, pod.node) or fault(world, pod) == "stale_pending")
 
 
 def platform_paths_ok(world: World) -> bool:
@@ -170,7 +188,7 @@ def platform_paths_ok(world: World) -> bool:
 
 def captured(world: World, pod: Pod | None) -> bool:
     """ztunnel carries the pod's traffic (HBONE)."""
-    if pod is None or redirection(world, pod) != "enabled":
+    if pod is None or redirection(world, pod) != "enabled" or not ztunnel_up(world, pod.node):
         return False
     return fault(world, pod) not in ("before_cni", "reconcile_failed", "dns_bind")
 

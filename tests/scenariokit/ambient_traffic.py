@@ -281,15 +281,27 @@ def cni_log(world: World, node: str) -> str:
         t += 0.01
         labels = f"ns={p.namespace} name={p.name}"
         out.append(component_line(t, "info", "cni-agent", "adding pod to the mesh", labels))
-        if am.redirection(world, p) == "pending":
-            out.append(component_line(t + 0.001, "error", "cni-agent",
-                                      "failed to add pod to ztunnel: pod partially added, annotating with pending status", labels))
+        if am.partially_added(world, p):
+            out.append(component_line(t + 0.001, "error", "cni-agent", _partial_add_message(world), labels))
         if am.fault(world, p) == "reconcile_failed":
             out.append(component_line(t + 0.002, "error", "cni-agent",
                                       "failed to reconcile inpod rules for pod, try restarting the pod, or removing and re-adding it "
                                       "to the mesh: can't find netns for pod, this is ok if this is a newly created pod (netns not "
                                       "provided, but is needed as pod is not in cache)", labels))
     return "\n".join(out) + "\n"
+
+
+def _partial_add_message(world: World) -> str:
+    """istio-cni's error for a pod no ztunnel acknowledged, by version: 1.24 server.go
+    ``"failed to add pod to ztunnel: %v"`` with PartialAddError (error.go) around ztunnelserver.go's
+    ``no ztunnel connection``; 1.25 server.go:280 (its ``%v`` has no argument: Go prints
+    ``%!v(MISSING)``); 1.26+ meshdataplane_linux.go:113."""
+    v = am.cni_version(world)
+    if v < Ver(1, 25):
+        return "failed to add pod to ztunnel: partial add error: no ztunnel connection"
+    if v < Ver(1, 26):
+        return "failed to add pod to ztunnel: %!v(MISSING), pod partially added, annotating with pending status"
+    return "failed to add pod to ztunnel: pod partially added, annotating with pending status"
 
 
 def events(world: World) -> list[Event]:

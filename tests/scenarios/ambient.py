@@ -41,7 +41,7 @@ def _scenarios() -> list[Scenario]:
                         "the ztunnel logs flag the pods involved", "ns/default", "auto", w,
                         Expect(findings_first="AMB-NETPOL-HBONE", findings=["AMB-NETPOL-HBONE"],
                                absent=[c for c in AMB_CODES if c != "AMB-NETPOL-HBONE"])))
-    w = world(_mixed, pod_faults={"default/details-v1": "stale_pending"})
+    w = world(_mixed, pod_faults={"default/details-v1": "stale_pending"}, version="1.26.1")
     out.append(Scenario("ambient", "mixed-namespace-scan", "namespace scan of an ambient namespace where productpage keeps a "
                         "sidecar: the ambient pod's problem is found, the sidecar pod walks the sidecar playbooks",
                         "ns/default", "auto", w,

@@ -78,10 +78,10 @@ def _scenarios() -> list:  # type: ignore[type-arg]
     out.append(control(CAP, "lookalike-excluded-other-ns", "istio-cni excludes other namespaces only", w,
                        target(w, "productpage"), ruled_out=("AMB-EXCLUDED-NS",)))
 
-    w = world(pod_faults={"default/productpage-v1": "stale_pending"})
+    w = world(pod_faults={"default/productpage-v1": "stale_pending"}, version="1.26.1")
     out.append(fail(CAP, "redirection-pending", "pod left ambient.istio.io/redirection=pending after ztunnel came back", w,
                     target(w, "productpage"), "AMB-REDIRECTION-PENDING"))
-    w = world(ztunnel={"kind-worker": "not_ready"})
+    w = world(ztunnel={"kind-worker": "not_ready"}, version="1.26.1")
     out.append(found(CAP, "redirection-pending-ztunnel-down", "ztunnel not Ready on the node: istio-cni leaves the pod "
                      "pending", w, target(w, "productpage"), ("AMB-ZTUNNEL-UNHEALTHY", "AMB-REDIRECTION-PENDING"),
                      first="AMB-ZTUNNEL-UNHEALTHY"))

@@ -43,8 +43,13 @@ def _terminating(key: str):  # type: ignore[no-untyped-def]
 def _scenarios() -> list:  # type: ignore[type-arg]
     out = []
     w = world(ztunnel={"kind-worker": "oomkilled"})
-    out.append(found(ZT, "ztunnel-oomkilled", "the ztunnel of the pod's node is crash-looping (OOMKilled)", w,
-                     target(w, "productpage"), ("AMB-ZTUNNEL-UNHEALTHY", "AMB-REDIRECTION-PENDING"), first="AMB-ZTUNNEL-UNHEALTHY"))
+    # istio-cni 1.24 annotates a partially added pod "enabled" (no "pending" before 1.25): only ztunnel's state tells
+    out.append(fail(ZT, "ztunnel-oomkilled", "the ztunnel of the pod's node is crash-looping (OOMKilled); istio-cni 1.24 "
+                    "still annotates the pod enabled", w, target(w, "productpage"), "AMB-ZTUNNEL-UNHEALTHY"))
+    w = world(ztunnel={"kind-worker": "oomkilled"}, version="1.26.1")
+    out.append(found(ZT, "ztunnel-oomkilled-1-26", "the ztunnel of the pod's node is crash-looping (OOMKilled); istio-cni "
+                     "1.26 leaves the pod pending", w, target(w, "productpage"), ("AMB-ZTUNNEL-UNHEALTHY", "AMB-REDIRECTION-PENDING"),
+                     first="AMB-ZTUNNEL-UNHEALTHY"))
     w = world(ztunnel={"kind-worker3": "oomkilled"})
     out.append(control(ZT, "lookalike-ztunnel-down-other-node", "ztunnel crash-loops on a node without the pod or its "
                        "peers' traffic", w, target(w, "details"), ruled_out=("AMB-ZTUNNEL-UNHEALTHY",)))

@@ -18,7 +18,8 @@ kind                           message (source)
                                configuration; pods will not be enrolled`` (informers.go)
 ``pod_added`` / ``pod_removed``  ``adding pod to the mesh`` (net_linux.go) / ``removing pod from mesh``
 ``pod_pending``                ``failed to add pod to ztunnel: pod partially added, annotating with pending
-                               status`` (meshdataplane_linux.go)
+                               status`` (1.26+ meshdataplane_linux.go; 1.25 server.go prints ``%!v(MISSING)``
+                               for the error), ``failed to add pod to ztunnel: partial add error: …`` (1.24)
 ``reconcile_failed``           ``failed to reconcile inpod rules for pod, try restarting the pod, …``
                                (net_linux.go)
 ``ztunnel_connected`` /        ``new ztunnel connected, total connected: %v`` / ``ztunnel disconnected,
@@ -78,6 +79,9 @@ _KINDS: list[tuple[re.Pattern[str], CniLogKind]] = [
     (re.compile(r"^adding pod to the mesh"), CniLogKind.POD_ADDED),
     (re.compile(r"^removing pod from mesh"), CniLogKind.POD_REMOVED),
     (re.compile(r"pod partially added, annotating with pending status"), CniLogKind.POD_PENDING),
+    # 1.24: the same partial add, logged as the wrapped error (server.go, error.go); the pod is
+    # annotated ``enabled`` then, there was no ``pending`` value yet
+    (re.compile(r"^failed to add pod to ztunnel: partial add error"), CniLogKind.POD_PENDING),
     (re.compile(r"^failed to reconcile inpod rules for pod"), CniLogKind.RECONCILE_FAILED),
     (re.compile(r"^new ztunnel connected"), CniLogKind.ZTUNNEL_CONNECTED),
     (re.compile(r"^ztunnel disconnected"), CniLogKind.ZTUNNEL_DISCONNECTED),

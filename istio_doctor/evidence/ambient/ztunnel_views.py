@@ -185,10 +185,20 @@ def _selected_policies(dump: ZtunnelDump, namespace: str) -> list[ZtunnelPolicy]
     return sorted((p for p in dump.policies if _ns_match(p.namespace, namespace)), key=lambda p: (p.namespace, p.name))
 
 
+class PolicyRow(NamedTuple):
+    namespace: str
+    policy_name: str
+    action: str
+    scope: str
+
+
+def policy_rows(dump: ZtunnelDump, namespace: str = "") -> list[PolicyRow]:
+    return [PolicyRow(p.namespace, p.name, p.action, p.scope) for p in _selected_policies(dump, namespace)]
+
+
 def policy_table(dump: ZtunnelDump, namespace: str = "") -> str:
     head = ("NAMESPACE", "POLICY NAME", "ACTION", "SCOPE")
-    rows = [(p.namespace, p.name, p.action, p.scope) for p in _selected_policies(dump, namespace)]
-    return tabwrite([head, *rows], padding=1)
+    return tabwrite([head, *policy_rows(dump, namespace)], padding=1)
 
 
 # --------------------------------------------------------------------------------------
@@ -239,7 +249,8 @@ def _hex_serial(serial: str) -> str:
 
 
 def certificate_rows(dump: ZtunnelDump, *, now: datetime | None = None) -> list[CertRow]:
-    now = now or datetime.now(UTC)
+    # validity is judged when the dump was taken (a replayed dump: the recording's time)
+    now = now or dump.taken_at or datetime.now(UTC)
     rows: list[CertRow] = []
     for c in dump.certificates:
         state = "Unavailable" if "Unavailable" in c.state else c.state

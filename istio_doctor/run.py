@@ -47,6 +47,7 @@ __all__ = [
     "DiagnosisResult",
     "ProgressEvent",
     "load_demo_recording_path",
+    "demo_names",
     "make_runner",
     "run_diagnosis",
 ]
@@ -78,9 +79,20 @@ def recordings_dir() -> Path:
     return _data_dir("recordings")
 
 
-def load_demo_recording_path() -> Path:
-    """The bundled demo incident (shipped in the wheel)."""
-    return recordings_dir() / "demo" / "bookinfo-reviews-503.yaml"
+#: the demo `istio-doctor demo` runs without a name
+DEFAULT_DEMO = "bookinfo-reviews-503"
+
+
+def demo_names() -> list[str]:
+    """The bundled demo incidents: every recording in recordings/demo (the default first)."""
+    d = recordings_dir() / "demo"
+    names = sorted(p.name.removesuffix(".yaml") for p in d.glob("*.yaml") if not p.name.endswith(".expect.yaml")) if d.is_dir() else []
+    return sorted(names, key=lambda n: n != DEFAULT_DEMO)
+
+
+def load_demo_recording_path(name: str | None = None) -> Path:
+    """A bundled demo incident (shipped in the wheel); the default one without a name."""
+    return recordings_dir() / "demo" / f"{name or DEFAULT_DEMO}.yaml"
 
 
 def make_runner(

@@ -66,6 +66,7 @@ examples:
   istio-doctor diagnose deploy/reviews-v2 -n bookinfo --symptom 503 -o markdown
   istio-doctor diagnose ns/bookinfo -o json | jq .findings
   istio-doctor demo                      # a recorded incident, no cluster needed
+  istio-doctor demo --list               # every bundled incident (sidecar and ambient)
   istio-doctor                           # the interactive TUI
   kubectl istio-doctor diagnose productpage-v1-6b746f74dc-9stvs.bookinfo
 

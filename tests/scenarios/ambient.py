@@ -50,4 +50,21 @@ def _scenarios() -> list[Scenario]:
     return out
 
 
-SCENARIOS = _scenarios()
+def demo() -> Scenario:
+    """The ambient demo incident (``istio-doctor demo ambient-l7-policy-on-ztunnel``): a policy
+    written for sidecars, applied in an ambient namespace without a waypoint."""
+    from tests.scenarios.authz import DETAILS, PRODUCTPAGE, _ap
+
+    policy = {**DETAILS, "action": "ALLOW", "rules": [{"from": [{"source": {"principals": [PRODUCTPAGE]}}],
+                                                     "to": [{"operation": {"methods": ["GET"]}}]}]}
+    w = world(_ap("details-get-only", policy), version="1.26.1")
+    return Scenario("demo", "ambient-l7-policy-on-ztunnel",
+                    "Simulated by the scenario kit (not a live capture): ambient bookinfo on Istio 1.26 without a waypoint; "
+                    "an AuthorizationPolicy that allows productpage to GET details was written for sidecars, ztunnel drops "
+                    "its HTTP rule and rejects every connection to details",
+                    target(w, "details"), "auto", w,
+                    Expect(findings_first="AMB-AUTHZ-L7-ON-ZTUNNEL", findings=["AMB-AUTHZ-L7-ON-ZTUNNEL"],
+                           absent=[c for c in AMB_CODES if c != "AMB-AUTHZ-L7-ON-ZTUNNEL"]))
+
+
+SCENARIOS = [*_scenarios(), demo()]

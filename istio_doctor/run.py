@@ -1,13 +1,10 @@
 """A diagnosis session: runner + gatherer + engine, shared by the CLI and the TUI.
 
-This module wires the layers; it holds no diagnostic logic of its own. Gathering happens in
-passes, each fully concurrent:
-
-1. cluster-wide and namespace-wide evidence, plus every examined pod's own evidence;
-   (namespace scans: namespace-wide evidence first, then per-pod evidence only for the pods
-   the cheap signals flag — a 500-pod namespace does not cost 500 x the per-pod calls);
-2. the pods on the other side of the examined pods' failing requests (their namespaces'
-   pod lists first when needed), for the checks that declare ``peer_needs``.
+This module wires the layers; it holds no diagnostic logic of its own. It has the one gather
+loop: ``engine.plan.DiagnosisPlan`` (pure) says which evidence keys to fetch in each pass (a
+namespace scan fetches per-pod evidence only for the pods the cheap signals flag; the pods on
+the other side of the failing requests come last, for the checks with ``peer_needs``), the
+``Gatherer`` fetches each pass concurrently, and the evidence goes back to the plan.
 
 Ctrl-C during gathering yields a partial report (exit code 130), never a traceback.
 """
@@ -18,28 +15,16 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from istio_doctor.engine import ambient_plan
-from istio_doctor.engine.ambient_plan import AMBIENT, ambient_playbooks
+from istio_doctor.engine.ambient_plan import ambient_playbooks
 from istio_doctor.engine.catalogue import load_catalogue
-from istio_doctor.engine.plan import (
-    Examined,
-    evaluate,
-    flag_pods,
-    keys_for,
-    missing_target,
-    plan_needs,
-    related_pods,
-    select_playbooks,
-    target_pods,
-)
+from istio_doctor.engine.plan import DiagnosisPlan, Examined, evaluate, missing_target, plan_needs, select_playbooks
 from istio_doctor.engine.playbook import load_playbooks
 from istio_doctor.engine.registry import load_builtin_checks
-from istio_doctor.evidence.bundle import Evidence, EvidenceKey, Need, Scope
+from istio_doctor.evidence.bundle import Evidence
 from istio_doctor.evidence.gather import Gatherer, ProgressEvent
 from istio_doctor.evidence.runner import CommandResult, Runner
-from istio_doctor.evidence.target import Connection, Target, TargetKind
+from istio_doctor.evidence.target import Connection, Target
 from istio_doctor.report.build import build_report
 from istio_doctor.report.model import Report
 
@@ -48,13 +33,10 @@ __all__ = [
     "ProgressEvent",
     "load_demo_recording_path",
     "demo_names",
+    "DEFAULT_DEMO",
     "make_runner",
     "run_diagnosis",
 ]
-
-#: a namespace scan examines at most this many flagged pods in depth (the rest are listed)
-MAX_FLAGGED_PODS = 25
-
 
 @dataclass(repr=False)
 class DiagnosisResult:
@@ -114,9 +96,15 @@ def make_runner(
     if record is not None:
         from datetime import UTC, datetime
 
-        meta = RecordingMetadata(tool_version=__version__, created=datetime.now(UTC), target="", context=conn.context)
+        meta = RecordingMetadata(tool_version=__version__, created=datetime.now(UTC), target="", context=conn.context,
+                                 provenance="captured", source=f"istio-doctor --record against context {conn.context or '(current)'}")
         return RecordingRunner(live, metadata=meta)
     return live
+
+
+def _provenance(runner: Runner) -> str:
+    rec = getattr(runner, "recording", None)
+    return getattr(getattr(rec, "metadata", None), "provenance", "") or ""
 
 
 async def run_diagnosis(
@@ -135,139 +123,46 @@ async def run_diagnosis(
     catalogue = load_catalogue()
     playbooks = load_playbooks(playbook_dirs or [], known_checks=set(registry.checks))
     chosen = select_playbooks(playbooks, symptom)
-    # Ambient-only playbooks gather their evidence in their own pass, for ambient pods only.
+    # Ambient-only playbooks gather their evidence in a pass of their own, for ambient pods only.
     ambient_pbs = ambient_playbooks(chosen)
     needs, peer_needs = plan_needs([pb for pb in chosen if pb not in ambient_pbs], registry)
+    ambient_needs, ambient_peer_needs = plan_needs(ambient_pbs, registry) if ambient_pbs else (set(), set())
     g = Gatherer(runner, conn, since=since, timeout_s=timeout_s, on_progress=on_progress)
-    ns = target.namespace
-    notes: list[str] = []
-    examined: list[Examined] = []
+    plan = DiagnosisPlan(target, needs, peer_needs, ambient_needs=ambient_needs, ambient_peer_needs=ambient_peer_needs)
     interrupted = False
 
     def phase(msg: str) -> None:
-        if on_progress is not None:
+        if on_progress is not None and msg:
             on_progress(ProgressEvent(phase="phase", message=msg))
 
+    # The one gather loop: the (pure) plan says what to fetch next from what has arrived.
+    steps = plan.steps()
     try:
-        base = keys_for(needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
-        pod_needs = {n for n in needs if n.scope is Scope.POD}
-        if target.kind is TargetKind.POD:
-            pods = [target.name]
-            phase(f"gathering evidence for {target}")
-            await g.gather(base + keys_for(pod_needs, namespace=ns, pods=pods), fallback_namespace=ns)
-            examined = [Examined(pod=p, related=[]) for p in pods]
-        else:
-            extra = [EvidenceKey(need=Need.PODS, namespace=ns)]
-            if target.kind is TargetKind.SERVICE:
-                extra.append(EvidenceKey(need=Need.SERVICES))
-            if target.kind is TargetKind.NAMESPACE:
-                extra.append(EvidenceKey(need=Need.NAMESPACE_PROXY_LOGS, namespace=ns))
-            phase(f"gathering namespace-wide evidence for {target}")
-            await g.gather(base + extra, fallback_namespace=ns)
-            pods, note = target_pods(target, g.evidence)
-            if note:
-                notes.append(note)
-            if target.kind is TargetKind.NAMESPACE:
-                flagged = flag_pods(g.evidence, ns)
-                deep = list(flagged)[:MAX_FLAGGED_PODS]
-                if len(flagged) > MAX_FLAGGED_PODS:
-                    notes.append(f"{len(flagged)} pods flagged; the first {MAX_FLAGGED_PODS} were examined in depth")
-                phase(f"{len(pods)} pods, {len(flagged)} flagged: gathering their proxy evidence")
-                await g.gather(keys_for(pod_needs, namespace=ns, pods=deep))
-                # Only flagged pods are walked in depth; the rest are listed in the workload table.
-                # With none flagged, one namespace-level walk runs the checks that need no pod.
-                examined = [Examined(pod=p, related=[], flagged_reason=flagged[p]) for p in deep] or [
-                    Examined(pod=None, related=[], pod_evidence_gathered=False)
-                ]
-            else:
-                await g.gather(keys_for(pod_needs, namespace=ns, pods=pods))
-                examined = [Examined(pod=p, related=[]) for p in pods]
-
-        if ambient_pbs:
-            examined = await _ambient_pass(g, registry, ambient_pbs, target, examined, phase)
-
-        # Second pass: the other side of the failing traffic.
-        if peer_needs:
-            for ex in examined:
-                if not ex.pod or not ex.pod_evidence_gathered or ex.dataplane == AMBIENT:
-                    continue
-                rel, missing_ns = related_pods(g.evidence, ns, ex.pod)
-                if missing_ns:
-                    await g.gather([EvidenceKey(need=Need.PODS, namespace=m) for m in sorted(missing_ns)])
-                    rel, _ = related_pods(g.evidence, ns, ex.pod)
-                ex.related = rel
-            peer_keys = [
-                EvidenceKey(need=n, namespace=r.namespace, name=r.name)
-                for ex in examined for r in ex.related for n in sorted(peer_needs | {Need.POD}, key=lambda n: n.value)
-            ]
-            if peer_keys:
-                phase(f"gathering evidence from {len({(k.namespace, k.name) for k in peer_keys})} related pod(s)")
-                await g.gather(peer_keys)
+        step = next(steps, None)
+        while step is not None:
+            phase(step.phase)
+            await g.gather(step.keys, fallback_namespace=step.fallback_namespace)
+            try:
+                step = steps.send(g.evidence)
+            except StopIteration:
+                step = None
     except asyncio.CancelledError:
         # Ctrl-C: diagnose with what arrived; unfinished evidence makes its checks unknown.
         interrupted = True
-        for fut in list(g._items.values()):
-            fut.cancel()
-        if not examined and target.kind is TargetKind.POD:
-            examined = [Examined(pod=target.name, related=[])]
+        g.cancel()
+    examined, notes = plan.examined, plan.notes
 
     phase("walking the playbooks")
     runs, findings, _signals = evaluate(
         ev=g.evidence, target=target, conn=conn, examined=examined or [Examined(pod=None, related=[])],
         playbooks=chosen, registry=registry, catalogue=catalogue,
     )
-    gone = missing_target(target, g.evidence, notes[0] if notes else "")
+    gone = missing_target(target, g.evidence, plan.resolved)
     report = build_report(
         ev=g.evidence, target=target, conn=conn, symptom=symptom, runs=runs, findings=findings,
         results=g.results, call_errors=g.errors, replaying=runner.replaying, recording=recording,
+        provenance=_provenance(runner),
         examined=examined, notes=notes, interrupted=interrupted, missing_target=gone,
     )
     phase("done")
     return DiagnosisResult(report=report, evidence=g.evidence, results=list(g.results))
-
-
-async def _ambient_pass(
-    g: Gatherer,
-    registry: Any,
-    ambient_pbs: list[Any],
-    target: Target,
-    examined: list[Examined],
-    phase: Callable[[str], None],
-) -> list[Examined]:
-    """Ambient mode: decide each examined pod's data plane; for ambient pods (and out-of-mesh
-    pods where the cluster uses ambient) gather the ambient evidence — ztunnel's config and log
-    and istio-cni's log on their node, waypoints, NetworkPolicies... — then the ztunnel logs of
-    the pods on the other side of their failing connections. A sidecar mesh makes no call here."""
-    ns = target.namespace
-    ev = g.evidence
-    if target.kind is TargetKind.NAMESPACE and ambient_plan.ambient_in_use(ev, ns):
-        # ambient pods have no proxy log: their failures are in the ztunnel log of each node
-        scouts = ambient_plan.log_scouts(ev, ns)
-        if scouts:
-            phase(f"reading the ztunnel logs of {len(scouts)} node(s)")
-            await g.gather([EvidenceKey(need=Need.ZTUNNEL_LOGS, namespace=ns, name=p) for p in scouts])
-        flagged = {p: r for p, r in ambient_plan.ambient_flags(ev, ns).items() if p not in {e.pod for e in examined}}
-        extra = [Examined(pod=p, related=[], flagged_reason=r) for p, r in list(flagged.items())[:MAX_FLAGGED_PODS]]
-        if extra:
-            examined = [e for e in examined if e.pod is not None] + extra
-    for ex in examined:
-        ex.dataplane = ambient_plan.dataplane_walk(ev, ns, ex.pod)
-    walking = [ex for ex in examined if ex.dataplane != ambient_plan.SIDECAR]
-    if not walking:
-        return examined
-    needs, peer_needs = plan_needs(ambient_pbs, registry)
-    pods = [ex.pod for ex in walking if ex.pod and ex.pod_evidence_gathered]
-    phase(f"ambient mode: gathering ztunnel and istio-cni evidence for {len(pods) or 'the namespace'} pod(s)")
-    await g.gather(keys_for(needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
-                   + keys_for({n for n in needs if n.scope is Scope.POD}, namespace=ns, pods=pods), fallback_namespace=ns)
-    peers = []
-    for ex in walking:
-        if ex.pod and ex.dataplane == AMBIENT:
-            ex.related = ambient_plan.related_pods(ev, ns, ex.pod)
-            peers += [(r.namespace, r.name) for r in ex.related]
-    peer_kinds = sorted(set(peer_needs) | {Need.POD, Need.ZTUNNEL_LOGS}, key=lambda n: n.value)
-    if peers:
-        phase(f"gathering the ztunnel logs of {len(set(peers))} related pod(s)")
-        await g.gather([EvidenceKey(need=n, namespace=pns, name=pname) for pns, pname in dict.fromkeys(peers) for n in peer_kinds])
-    return examined
-

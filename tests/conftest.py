@@ -11,6 +11,11 @@ import pytest
 
 STANDINS = Path(__file__).parent / "standins"
 
+# Declared reads are enforced in the whole suite (and in the CLI processes the e2e tests start,
+# which inherit the environment): a check that reads evidence it did not declare raises
+# UndeclaredEvidence instead of working by the accident of another check's declaration.
+os.environ["ISTIO_DOCTOR_STRICT_READS"] = "1"
+
 # CI must be reproducible: property tests explore the same examples on every run there, with
 # a bounded budget. Locally they stay randomised so new inputs keep being tried.
 if os.environ.get("CI"):

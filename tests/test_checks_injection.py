@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 
 from istio_doctor.engine.checks import injection as inj
+from istio_doctor.engine.mesh.injection import _WEBHOOK_CALL
+from istio_doctor.engine.checks.injection.webhook import _webhook_failure_kind
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Outcome
 from istio_doctor.engine.registry import load_builtin_checks
@@ -180,10 +182,10 @@ def test_webhook_down_reads_real_event_wording() -> None:
     """The legacy 'admission webhook' wording (Istio <= 1.4 injector service) is recognised too."""
     msg = ('Error creating: Internal error occurred: failed calling admission webhook "sidecar-injector.istio.io": '
            "Post https://istio-sidecar-injector.istio-system.svc:443/inject?timeout=30s: context deadline exceeded")
-    m = inj._WEBHOOK_CALL.search(msg)
+    m = _WEBHOOK_CALL.search(msg)
     assert m and m.group("hook") == "sidecar-injector.istio.io"
-    assert inj._webhook_failure_kind(msg)[0] == "timeout"
-    assert inj._webhook_failure_kind("x509: certificate signed by unknown authority")[0] == "x509"
+    assert _webhook_failure_kind(msg)[0] == "timeout"
+    assert _webhook_failure_kind("x509: certificate signed by unknown authority")[0] == "x509"
 
 
 def test_containers_named_like_the_proxy_are_not_a_sidecar() -> None:

@@ -622,7 +622,10 @@ def test_server_first_permissive_mysql() -> None:
     mysql = _pod("mysql-0", "default", "mysql", "10.244.2.9", port=3306)
     svcs = [_svc("mysql", "default", port=3306, port_name="db", cluster_ip="10.96.12.9")]
     r = World(pod="mysql-0").base([mysql], svcs, []).run("MTLS-SERVER-FIRST-PERMISSIVE")
-    assert r.outcome is Outcome.FAIL and "MySQL" in r.summary and "declares no protocol" in r.summary
+    # 3306 is TCP by Istio's own rule (istio/istio@1.22.0:pkg/config/kube/conversion.go wellKnownPorts):
+    # no sniffing to blame, but the PERMISSIVE chain still waits for the client's first bytes
+    assert r.outcome is Outcome.FAIL and "MySQL" in r.summary and "PERMISSIVE" in r.summary
+    assert "declares no protocol" not in r.summary
     svcs_ok = [_svc("mysql", "default", port=3306, port_name="tcp-mysql", cluster_ip="10.96.12.9")]
     assert World(pod="mysql-0").base([mysql], svcs_ok, [STRICT_NS]).run("MTLS-SERVER-FIRST-PERMISSIVE").outcome is Outcome.PASS
     pods, svcs2 = bookinfo()

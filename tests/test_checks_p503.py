@@ -235,14 +235,17 @@ def test_outlier_ejected_reads_envoy_health_flags() -> None:
     assert outcome("P503-OUTLIER-EJECTED", ctx2).outcome is Outcome.PASS
 
 
-def test_port_protocol_follows_istio_naming() -> None:
+def test_p503_checks_read_protocols_from_the_mesh_package() -> None:
+    """One protocol selection (engine/mesh/protocol.py, tested against Istio's source in
+    tests/test_mesh_protocol.py): the P503 reading is that rule at the control plane's version."""
     from istio_doctor.engine.checks.p503 import port_protocol
+    from istio_doctor.engine.mesh.protocol import Protocol
+    from istio_doctor.evidence.kube import ServicePort
+    from istio_doctor.evidence.versions import Version
 
-    assert port_protocol("http", None) == "http"
-    assert port_protocol("http-web", None) == "http"
-    assert port_protocol("grpc-web", None) == "grpc-web"
-    assert port_protocol("httpbin", None) is None  # a prefix needs the dash
-    assert port_protocol("db", None) is None
-    assert port_protocol("web", "http2") == "http2"
-    assert port_protocol("http", "tcp") == "tcp"  # appProtocol wins
-    assert port_protocol(None, "kubernetes.io/h2c") == "http2"
+    _, ctx = gathered("localhost-bind-client")
+    assert port_protocol(ctx, ServicePort(port=9080, name="http-web")) is Protocol.HTTP
+    assert port_protocol(ctx, ServicePort(port=3306, name="db")) is Protocol.TCP  # well-known port
+    assert port_protocol(ctx, ServicePort(port=80, name="web", appProtocol="kubernetes.io/h2c")) is Protocol.HTTP2
+    old = CheckContext(ev=ctx.ev, target=ctx.target, conn=ctx.conn, namespace=ctx.namespace, istio_version=Version.parse("1.18.0"))
+    assert port_protocol(old, ServicePort(port=80, name="web", appProtocol="kubernetes.io/h2c")) is Protocol.UNSUPPORTED

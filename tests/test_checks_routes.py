@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from istio_doctor.engine.checks import routes as rt
+from istio_doctor.engine.checks.routes._proxy import _authority_host, _find_vhost, _is_nr, _is_route_failure, _path_matches
+from istio_doctor.engine.checks.routes.visibility import _sidecar_imports
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.plan import control_plane_version, related_pods
 from istio_doctor.engine.model import Outcome
@@ -155,9 +156,9 @@ _FCNF = ('[2024-07-15T09:00:13.704Z] "- - -" 0 NR filter_chain_not_found - "-" 0
 def test_envoy_404_is_a_route_miss_and_the_apps_own_404_and_a_filter_chain_miss_are_not() -> None:
     log = parse_proxy_log("\n".join([_NR, _APP_404, _FCNF]))
     nr, app, fcnf = log.entries
-    assert rt._is_nr(nr) and rt._is_route_failure(nr)
-    assert not rt._is_nr(app) and not rt._is_route_failure(app)
-    assert not rt._is_nr(fcnf)
+    assert _is_nr(nr) and _is_route_failure(nr)
+    assert not _is_nr(app) and not _is_route_failure(app)
+    assert not _is_nr(fcnf)
 
 
 _RDS = {
@@ -180,25 +181,25 @@ def test_vhost_choice_prefers_the_bare_host_over_the_wildcard_when_the_authority
     import json
 
     dump = parse_config_dump(json.dumps(_RDS))
-    vh = rt._find_vhost(dump, "9080", "reviews:9080")
+    vh = _find_vhost(dump, "9080", "reviews:9080")
     assert vh is not None and vh.name == "reviews.default.svc.cluster.local:9080"
-    assert rt._find_vhost(dump, "9080", "10.0.0.9:9080").name == "allow_any"
-    assert not any(rt._path_matches(r, "/health") for r in vh.routes)
-    assert all(rt._path_matches(r, "/reviews/0") for r in vh.routes)
+    assert _find_vhost(dump, "9080", "10.0.0.9:9080").name == "allow_any"
+    assert not any(_path_matches(r, "/health") for r in vh.routes)
+    assert all(_path_matches(r, "/reviews/0") for r in vh.routes)
 
 
 def test_authority_host_strips_the_port_but_keeps_ipv6_brackets() -> None:
-    assert rt._authority_host("Reviews:9080") == "reviews"
-    assert rt._authority_host("[fd00::1]:8080") == "[fd00::1]"
-    assert rt._authority_host("bookinfo.example.com") == "bookinfo.example.com"
+    assert _authority_host("Reviews:9080") == "reviews"
+    assert _authority_host("[fd00::1]:8080") == "[fd00::1]"
+    assert _authority_host("bookinfo.example.com") == "bookinfo.example.com"
 
 
 def test_sidecar_egress_host_forms() -> None:
     host = "reviews.default.svc.cluster.local"
-    assert rt._sidecar_imports(["./*"], "default", "default", host)
-    assert not rt._sidecar_imports(["./*"], "foo", "default", host)
-    assert rt._sidecar_imports(["*/reviews.default.svc.cluster.local"], "foo", "default", host)
-    assert not rt._sidecar_imports(["default/details.default.svc.cluster.local", "istio-system/*"], "default", "default", host)
+    assert _sidecar_imports(["./*"], "default", "default", host)
+    assert not _sidecar_imports(["./*"], "foo", "default", host)
+    assert _sidecar_imports(["*/reviews.default.svc.cluster.local"], "foo", "default", host)
+    assert not _sidecar_imports(["default/details.default.svc.cluster.local", "istio-system/*"], "default", "default", host)
 
 
 def test_scope_of_needs_is_what_the_checks_read() -> None:

@@ -100,7 +100,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
         (["diagnose", "pod/x", "--since", "1d"], "invalid duration '1d'"),
         (["diagnose", "pod/x", "--since", "0m"], "invalid duration '0m'"),
         (["diagnose", "pod/x", "--timeout", "-1"], "invalid timeout '-1'"),
-        (["diagnose", "pod/x", "--symptom", "slow"], "invalid choice: 'slow'"),
+        (["diagnose", "pod/x", "--symptom", "slow"], "unknown symptom 'slow'"),
         (["diagnose", "pod/x", "-o", "html"], "invalid choice: 'html'"),
         (["diagnose", "pod/x", "--replay", "/nonexistent/rec.yaml"], "cannot read recording /nonexistent/rec.yaml"),
         (["diagnose", "pod/x", "--playbooks", "/nonexistent/dir"], "playbook folder /nonexistent/dir does not exist"),

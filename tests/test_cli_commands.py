@@ -70,7 +70,7 @@ t istio-doctor schema ""
     assert proc.stdout.splitlines() == [
         "diagnose",
         "pod/ deploy/ svc/ ns/",
-        "auto 503 mtls injection routes",
+        "auto injection mtls 503 routes",  # symptoms_of(): auto, then the loaded playbooks in order
         "markdown",
         "recording playbook report",
     ]

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from istio_doctor.engine.checks.injection import _INIT_ERR, _WEBHOOK_CALL, INJECTOR_SUFFIX
+from istio_doctor.engine.checks.injection.injected import _INIT_ERR
+from istio_doctor.engine.mesh.injection import _WEBHOOK_CALL, INJECTOR_SUFFIX
 from istio_doctor.evidence import istio as im
 from istio_doctor.evidence import kube as km
 from istio_doctor.evidence.accesslog import parse_proxy_log

@@ -19,14 +19,11 @@ from istio_doctor.evidence.istio import (
     ServiceEntry,
     Sidecar,
     VirtualService,
-    exported_to,
-    fqdn,
-    host_matches,
-    hosts_intersect,
-    istio_resolve_host,
     parse_duration,
     parse_istio_list,
 )
+from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches, hosts_intersect, resolve_short_name
+from istio_doctor.engine.mesh.visibility import exported_to
 from istio_doctor.evidence.kube import K8sObject, parse_kube_list
 
 FIX = Path(__file__).parent / "fixtures" / "istio"
@@ -187,14 +184,15 @@ def test_host_matches(pattern: str, host: str, expected: bool) -> None:
 
 
 def test_short_name_expansion() -> None:
-    assert fqdn("reviews", "default") == "reviews.default.svc.cluster.local"
-    assert fqdn("reviews.default", "bookinfo") == "reviews.default.svc.cluster.local"
-    assert fqdn("reviews.default.svc", "x") == "reviews.default.svc.cluster.local"
-    assert fqdn("www.httpbin.org", "x") == "www.httpbin.org"
-    assert fqdn("*.example.com", "x") == "*.example.com"
+    # the host rules moved to istio_doctor.engine.mesh (tests/test_mesh_rules.py has the full set)
+    assert dns_fqdn("reviews", "default") == "reviews.default.svc.cluster.local"
+    assert dns_fqdn("reviews.default", "bookinfo") == "reviews.default.svc.cluster.local"
+    assert dns_fqdn("reviews.default.svc", "x") == "reviews.default.svc.cluster.local"
+    assert dns_fqdn("www.httpbin.org", "x") == "www.httpbin.org"
+    assert dns_fqdn("*.example.com", "x") == "*.example.com"
     # what Istio itself does: only dotless names are expanded
-    assert istio_resolve_host("reviews", "default") == "reviews.default.svc.cluster.local"
-    assert istio_resolve_host("reviews.default", "default") == "reviews.default"
+    assert resolve_short_name("reviews", "default") == "reviews.default.svc.cluster.local"
+    assert resolve_short_name("reviews.default", "default") == "reviews.default"
 
 
 def test_export_to_and_durations() -> None:

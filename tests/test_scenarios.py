@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from istio_doctor.engine.context import strict_reads
 from istio_doctor.evidence.recording import load_recording
 from istio_doctor.evidence.runner import ReplayRunner
 from istio_doctor.evidence.target import Connection, Target
@@ -39,6 +40,8 @@ def test_scenarios_exist() -> None:
 
 @pytest.mark.parametrize("expect_path", EXPECTS, ids=_id)
 def test_scenario(expect_path: Path) -> None:
+    # every recording replays under the declared-reads rule (tests/conftest.py): an undeclared read raises
+    assert strict_reads()
     expect = yaml.safe_load(expect_path.read_text())
     rec_path = expect_path.with_name(expect_path.name.removesuffix(".expect.yaml") + ".yaml")
     rec = load_recording(rec_path)
@@ -60,6 +63,18 @@ def test_scenario(expect_path: Path) -> None:
     outcomes = {(n.id, n.outcome.value) for pb in report.playbooks for n in pb.nodes}
     for node_id, outcome in expect.get("path", []):
         assert (node_id, outcome) in outcomes, f"expected node {node_id} -> {outcome}" + ctx
+
+
+@pytest.mark.parametrize("expect_path", EXPECTS, ids=_id)
+def test_every_expectation_says_where_its_behaviour_comes_from(expect_path: Path) -> None:
+    """``synthetic`` (the scenario kit rendered every output: our beliefs) or ``captured`` (real
+    outputs, with their source); docs/checks.md counts each kind per check. The recording's
+    metadata says the same, so a replayed report can tell the user."""
+    expect = yaml.safe_load(expect_path.read_text())
+    assert expect.get("provenance") in ("synthetic", "captured"), "expectation without provenance"
+    assert expect.get("source"), "say where the behaviour comes from (the kit, or the capture's origin)"
+    rec = load_recording(expect_path.with_name(expect_path.name.removesuffix(".expect.yaml") + ".yaml"))
+    assert rec.metadata.provenance == expect["provenance"]
 
 
 def test_recordings_are_in_sync_with_the_scenario_kit() -> None:

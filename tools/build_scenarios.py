@@ -95,14 +95,17 @@ def build_one(sc: Any) -> tuple[str, str, Any]:
     w = sc.world
     meta = RecordingMetadata(tool_version=__version__, created=CREATED, target=str(target), context="kind-scenarios",
                              kubectl_version=w.kubectl_version, istioctl_version=str(w.istioctl),
-                             istio_version=w.istio_version, description=sc.description)
+                             istio_version=w.istio_version, description=sc.description,
+                             provenance="synthetic", source=f"scenario kit: tests/scenarios {sc.playbook}/{sc.name}")
     rr = RecordingRunner(WorldRunner(w), metadata=meta)
     result = asyncio.run(run_diagnosis(target, rr, Connection(context="kind-scenarios"), symptom=sc.symptom,
                                        recording=f"{sc.name}.yaml"))
     rec = _normalise(rr.recording())
     # the same redaction save_recording applies, rendered to text so --check can compare
     text = dump_recording(redact_recording(rec))
-    expect = {"description": sc.description, "target": str(target), "symptom": sc.symptom, **sc.expect.as_dict()}
+    expect = {"description": sc.description, "target": str(target), "symptom": sc.symptom, **sc.expect.as_dict(),
+              # every recording says where its behaviour comes from (docs/checks.md counts them)
+              "provenance": "synthetic", "source": "tests/scenariokit (the kit's World renders every output)"}
     etext = yaml.safe_dump(expect, sort_keys=False, allow_unicode=True, width=4096)
     return text, etext, result.report
 

@@ -37,15 +37,33 @@ SECTIONS = [("injection", "INJ", "Sidecar not injecting"), ("p503", "P503", "503
             ("ambient", "AMB", "Ambient mode: ztunnel, waypoints, istio-cni (playbooks capture, ztunnel, waypoint, authz, probes, egress)")]
 
 
-def scenario_coverage() -> Counter[str]:
-    counts: Counter[str] = Counter()
+def scenario_coverage() -> dict[str, Counter[str]]:
+    """Per provenance (``synthetic``: the scenario kit renders every output; ``captured``: real
+    outputs spliced in), how many failing recordings back each check."""
+    counts: dict[str, Counter[str]] = {"synthetic": Counter(), "captured": Counter()}
     for p in (ROOT / "recordings").glob("*/*.expect.yaml"):
         exp = yaml.safe_load(p.read_text()) or {}
         codes = set(exp.get("findings") or [])
         if exp.get("findings_first"):
             codes.add(exp["findings_first"])
-        counts.update(codes)
+        counts[exp.get("provenance", "synthetic")].update(codes)
+    counts["captured"].update(captured_cases())
     return counts
+
+
+def captured_cases() -> Counter[str]:
+    """The end-to-end cases of ``tests/test_real_formats_e2e.py`` (real captured outputs through
+    the installed CLI), by the finding each must rank first (read from the test's source)."""
+    import ast
+
+    tree = ast.parse((ROOT / "tests" / "test_real_formats_e2e.py").read_text(encoding="utf-8"))
+    out: Counter[str] = Counter()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Case":
+            for kw in node.keywords:
+                if kw.arg == "first" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    out[kw.value.value] += 1
+    return out
 
 
 def render() -> str:
@@ -68,6 +86,10 @@ def render() -> str:
     w(f"**{len(impl)} of the {len(ref)} checks** of the shared catalogue are implemented. Each implemented check is "
       "proven by at least one failing scenario recording (`recordings/<playbook>/*.yaml`) that the generic test "
       "`tests/test_scenarios.py` replays; healthy and look-alike recordings prove it stays silent.\n")
+    w("The *scenarios* column says where that proof comes from: **synthetic** recordings are rendered by the "
+      "scenario kit (`tests/scenariokit`), which encodes our beliefs about Istio, so kit and check can share a "
+      "wrong belief; **captured** cases replay real outputs (the corpus in `tests/fixtures`) through the installed "
+      "CLI (`tests/test_real_formats_e2e.py`, and recordings whose expectation says `provenance: captured`).\n")
     w("| section | implemented | of |")
     w("|---|---|---|")
     for _sec, prefix, title in SECTIONS:
@@ -77,7 +99,7 @@ def render() -> str:
     w("")
     for _sec, prefix, title in SECTIONS:
         w(f"## {prefix} — {title}\n")
-        w("| code | title | severity | playbooks | evidence read | scenarios | detected today by |")
+        w("| code | title | severity | playbooks | evidence read | scenarios (synthetic / captured) | detected today by |")
         w("|---|---|---|---|---|---|---|")
         for cid in sorted(c for c in impl if c.startswith(prefix + "-")):
             e = cat[cid]
@@ -86,7 +108,7 @@ def render() -> str:
             opt = ", ".join(f"`{n.value}`" for n in spec.optional + spec.peer_needs)
             ev = needs + (f" (+ {opt})" if opt else "")
             det = ref[cid].get("detected_today_by", "").replace("|", "\\|")
-            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | {cov.get(cid, 0)} | {det} |")
+            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | {cov['synthetic'].get(cid, 0)} / {cov['captured'].get(cid, 0)} | {det} |")
         w("")
     w("## Not implemented\n")
     w("These checks of the shared catalogue are not implemented: the evidence istio-doctor gathers cannot decide "

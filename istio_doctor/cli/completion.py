@@ -61,6 +61,15 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction |
     return None
 
 
+def _dynamic_choices(dest: str) -> list[str]:
+    """Values argparse cannot list at parse time: the symptoms come from the loaded playbooks."""
+    if dest != "symptom":
+        return []
+    from istio_doctor.engine.playbook import load_playbooks, symptoms_of
+
+    return symptoms_of(load_playbooks())
+
+
 def _options(parser: argparse.ArgumentParser) -> list[Option]:
     out = []
     for a in parser._actions:
@@ -70,7 +79,7 @@ def _options(parser: argparse.ArgumentParser) -> list[Option]:
             Option(
                 flags=list(a.option_strings),
                 takes_value=a.nargs != 0,
-                choices=[str(c) for c in a.choices] if a.choices else [],
+                choices=[str(c) for c in a.choices] if a.choices else _dynamic_choices(a.dest),
                 help=(a.help or "").split(" (")[0].replace("%(prog)s", "istio-doctor"),
             )
         )

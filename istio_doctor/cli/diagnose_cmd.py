@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from istio_doctor.exitcodes import ExitCode
+from istio_doctor.report.formats import FORMATS as OUTPUTS  # the renderer registry's formats, defined once
 
 if TYPE_CHECKING:
     from istio_doctor.evidence.runner import Runner
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from istio_doctor.report.model import Report
     from istio_doctor.run import DiagnosisResult, ProgressEvent
 
-SYMPTOMS = ("auto", "503", "mtls", "injection", "routes")
-OUTPUTS = ("text", "json", "yaml", "markdown")
 #: formats a program reads: a progress display there would only be noise on the terminal
 MACHINE_OUTPUTS = ("json", "yaml")
 
@@ -97,7 +96,9 @@ def add_diagnose_parser(sub: Any) -> None:
     )
     p.add_argument("target", nargs="?", metavar="TARGET", help="pod/NAME, deploy/NAME, svc/NAME, ns/NAME, NAME or NAME.NS")
     add_connection_args(p)
-    p.add_argument("--symptom", choices=SYMPTOMS, default="auto", help="what is failing (default: auto, chosen from the access logs)")
+    p.add_argument("--symptom", default="auto", metavar="SYMPTOM",
+                   help="what is failing: auto (default, chosen from the access logs) or a symptom a playbook declares "
+                        "(istio-doctor playbooks list)")
     p.add_argument("--since", type=since_value, default="1h", help="how far back to read proxy logs (default: 1h)")
     p.add_argument("--timeout", type=timeout_value, default=30.0, metavar="SECONDS", help="per-call timeout (default: 30)")
     _add_output_args(p)
@@ -132,7 +133,8 @@ def add_tui_parser(sub: Any) -> None:
     )
     add_connection_args(p)
     p.add_argument("--pod", metavar="NAME", help="open directly on this pod's diagnosis (e.g. from a k9s plugin)")
-    p.add_argument("--symptom", choices=SYMPTOMS, default=None, help="symptom to diagnose --pod for (default: ask)")
+    p.add_argument("--symptom", default=None, metavar="SYMPTOM",
+                   help="symptom to diagnose --pod for, as a playbook declares it (default: ask)")
     p.add_argument("--since", type=since_value, default="1h", help="how far back to read proxy logs (default: 1h)")
     p.add_argument("--replay", type=Path, metavar="FILE", help="answer every call from a recording instead of a cluster")
     p.add_argument("--playbooks", type=Path, action="append", default=[], metavar="DIR", help="extra playbook folder (repeatable)")
@@ -239,6 +241,20 @@ def _playbook_dirs(dirs: list[Path]) -> list[Path]:
         if not d.is_dir():
             raise _usage(f"playbook folder {d} does not exist")
     return dirs
+
+
+def _check_symptom(symptom: str | None, playbook_dirs: list[Path]) -> None:
+    """``--symptom`` must be one the loaded playbooks declare (team playbooks may add some)."""
+    if symptom is None:
+        return
+    from istio_doctor.engine.playbook import PlaybookError, load_playbooks, symptoms_of
+
+    try:
+        known = symptoms_of(load_playbooks(playbook_dirs))
+    except PlaybookError:
+        return  # the diagnosis reports the broken playbook folder itself
+    if symptom not in known:
+        raise _usage(f"unknown symptom {symptom!r}: use one of {', '.join(known)}")
 
 
 # -- output -----------------------------------------------------------------------------
@@ -417,6 +433,7 @@ def _save_recording(runner: Runner, path: Path, target: Target) -> None:
 def run_diagnose(args: argparse.Namespace) -> int:
     conn = connection_from_args(args)
     playbook_dirs = _playbook_dirs(args.playbooks)
+    _check_symptom(args.symptom, playbook_dirs)
     if args.replay is not None:
         _readable_file(args.replay, "recording")
     if args.record is not None and not args.record.parent.is_dir():
@@ -524,6 +541,7 @@ def run_tui_command(args: argparse.Namespace) -> int:
             validate_name(args.pod)
     except InvalidName as exc:
         raise _usage(str(exc)) from None
+    _check_symptom(args.symptom, _playbook_dirs(args.playbooks))
     if args.replay is not None:
         _readable_file(args.replay, "recording")
     namespace = args.namespace

@@ -7,18 +7,82 @@ could not be gathered, so checks stay short and the walker records ``unknown``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from istio_doctor.engine.model import EvidenceRef
-from istio_doctor.evidence.bundle import Evidence, EvidenceKey, MissingEvidence, Need, Scope
+from istio_doctor.evidence.bundle import Evidence, EvidenceKey, Item, MissingEvidence, Need, Scope
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 
 if TYPE_CHECKING:
     from istio_doctor.engine.registry import CheckSpec
     from istio_doctor.evidence.versions import Version
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+D = TypeVar("D")
+
+#: Set (to "1") by the test suite: a check that reads evidence it did not declare raises.
+STRICT_READS_ENV = "ISTIO_DOCTOR_STRICT_READS"
+
+
+class UndeclaredEvidence(RuntimeError):
+    """A check read evidence it did not declare in ``needs``/``optional``/``peer_needs``.
+
+    Not a ``MissingEvidence``: it is a bug in the check (the planner gathers only declared
+    evidence, so the read works only by the accident of another check declaring it)."""
+
+
+class DeclaredEvidence(Evidence):
+    """A check's view of the evidence: only the kinds it declared.
+
+    Shares the session's items (no copy). ``failures()`` is not filtered: the calls that
+    failed are facts about the session (GEN-CMD-CAPABILITY reads them), not cluster evidence.
+    ``source`` is not guarded either: it names a call, it reads no value."""
+
+    def __init__(self, base: Evidence, allowed: Iterable[Need], check_id: str, *, strict: bool) -> None:
+        super().__init__()
+        self._items = base._items
+        self.base = base
+        self.allowed = frozenset(allowed)
+        self.check_id = check_id
+        self.strict = strict
+
+    def _allow(self, need: Need) -> None:
+        if need in self.allowed:
+            return
+        msg = f"check {self.check_id} read {need.value}, which it does not declare (needs/optional/peer_needs)"
+        if self.strict:
+            raise UndeclaredEvidence(msg)
+        log.debug(msg)
+
+    def item(self, need: Need, namespace: str | None = None, name: str | None = None) -> Item[Any] | None:
+        self._allow(need)
+        return super().item(need, namespace, name)
+
+    def has(self, need: Need, namespace: str | None = None, name: str | None = None) -> bool:
+        self._allow(need)
+        return super().has(need, namespace, name)
+
+    def get(self, need: Need[T], namespace: str | None = None, name: str | None = None) -> T:
+        self._allow(need)
+        return super().get(need, namespace, name)
+
+    def get_or(self, default: D, need: Need[T], namespace: str | None = None, name: str | None = None) -> T | D:
+        self._allow(need)
+        return super().get_or(default, need, namespace, name)
+
+    def items(self) -> list[Item[Any]]:
+        return [i for i in super().items() if i.key.need in self.allowed]
+
+
+def strict_reads() -> bool:
+    return os.environ.get(STRICT_READS_ENV, "") == "1"
 
 
 @dataclass(frozen=True)
@@ -44,6 +108,29 @@ class CheckContext:
     #: namespace scans gather per-pod evidence only for flagged pods; other pods skip those checks.
     pod_evidence_gathered: bool = True
 
+    def for_check(self, spec: CheckSpec) -> CheckContext:
+        """The context a check runs in: its evidence view holds only what it declared."""
+        allowed = set(spec.needs) | set(spec.optional) | set(spec.peer_needs)
+        if spec.peer_needs:
+            allowed.add(Need.POD)  # the planner gathers every related pod's object with its peer needs
+        base = self.ev.base if isinstance(self.ev, DeclaredEvidence) else self.ev
+        return replace(self, ev=DeclaredEvidence(base, allowed, spec.id, strict=strict_reads()))
+
+    def declares(self, need: Need) -> bool:
+        """Whether the running check may read ``need`` (always, outside a check)."""
+        return not isinstance(self.ev, DeclaredEvidence) or need in self.ev.allowed
+
+    @property
+    def _base(self) -> Evidence:
+        return self.ev.base if isinstance(self.ev, DeclaredEvidence) else self.ev
+
+    @property
+    def subject(self) -> Target:
+        """What this walk examines: the pod, else the namespace."""
+        if self.pod_name:
+            return Target(kind=TargetKind.POD, namespace=self.namespace, name=self.pod_name)
+        return Target(kind=TargetKind.NAMESPACE, namespace=self.namespace)
+
     @property
     def label(self) -> str:
         return f"pod/{self.pod_name} -n {self.namespace}" if self.pod_name else f"ns/{self.namespace}"
@@ -67,14 +154,17 @@ class CheckContext:
         ns, nm = namespace or self.namespace, name or self.pod_name
         if nm is None:
             raise MissingEvidence(EvidenceKey(need=Need.POD, namespace=ns), None)
-        if self.ev.has(Need.POD, ns, nm):
+        if not self.declares(Need.PODS) and (self.ev.has(Need.POD, ns, nm) or not self.declares(Need.POD)):
             return self.ev.get(Need.POD, ns, nm)
-        # A namespace listing holds the same object: no second call for it.
-        listed = self.ev.get_or([], Need.PODS, ns)
+        if self.declares(Need.POD) and self._base.has(Need.POD, ns, nm):
+            return self._base.get(Need.POD, ns, nm)
+        # A namespace listing holds the same object: no second call for it (and reading the
+        # declared pod from it is no undeclared read).
+        listed = self._base.get_or([], Need.PODS, ns)
         by_name = self._memo(("pods-by-name", ns, id(listed)), lambda: {p.metadata.name: p for p in listed})
         if nm in by_name:
             return by_name[nm]
-        return self.ev.get(Need.POD, ns, nm)
+        return self._base.get(Need.POD if self.declares(Need.POD) else Need.PODS, ns, nm)
 
     def _memo(self, key: tuple[Any, ...], build: Any) -> Any:
         """Per-session memo kept on the Evidence object, shared by every context of the walk.
@@ -83,7 +173,7 @@ class CheckContext:
         lookups per check made that quadratic (bench/run.py: 9 s for 500 pods). Keys carry the
         ``id`` of the evidence value they derive from, which never changes once gathered.
         """
-        memo: dict[tuple[Any, ...], Any] = self.ev.__dict__.setdefault("_context_memo", {})
+        memo: dict[tuple[Any, ...], Any] = self._base.__dict__.setdefault("_context_memo", {})
         if key not in memo:
             memo[key] = build()
         return memo[key]

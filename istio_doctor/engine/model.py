@@ -7,9 +7,27 @@ from them, and their JSON Schema is part of the exported report schema.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from istio_doctor.evidence.target import Target
+
+
+def _target(v: Any) -> Any:
+    if isinstance(v, str):
+        return Target.from_label(v) if v else None
+    return v
+
+
+#: A finding's (or report's) subject as a ``Target`` in code and its label in JSON/YAML
+#: (``pod/NAME -n NS``, ``mesh (control plane in NS)``): code compares values, never re-parses.
+TargetRef = Annotated[
+    Target | None,
+    BeforeValidator(_target),
+    PlainSerializer(lambda t: str(t) if t is not None else "", return_type=str),
+    WithJsonSchema({"type": "string", "description": "pod/NAME -n NS, deploy/..., svc/..., ns/NS or mesh (control plane in NS)"}),
+]
 
 
 class Outcome(StrEnum):
@@ -129,7 +147,7 @@ class Finding(BaseModel):
     observed: list[str] = []
     playbook: str = ""
     node: str = ""
-    target: str = Field(default="", description="the pod or workload the finding is about")
+    target: TargetRef = Field(default=None, description="the pod or workload the finding is about")
     rank: int = Field(default=0, description="1 = most likely root cause")
     score: float = 0.0
     rank_reason: str = ""

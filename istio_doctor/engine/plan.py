@@ -1,22 +1,25 @@
 """Planning and evaluation of a diagnosis. Pure functions of evidence: no process, no I/O.
 
-``istio_doctor.run`` drives these around the gatherer:
+``istio_doctor.run`` has the one gather loop: it asks ``DiagnosisPlan.steps`` for the next
+pass of evidence keys, gathers them, and sends the evidence back, until the plan is done:
 
 1. ``select_playbooks`` / ``plan_needs``: which evidence the chosen playbooks' checks declare;
-2. (gather cluster, namespace and target-pod evidence concurrently);
-3. ``related_pods``: from the target's failing requests, the pods on the other side;
-4. (gather their pod evidence);
-5. ``evaluate``: walk every playbook for every examined pod and rank the findings
+2. pass 1: cluster, namespace and target-pod evidence (a namespace scan: namespace-wide
+   evidence first, then per-pod evidence only for the pods ``flag_pods`` flags);
+3. ``related_pods``: from the target's failing requests, the pods on the other side (their
+   namespaces' pod lists first when needed), then their ``peer_needs``;
+4. ``evaluate``: walk every playbook for every examined pod and rank the findings
    (``istio_doctor.report.build`` turns the result into a Report).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
+from istio_doctor.engine import ambient_plan
 from istio_doctor.engine.ambient_plan import playbooks_for
 from istio_doctor.engine.catalogue import CatalogueEntry
 from istio_doctor.engine.context import CheckContext, RelatedPod
@@ -27,8 +30,9 @@ from istio_doctor.engine.walker import PlaybookRun, walk
 from istio_doctor.evidence.bundle import Evidence, EvidenceKey, FailureKind, Need, Scope
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 
-SYMPTOMS = ("auto", "503", "mtls", "injection", "routes")
 TRIAGE_PLAYBOOK = "triage"
+#: a namespace scan examines at most this many flagged pods in depth (the rest are listed)
+MAX_FLAGGED_PODS = 25
 
 #: evidence every diagnosis reads for its header and version awareness
 BASE_NEEDS = (Need.KUBECTL_VERSION, Need.ISTIOCTL_VERSION)
@@ -75,27 +79,37 @@ def keys_for(needs: Iterable[Need], *, namespace: str, pods: Iterable[str] = (),
 # -- resolving the target ------------------------------------------------------------------
 
 
-def target_pods(target: Target, ev: Evidence) -> tuple[list[str], str]:
-    """Pods a target stands for, and a note when that needs saying (empty list: none found)."""
+@dataclass(frozen=True)
+class TargetPods:
+    """The pods a target stands for, a note when that needs saying, and whether the target
+    itself is missing (a typo or the wrong namespace: the note is the sentence to show)."""
+
+    pods: list[str]
+    note: str = ""
+    missing: bool = False
+
+
+def target_pods(target: Target, ev: Evidence) -> TargetPods:
+    """Pods a target stands for (empty: none found)."""
     ns = target.namespace
     if target.kind is TargetKind.POD:
-        return [target.name], ""
+        return TargetPods([target.name])
     pods = ev.get_or([], Need.PODS, ns)
     if target.kind is TargetKind.NAMESPACE:
-        return [p.metadata.name for p in pods], ""
+        return TargetPods([p.metadata.name for p in pods])
     if target.kind is TargetKind.DEPLOYMENT:
         deps = ev.get_or(None, Need.DEPLOYMENTS, ns)
         if deps is not None and not any(d.metadata.name == target.name for d in deps):
-            return [], f"deployment {ns}/{target.name} was not found" + _did_you_mean(target.name, [d.metadata.name for d in deps])
+            return TargetPods([], f"deployment {ns}/{target.name} was not found" + _did_you_mean(target.name, [d.metadata.name for d in deps]), True)
         names = [p.metadata.name for p in pods if p.owner_workload is not None and p.owner_workload.name == target.name]
-        return names, "" if names else f"deployment {ns}/{target.name} has no pods"
+        return TargetPods(names, "" if names else f"deployment {ns}/{target.name} has no pods")
     # service: the pods it selects
     for svc in ev.get_or([], Need.SERVICES):
         if svc.metadata.namespace == ns and svc.metadata.name == target.name:
             names = [p.metadata.name for p in pods if svc.selects(p)]
-            return names, "" if names else f"service {ns}/{target.name} selects no pods"
-    return [], f"service {ns}/{target.name} was not found" + _did_you_mean(
-        target.name, [s.metadata.name for s in ev.get_or([], Need.SERVICES) if s.metadata.namespace == ns])
+            return TargetPods(names, "" if names else f"service {ns}/{target.name} selects no pods")
+    return TargetPods([], f"service {ns}/{target.name} was not found" + _did_you_mean(
+        target.name, [s.metadata.name for s in ev.get_or([], Need.SERVICES) if s.metadata.namespace == ns]), True)
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:
@@ -105,7 +119,7 @@ def _did_you_mean(name: str, candidates: list[str]) -> str:
     return f" (did you mean: {', '.join(close)}?)" if close else ""
 
 
-def missing_target(target: Target, ev: Evidence, note: str) -> str | None:
+def missing_target(target: Target, ev: Evidence, resolved: TargetPods | None) -> str | None:
     """One sentence when the target itself does not exist (a typo, or the wrong namespace)."""
     if target.kind is TargetKind.POD:
         item = ev.item(Need.POD, target.namespace, target.name)
@@ -113,7 +127,7 @@ def missing_target(target: Target, ev: Evidence, note: str) -> str | None:
             names = [p.metadata.name for p in ev.get_or([], Need.PODS, target.namespace)]
             return f"pod {target.namespace}/{target.name} was not found" + _did_you_mean(target.name, names)
         return None
-    return note if note.endswith("was not found") or "was not found (did you mean" in note else None
+    return resolved.note if resolved is not None and resolved.missing else None
 
 
 def flag_pods(ev: Evidence, namespace: str) -> dict[str, str]:
@@ -256,6 +270,121 @@ class Examined:
     flagged_reason: str = ""
     #: which playbooks the pod walks (engine.ambient_plan: sidecar, ambient, none, any)
     dataplane: str = "sidecar"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One gathering pass: every key is fetched concurrently."""
+
+    keys: list[EvidenceKey]
+    phase: str = ""  # progress message ("" = none)
+    fallback_namespace: str | None = None  # RBAC fallback for cluster-wide lists
+
+
+@dataclass
+class DiagnosisPlan:
+    """Which evidence to gather, pass by pass, for one target. Pure: ``steps`` yields the next
+    pass and receives the evidence gathered so far; ``examined`` and ``notes`` are filled as
+    the plan learns (set before each pass, so an interrupted gathering still knows its pods)."""
+
+    target: Target
+    needs: set[Need]
+    peer_needs: set[Need]
+    examined: list[Examined] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    resolved: TargetPods | None = None  # what a deploy/, svc/ or ns/ target stands for
+    #: needs of the ambient-only playbooks: gathered only for pods that walk them
+    ambient_needs: set[Need] = field(default_factory=set)
+    ambient_peer_needs: set[Need] = field(default_factory=set)
+
+    def steps(self) -> Generator[Step, Evidence, None]:
+        target, ns = self.target, self.target.namespace
+        base = keys_for(self.needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
+        pod_needs = {n for n in self.needs if n.scope is Scope.POD}
+        if target.kind is TargetKind.POD:
+            self.examined = [Examined(pod=target.name, related=[])]
+            ev = yield Step(base + keys_for(pod_needs, namespace=ns, pods=[target.name]), f"gathering evidence for {target}", ns)
+        else:
+            extra = [EvidenceKey(need=Need.PODS, namespace=ns)]
+            if target.kind is TargetKind.SERVICE:
+                extra.append(EvidenceKey(need=Need.SERVICES))
+            if target.kind is TargetKind.NAMESPACE:
+                extra.append(EvidenceKey(need=Need.NAMESPACE_PROXY_LOGS, namespace=ns))
+            ev = yield Step(base + extra, f"gathering namespace-wide evidence for {target}", ns)
+            self.resolved = target_pods(target, ev)
+            pods = self.resolved.pods
+            if self.resolved.note:
+                self.notes.append(self.resolved.note)
+            if target.kind is TargetKind.NAMESPACE:
+                flagged = flag_pods(ev, ns)
+                deep = list(flagged)[:MAX_FLAGGED_PODS]
+                if len(flagged) > MAX_FLAGGED_PODS:
+                    self.notes.append(f"{len(flagged)} pods flagged; the first {MAX_FLAGGED_PODS} were examined in depth")
+                # Only flagged pods are walked in depth; the rest are listed in the workload table.
+                # With none flagged, one namespace-level walk runs the checks that need no pod.
+                self.examined = [Examined(pod=p, related=[], flagged_reason=flagged[p]) for p in deep] or [
+                    Examined(pod=None, related=[], pod_evidence_gathered=False)
+                ]
+                ev = yield Step(keys_for(pod_needs, namespace=ns, pods=deep), f"{len(pods)} pods, {len(flagged)} flagged: gathering their proxy evidence")
+            else:
+                self.examined = [Examined(pod=p, related=[]) for p in pods]
+                ev = yield Step(keys_for(pod_needs, namespace=ns, pods=pods))
+        if self.ambient_needs:
+            ev = yield from self._ambient_steps(ev)
+        if not self.peer_needs:
+            return
+        # The other side of the failing traffic (ambient pods found theirs in ztunnel's log).
+        for ex in self.examined:
+            if not ex.pod or not ex.pod_evidence_gathered or ex.dataplane == ambient_plan.AMBIENT:
+                continue
+            rel, missing_ns = related_pods(ev, ns, ex.pod)
+            if missing_ns:
+                ev = yield Step([EvidenceKey(need=Need.PODS, namespace=m) for m in sorted(missing_ns)])
+                rel, _ = related_pods(ev, ns, ex.pod)
+            ex.related = rel
+        peer = sorted(self.peer_needs | {Need.POD}, key=lambda n: n.value)
+        peer_keys = [EvidenceKey(need=n, namespace=r.namespace, name=r.name) for ex in self.examined for r in ex.related for n in peer]
+        if peer_keys:
+            yield Step(peer_keys, f"gathering evidence from {len({(k.namespace, k.name) for k in peer_keys})} related pod(s)")
+
+
+    def _ambient_steps(self, ev: Evidence) -> Generator[Step, Evidence, Evidence]:
+        """Ambient mode: decide each examined pod's data plane; for ambient pods (and pods out of
+        the mesh where the cluster uses ambient) gather the ambient evidence (ztunnel's config and
+        log and istio-cni's log on their node, waypoints, NetworkPolicies...), then the ztunnel logs
+        of the pods on the other side of their failing connections. A sidecar mesh makes no call."""
+        ns = self.target.namespace
+        if self.target.kind is TargetKind.NAMESPACE and ambient_plan.ambient_in_use(ev, ns):
+            # ambient pods have no proxy log: their failures are in the ztunnel log of each node
+            scouts = ambient_plan.log_scouts(ev, ns)
+            if scouts:
+                ev = yield Step([EvidenceKey(need=Need.ZTUNNEL_LOGS, namespace=ns, name=p) for p in scouts],
+                                f"reading the ztunnel logs of {len(scouts)} node(s)")
+            known = {e.pod for e in self.examined}
+            flagged = {p: r for p, r in ambient_plan.ambient_flags(ev, ns).items() if p not in known}
+            extra = [Examined(pod=p, related=[], flagged_reason=r) for p, r in list(flagged.items())[:MAX_FLAGGED_PODS]]
+            if extra:
+                self.examined = [e for e in self.examined if e.pod is not None] + extra
+        for ex in self.examined:
+            ex.dataplane = ambient_plan.dataplane_walk(ev, ns, ex.pod)
+        walking = [ex for ex in self.examined if ex.dataplane != ambient_plan.SIDECAR]
+        if not walking:
+            return ev
+        pods = [ex.pod for ex in walking if ex.pod and ex.pod_evidence_gathered]
+        pod_needs = {n for n in self.ambient_needs if n.scope is Scope.POD}
+        ev = yield Step(keys_for(self.ambient_needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
+                        + keys_for(pod_needs, namespace=ns, pods=pods),
+                        f"ambient mode: gathering ztunnel and istio-cni evidence for {len(pods) or 'the namespace'} pod(s)", ns)
+        peers: list[tuple[str, str]] = []
+        for ex in walking:
+            if ex.pod and ex.dataplane == ambient_plan.AMBIENT:
+                ex.related = ambient_plan.related_pods(ev, ns, ex.pod)
+                peers += [(r.namespace, r.name) for r in ex.related]
+        if peers:
+            kinds = sorted(self.ambient_peer_needs | {Need.POD, Need.ZTUNNEL_LOGS}, key=lambda n: n.value)
+            ev = yield Step([EvidenceKey(need=n, namespace=pns, name=pname) for pns, pname in dict.fromkeys(peers) for n in kinds],
+                            f"gathering the ztunnel logs of {len(set(peers))} related pod(s)")
+        return ev
 
 
 def control_plane_version(ev: Evidence) -> Any | None:

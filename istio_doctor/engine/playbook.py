@@ -168,6 +168,18 @@ def builtin_playbook_dir() -> Path:
     return installed if installed.is_dir() else pkg.parent / "playbooks"
 
 
+AUTO_SYMPTOM = "auto"
+
+
+def symptoms_of(playbooks: dict[str, Playbook]) -> list[str]:
+    """The symptoms a user may ask for: ``auto`` and every symptom a loaded playbook declares
+    (the one definition; the CLI's ``--symptom`` and the TUI's picker read it)."""
+    out = [AUTO_SYMPTOM]
+    for pb in playbooks.values():
+        out += [s for s in pb.symptoms if s not in out]
+    return out
+
+
 def load_playbooks(dirs: list[Path] | None = None, *, known_checks: set[str] | None = None) -> dict[str, Playbook]:
     """Load the built-in playbooks plus any extra folders (``--playbooks DIR``); later ids override."""
     out: dict[str, Playbook] = {}

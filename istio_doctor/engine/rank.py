@@ -18,28 +18,16 @@ from collections.abc import Iterable
 
 from istio_doctor.engine.catalogue import CatalogueEntry
 from istio_doctor.engine.model import Finding
-
-
-#: the walker labels a finding of a check that reads only cluster-wide evidence (the control
-#: plane) "mesh (control plane in NS)" instead of a pod: such a cause reaches every pod.
-MESH_TARGET_PREFIX = "mesh ("
-
-
-def _pod_resource(target: str) -> str | None:
-    """``pod/NAME -n NS`` (a walked pod's label) -> ``Pod NS/NAME`` (how findings name resources)."""
-    kind_name, _, ns = target.partition(" -n ")
-    if not kind_name.startswith("pod/") or not ns:
-        return None
-    return f"Pod {ns.strip()}/{kind_name[4:]}"
+from istio_doctor.evidence.target import TargetKind
 
 
 def _can_explain(cause: Finding, effect: Finding) -> bool:
     """A cause explains a consequence on the same target; a mesh-wide cause on any target; and a
     cause on one pod a consequence seen on another pod whose finding names that pod (a namespace
     scan: the server's finding names the sidecar-less client whose own finding says why)."""
-    if cause.target == effect.target or cause.target.startswith(MESH_TARGET_PREFIX):
+    if cause.target == effect.target or (cause.target is not None and cause.target.kind is TargetKind.MESH):
         return True
-    pod = _pod_resource(cause.target)
+    pod = cause.target.pod_resource if cause.target is not None else None
     return pod is not None and pod in effect.resources
 
 
@@ -76,7 +64,7 @@ def rank_findings(
             parts.insert(0, why)
         reasons[id(f)] = parts
 
-    items.sort(key=lambda f: (-f.score, f.code, f.target))
+    items.sort(key=lambda f: (-f.score, f.code, str(f.target or "")))
     # Causality: move each root cause above everything it explains (stable, bounded passes).
     codes = {f.code for f in items}
     for _ in range(len(items)):

@@ -109,12 +109,16 @@ def check(
 
 
 def load_builtin_checks() -> Registry:
-    """Import every built-in check module (registration happens at import)."""
+    """Import every built-in check module (registration happens at import).
+
+    A playbook's checks may be one module or a package of modules (``checks/routes/``), so the
+    walk descends into subpackages; it imports each name as it is yielded, so a module that
+    fails to import raises here instead of being skipped."""
     import importlib
     import pkgutil
 
     import istio_doctor.engine.checks as pkg
 
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"{pkg.__name__}.{mod.name}")
+    for mod in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}."):
+        importlib.import_module(mod.name)
     return REGISTRY

@@ -12,11 +12,12 @@ import logging
 from dataclasses import dataclass, field
 
 from istio_doctor.engine.catalogue import CatalogueEntry, TemplateError
-from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.context import CheckContext, UndeclaredEvidence
 from istio_doctor.engine.model import CheckResult, Finding, Fix, Outcome
 from istio_doctor.engine.playbook import Playbook
 from istio_doctor.engine.registry import Registry
 from istio_doctor.evidence.bundle import MissingEvidence, Scope
+from istio_doctor.evidence.target import Target
 from istio_doctor.evidence.versions import Version
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ def run_check(registry: Registry, check_id: str, params: dict[str, object], ctx:
         return CheckResult(outcome=Outcome.SKIPPED, summary=skip, reason=skip), []
     try:
         p = spec.params.model_validate(params)
-        return spec.fn(ctx, p), []
+        return spec.fn(ctx.for_check(spec), p), []
+    except UndeclaredEvidence:
+        raise  # raised only in strict mode (the test suite): a check that reads what it did not declare fails loudly
     except MissingEvidence as exc:
         reason = exc.failure.reason if exc.failure else f"{exc.key} was not gathered"
         return CheckResult.unknown(f"could not be checked: {reason}", reason=reason), [str(exc.key)]
@@ -75,7 +78,7 @@ def run_check(registry: Registry, check_id: str, params: dict[str, object], ctx:
         return CheckResult.unknown(msg, reason=msg), []
 
 
-def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, node: str, target: str) -> Finding:
+def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, node: str, target: Target | None) -> Finding:
     """The finding of a failed catalogue check: wording and confidence come from the catalogue
     entry, rendered with the arguments the check returned (``TemplateError`` when a template
     names an argument the check did not return: a check bug, reported by ``walk``)."""
@@ -122,9 +125,9 @@ def walk(playbook: Playbook, ctx: CheckContext, registry: Registry, catalogue: d
             # A check that reads only cluster-wide evidence is about the mesh, not this pod: one
             # finding, whichever pods a namespace scan walked.
             mesh_wide = all(n.scope is Scope.CLUSTER for n in spec.all_needs)
-            label = f"mesh (control plane in {ctx.conn.istio_namespace})" if mesh_wide else ctx.label
+            subject = Target.mesh(ctx.conn.istio_namespace) if mesh_wide else ctx.subject
             try:
-                finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=label)
+                finding = make_finding(catalogue[node.check], result, playbook=playbook.id, node=node.id, target=subject)
                 if not result.summary:  # the tree node reads the rendered sentence too
                     result = result.model_copy(update={"summary": finding.summary})
             except TemplateError as exc:

@@ -372,6 +372,15 @@ class Gatherer:
 
     _fallback_namespace: str | None = None
 
+    def cancel(self) -> None:
+        """Stop every call still in flight (Ctrl-C, the TUI's quit): their keys stay missing, so
+        the checks that need them are unknown, never healthy."""
+        # The items only: a call's own task finishes (or times out) and closes its process;
+        # cancelling it here would leave a subprocess transport to be collected after the loop.
+        for fut in list(self._items.values()):
+            if not fut.done():
+                fut.cancel()
+
     async def gather(self, keys: Iterable[EvidenceKey], *, fallback_namespace: str | None = None) -> Evidence:
         """Gather every key concurrently; returns the session's Evidence (accumulating)."""
         if fallback_namespace:

@@ -73,6 +73,10 @@ class MeshConfig(KubeModel):
     default_config: ProxyConfig = ProxyConfig()
     default_providers: DefaultProviders = DefaultProviders()
     extension_providers: list[ExtensionProvider] = []
+    #: mesh-wide exportTo for resources that set none (empty = Istio's default ``*``)
+    default_service_export_to: list[str] = []
+    default_virtual_service_export_to: list[str] = []
+    default_destination_rule_export_to: list[str] = []
 
     @property
     def access_log_enabled_by_mesh(self) -> bool:
@@ -119,6 +123,8 @@ class InjectorValues(BaseModel):
     revision: str | None = None
     enable_namespaces_by_default: bool = False
     rewrite_app_http_probe: bool | None = None
+    #: ``global.proxy.clusterDomain``: the DNS domain injected sidecars are started with
+    cluster_domain: str | None = None
 
     @property
     def resolved_proxy_image(self) -> str | None:
@@ -177,6 +183,7 @@ def parse_injector_values(text: str, *, what: str = "injector values", command: 
         revision=v.get("revision") or None,
         enable_namespaces_by_default=bool(_get(v, "sidecarInjectorWebhook", "enableNamespacesByDefault")),
         rewrite_app_http_probe=_get(v, "sidecarInjectorWebhook", "rewriteAppHTTPProbe"),
+        cluster_domain=_get(v, "global", "proxy", "clusterDomain") or None,
     )
 
 

@@ -104,6 +104,12 @@ class RecordingMetadata(BaseModel):
     istio_version: str | None = None
     description: str = ""
     redacted: bool = True
+    #: where the recorded behaviour comes from: "synthetic" (rendered by the scenario kit, which
+    #: encodes our beliefs about Istio), "captured" (a real cluster's outputs), "" (not said:
+    #: recordings older than this field)
+    provenance: Literal["", "synthetic", "captured"] = ""
+    #: what produced it: the scenario, or the cluster/incident it was captured from
+    source: str = ""
 
 
 class Recording(BaseModel):

@@ -13,6 +13,9 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
+_MESH_LABEL = re.compile(r"^mesh \(control plane in ([a-z0-9-]+)\)$")
+
+
 class InvalidName(ValueError):
     """A namespace or resource name that is not a valid Kubernetes name."""
 
@@ -34,6 +37,9 @@ class TargetKind(StrEnum):
     DEPLOYMENT = "deploy"
     SERVICE = "svc"
     NAMESPACE = "ns"
+    #: a finding about the whole mesh (a check that reads only cluster-wide evidence: the control
+    #: plane); ``namespace`` is the control plane's. Never typed by a user.
+    MESH = "mesh"
 
 
 _KIND_ALIASES = {
@@ -89,9 +95,29 @@ class Target(BaseModel):
             name, _, namespace = name.partition(".")
         return cls(kind=kind, namespace=namespace or "default", name=name)
 
+    @classmethod
+    def mesh(cls, control_plane_namespace: str) -> Target:
+        return cls(kind=TargetKind.MESH, namespace=control_plane_namespace)
+
+    @classmethod
+    def from_label(cls, text: str) -> Target:
+        """The inverse of ``str(target)`` (reports read back from JSON/YAML)."""
+        m = _MESH_LABEL.match(text)
+        if m:
+            return cls.mesh(m.group(1))
+        kind_name, _, ns = text.partition(" -n ")
+        return cls.parse(kind_name.strip(), ns.strip() or None)
+
+    @property
+    def pod_resource(self) -> str | None:
+        """``Pod NS/NAME`` (how findings name resources) for a pod target."""
+        return f"Pod {self.namespace}/{self.name}" if self.kind is TargetKind.POD else None
+
     def __str__(self) -> str:
         if self.kind is TargetKind.NAMESPACE:
             return f"ns/{self.namespace}"
+        if self.kind is TargetKind.MESH:
+            return f"mesh (control plane in {self.namespace})"
         return f"{self.kind.value}/{self.name} -n {self.namespace}"
 
 

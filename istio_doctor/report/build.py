@@ -58,6 +58,7 @@ def build_report(
     results: list[Any],
     call_errors: list[tuple[tuple[str, ...], str]],
     replaying: bool,
+    provenance: str = "",
     recording: str | None,
     examined: list[Examined],
     notes: list[str],
@@ -143,6 +144,7 @@ def build_report(
         generated_at=datetime.now(UTC).replace(microsecond=0),
         mode="replay" if replaying else "live",
         recording=recording,
+        recording_provenance=provenance if replaying else "",
         target=str(target),
         context=conn.context,
         symptom=symptom,
@@ -172,7 +174,8 @@ def _workloads(ev: Evidence, namespace: str, examined: list[Examined], findings:
     out = []
     for wl, ps in sorted(groups.items()):
         names = [p.metadata.name for p in ps]
-        fs = [f for f in findings if any(f.target == f"pod/{n} -n {namespace}" for n in names)]
+        fs = [f for f in findings if f.target is not None and f.target.kind is TargetKind.POD
+              and f.target.namespace == namespace and f.target.name in names]
         codes = sorted({f.code for f in fs})
         worst = min((f.severity.value for f in fs), key=lambda s: _SEV_ORDER[s], default="")
         ready = sum(1 for p in ps if getattr(p, "ready", False))

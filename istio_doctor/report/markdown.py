@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
-from istio_doctor.report.model import Report, Verdict
+from istio_doctor.report.model import PROVENANCE_WORDS, Report, Verdict
 from istio_doctor.report.text import MARKS, node_detail, sanitize
 
 _VERDICT_TEXT = {
@@ -93,7 +93,7 @@ def _finding(f: Finding, position: int) -> list[str]:
     out = [f"### {rank}. {_code(f.code)} {_text(f.title)}", ""]
     meta = f"**Severity:** {f.severity.value} · **Confidence:** {_pct(f.confidence)}"
     if f.target:
-        meta += f" · **Target:** {_code(f.target)}"
+        meta += f" · **Target:** {_code(str(f.target))}"
     if f.istio_versions and f.istio_versions != "all":
         meta += f" · **Istio:** {_text(f.istio_versions)}"
     out += [meta, "", _text(f.summary), ""]
@@ -134,6 +134,8 @@ def render_markdown(report: Report) -> str:
     mode = report.mode
     if report.mode == "replay":
         mode = f"replay of recording {_cell_code(report.recording)}" if report.recording else "replay of a recording"
+        if report.recording_provenance in PROVENANCE_WORDS:
+            mode += f" ({PROVENANCE_WORDS[report.recording_provenance]})"
     v = report.versions
     versions = ", ".join(
         part

@@ -92,6 +92,11 @@ class WorkloadSummary(BaseModel):
     worst: str = ""
 
 
+#: how a replay's origin is said in the header (the demo is simulated: say so)
+PROVENANCE_WORDS = {"synthetic": "simulated by the scenario kit, not captured from a cluster",
+                    "captured": "captured from a real cluster"}
+
+
 class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,6 +105,7 @@ class Report(BaseModel):
     generated_at: datetime
     mode: str = Field(description="live | replay")
     recording: str | None = None
+    recording_provenance: str = Field(default="", description="replays: 'synthetic' (simulated by the scenario kit), 'captured' (a real cluster) or '' (not said)")
     target: str
     context: str | None = None
     symptom: str
@@ -114,6 +120,15 @@ class Report(BaseModel):
     workloads: list[WorkloadSummary] = []
     calls: list[CallRecord] = []
     notes: list[str] = []
+
+    @property
+    def replay_origin(self) -> str:
+        """``replay of recording X (simulated by the scenario kit, ...)``: the header's mode."""
+        if self.mode != "replay":
+            return self.mode
+        line = f"replay of recording {self.recording}" if self.recording else "replay of a recording"
+        words = PROVENANCE_WORDS.get(self.recording_provenance)
+        return f"{line} ({words})" if words else line
 
     @property
     def top(self) -> Finding | None:

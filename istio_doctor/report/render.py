@@ -5,9 +5,10 @@ The CLI and the TUI's export call this; neither knows how a format is built.
 
 from __future__ import annotations
 
+from istio_doctor.report.formats import FORMATS
 from istio_doctor.report.model import Report
 
-FORMATS = ("text", "json", "yaml", "markdown")
+__all__ = ["FORMATS", "render"]
 
 
 def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:

@@ -161,9 +161,7 @@ def _versions_line(report: Report) -> str:
 
 
 def _mode_line(report: Report) -> str:
-    if report.mode == "replay":
-        return f"replay of recording {report.recording}" if report.recording else "replay of a recording"
-    return report.mode
+    return report.replay_origin
 
 
 def _header(out: _Out, report: Report) -> None:
@@ -241,7 +239,7 @@ def _finding(out: _Out, f: Finding, position: int) -> None:
     out.prose(f"{f.title} ({f.severity.value}, confidence {_pct(f.confidence)})", 2, first=lead, hang=len(f"{rank}. "))
     ind = 5
     if f.target:
-        out.prose(f.target, ind, first="Target: ", hang=8)
+        out.prose(str(f.target), ind, first="Target: ", hang=8)
     out.prose(f.summary, ind)
     if f.resources:
         out.prose(", ".join(f.resources), ind, first="Resources: ", hang=11)

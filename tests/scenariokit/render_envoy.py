@@ -241,15 +241,28 @@ def _downstream_tls(http: bool) -> dict[str, Any]:
 
 
 def port_protocol(sp: ServicePort) -> str:
-    """Istio protocol selection: appProtocol, else the port-name prefix, else sniffing (UNKNOWN)."""
-    p = (sp.app_protocol or sp.name.split("-")[0] or "").lower()
-    table = {"http": "HTTP", "http2": "HTTP2", "h2c": "HTTP2", "grpc": "GRPC", "grpc-web": "GRPC", "https": "HTTPS",
-             "tcp": "TCP", "tls": "TLS", "mongo": "Mongo", "mysql": "MySQL", "redis": "Redis", "udp": "UDP"}
-    return table.get(p, "UNKNOWN")
+    """Istio's protocol selection, as istio/istio@1.22.0:pkg/config/kube/conversion.go
+    ConvertProtocol does it: UDP ports are UDP; an appProtocol, when set, replaces the port
+    name (kubernetes.io/h2c is HTTP2); a grpc-web prefix; the word before the first '-'
+    (protocol.Parse, case-insensitive); an unknown word on 25/53/3306/27017 is TCP; anything
+    else is sniffed (UNKNOWN). ``h2c`` and ``kubernetes.io/ws`` are no Istio words: sniffed."""
+    if sp.protocol.upper() == "UDP":
+        return "UDP"
+    name = sp.app_protocol if sp.app_protocol is not None else (sp.name or "")
+    if sp.app_protocol == "kubernetes.io/h2c":
+        return "HTTP2"
+    if name[:8].lower() == "grpc-web":
+        return "GRPC-Web"
+    table = {"http": "HTTP", "http2": "HTTP2", "grpc": "GRPC", "https": "HTTPS", "tcp": "TCP", "tls": "TLS",
+             "mongo": "Mongo", "mysql": "MySQL", "redis": "Redis", "udp": "UDP", "http_proxy": "HTTP_PROXY"}
+    proto = table.get(name.split("-")[0].lower(), "UNKNOWN")
+    if proto == "UNKNOWN" and sp.port in (25, 53, 3306, 27017):
+        return "TCP"
+    return proto
 
 
 def is_http(proto: str) -> bool:
-    return proto in ("HTTP", "HTTP2", "GRPC", "UNKNOWN")
+    return proto in ("HTTP", "HTTP2", "GRPC", "GRPC-Web", "HTTP_PROXY", "UNKNOWN")
 
 
 def outbound_name(port: int, subset: str, fqdn: str) -> str:

@@ -784,15 +784,15 @@ class World:
 
     @staticmethod
     def host_matches(pattern: str, fqdn: str, ns: str) -> bool:
-        """Istio host matching with short names resolved in the resource's namespace."""
+        """Istio host matching with short names resolved in the resource's namespace. Only a
+        *dotless* name is expanded (istio/istio@1.22.0:pilot/pkg/model/config.go
+        ResolveShortnameToFQDN): ``reviews.default`` stays literal and matches no Service."""
         if pattern == "*":
             return True
         if pattern.startswith("*."):
             return fqdn.endswith(pattern[1:])
         if "." not in pattern:
             pattern = f"{pattern}.{ns}.svc.cluster.local"
-        elif pattern.count(".") == 1:
-            pattern = f"{pattern}.svc.cluster.local"
         return pattern == fqdn
 
     def destination_rule(self, fqdn: str, client_ns: str) -> dict[str, Any] | None:

@@ -237,7 +237,7 @@ SCENARIOS: list[Scenario] = [
     Scenario("mtls", "https-on-http-port", "ServiceEntry declares port 443 as HTTP",
              "deploy/productpage-v1 -n default", "mtls", world(_https_on_http),
              Expect("MTLS-HTTPS-ON-HTTP-PORT", ["MTLS-HTTPS-ON-HTTP-PORT"], others("MTLS-HTTPS-ON-HTTP-PORT"))),
-    Scenario("mtls", "server-first-mysql-undeclared", "MySQL on 3306 behind a port named 'db' (sniffed) in a PERMISSIVE mesh",
+    Scenario("mtls", "server-first-mysql-undeclared", "MySQL on 3306 behind a port named 'db' in a PERMISSIVE mesh (TCP by Istio's well-known-port rule, but PERMISSIVE still waits for the client)",
              "deploy/mysql -n default", "mtls", world(_mysql),
              Expect("MTLS-SERVER-FIRST-PERMISSIVE", ["MTLS-SERVER-FIRST-PERMISSIVE"], others("MTLS-SERVER-FIRST-PERMISSIVE"))),
     # -- the RBAC look-alike

@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 SUBJECT_NEEDS = (Need.POD, Need.NAMESPACES)
+#: subject() also reads ztunnel's PROTOCOL for the pod when the node's ztunnel dump was gathered
+SUBJECT_OPTIONAL = (Need.ZTUNNEL_CONFIG,)
 
 
 @dataclass
@@ -97,7 +99,7 @@ def wants_ambient(s: Subject) -> bool:
     return s.mode.is_ambient
 
 
-@check("gate.ambient-subject", needs=SUBJECT_NEEDS)
+@check("gate.ambient-subject", needs=SUBJECT_NEEDS, optional=SUBJECT_OPTIONAL)
 def gate_ambient_subject(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Is there a pod, and which data plane carries it (never decided from a missing sidecar alone)?"""
     s = subject(ctx)

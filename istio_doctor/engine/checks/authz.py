@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from istio_doctor.engine.checks._ambient import SUBJECT_NEEDS, excerpt, log_lines_about, subject, wants_ambient, waypoints
+from istio_doctor.engine.checks._ambient import SUBJECT_NEEDS, SUBJECT_OPTIONAL, excerpt, log_lines_about, subject, wants_ambient, waypoints
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -65,7 +65,7 @@ def _policy_ref(ctx: CheckContext, a: Any, c: cond.StatusCondition | None, note:
     return ctx.ref(Need.AUTHORIZATION_POLICIES, body, note)
 
 
-@check("AMB-AUTHZ-CUSTOM-ON-ZTUNNEL", needs=AP_NEEDS)
+@check("AMB-AUTHZ-CUSTOM-ON-ZTUNNEL", needs=AP_NEEDS, optional=SUBJECT_OPTIONAL)
 def custom_on_ztunnel(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A CUSTOM (ext-authz) policy selects the pod: ztunnel does not support it, so it is not
     applied ("ztunnel does not support the CUSTOM action", authorization.go)."""
@@ -93,7 +93,7 @@ def _l7_finding(ctx: CheckContext, s: Any, want_action: str) -> tuple[Any, cond.
     return None
 
 
-@check("AMB-AUTHZ-L7-ON-ZTUNNEL", needs=AP_NEEDS, optional=(Need.ZTUNNEL_LOGS,))
+@check("AMB-AUTHZ-L7-ON-ZTUNNEL", needs=AP_NEEDS, optional=(*SUBJECT_OPTIONAL, Need.ZTUNNEL_LOGS))
 def l7_on_ztunnel(ctx: CheckContext, _: NoParams) -> CheckResult:
     """An ALLOW policy with HTTP fields (methods, paths, headers, requestPrincipals) selects the
     pod: ztunnel drops the rules that use them, so the policy allows less than written — often
@@ -121,7 +121,7 @@ def l7_on_ztunnel(ctx: CheckContext, _: NoParams) -> CheckResult:
                                yaml_patch="spec:\n  targetRefs:\n  - kind: Service\n    group: \"\"\n    name: <service>\n")]))
 
 
-@check("AMB-AUTHZ-DENY-L7-NOOP", needs=AP_NEEDS)
+@check("AMB-AUTHZ-DENY-L7-NOOP", needs=AP_NEEDS, optional=SUBJECT_OPTIONAL)
 def deny_l7_noop(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DENY policy whose every rule is HTTP-only selects the pod: nothing enforceable is left
     at ztunnel, so it denies nothing — while releases up to 1.30 say it is "enforced without the
@@ -148,7 +148,7 @@ def _rejections(ctx: CheckContext, s: Any) -> list[Any]:
             and ln.error_kind in (ErrorKind.NOT_ALLOWED.value, ErrorKind.STATIC_STRICT.value, ErrorKind.DENIED.value)]
 
 
-@check("AMB-AUTHZ-WAYPOINT-SA", needs=(*AP_NEEDS, Need.ZTUNNEL_LOGS, Need.K8S_GATEWAYS))
+@check("AMB-AUTHZ-WAYPOINT-SA", needs=(*AP_NEEDS, Need.ZTUNNEL_LOGS, Need.K8S_GATEWAYS), optional=SUBJECT_OPTIONAL)
 def waypoint_sa(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The pod's ztunnel rejects its waypoint: with a waypoint in the path ztunnel sees the
     waypoint's identity, so an L4 ALLOW policy listing only the clients denies everything
@@ -172,7 +172,7 @@ def waypoint_sa(ctx: CheckContext, _: NoParams) -> CheckResult:
                                yaml_patch=f"spec:\n  rules:\n  - from:\n    - source:\n        principals:\n        - {wid.removeprefix('spiffe://')}\n")]))
 
 
-@check("AMB-STRICT-NONMESH-CLIENT", needs=(*AP_NEEDS, Need.ZTUNNEL_LOGS), optional=(Need.PEER_AUTHENTICATIONS,))
+@check("AMB-STRICT-NONMESH-CLIENT", needs=(*AP_NEEDS, Need.ZTUNNEL_LOGS), optional=(*SUBJECT_OPTIONAL, Need.PEER_AUTHENTICATIONS))
 def strict_nonmesh(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Plaintext (non-mesh) clients are rejected: STRICT PeerAuthentication becomes ztunnel's
     static DENY ``istio-system/istio_converted_static_strict`` for connections without a peer

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from istio_doctor.engine.checks._ambient import (
     SUBJECT_NEEDS,
+    SUBJECT_OPTIONAL,
     agent_on_node,
     excerpt,
     optional,
@@ -74,7 +75,7 @@ def istiod_ambient_off(ctx: CheckContext, _: NoParams) -> CheckResult:
             command=f"helm upgrade istiod istio/istiod -n {ctx.conn.istio_namespace} --set profile=ambient --reuse-values")]))
 
 
-@check("AMB-CNI-NOT-RUNNING", needs=(*SUBJECT_NEEDS, Need.CNI_PODS), optional=(Need.DAEMONSETS,))
+@check("AMB-CNI-NOT-RUNNING", needs=(*SUBJECT_NEEDS, Need.CNI_PODS), optional=(*SUBJECT_OPTIONAL, Need.DAEMONSETS))
 def cni_not_running(ctx: CheckContext, _: NoParams) -> CheckResult:
     """No Ready istio-cni node agent on the pod's node: nothing enrols the node's pods (istio.io
     traffic-redirection: istio-cni is a required component of ambient)."""
@@ -183,7 +184,7 @@ def cni_platform_paths(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed(f"istio-cni's host paths match the {', '.join(platforms)} platform")
 
 
-@check("AMB-CNI-NO-ZTUNNEL", needs=(*SUBJECT_NEEDS, Need.EVENTS), optional=(Need.ZTUNNEL_PODS,))
+@check("AMB-CNI-NO-ZTUNNEL", needs=(*SUBJECT_NEEDS, Need.EVENTS), optional=(*SUBJECT_OPTIONAL, Need.ZTUNNEL_PODS))
 def cni_no_ztunnel(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The istio-cni plugin cannot hand a new pod to ztunnel: the sandbox is never created
     (cni/pkg/plugin/plugin.go "istio-cni cmdAdd failed to contact node Istio CNI agent",
@@ -208,7 +209,7 @@ def cni_no_ztunnel(ctx: CheckContext, _: NoParams) -> CheckResult:
                                command=f"kubectl -n {ctx.conn.istio_namespace} get pods -l app=ztunnel -o wide")]))
 
 
-@check("AMB-NS-NOT-ENROLLED", needs=SUBJECT_NEEDS, optional=(Need.ZTUNNEL_CONFIG,))
+@check("AMB-NS-NOT-ENROLLED", needs=SUBJECT_NEEDS, optional=SUBJECT_OPTIONAL)
 def ns_not_enrolled(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Neither the namespace nor the pod asks for ambient (``istio.io/dataplane-mode=ambient``): no
     mTLS, no L4 policy, no ztunnel line, although the cluster uses ambient elsewhere."""
@@ -230,7 +231,7 @@ def ns_not_enrolled(ctx: CheckContext, _: NoParams) -> CheckResult:
                                command=f"kubectl label namespace {s.ns} {DATAPLANE_MODE_LABEL}=ambient")]))
 
 
-@check("AMB-POD-OPTOUT", needs=SUBJECT_NEEDS)
+@check("AMB-POD-OPTOUT", needs=SUBJECT_NEEDS, optional=SUBJECT_OPTIONAL)
 def pod_optout(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The pod opts out (``istio.io/dataplane-mode=none``, or the legacy redirection ``disabled``)
     while its namespace is ambient: the pod label wins (istio-cni enablementSelectors)."""
@@ -249,7 +250,7 @@ def pod_optout(ctx: CheckContext, _: NoParams) -> CheckResult:
         fix=Fix(steps=[FixStep(description=f"Remove the opt-out from the pod template of {where}")]))
 
 
-@check("AMB-EXCLUDED-NS", needs=SUBJECT_NEEDS, optional=(Need.CNI_CONFIG, Need.CNI_LOGS))
+@check("AMB-EXCLUDED-NS", needs=SUBJECT_NEEDS, optional=(*SUBJECT_OPTIONAL, Need.CNI_CONFIG, Need.CNI_LOGS))
 def excluded_ns(ctx: CheckContext, _: NoParams) -> CheckResult:
     """istio-cni's excludeNamespaces lists the namespace: "Namespace %s is labeled for ambient mesh
     but is excluded by excludeNamespaces configuration; pods will not be enrolled" (informers.go)."""
@@ -279,7 +280,7 @@ def excluded_ns(ctx: CheckContext, _: NoParams) -> CheckResult:
         fix=Fix(steps=[FixStep(description="Remove the namespace from cni.excludeNamespaces and upgrade istio-cni")]))
 
 
-@check("AMB-REDIRECTION-PENDING", needs=SUBJECT_NEEDS, optional=(Need.CNI_LOGS, Need.ZTUNNEL_PODS, Need.CNI_PODS))
+@check("AMB-REDIRECTION-PENDING", needs=SUBJECT_NEEDS, optional=(*SUBJECT_OPTIONAL, Need.CNI_LOGS, Need.ZTUNNEL_PODS, Need.CNI_PODS))
 def redirection_pending(ctx: CheckContext, _: NoParams) -> CheckResult:
     """``ambient.istio.io/redirection: pending``: rules set up but no ztunnel accepted the pod —
     "Pods in this state will not egress/ingress traffic until an active ztunnel begins proxying
@@ -316,7 +317,7 @@ def _ready_since(pod: object) -> datetime | None:
     return cond.last_transition_time if cond is not None and cond.is_true else None
 
 
-@check("AMB-POD-BEFORE-CNI", needs=(*SUBJECT_NEEDS, Need.CNI_PODS), optional=(Need.CNI_LOGS,))
+@check("AMB-POD-BEFORE-CNI", needs=(*SUBJECT_NEEDS, Need.CNI_PODS), optional=(*SUBJECT_OPTIONAL, Need.CNI_LOGS))
 def pod_before_cni(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The pod started on its node before istio-cni was ready there (node reboot, scale-out), or
     reconciling its in-pod rules failed: "failed to reconcile inpod rules for pod, try restarting

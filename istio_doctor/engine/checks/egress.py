@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from istio_doctor.engine.checks._ambient import SUBJECT_NEEDS, excerpt, subject, wants_ambient
+from istio_doctor.engine.checks._ambient import SUBJECT_NEEDS, SUBJECT_OPTIONAL, excerpt, subject, wants_ambient
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -25,7 +25,7 @@ def _visible(s: Any, se: Any) -> bool:
     return se.namespace == s.ns or "*" in export
 
 
-@check("AMB-SE-NEEDS-WAYPOINT", needs=(*SUBJECT_NEEDS, Need.SERVICE_ENTRIES))
+@check("AMB-SE-NEEDS-WAYPOINT", needs=(*SUBJECT_NEEDS, Need.SERVICE_ENTRIES), optional=SUBJECT_OPTIONAL)
 def se_needs_waypoint(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A ServiceEntry the pod can use will not apply until it is bound to a waypoint:
     ``istio.io/WaypointMissing True NoWaypointForWildcardService`` (or a racing DNS connect
@@ -48,7 +48,7 @@ def se_needs_waypoint(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed("no ServiceEntry visible to the pod waits for a waypoint")
 
 
-@check("AMB-EGRESS-DNS-CAPTURE", needs=(*SUBJECT_NEEDS, Need.SERVICE_ENTRIES, Need.ZTUNNEL_LOGS), optional=(Need.CNI_CONFIG,))
+@check("AMB-EGRESS-DNS-CAPTURE", needs=(*SUBJECT_NEEDS, Need.SERVICE_ENTRIES, Need.ZTUNNEL_LOGS), optional=(*SUBJECT_OPTIONAL, Need.CNI_CONFIG))
 def egress_dns_capture(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A ServiceEntry is bound to a waypoint, yet the pod's connections to its port leave through
     ztunnel straight to an outside address (no ``dst.service``, no waypoint): the client resolved

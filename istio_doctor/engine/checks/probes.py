@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from istio_doctor.engine.checks._ambient import SUBJECT_NEEDS, subject
+from istio_doctor.engine.checks._ambient import SUBJECT_NEEDS, SUBJECT_OPTIONAL, subject
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -39,7 +39,7 @@ def _event_ref(ctx: CheckContext, s: Any, evs: list[Any]) -> Any:
                    "kubelet probe failures", namespace=s.ns)
 
 
-@check("AMB-PROBE-NETPOL", needs=(*SUBJECT_NEEDS, Need.EVENTS, Need.NETWORK_POLICIES))
+@check("AMB-PROBE-NETPOL", needs=(*SUBJECT_NEEDS, Need.EVENTS, Need.NETWORK_POLICIES), optional=SUBJECT_OPTIONAL)
 def probe_netpol(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Probe timeouts on a captured pod that an ingress NetworkPolicy selects without admitting
     169.254.7.127/32 (istio.io docs/ambient/usage/networkpolicy §health probes)."""
@@ -63,7 +63,7 @@ def probe_netpol(ctx: CheckContext, _: NoParams) -> CheckResult:
                                yaml_patch=f"spec:\n  ingress:\n  - from:\n    - ipBlock:\n        cidr: {PROBE_SOURCE}\n")]))
 
 
-@check("AMB-PROBE-EBPF-CNI", needs=(*SUBJECT_NEEDS, Need.EVENTS, Need.CILIUM_CONFIG))
+@check("AMB-PROBE-EBPF-CNI", needs=(*SUBJECT_NEEDS, Need.EVENTS, Need.CILIUM_CONFIG), optional=SUBJECT_OPTIONAL)
 def probe_ebpf(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Probe timeouts on captured pods while Cilium masquerades in BPF (``enable-bpf-masquerade:
     "true"``): the SNATed probe's return path is lost (istio.io platform-prerequisites §Cilium;
@@ -91,7 +91,7 @@ def probe_ebpf(ctx: CheckContext, _: NoParams) -> CheckResult:
                                command="helm upgrade cilium cilium/cilium -n kube-system --reuse-values --set bpf.masquerade=false")]))
 
 
-@check("AMB-PROBE-EKS-SGP", needs=(*SUBJECT_NEEDS, Need.EVENTS, Need.NODES, Need.DAEMONSETS, Need.SECURITY_GROUP_POLICIES))
+@check("AMB-PROBE-EKS-SGP", needs=(*SUBJECT_NEEDS, Need.EVENTS, Need.NODES, Need.DAEMONSETS, Need.SECURITY_GROUP_POLICIES), optional=SUBJECT_OPTIONAL)
 def probe_eks_sgp(ctx: CheckContext, _: NoParams) -> CheckResult:
     """EKS with security groups for pods in strict mode routes the link-local probe packets
     through the trunk ENI, where they are dropped (istio.io platform-prerequisites §EKS;

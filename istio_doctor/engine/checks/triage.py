@@ -58,42 +58,43 @@ def istiod_health(ctx: CheckContext, _: NoParams) -> CheckResult:
     ns = ctx.conn.istio_namespace
     if not deps:
         return CheckResult.failed(
-            f"no istiod Deployment in namespace {ns}: sidecars cannot get configuration or certificates",
+            message="no_istiod", args={"namespace": ns},
             evidence=[ctx.ref(Need.CONTROL_PLANE_DEPLOYMENTS, "\n".join(d.name for d in ctx.ev.get(Need.CONTROL_PLANE_DEPLOYMENTS)) or "(no deployments)", f"deployments in {ns}")],
-            fix=Fix(summary="Install or restore the control plane; if it lives in another namespace, pass --istio-namespace.",
-                    steps=[FixStep(description="Look for istiod in every namespace", command="kubectl get deploy -A -l app=istiod")]),
+            fix=Fix(steps=[FixStep(description="Look for istiod in every namespace (if it lives elsewhere, pass --istio-namespace)",
+                                   command="kubectl get deploy -A -l app=istiod")]),
             resources=[f"Namespace {ns}"],
         )
-    problems: list[str] = []
+    not_ready: list[str] = []  # "ns/name 0/N"
+    crashing: list[str] = []  # "ns/pod container (State, restarts N)"
     excerpts: list[str] = []
     for d in deps:
         ready = d.status.ready_replicas or 0
         want = d.desired_replicas
         excerpts.append(f"deployment/{d.name}: ready {ready}/{want}")
         if ready == 0:
-            problems.append(f"deployment {ns}/{d.name} has 0/{want} ready replicas")
+            not_ready.append(f"{ns}/{d.name} (0/{want})")
     for p in pods:
         for cs in p.status.container_statuses:
             state = cs.state.summary
             excerpts.append(f"pod/{p.name}: {cs.name} ready={cs.ready} restarts={cs.restart_count} state={state}")
             if not cs.ready and state in ("CrashLoopBackOff", "Error", "OOMKilled", "ImagePullBackOff", "ErrImagePull"):
-                problems.append(f"pod {ns}/{p.name} container {cs.name} is {state} (restarts {cs.restart_count})")
+                crashing.append(f"{ns}/{p.name} {cs.name} ({state}, restarts {cs.restart_count})")
+    no_endpoints = False
     slices = ctx.ev.get_or(None, Need.CONTROL_PLANE_ENDPOINTSLICES)
     if slices is not None:
         istiod_slices = [s for s in slices if (s.service_name or "").startswith("istiod")]
         ready_addrs = [a for s in istiod_slices for a in s.ready_addresses]
         excerpts.append(f"endpointslices of istiod: {len(ready_addrs)} ready address(es)")
-        if istiod_slices and not ready_addrs:
-            problems.append("the istiod Service has no ready endpoints (webhook calls and xDS connections fail)")
+        no_endpoints = bool(istiod_slices and not ready_addrs)
     ev = [ctx.ref(Need.CONTROL_PLANE_DEPLOYMENTS, "\n".join(excerpts), "istiod replicas and containers")]
-    if problems:
+    if not_ready or crashing or no_endpoints:
         return CheckResult.failed(
-            "; ".join(problems),
+            message="not_ready",
+            args={"not_ready": not_ready, "crashing": crashing,
+                  "endpoints": "none ready (webhook calls and xDS connections fail)" if no_endpoints else "ready"},
             evidence=ev,
-            fix=Fix(summary="Bring istiod back before anything else: sidecars cannot get config, injection and certificates depend on it.",
-                    steps=[FixStep(description="See why istiod is not ready", command=f"kubectl -n {ns} describe pods -l app=istiod"),
+            fix=Fix(steps=[FixStep(description="See why istiod is not ready", command=f"kubectl -n {ns} describe pods -l app=istiod"),
                            FixStep(description="Read its logs", command=f"kubectl -n {ns} logs deploy/{deps[0].name} --tail=200")]),
-            confidence=0.9,
             resources=[f"Deployment {ns}/{d.name}" for d in deps],
         )
     return CheckResult.passed(f"istiod is ready ({', '.join(excerpts[: len(deps)])})", evidence=ev)
@@ -107,11 +108,11 @@ def version_skew(ctx: CheckContext, _: NoParams) -> CheckResult:
     if not cps:
         return CheckResult.not_applicable("istioctl did not report a control-plane version (remote version unavailable)")
     cp = cps[-1]
-    problems: list[str] = []
+    client_skew = "within one minor version"
+    proxy_skew = "within the supported skew"
     lines = [f"istioctl client: {iv.client}", f"control plane: {', '.join(str(v) for v in cps)}"]
     if iv.client is not None and abs(iv.client.minor - cp.minor) > 1 and iv.client.major == cp.major:
-        problems.append(f"istioctl {iv.client} is more than one minor version away from the control plane {cp}: "
-                        "its output formats and checks may not match the cluster")
+        client_skew = "more than one minor version away (its output formats and checks may not match the cluster)"
     proxy_v: Version | None = None
     pod = ctx.ev.get_or(None, Need.POD, ctx.namespace, ctx.pod_name) if ctx.pod_name else None
     if pod is not None and pod.has_sidecar:
@@ -119,15 +120,19 @@ def version_skew(ctx: CheckContext, _: NoParams) -> CheckResult:
         lines.append(f"pod {pod.name} istio-proxy image: {pod.proxy_image}")
     if proxy_v is not None and proxy_v.major == cp.major:
         if cp.minor - proxy_v.minor > 2:
-            problems.append(f"pod {ctx.pod_name} runs proxy {proxy_v}, more than two minor versions behind the control plane {cp} (unsupported skew)")
+            proxy_skew = "more than two minor versions older (unsupported skew)"
         elif proxy_v.minor > cp.minor:
-            problems.append(f"pod {ctx.pod_name} runs proxy {proxy_v}, newer than the control plane {cp} (unsupported)")
+            proxy_skew = "newer than the control plane (unsupported)"
     ev = [ctx.ref(Need.ISTIOCTL_VERSION, "\n".join(lines), "versions")]
-    if problems:
+    client_off = not client_skew.startswith("within")
+    proxy_off = not proxy_skew.startswith("within")
+    if client_off or proxy_off:
         return CheckResult.failed(
-            "; ".join(problems), evidence=ev, confidence=0.8,
-            fix=Fix(summary="Use the istioctl that matches the control plane, and restart workloads whose proxies are out of the supported skew.",
-                    steps=[FixStep(description="Restart the workload so it is re-injected with the current proxy",
+            message="both" if client_off and proxy_off else ("client" if client_off else "proxy"),
+            args={"client": str(iv.client), "control_plane": str(cp), "client_skew": client_skew,
+                  "pod": ctx.pod_name or "-", "proxy": str(proxy_v) if proxy_v is not None else "unknown", "proxy_skew": proxy_skew},
+            evidence=ev,
+            fix=Fix(steps=[FixStep(description="Restart the workload so it is re-injected with the current proxy",
                                    command=f"kubectl rollout restart deployment -n {ctx.namespace} <workload>")]),
         )
     return CheckResult.passed("versions are within the supported skew (" + "; ".join(lines) + ")", evidence=ev)
@@ -143,11 +148,9 @@ def cmd_capability(ctx: CheckContext, _: NoParams) -> CheckResult:
     f = bad[0].failure
     assert f is not None
     return CheckResult.failed(
-        f"{len(bad)} call(s) used a flag or command this istioctl/kubectl does not know, e.g. `{f.command_line}`: {f.reason}",
+        args={"count": len(bad), "command": f.command_line, "reason": f.reason},
         evidence=[_failure_ref(ctx, i) for i in bad[:3]],
-        confidence=0.95,
-        fix=Fix(summary="Install the istioctl version that matches the control plane (istioctl x precheck / istioctl version).",
-                steps=[FixStep(description="Compare the client and control-plane versions", command="istioctl version")]),
+        fix=Fix(steps=[FixStep(description="Compare the client and control-plane versions", command="istioctl version")]),
     )
 
 
@@ -188,12 +191,9 @@ def accesslog_off(ctx: CheckContext, _: NoParams) -> CheckResult:
     if on_by_config:
         return CheckResult.passed("access logging is configured; the proxy logged no request in the window (no traffic?)", evidence=ev)
     return CheckResult.failed(
-        f"access logging is off for pod {pod.name}: meshConfig.accessLogFile is empty and no Telemetry enables an access-log "
-        f"provider, and the istio-proxy log has 0 request lines out of {log.lines_total}; response-flag evidence (UF, UH, NR...) is unavailable",
+        args={"pod": pod.name, "lines": log.lines_total},
         evidence=ev,
-        confidence=0.9,
-        fix=Fix(summary="Enable Envoy access logs with the Telemetry API, reproduce the failure, then diagnose again.",
-                steps=[FixStep(description="Enable access logging mesh-wide",
+        fix=Fix(steps=[FixStep(description="Enable access logging mesh-wide",
                                command=f"kubectl apply -f - <<'EOF'\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata:\n  name: mesh-default\n  namespace: {mesh.root_namespace}\nspec:\n  accessLogging:\n  - providers:\n    - name: envoy\nEOF")]),
         resources=[f"ConfigMap {ctx.conn.istio_namespace}/istio"],
     )
@@ -238,16 +238,12 @@ def which_proxy(ctx: CheckContext, _: NoParams) -> CheckResult:
         reached = [(c, s) for c, s in pairs if s is not None]
         joined.append(f"{len(reached)}/{len(pairs)} of them reached the server proxy of {r.namespace}/{r.name}")
     first = envoy[0]
-    summary = (f"the istio-proxy of {pod.name} generated {len(envoy)} failure(s) ({', '.join(parts)}); first: "
-               f"{first.response_code} {','.join(first.response_flags) or '-'} {first.response_code_details or ''} "
-               f"via {first.upstream_cluster or '-'}")
-    if joined:
-        summary += "; " + "; ".join(joined)
     return CheckResult.failed(
-        summary,
+        message="joined" if joined else None,
+        args={"pod": pod.name, "count": len(envoy), "sides": parts,
+              "first": f"{first.response_code} {','.join(first.response_flags) or '-'} {first.response_code_details or ''}".rstrip(),
+              "cluster": first.upstream_cluster or "-", "servers": joined},
         evidence=[ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in envoy[:5]), "Envoy-generated failures")],
-        confidence=0.5,
-        fix=Fix(summary="Follow the ranked findings for the flags shown; the side that logged the flag is where Envoy gave up."),
     )
 
 
@@ -266,8 +262,6 @@ def flag_classify(ctx: CheckContext, _: NoParams) -> CheckResult:
         meanings = "; ".join(f"{f} = {FLAG_MEANING[f][0]} -> {FLAG_MEANING[f][1]}" for f in flags if f in FLAG_MEANING)
         lines.append(f"{n}× {','.join(flags) or '-'} {detail or ''} ({direction}): {meanings or 'see response details'}")
     return CheckResult.failed(
-        "; ".join(lines),
+        args={"groups": lines},
         evidence=[ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in bad[:5]), "flagged requests")],
-        confidence=0.5,
-        fix=Fix(summary="The flags say where Envoy gave up; the ranked findings name the cause."),
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from istio_doctor.engine.checks._ambient import (
     SUBJECT_NEEDS,
+    SUBJECT_OPTIONAL,
     Binding,
     binding_of,
     excerpt,
@@ -55,7 +56,7 @@ def _gw_status(gw: Any) -> dict[str, Any]:
             "listeners": {n: [c.line() for c in cs] for n, cs in cond.listener_conditions(gw).items()}}
 
 
-@check("AMB-WP-NOT-PROGRAMMED", needs=WP_NEEDS)
+@check("AMB-WP-NOT-PROGRAMMED", needs=WP_NEEDS, optional=SUBJECT_OPTIONAL)
 def wp_not_programmed(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The waypoint the pod or its services use is not Programmed: never reconciled (``Unknown
     Pending "Waiting for controller"``, istio/istio#53637), or ``Programmed False`` (e.g.
@@ -87,7 +88,7 @@ def wp_not_programmed(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed(f"waypoint(s) {', '.join(g.ref for g, *_ in cands)} are Programmed")
 
 
-@check("AMB-WP-CROSS-NS", needs=WP_NEEDS)
+@check("AMB-WP-CROSS-NS", needs=WP_NEEDS, optional=SUBJECT_OPTIONAL)
 def wp_cross_ns(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A binding names a waypoint that lives in another namespace without
     ``istio.io/use-waypoint-namespace`` (istiod looks it up in the object's own namespace and then
@@ -126,7 +127,7 @@ def wp_cross_ns(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed("every waypoint binding of the pod and its services finds its waypoint")
 
 
-@check("AMB-WP-TRAFFIC-TYPE", needs=WP_NEEDS, optional=(Need.ZTUNNEL_CONFIG,))
+@check("AMB-WP-TRAFFIC-TYPE", needs=WP_NEEDS, optional=SUBJECT_OPTIONAL)
 def wp_traffic_type(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The binding's traffic type is one the waypoint does not accept: a pod labelled
     ``istio.io/use-waypoint`` while the waypoint serves ``service`` traffic (the default), or a
@@ -175,7 +176,7 @@ def _waypoint_users(ctx: CheckContext, s: Any, local: list[Any]) -> list[str]:
 
 
 @check("AMB-WP-NOT-USED", needs=(*WP_NEEDS, Need.HTTP_ROUTES, Need.AUTHORIZATION_POLICIES, Need.SERVICE_ENTRIES),
-       optional=(Need.ZTUNNEL_CONFIG, Need.PODS))
+       optional=(*SUBJECT_OPTIONAL, Need.PODS))
 def wp_not_used(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A Programmed waypoint exists in the pod's namespace but nothing uses it ("not used by any
     resources until … explicitly configured", istio.io waypoint page): L7 routes and policies on
@@ -218,7 +219,7 @@ def wp_not_used(ctx: CheckContext, _: NoParams) -> CheckResult:
                                command=f"kubectl label namespace {s.ns} {USE_WAYPOINT_LABEL}={local[0].name}")]))
 
 
-@check("AMB-WP-ROUTE-NOT-BOUND", needs=(*WP_NEEDS, Need.HTTP_ROUTES, Need.AUTHORIZATION_POLICIES))
+@check("AMB-WP-ROUTE-NOT-BOUND", needs=(*WP_NEEDS, Need.HTTP_ROUTES, Need.AUTHORIZATION_POLICIES), optional=SUBJECT_OPTIONAL)
 def wp_route_not_bound(ctx: CheckContext, _: NoParams) -> CheckResult:
     """An HTTPRoute or AuthorizationPolicy attached to the pod's Service is rejected because the
     Service has no waypoint: ``Accepted False WaypointNotBound "Service is not bound to a
@@ -264,7 +265,7 @@ def _ingress_pods(ctx: CheckContext) -> list[Any]:
     return out
 
 
-@check("AMB-WP-INGRESS-BYPASS", needs=(*WP_NEEDS, Need.ZTUNNEL_LOGS), optional=(Need.CONTROL_PLANE_PODS,))
+@check("AMB-WP-INGRESS-BYPASS", needs=(*WP_NEEDS, Need.ZTUNNEL_LOGS), optional=(*SUBJECT_OPTIONAL, Need.CONTROL_PLANE_PODS))
 def wp_ingress_bypass(ctx: CheckContext, _: NoParams) -> CheckResult:
     """An Istio ingress gateway sends to the Service's endpoints directly, skipping its waypoint,
     unless the Service or namespace says ``istio.io/ingress-use-waypoint=true``
@@ -300,7 +301,7 @@ def _waypoint_identities(ctx: CheckContext) -> set[str]:
     return {f"spiffe://cluster.local/ns/{g.namespace}/sa/{g.name}" for g in waypoints(ctx)}
 
 
-@check("AMB-WP-POD-IP-BYPASS", needs=(*WP_NEEDS, Need.ZTUNNEL_LOGS))
+@check("AMB-WP-POD-IP-BYPASS", needs=(*WP_NEEDS, Need.ZTUNNEL_LOGS), optional=SUBJECT_OPTIONAL)
 def wp_pod_ip_bypass(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Clients address the pod directly (pod IP: headless, StatefulSet, SDK discovery) while its
     waypoint handles only ``service`` traffic: those connections skip the waypoint and its L7
@@ -328,7 +329,7 @@ def wp_pod_ip_bypass(ctx: CheckContext, _: NoParams) -> CheckResult:
                                            "(istio.io/waypoint-for=all), or require the waypoint's identity with an L4 policy")]))
 
 
-@check("AMB-WP-AUTHZ-BYPASS", needs=(*WP_NEEDS, Need.ZTUNNEL_LOGS, Need.AUTHORIZATION_POLICIES))
+@check("AMB-WP-AUTHZ-BYPASS", needs=(*WP_NEEDS, Need.ZTUNNEL_LOGS, Need.AUTHORIZATION_POLICIES), optional=SUBJECT_OPTIONAL)
 def wp_authz_bypass(ctx: CheckContext, _: NoParams) -> CheckResult:
     """An L7 policy lives on the Service's waypoint, but ztunnel admits service connections that
     did not come through the waypoint (their source identity is the client's, not the

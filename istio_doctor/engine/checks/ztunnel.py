@@ -14,6 +14,7 @@ from typing import Any
 
 from istio_doctor.engine.checks._ambient import (
     SUBJECT_NEEDS,
+    SUBJECT_OPTIONAL,
     Subject,
     agent_on_node,
     excerpt,
@@ -68,7 +69,7 @@ def _cite(ctx: CheckContext, hits: list[tuple[ZtunnelLogLine, str, str]], note: 
     return refs
 
 
-@check("AMB-ZTUNNEL-UNHEALTHY", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_PODS), optional=(Need.DAEMONSETS,))
+@check("AMB-ZTUNNEL-UNHEALTHY", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_PODS), optional=(*SUBJECT_OPTIONAL, Need.DAEMONSETS))
 def ztunnel_unhealthy(ctx: CheckContext, _: NoParams) -> CheckResult:
     """No Ready ztunnel on the pod's node: every captured pod there is cut off (istio/istio#47867, #52487)."""
     s = _ambient_subject(ctx)
@@ -107,7 +108,7 @@ def _tag(image: str) -> str:
     return last.rsplit(":", 1)[1].removesuffix("-distroless") if ":" in last else ""
 
 
-@check("AMB-UPGRADE-DRAIN", needs=(*SUBJECT_NEEDS, Need.DAEMONSETS, Need.CONTROL_PLANE_DEPLOYMENTS), optional=(Need.ZTUNNEL_LOGS,))
+@check("AMB-UPGRADE-DRAIN", needs=(*SUBJECT_NEEDS, Need.DAEMONSETS, Need.CONTROL_PLANE_DEPLOYMENTS), optional=(*SUBJECT_OPTIONAL, Need.ZTUNNEL_LOGS))
 def upgrade_drain(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Connections cut by a ztunnel restart ("connection closed due to connection drain", "pool
     draining"), or istio-cni / ztunnel on other versions than istiod (upgraded out of order:
@@ -138,7 +139,7 @@ def upgrade_drain(ctx: CheckContext, _: NoParams) -> CheckResult:
                                            "nodes before restarting ztunnel, or use the OnDelete update strategy")]))
 
 
-@check("AMB-ZTUNNEL-DNS-BIND", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS))
+@check("AMB-ZTUNNEL-DNS-BIND", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=SUBJECT_OPTIONAL)
 def dns_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
     """ztunnel cannot start the pod's in-pod proxy: its DNS proxy binds [::1]:15053 where IPv6 is
     off ("failed to start proxy: Bind([::1]:15053, … AddrNotAvailable", "failed to bind to address
@@ -167,7 +168,7 @@ def dns_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
                                            "or disable IPv6 binding for ztunnel as the release notes describe")]))
 
 
-@check("AMB-XDS-WORKLOAD-TIMEOUT", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=(Need.ZTUNNEL_CONFIG,))
+@check("AMB-XDS-WORKLOAD-TIMEOUT", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=SUBJECT_OPTIONAL)
 def xds_workload_timeout(ctx: CheckContext, _: NoParams) -> CheckResult:
     """ztunnel has not received the pod from istiod: "timed out waiting for workload '…' from xds",
     then inbound "failed to fetch information about local workload" (istio/istio#54889)."""
@@ -203,7 +204,7 @@ def _trusted_accounts(ctx: CheckContext) -> list[str] | None:
     return None
 
 
-@check("AMB-CERT-IMPERSONATION", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS, Need.CONTROL_PLANE_DEPLOYMENTS, Need.ZTUNNEL_PODS))
+@check("AMB-CERT-IMPERSONATION", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS, Need.CONTROL_PLANE_DEPLOYMENTS, Need.ZTUNNEL_PODS), optional=SUBJECT_OPTIONAL)
 def cert_impersonation(ctx: CheckContext, _: NoParams) -> CheckResult:
     """istiod refuses to sign certificates ztunnel requests on behalf of pods: ztunnel's
     ``namespace/serviceaccount`` is not in CA_TRUSTED_NODE_ACCOUNTS (istiod chart default
@@ -270,7 +271,7 @@ def cert_unavailable(ctx: CheckContext, _: NoParams) -> CheckResult:
                                command=f"istioctl ztunnel-config certificates --node {s.node}")]))
 
 
-@check("AMB-TRUST-CHAIN", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=(Need.ZTUNNEL_CONFIG,),
+@check("AMB-TRUST-CHAIN", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=SUBJECT_OPTIONAL,
        peer_needs=(Need.ZTUNNEL_CONFIG,))
 def trust_chain(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Peers do not trust each other's certificates: "invalid peer certificate: UnknownIssuer /
@@ -299,7 +300,7 @@ def trust_chain(ctx: CheckContext, _: NoParams) -> CheckResult:
                                            "every cluster and node; restart ztunnel after fixing")]))
 
 
-@check("AMB-NETPOL-HBONE", needs=(*SUBJECT_NEEDS, Need.NETWORK_POLICIES), optional=(Need.ZTUNNEL_LOGS, Need.PODS))
+@check("AMB-NETPOL-HBONE", needs=(*SUBJECT_NEEDS, Need.NETWORK_POLICIES), optional=(*SUBJECT_OPTIONAL, Need.ZTUNNEL_LOGS, Need.PODS))
 def netpol_hbone(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A NetworkPolicy admits only app ports, but ambient traffic arrives on HBONE port 15008:
     "connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008" (ztunnel src/proxy.rs
@@ -348,7 +349,7 @@ def netpol_hbone(ctx: CheckContext, _: NoParams) -> CheckResult:
                                yaml_patch=f"spec:\n  {direction}:\n  - ports:\n    - port: {HBONE_PORT}\n      protocol: TCP\n")]))
 
 
-@check("AMB-SIDECAR-INTEROP", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=(Need.PODS,))
+@check("AMB-SIDECAR-INTEROP", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=(*SUBJECT_OPTIONAL, Need.PODS))
 def sidecar_interop(ctx: CheckContext, _: NoParams) -> CheckResult:
     """ztunnel sends HBONE to a pod that runs a sidecar and the sidecar does not take it: refused on
     15008 or a failed HTTP/2 handshake (sidecars need ISTIO_META_ENABLE_HBONE, which the ambient
@@ -377,7 +378,7 @@ def sidecar_interop(ctx: CheckContext, _: NoParams) -> CheckResult:
                                command=f"kubectl -n {pod.namespace} rollout restart deployment")]))
 
 
-@check("AMB-ROLLOUT-503", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=(Need.PODS,))
+@check("AMB-ROLLOUT-503", needs=(*SUBJECT_NEEDS, Need.ZTUNNEL_LOGS), optional=(*SUBJECT_OPTIONAL, Need.PODS))
 def rollout_refused(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Connections refused by pods that are shutting down: the container exits before ztunnel
     learns the pod is gone (istio/istio#58514)."""

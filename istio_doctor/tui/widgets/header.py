@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from istio_doctor.evidence.target import Target, TargetKind
 from istio_doctor.tui.state import HeaderState
 
 
@@ -26,7 +27,7 @@ def header_text(state: HeaderState) -> Text:
     if state.target:
         # last: the longest field, and the crumbs repeat it when the line is cut
         t.append(" target:", style="dim")
-        t.append(state.target.split(" -n ")[0], style="bold")
+        t.append(_short(state.target), style="bold")
     return t
 
 
@@ -50,3 +51,12 @@ class Crumbs(Static):
                 text.append(" › ", style="dim")
             text.append(f" {c} ", style="reverse" if i == len(crumbs) - 1 else "")
         super().__init__(text)
+
+
+def _short(label: str) -> str:
+    """``pod/NAME`` of a ``pod/NAME -n NS`` label (the namespace has its own field)."""
+    try:
+        t = Target.from_label(label)
+    except ValueError:
+        return label
+    return str(t) if t.kind in (TargetKind.NAMESPACE, TargetKind.MESH) else f"{t.kind.value}/{t.name}"

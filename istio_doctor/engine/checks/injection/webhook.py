@@ -1,0 +1,255 @@
+"""The webhook itself: ``INJ-WEBHOOK-DOWN`` (the API server cannot call the injector, so pod
+creation fails), ``INJ-WEBHOOK-FAILOPEN`` (``failurePolicy: Ignore`` creates pods without sidecar
+when it fails) and ``INJ-MULTI-WEBHOOK`` (two revisions' webhooks select the pod).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from istio_doctor.engine.checks.injection._findings import _hooks_ref, _ns_ref, _pod_meta_ref, _restart_step
+from istio_doctor.engine.mesh.injection import (
+    _NO_SUBJECT,
+    _SUBJECT_NEEDS,
+    _SUBJECT_OPTIONAL,
+    _WEBHOOK_CALL,
+    INJECTOR_SUFFIX,
+    Hook,
+    injector_hooks,
+    situation,
+)
+from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.model import CheckResult, Fix, FixStep
+from istio_doctor.engine.registry import NoParams, check
+from istio_doctor.evidence.bundle import Need
+from istio_doctor.evidence.kube import STATUS_ANNOTATION
+from istio_doctor.evidence.target import TargetKind
+
+# --------------------------------------------------------------------------------------
+# the webhook itself
+# --------------------------------------------------------------------------------------
+
+
+def _istiod_state(ctx: CheckContext, hooks: list[Hook]) -> tuple[bool | None, str]:
+    """Is the injector service behind the webhooks serving? (None when not gathered)."""
+    names = {h.hook.client_config.service.name for h in hooks if h.hook.client_config.service is not None} or {"istiod"}
+    slices = ctx.ev.get_or(None, Need.CONTROL_PLANE_ENDPOINTSLICES)
+    if slices is not None:
+        mine = [sl for sl in slices if sl.service_name in names]
+        if mine:
+            ready = [a for sl in mine for a in sl.ready_addresses]
+            return bool(ready), f"service {'/'.join(sorted(names))}: {len(ready)} ready endpoint(s)"
+    pods = ctx.ev.get_or(None, Need.CONTROL_PLANE_PODS)
+    if pods is not None:
+        ist = [p for p in pods if p.labels.get("app") == "istiod"]
+        if ist:
+            ready = [p for p in ist if p.ready]
+            return bool(ready), f"istiod pods ready: {len(ready)}/{len(ist)}"
+    return None, ""
+
+
+def _webhook_failure_kind(msg: str) -> tuple[str, str]:
+    m = msg.lower()
+    if "no endpoints available" in m:
+        return "no-endpoints", "istiod has no ready endpoint to serve the webhook"
+    if "x509" in m or "certificate" in m:
+        return "x509", "the API server does not trust istiod's webhook certificate (caBundle out of date or wrong service name)"
+    if "deadline exceeded" in m or "timeout" in m or "i/o timeout" in m:
+        return "timeout", "the API server cannot reach istiod on port 15017 in time (firewall / private cluster control plane, or istiod overloaded)"
+    if "connection refused" in m:
+        return "refused", "istiod refuses the connection (not listening yet, or wrong targetPort)"
+    return "error", "istiod answered the injection request with an error (look at its log)"
+
+
+def _upstream_workloads(ctx: CheckContext, rss: list[Any]) -> dict[str, str]:
+    """ReplicaSets behind the Services the examined pod's failing requests went to.
+
+    A client sees the outage as "503 UH no healthy upstream": the pods it calls cannot be
+    (re)created. Returns ReplicaSet name -> the Service it backs."""
+    from istio_doctor.evidence.accesslog import is_failure
+
+    pl = ctx.ev.get_or(None, Need.PROXY_LOGS, ctx.namespace, ctx.pod_name) if ctx.pod_name else None
+    if pl is None:
+        return {}
+    out: dict[str, str] = {}
+    services = ctx.ev.get_or([], Need.SERVICES)
+    for e in pl.entries:
+        us = e.upstream_service
+        if e.direction != "outbound" or us is None or not us.fqdn or not is_failure(e):
+            continue
+        parts = us.fqdn.split(".")
+        if len(parts) < 2 or parts[1] != ctx.namespace:
+            continue  # events are gathered for the examined namespace only
+        svc = next((x for x in services if x.name == parts[0] and x.namespace == parts[1]), None)
+        if svc is None or not svc.spec.selector:
+            continue
+        for rs in rss:
+            labels = rs.spec.template.metadata.labels
+            if all(labels.get(k) == v for k, v in svc.spec.selector.items()):
+                out.setdefault(rs.name, f"Service {svc.namespace}/{svc.name}")
+    return out
+
+
+@check("INJ-WEBHOOK-DOWN", needs=(Need.EVENTS,),
+       optional=(Need.POD, Need.REPLICASETS, Need.DEPLOYMENTS, Need.WEBHOOKS, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES,
+                 Need.PROXY_LOGS, Need.SERVICES, Need.PODS))
+def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """Pod creation fails because the API server cannot call the sidecar-injector webhook."""
+    ns = ctx.namespace
+    events = list(ctx.ev.get(Need.EVENTS, ns))
+    rss = list(ctx.ev.get_or([], Need.REPLICASETS, ns))
+    # Which controllers belong to the subject: the pod's ReplicaSet, or the target Deployment's.
+    owners: set[str] = set()
+    deploy: str | None = None
+    pod = ctx.ev.get_or(None, Need.POD, ns, ctx.pod_name) if ctx.pod_name else None
+    if pod is None and ctx.pod_name:
+        pod = next((p for p in ctx.ev.get_or([], Need.PODS, ns) if p.name == ctx.pod_name), None)
+    if pod is not None:
+        ref = pod.controller
+        if ref is not None:
+            owners.add(ref.name)
+        ow = pod.owner_workload
+        deploy = ow.name if ow is not None and ow.kind == "Deployment" else None
+    elif ctx.target.kind is TargetKind.DEPLOYMENT:
+        deploy = ctx.target.name
+    if deploy:
+        owners |= {rs.name for rs in rss if any(o.kind == "Deployment" and o.name == deploy for o in rs.metadata.owner_references)}
+    scope_all = not owners and not deploy
+    # The pods this pod calls may be the ones that cannot be created (it sees 503 UH).
+    upstream = _upstream_workloads(ctx, rss)
+    owners |= set(upstream)
+
+    def ours(kind: str | None, name: str | None) -> bool:
+        if scope_all:
+            return True
+        return bool(name) and (name in owners or (deploy is not None and kind in ("ReplicaSet", "Deployment") and (name == deploy or name.startswith(deploy + "-"))))
+
+    hits: list[tuple[str, str, int, str]] = []  # (object, webhook, count, message)
+    for e in events:
+        msg = e.message or ""
+        m = _WEBHOOK_CALL.search(msg)
+        if m is None or not m.group("hook").endswith(INJECTOR_SUFFIX):
+            continue
+        obj = e.involved_object
+        if not ours(obj.kind, obj.name):
+            continue
+        hits.append((f"{(obj.kind or '').lower()}/{obj.name}", m.group("hook"), e.count or 1, msg))
+    for rs in rss:
+        c = rs.replica_failure
+        if c is None or not c.message or not ours("ReplicaSet", rs.name):
+            continue
+        m = _WEBHOOK_CALL.search(c.message)
+        if m and m.group("hook").endswith(INJECTOR_SUFFIX) and not any(h[0] == f"replicaset/{rs.name}" for h in hits):
+            hits.append((f"replicaset/{rs.name}", m.group("hook"), 1, c.message))
+    if not hits:
+        return CheckResult.passed(f"no FailedCreate event or ReplicaFailure in {ns} names a sidecar-injector webhook")
+    hooks = [h for h in (injector_hooks(ctx) if ctx.ev.has(Need.WEBHOOKS) else []) if h.hook.name == hits[0][1]]
+    serving, state = _istiod_state(ctx, hooks)
+    kind, why = _webhook_failure_kind(hits[0][3])
+    total = sum(h[2] for h in hits)
+    behind = upstream.get(hits[0][0].split("/", 1)[-1])
+    summary = (f"{total} pod creation(s) of {hits[0][0]}" + (f" (behind {behind}, which this pod's failing requests go to)" if behind else "")
+               + f" failed: the API server could not call webhook \"{hits[0][1]}\" ({why})" + (f"; {state}" if state else ""))
+    conf = 0.9
+    if serving is False and kind in ("no-endpoints", "timeout", "refused"):
+        conf = 0.97
+    elif serving is True and kind == "no-endpoints":
+        conf = 0.75  # istiod is back: the events describe an outage that may be over
+        summary += " (istiod has ready endpoints now: the failures may be from an earlier outage; a new rollout will tell)"
+    cp_ns = ctx.conn.istio_namespace
+    steps = [FixStep(description="See the failing creations", command=f"kubectl get events -n {ns} --field-selector reason=FailedCreate")]
+    if kind in ("no-endpoints", "refused", "error"):
+        steps += [FixStep(description="Bring istiod back: why are its pods not ready?", command=f"kubectl -n {cp_ns} get pods -l app=istiod -o wide"),
+                  FixStep(description="Read its log", command=f"kubectl -n {cp_ns} logs deploy/istiod --tail=200")]
+    elif kind == "timeout":
+        steps += [FixStep(description="Check istiod is ready and has endpoints", command=f"kubectl -n {cp_ns} get endpointslices -l kubernetes.io/service-name=istiod"),
+                  FixStep(description="On private clusters (GKE, EKS) allow the control plane to reach nodes on TCP 15017 (firewall rule / security group)")]
+    else:
+        steps += [FixStep(description="Compare the webhook caBundle with istiod's CA; restarting istiod re-patches it",
+                          command=f"kubectl -n {cp_ns} rollout restart deploy/istiod")]
+    steps.append(FixStep(description="Once the webhook answers, the ReplicaSet controller retries by itself; restart to be sure",
+                         command=f"kubectl rollout restart deployment/{deploy} -n {ns}" if deploy else None))
+    ev = [ctx.ref(Need.EVENTS, "\n".join(f"Warning  FailedCreate  {o}  (x{c})  {msg}" for o, _h, c, msg in hits[:4]),
+                  "FailedCreate events naming the injector webhook")]
+    if hooks:
+        ev.append(_hooks_ref(ctx, hooks[:1], "the webhook the API server could not call"))
+    if state:
+        need = Need.CONTROL_PLANE_ENDPOINTSLICES if state.startswith("service") else Need.CONTROL_PLANE_PODS
+        ev.append(ctx.ref(need, state, "the injector service now"))
+    return CheckResult.failed(
+        summary, evidence=ev,
+        fix=Fix(summary="Make the injector webhook reachable again (istiod ready, port 15017 open, valid caBundle); the pods are then created.",
+                steps=steps, ordered=True),
+        confidence=conf,
+        observed=[f"{c}× FailedCreate on {o}: failed calling webhook \"{h}\"" for o, h, c, _m in hits[:3]],
+        resources=[o for o, *_ in hits[:3]],
+    )
+
+
+@check("INJ-WEBHOOK-FAILOPEN", needs=_SUBJECT_NEEDS,
+       optional=(*_SUBJECT_OPTIONAL, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES))
+def webhook_failopen(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """The injector webhook's failurePolicy is Ignore: pods are created without sidecar when it fails."""
+    s = situation(ctx)
+    if s is None:
+        return CheckResult.not_applicable(_NO_SUBJECT)
+    relevant = s.decision.hooks or s.hooks
+    ignore = [h for h in relevant if h.hook.failure_policy == "Ignore"]
+    if not relevant:
+        return CheckResult.not_applicable("no Istio sidecar-injector webhook")
+    if not ignore:
+        return CheckResult.passed(f"webhook failurePolicy is {relevant[0].hook.failure_policy} ({relevant[0].label})")
+    if s.injected or not s.subject.live or not s.decision.inject or not any(h in ignore for h in s.decision.hooks):
+        return CheckResult.passed(f"failurePolicy Ignore on {ignore[0].label} (latent: pods created while the webhook fails would silently "
+                                  f"skip injection), but {s.subject.desc} is not such a pod")
+    p = s.subject.pod
+    if STATUS_ANNOTATION in p.annotations:
+        return CheckResult.not_applicable(f"pod {p.name} was injected once ({STATUS_ANNOTATION} present)")
+    serving, state = _istiod_state(ctx, ignore)
+    conf = 0.9 if serving is False else 0.65
+    now = f"; {state}" if state else ""
+    return CheckResult.failed(
+        f"webhook {ignore[0].label} has failurePolicy: Ignore and selects pod {p.name}, which has no istio-proxy: when the injector "
+        f"could not be called the API server created the pod without a sidecar instead of failing{now}",
+        evidence=[_hooks_ref(ctx, ignore[:2], "failurePolicy Ignore (the Istio charts set Fail)"),
+                  _pod_meta_ref(ctx, s, f"pod {p.name}: no istio-proxy, no {STATUS_ANNOTATION}")]
+        + ([ctx.ref(Need.CONTROL_PLANE_ENDPOINTSLICES if state.startswith("service") else Need.CONTROL_PLANE_PODS, state, "the injector service now")] if state else []),
+        fix=Fix(summary="Restore failurePolicy: Fail (re-apply the Istio installation), make istiod healthy, then restart the workload.",
+                steps=[FixStep(description="Set failurePolicy back to Fail on every Istio injector webhook",
+                               command=(f"kubectl patch mutatingwebhookconfiguration {ignore[0].config.name} --type json -p "
+                                        + "'[" + ",".join(f'{{"op":"replace","path":"/webhooks/{i}/failurePolicy","value":"Fail"}}'
+                                                          for i, _h in enumerate(ignore[0].config.webhooks)) + "]'")),
+                       _restart_step(s)], ordered=True),
+        confidence=conf,
+        # istiod failing now is the runtime side of "the webhook could not be called"
+        observed=[f"injector webhook service not serving: {state}"] if serving is False else [],
+        resources=[f"MutatingWebhookConfiguration {ignore[0].config.name}", f"Pod {s.subject.namespace}/{p.name}"],
+    )
+
+
+@check("INJ-MULTI-WEBHOOK", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
+def multi_webhook(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """More than one injector webhook configuration selects the pod (two revisions inject it)."""
+    s = situation(ctx)
+    if s is None:
+        return CheckResult.not_applicable(_NO_SUBJECT)
+    hooks = s.decision.hooks
+    configs = list(dict.fromkeys(h.config.name for h in hooks))
+    if len(configs) < 2:
+        if not hooks:
+            return CheckResult.not_applicable(f"no injector webhook selects {s.subject.desc}")
+        return CheckResult.passed(f"exactly one injector webhook selects {s.subject.desc}: {hooks[0].label}")
+    revs = sorted({h.revision for h in hooks})
+    return CheckResult.failed(
+        f"{len(configs)} injector webhook configurations select {s.subject.desc}: "
+        + ", ".join(f"{h.label} (revision {h.revision}{', tag ' + h.tag if h.tag else ''})" for h in hooks)
+        + f"; the API server calls each, so revisions {', '.join(revs)} both try to inject it",
+        evidence=[_hooks_ref(ctx, hooks, "every webhook whose selectors match the pod"), _ns_ref(ctx, s.subject.namespace, s.ns_labels)],
+        fix=Fix(summary="Make exactly one injector select the namespace: remove the stale webhook configuration or tag, or relabel the namespace.",
+                steps=[FixStep(description="See which revisions and tags exist", command="istioctl tag list"),
+                       FixStep(description="Remove the configuration that should no longer inject (check it first)",
+                               command=f"kubectl delete mutatingwebhookconfiguration {configs[-1]}"),
+                       _restart_step(s)], ordered=True),
+        confidence=0.8,
+        resources=[f"MutatingWebhookConfiguration {c}" for c in configs],
+    )

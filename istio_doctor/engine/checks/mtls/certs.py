@@ -1,0 +1,406 @@
+"""Certificates: ``MTLS-ROOTCA-MISMATCH`` (peers trust different roots), ``MTLS-CERT-NOT-READY``
+(the workload certificate or root is missing, still warming, or expired on this proxy or a peer),
+``MTLS-SAN-MISMATCH`` (the server's identity is not a subject alternative name the client verifies)
+and ``MTLS-PEER-NO-CERT`` (TLS without a client certificate reaches a STRICT port).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from istio_doctor.engine.checks.mtls._reading import (
+    _CVF,
+    _NO_CERT,
+    Problem,
+    _applied,
+    _client_dests,
+    _cluster_tls,
+    _describe_cluster_tls,
+    _dr_excerpt,
+    _dr_tls,
+    _drs_targeting,
+    _own_served_ports,
+    _pa_port_fix,
+    _pod_dump,
+    _raw,
+    _result,
+    _server_ports,
+    _summarize,
+    _tls_text,
+)
+from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
+from istio_doctor.engine.registry import NoParams, check
+from istio_doctor.evidence.accesslog import AccessLogEntry
+from istio_doctor.evidence.bundle import MissingEvidence, Need
+
+# --------------------------------------------------------------------------------------
+# certificates: MTLS-ROOTCA-MISMATCH, MTLS-CERT-NOT-READY, MTLS-SAN-MISMATCH
+# --------------------------------------------------------------------------------------
+
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+
+
+def _roots(dump: Any) -> tuple[set[str], Any | None]:
+    """Root certificates a proxy trusts (the ``ROOTCA`` secret), as normalised PEM blocks."""
+    for s in dump.secrets:
+        if s.name == "ROOTCA":
+            pems = {re.sub(r"\s+", "", b) for b in _PEM.findall(s.cert_chain_pem or "")}
+            return pems, s
+    return set(), None
+
+
+def _verify_failures(ctx: CheckContext, pods: Iterable[tuple[str, str]]) -> list[tuple[str, str, list[AccessLogEntry], list[Any]]]:
+    out = []
+    for ns, name in pods:
+        log = ctx.ev.get_or(None, Need.PROXY_LOGS, ns, name)
+        if log is None:
+            continue
+        es = [e for e in log.entries if _CVF in _tls_text(e)]
+        evs = [ev for ev in log.events if _CVF in ev.raw]
+        if es or evs:
+            out.append((ns, name, es, evs))
+    return out
+
+
+@check(
+    "MTLS-ROOTCA-MISMATCH",
+    needs=(Need.POD, Need.CONFIG_DUMP),
+    optional=(Need.PROXY_LOGS,),
+    peer_needs=(Need.CONFIG_DUMP, Need.PROXY_LOGS),
+)
+def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """The pod and its peers trust different root CAs (CA rotation, plugged-in cacerts, multi-cluster)."""
+    pod = ctx.pod()
+    dump = ctx.config_dump()
+    mine, my_secret = _roots(dump)
+    fails = _verify_failures(ctx, [(pod.metadata.namespace, pod.metadata.name)] + [(r.namespace, r.name) for r in ctx.related])
+    if not mine:
+        if fails:
+            return CheckResult.unknown("the proxy shows CERTIFICATE_VERIFY_FAILED but its config dump holds no ROOTCA secret to compare",
+                                       reason="no ROOTCA secret in the config dump")
+        return CheckResult.not_applicable("the config dump holds no ROOTCA secret (no Istio mTLS certificates on this proxy)")
+    problems: list[Problem] = []
+    compared = 0
+    for r in ctx.related:
+        peer = ctx.ev.get_or(None, Need.CONFIG_DUMP, r.namespace, r.name)
+        if peer is None:
+            continue
+        theirs, their_secret = _roots(peer)
+        if not theirs:
+            continue
+        compared += 1
+        if mine & theirs:
+            continue
+        ev = [ctx.ref(Need.CONFIG_DUMP, f"ROOTCA serial {my_secret.serial} trust domain {my_secret.trust_domain or '?'} "
+                      f"valid until {my_secret.not_after}", f"root CA of {pod.metadata.name}"),
+              ctx.ref(Need.CONFIG_DUMP, f"ROOTCA serial {their_secret.serial} trust domain {their_secret.trust_domain or '?'} "
+                      f"valid until {their_secret.not_after}", f"root CA of {r.name}", namespace=r.namespace, name=r.name)]
+        observed = []
+        for ns, name, es, evs in fails:
+            if es:
+                ev.append(ctx.ref(Need.PROXY_LOGS, _raw(es), "certificate verification fails", namespace=ns, name=name))
+                observed += _summarize(es, name)
+            elif evs:
+                ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in evs[:3]), "certificate verification fails", namespace=ns, name=name))
+                observed.append(f"{len(evs)}× CERTIFICATE_VERIFY_FAILED in the istio-proxy log of {name}")
+        problems.append(Problem(
+            summary=(f"{pod.metadata.name} trusts root CA serial {my_secret.serial} but its peer {r.namespace}/{r.name} trusts root CA serial "
+                     f"{their_secret.serial}, and the two root bundles share no certificate: each side rejects the other's certificate"),
+            short=f"root CA differs from {r.name}",
+            confidence=0.95 if observed else 0.85,
+            fix_summary="give every workload the same root CA (restore the common root / cacerts secret, or distribute both roots during rotation), then restart the workloads",
+            evidence=ev, observed=observed,
+            resources=[f"Pod {pod.metadata.namespace}/{pod.metadata.name}", f"Pod {r.namespace}/{r.name}"],
+            steps=[
+                FixStep(description="compare the roots yourself", command=f"istioctl proxy-config rootca-compare pod/{pod.metadata.name}.{pod.metadata.namespace} pod/{r.name}.{r.namespace}"),
+                FixStep(description="check which CA istiod uses (plugged-in cacerts)", command=f"kubectl get secret cacerts -n {ctx.conn.istio_namespace} -o jsonpath='{{.data.root-cert\\.pem}}' | base64 -d | openssl x509 -noout -serial -subject"),
+                FixStep(description="after restoring a common root, restart the workloads so they get certificates from it",
+                        command=f"kubectl rollout restart deployment -n {pod.metadata.namespace}"),
+            ],
+            ordered=True,
+        ))
+    if problems:
+        return _result(problems, ctx, decided=True, ok_summary="", na_summary="")
+    if compared:
+        return CheckResult.passed(f"{pod.metadata.name} and {compared} peer(s) share root CA serial {my_secret.serial}")
+    if fails:
+        return CheckResult.unknown("CERTIFICATE_VERIFY_FAILED is logged but no peer config dump was available to compare root CAs",
+                                   reason="the peer's config dump (ROOTCA) is needed to compare roots")
+    return CheckResult.not_applicable("no peer pod to compare root CAs with")
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip().replace(" ", "T"))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _reference_time(logs: Iterable[Any], dumps: Iterable[Any]) -> datetime | None:
+    """The latest instant the evidence itself shows (log lines, secret pushes).
+
+    Certificate expiry is judged against it rather than against the clock of the machine that
+    parses the dump: a replayed recording is read long after it was taken, and a live proxy log
+    covers the last hour anyway. None when the evidence carries no time at all.
+    """
+    latest: datetime | None = None
+    for log in logs:
+        if log is None:
+            continue
+        for t in [e.start_time for e in log.entries] + [ev.timestamp for ev in log.events]:
+            ts = _parse_ts(t)
+            if ts is not None and (latest is None or ts > latest):
+                latest = ts
+    for d in dumps:
+        raw = getattr(d, "secrets_raw", None) or {}
+        for key in ("dynamic_active_secrets", "dynamic_warming_secrets"):
+            for e in raw.get(key) or ():
+                ts = _parse_ts(e.get("last_updated") or e.get("lastUpdated"))
+                if ts is not None and (latest is None or ts > latest):
+                    latest = ts
+    return latest
+
+
+def _cert_problems(dump: Any, ref: datetime | None = None) -> tuple[list[str], list[Any]]:
+    bad: list[str] = []
+    secrets = []
+    names = {s.name for s in dump.secrets}
+    for s in dump.secrets:
+        if s.name not in ("default", "ROOTCA"):
+            continue
+        if s.status in ("WARMING", "UNINITIALIZED") or s.status.upper().startswith("WARM"):
+            bad.append(f"secret {s.name} is {s.status} (never received from the CA)")
+            secrets.append(s)
+        elif (s.not_after is not None and s.not_after < ref) if ref is not None and s.not_after is not None else s.valid is False:
+            when = f" (NOT AFTER {s.not_after:%Y-%m-%dT%H:%M:%SZ})" if s.not_after else ""
+            bad.append(f"secret {s.name} holds no valid certificate{when}")
+            secrets.append(s)
+    if "default" not in names and "secrets" in dump.sections:
+        bad.append("no workload certificate (secret default) at all")
+    return bad, secrets
+
+
+def _secret_row(s: Any) -> str:
+    na = f"{s.not_after:%Y-%m-%dT%H:%M:%SZ}" if s.not_after else ""
+    nb = f"{s.not_before:%Y-%m-%dT%H:%M:%SZ}" if s.not_before else ""
+    return f"RESOURCE NAME: {s.name}  TYPE: {s.type}  STATUS: {s.status}  VALID CERT: {str(bool(s.valid)).lower()}  SERIAL NUMBER: {s.serial}  NOT AFTER: {na}  NOT BEFORE: {nb}"
+
+
+@check(
+    "MTLS-CERT-NOT-READY",
+    needs=(Need.POD, Need.CONFIG_DUMP),
+    optional=(Need.PROXY_LOGS,),
+    peer_needs=(Need.CONFIG_DUMP, Need.PROXY_LOGS),
+)
+def cert_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """The workload certificate (or root) is missing, still warming, or expired on this proxy or a peer."""
+    pod = ctx.pod()
+    dump = ctx.config_dump()
+    if "secrets" not in dump.sections and not dump.secrets:
+        return CheckResult.unknown("the config dump has no secrets section", reason="secrets were not part of the config dump")
+    problems: list[Problem] = []
+    targets = [(pod.metadata.namespace, pod.metadata.name, dump)] + [
+        (r.namespace, r.name, ctx.ev.get_or(None, Need.CONFIG_DUMP, r.namespace, r.name)) for r in ctx.related
+    ]
+    for ns, name, d in targets:
+        if d is None or pod.is_gateway and name == pod.metadata.name and not d.secrets:
+            continue
+        log = ctx.ev.get_or(None, Need.PROXY_LOGS, ns, name)
+        bad, secrets = _cert_problems(d, _reference_time([log], [d]))
+        if not bad:
+            continue
+        sds = [e for e in (log.events if log is not None else []) if e.kind in ("sds_error", "warming")]
+        cvf = [e for e in (log.entries if log is not None else []) if "TLS" in _tls_text(e)]
+        ev = [ctx.ref(Need.CONFIG_DUMP, "\n".join(_secret_row(s) for s in secrets) or "\n".join(bad), "istioctl proxy-config secret", namespace=ns, name=name)]
+        observed = []
+        if sds:
+            ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in sds[:3]), "SDS errors in the istio-proxy log", namespace=ns, name=name))
+            observed.append(f"{len(sds)}× certificate/SDS error in the istio-proxy log of {name}")
+        if cvf:
+            observed += _summarize(cvf, name)
+        self_or_peer = "this pod" if name == pod.metadata.name else f"peer {ns}/{name}"
+        problems.append(Problem(
+            summary=f"{self_or_peer}: " + "; ".join(bad) + ": its proxy cannot complete mTLS handshakes",
+            short=f"{name}: {bad[0]}",
+            confidence=0.93 if observed or name == pod.metadata.name else 0.85,
+            fix_summary="get the proxy a valid workload certificate: check istiod (CA) health and the proxy's SDS errors, then restart the pod",
+            evidence=ev, observed=observed,
+            resources=[f"Pod {ns}/{name}"],
+            steps=[
+                FixStep(description="see the certificate state", command=f"istioctl proxy-config secret {name} -n {ns}"),
+                FixStep(description="check the CA (istiod) for signing errors", command=f"kubectl logs -n {ctx.conn.istio_namespace} -l app=istiod --tail=200"),
+                FixStep(description="restart the pod so pilot-agent requests a new certificate", command=f"kubectl delete pod {name} -n {ns}"),
+            ],
+            ordered=True,
+        ))
+    return _result(problems, ctx, decided=True,
+                   ok_summary=f"workload certificate and root CA are ACTIVE and valid on {pod.metadata.name}"
+                   + (f" and {len(targets) - 1} peer(s) examined" if len(targets) > 1 else ""), na_summary="")
+
+
+def _identity(td: str, pod: Any) -> str:
+    return f"spiffe://{td}/ns/{pod.metadata.namespace}/sa/{pod.spec.service_account_name or 'default'}"
+
+
+def _san_matches(san: str, identity: str) -> bool:
+    if san == identity:
+        return True
+    # prefix matchers (trust-domain aliases) are printed as their prefix
+    return san.endswith("/") and identity.startswith(san)
+
+
+@check(
+    "MTLS-SAN-MISMATCH",
+    needs=(Need.POD, Need.DESTINATION_RULES, Need.SERVICES, Need.PODS),
+    # PeerAuthentications: the server's effective mode decides whether the SAN check applies
+    optional=(Need.CONFIG_DUMP, Need.ENVOY_STATS, Need.PROXY_LOGS, Need.CONTROL_PLANE_CONFIGMAPS, Need.PEER_AUTHENTICATIONS),
+    peer_needs=(Need.CONFIG_DUMP,),
+)
+def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """The subject alternative names a client verifies (DestinationRule subjectAltNames, or the ones in its
+    Envoy cluster) match none of the server pods' SPIFFE identities."""
+    pod = ctx.pod()
+    ctx.pods()  # required: the namespace's pods decide who serves what
+    ctx.resources(Need.DESTINATION_RULES)
+    try:
+        mesh_td = ctx.mesh_config(pod.revision).trust_domain or "cluster.local"
+    except MissingEvidence:  # mesh config is corroboration only: Istio's default trust domain
+        mesh_td = "cluster.local"
+    problems: list[Problem] = []
+    decided = False
+
+    def server_td(server: Any) -> str:
+        peer = _pod_dump(ctx, server)
+        if peer is not None:
+            for s in peer.secrets:
+                if s.name == "default" and s.trust_domain:
+                    return s.trust_domain
+        return mesh_td
+
+    def judge(dr: Any | None, sans: list[str], source: str, host: str, port: int, servers: list[Any], client: Any | None,
+              extra_ev: list[EvidenceRef], entries: list[AccessLogEntry]) -> None:
+        idents = sorted({_identity(server_td(s), s) for s in servers})
+        if not idents or any(_san_matches(x, i) for x in sans for i in idents):
+            return
+        ev = list(extra_ev) + [ctx.ref(Need.PODS, "\n".join(idents), "identities the server pods present (service accounts)",
+                                       namespace=servers[0].metadata.namespace)]
+        observed: list[str] = []
+        stats = ctx.ev.get_or(None, Need.ENVOY_STATS, client.metadata.namespace, client.metadata.name) if client is not None else None
+        if stats:
+            n = sum(v for k, v in stats.items() if k.endswith("ssl.fail_verify_san") and host in k)
+            if n:
+                observed.append(f"ssl.fail_verify_san = {n} on the clusters of {host}")
+                ev.append(ctx.ref(Need.ENVOY_STATS, "\n".join(f"{k}: {v}" for k, v in stats.items() if k.endswith("ssl.fail_verify_san") and host in k and v),
+                                  "SAN verification failures", namespace=client.metadata.namespace, name=client.metadata.name))
+        cvf = [e for e in entries if _CVF in _tls_text(e)]
+        if cvf:
+            ev.append(ctx.ref(Need.PROXY_LOGS, _raw(cvf), "certificate verification fails"))
+            observed += _summarize(cvf, host)
+        problems.append(Problem(
+            summary=(f"{source} verifies subjectAltNames {sans} for {host}:{port}, but its server pods present {idents}: "
+                     "the handshake fails certificate verification"),
+            short=f"SANs {sans[:2]} vs {idents[:2]}",
+            confidence=0.93 if observed else 0.75,
+            fix_summary="make subjectAltNames match the server's service account identity (or remove them and let Istio derive them); "
+            "after a trust-domain change, configure trustDomainAliases",
+            evidence=ev, observed=observed,
+            resources=[f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}"] if dr is not None else [],
+            steps=[FixStep(description=f"set subjectAltNames of DestinationRule {dr.metadata.namespace}/{dr.metadata.name} to {idents[0]} (or remove the field)",
+                           command=f"kubectl edit destinationrule {dr.metadata.name} -n {dr.metadata.namespace}")] if dr is not None
+            else [FixStep(description="check the trust domain and aliases of the mesh (meshConfig.trustDomain / trustDomainAliases)",
+                          command=f"kubectl -n {ctx.conn.istio_namespace} get configmap istio -o jsonpath='{{.data.mesh}}'")],
+        ))
+
+    if pod.has_sidecar:
+        for d in _client_dests(ctx, pod):
+            svc, sps = _server_ports(ctx, d.host, d.port)
+            servers = [s.pod for s in (sps or []) if s.pod.has_sidecar]
+            if not servers:
+                continue
+            applied = _applied(ctx, d.host, pod.metadata.namespace, pod.labels)
+            tls = _dr_tls(applied.rule, d.port, d.subset) if applied is not None else (None, "")
+            cl, ctls = _cluster_tls(ctx, pod, d.host, d.port, d.subset)
+            if ctls is not None and ctls.mode == "istio_mutual" and ctls.sans:
+                decided = True
+                judge(applied.rule if applied and tls[0] is not None and tls[0].subject_alt_names else None, list(ctls.sans),
+                      f"the client's Envoy cluster {cl.name}", d.host, d.port, servers, pod,
+                      [ctx.ref(Need.CONFIG_DUMP, f"{_describe_cluster_tls(cl)}\nsubjectAltNames verified: {list(ctls.sans)}", "what the client's Envoy verifies")],
+                      d.entries)
+            elif tls[0] is not None and tls[0].mode == "ISTIO_MUTUAL" and tls[0].subject_alt_names:
+                decided = True
+                if ctls is not None and ctls.mode != "istio_mutual":
+                    continue
+                judge(applied.rule, list(tls[0].subject_alt_names), f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}",
+                      d.host, d.port, servers, pod, [ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(applied.rule), f"{tls[1]}.subjectAltNames")], d.entries)
+    if pod.has_sidecar:
+        for sp in _own_served_ports(ctx, pod):
+            for dr, _why in _drs_targeting(ctx, sp.svc.fqdn()):
+                tls, where = _dr_tls(dr, sp.port.port, None)
+                if tls is None or tls.mode != "ISTIO_MUTUAL" or not tls.subject_alt_names:
+                    continue
+                decided = True
+                if any(f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}" in p.resources for p in problems):
+                    continue
+                judge(dr, list(tls.subject_alt_names), f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}", sp.svc.fqdn(), sp.port.port,
+                      [pod], None, [ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(dr), f"{where}.subjectAltNames")], [])
+    return _result(problems, ctx, decided=decided,
+                   ok_summary="the subjectAltNames verified match the server identities",
+                   na_summary="no subjectAltNames are verified on the paths examined")
+
+
+# --------------------------------------------------------------------------------------
+# MTLS-PEER-NO-CERT
+# --------------------------------------------------------------------------------------
+
+
+@check(
+    "MTLS-PEER-NO-CERT",
+    needs=(Need.POD, Need.ENVOY_STATS),
+    optional=(Need.PROXY_LOGS, Need.PEER_AUTHENTICATIONS, Need.SERVICES, Need.PODS, Need.CONTROL_PLANE_CONFIGMAPS),
+)
+def peer_no_cert(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """TLS without a client certificate reaches a STRICT port (silent in the default access log)."""
+    pod = ctx.pod()
+    stats = ctx.ev.get(Need.ENVOY_STATS, ctx.namespace, ctx.pod_name)
+    names = {k: v for k, v in stats.items() if k.startswith("listener.") and k.endswith("ssl.fail_verify_no_cert") and v > 0}
+    log = ctx.ev.get_or(None, Need.PROXY_LOGS, ctx.namespace, ctx.pod_name)
+    debug = [e for e in (log.events if log is not None else []) if _NO_CERT in e.raw]
+    if log is not None:
+        debug += [e for e in log.entries if _NO_CERT in _tls_text(e)]  # type: ignore[misc]
+    if not names and not debug:
+        has_listener_ssl = any(k.startswith("listener.") and ".ssl." in k for k in stats)
+        if has_listener_ssl:
+            return CheckResult.passed("ssl.fail_verify_no_cert is 0 on every inbound listener")
+        return CheckResult.not_applicable("no TLS listener statistics on this proxy (no inbound mTLS)")
+    strict = []
+    if ctx.ev.has(Need.PEER_AUTHENTICATIONS) and ctx.ev.has(Need.SERVICES):
+        strict = [s for s in _own_served_ports(ctx, pod) if s.mtls is not None and s.mtls.mode == "STRICT"]
+    total = sum(names.values())
+    ev = []
+    if names:
+        ev.append(ctx.ref(Need.ENVOY_STATS, "\n".join(f"{k}: {v}" for k, v in names.items()), "TLS handshakes without a client certificate"))
+    if debug:
+        ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in debug[:3]), "Envoy connection log"))
+    where = (f"port(s) {', '.join(str(s.target) for s in strict)} are STRICT ({strict[0].mtls.source})" if strict
+             else "the inbound listener requires an Istio client certificate")
+    return CheckResult.failed(
+        f"{total or len(debug)} TLS connection(s) to this pod presented no client certificate (PEER_DID_NOT_RETURN_A_CERTIFICATE) and were "
+        f"rejected: {where}. A client speaks plain TLS (its own HTTPS, or a DestinationRule SIMPLE) instead of Istio mTLS",
+        evidence=ev,
+        observed=[f"ssl.fail_verify_no_cert = {total}"] if total else [f"{len(debug)}× {_NO_CERT} in the Envoy connection log"],
+        confidence=0.85 if strict else 0.75,
+        fix=Fix(summary="send the traffic through a mesh client (its sidecar adds the Istio certificate), or accept plaintext/TLS on that port with PERMISSIVE",
+                steps=[FixStep(description="find the client: raise the connection log level and look for the peer address",
+                               command=f"istioctl proxy-config log {pod.metadata.name} -n {pod.metadata.namespace} --level connection:debug"),
+                       FixStep(description="watch the counter while reproducing",
+                               command=f"kubectl exec {pod.metadata.name} -n {pod.metadata.namespace} -c istio-proxy -- pilot-agent request GET stats | grep fail_verify_no_cert")]
+                + ([_pa_port_fix(strict[0], "PERMISSIVE")] if strict else [])),
+        resources=[f"Pod {pod.metadata.namespace}/{pod.metadata.name}"],
+    )

@@ -1,0 +1,155 @@
+"""What Envoy does with the logged request: ``ROUTE-AUTHORITY-MISMATCH`` (no virtual host for the
+``:authority``) and ``ROUTE-MATCH-MISS`` (a virtual host, but no route matches the path).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from istio_doctor.engine.checks.routes._proxy import (
+    _find_vhost,
+    _is_ip,
+    _is_nr,
+    _lines,
+    _path_matches,
+    _path_only,
+    _route_config_name,
+    _route_match_text,
+    _route_ref,
+)
+from istio_doctor.engine.checks.routes._resources import (
+    _gw_refs,
+    _nr_without_vhost,
+    _service_entries_for,
+    _service_for_authority,
+    _vs_excerpt,
+    _vs_ns,
+)
+from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.model import CheckResult, Fix, FixStep
+from istio_doctor.engine.registry import NoParams, check
+from istio_doctor.evidence.bundle import Need
+from istio_doctor.engine.mesh.hosts import host_matches, resolve_short_name
+
+# --------------------------------------------------------------------------------------
+# ROUTE-AUTHORITY-MISMATCH / ROUTE-MATCH-MISS (what Envoy does with the logged request)
+# --------------------------------------------------------------------------------------
+
+
+def _known_host(ctx: CheckContext, host: str, client_ns: str) -> bool:
+    """Whether any configuration names this host (a VirtualService host or a registry entry)."""
+    svc = _service_for_authority(ctx, host, client_ns)
+    if svc is not None or (not _is_ip(host) and _service_entries_for(ctx, host)):
+        return True
+    sfq = svc.fqdn() if svc is not None else None
+    for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
+        for h in vs.spec.hosts:
+            r = resolve_short_name(h, _vs_ns(vs))
+            if h == "*":
+                # '*' names no host in particular, but a '*' VirtualService meant for a gateway
+                # does serve this request: then the binding, not the Host header, is wrong.
+                if _gw_refs(vs):
+                    return True
+                continue
+            if host_matches(r, host) or (sfq and host_matches(r, sfq)):
+                return True
+    return False
+
+
+@check("ROUTE-AUTHORITY-MISMATCH", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS, Need.VIRTUAL_SERVICES, Need.SERVICES),
+       optional=(Need.SERVICE_ENTRIES,))
+def authority_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """The request's Host/:authority matches no virtual host domain and no configured host."""
+    pod = ctx.pod()
+    dump = ctx.config_dump()
+    log = ctx.proxy_log()
+    nr = [e for e in log.entries if _is_nr(e) and e.authority]
+    if not nr:
+        return CheckResult.not_applicable("no 404 NR route_not_found in the istio-proxy log")
+    misses = _nr_without_vhost(ctx, dump, log, pod)
+    unknown = {a: es for a, es in misses.items() if not _known_host(ctx, a, ctx.namespace)}
+    if not unknown:
+        return CheckResult.passed("every authority of the 404 NR requests is a configured host: the miss is elsewhere")
+    host, es = max(unknown.items(), key=lambda kv: len(kv[1]))
+    rc_name = _route_config_name(dump, es[0], pod.is_gateway)
+    rc = dump.route_config(rc_name)
+    domains = sorted({d for vh in (rc.virtual_hosts if rc else []) if vh.routes for d in vh.domains})
+    hint = ""
+    if _is_ip(host):
+        hint = " (the client addresses an IP instead of a host name)"
+    evidence = [ctx.ref(Need.PROXY_LOGS, _lines(es), f"404 NR for authority {es[0].authority}")]
+    if rc is not None:
+        evidence.append(_route_ref(ctx, rc, f"route {rc_name}: no virtual host domain matches {es[0].authority}"))
+    return CheckResult.failed(
+        f"{len(es)} request(s) with :authority {es[0].authority!r}{hint} got 404 NR: route {rc_name or '?'} has no virtual host for it "
+        f"(domains served: {domains or 'none'}) and no VirtualService or Service names that host",
+        evidence=evidence, observed=[f"{len(es)}× 404 NR route_not_found for authority {es[0].authority}"], confidence=0.85,
+        resources=[f"Pod {ctx.namespace}/{pod.name}"],
+        fix=Fix(summary=f"send a Host header the routes serve ({', '.join(domains[:3]) or 'a configured host'}), or add {host!r} to the VirtualService hosts (and Gateway hosts)",
+                steps=[FixStep(description="test with the served host name",
+                               command=f"curl -sv -H 'Host: {domains[0] if domains else '<host>'}' http://<address>{_path_only(es[0].path)}"),
+                       FixStep(description=f"or serve {host} too: add it to spec.hosts of the VirtualService (and the Gateway servers for ingress)")]),
+    )
+
+
+@check("ROUTE-MATCH-MISS", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS), optional=(Need.VIRTUAL_SERVICES,))
+def match_miss(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """A virtual host matches the request but none of its routes matches the path (no catch-all)."""
+    pod = ctx.pod()
+    dump = ctx.config_dump()
+    log = ctx.proxy_log()
+    nr = [e for e in log.entries if _is_nr(e) and e.authority]
+    if not nr:
+        return CheckResult.not_applicable("no 404 NR route_not_found in the istio-proxy log (an application's own 404 is via_upstream)")
+    misses: list[tuple[Any, Any, Any]] = []
+    for e in nr:
+        rc_name = _route_config_name(dump, e, pod.is_gateway)
+        vh = _find_vhost(dump, rc_name, e.authority)
+        if vh is None or not vh.routes:
+            continue
+        path = _path_only(e.path)
+        if any(_path_matches(r, path) and not r.match.headers for r in vh.routes):
+            continue
+        misses.append((e, vh, rc_name))
+    if not misses:
+        return CheckResult.passed("no 404 NR request reached a virtual host whose routes miss its path")
+    e0, vh, rc_name = misses[0]
+    same = [e for e, v, _ in misses if v.name == vh.name]
+    paths = sorted({_path_only(e.path) for e in same})
+    vs_ref = next((r.virtual_service for r in vh.routes if r.virtual_service), None)
+    matches = [_route_match_text(r) for r in vh.routes]
+    evidence = [ctx.ref(Need.PROXY_LOGS, _lines(same), "404 NR for paths no route matches"),
+                ctx.ref(Need.CONFIG_DUMP, {"route_config": rc_name, "virtual_host": vh.name, "domains": vh.domains,
+                                           "routes": [{"match": m} for m in matches]}, "the routes of the matched virtual host")]
+    vs_obj = None
+    if vs_ref:
+        name, _, ns = vs_ref.partition(".")
+        vs_obj = next((v for v in ctx.ev.get_or([], Need.VIRTUAL_SERVICES) if v.metadata.name == name and _vs_ns(v) == ns), None)
+        if vs_obj is not None:
+            evidence.append(ctx.ref(Need.VIRTUAL_SERVICES, _vs_excerpt(vs_obj), "the VirtualService behind these routes"))
+    header_only = [m for m in matches if m.get("headers")]
+    why = " (some routes also require headers the request did not carry)" if header_only else ""
+    default_dest = None
+    if vs_obj is not None:
+        for h in vs_obj.spec.http:
+            if h.route:
+                default_dest = h.route[0].destination
+                break
+    patch = None
+    if default_dest is not None:
+        d = {"host": default_dest.host}
+        if default_dest.port and default_dest.port.number:
+            d["port"] = {"number": default_dest.port.number}  # type: ignore[assignment]
+        patch = "spec:\n  http:\n  # ...existing rules, then a last rule without match:\n  - route:\n    - destination:\n" + "".join(
+            f"        {k}: {json.dumps(v) if isinstance(v, dict) else v}\n" for k, v in d.items())
+    target = f"VirtualService {vs_ref.split('.')[1]}/{vs_ref.split('.')[0]}" if vs_ref else f"virtual host {vh.name}"
+    return CheckResult.failed(
+        f"{len(same)} request(s) to {e0.authority} for {paths} got 404 NR: virtual host {vh.name} (route {rc_name}) matches the host "
+        f"but none of its {len(vh.routes)} route(s) matches the path{why}; {target} has no catch-all rule",
+        evidence=evidence, observed=[f"{len(same)}× 404 NR route_not_found for {e0.authority}{paths[0]}"], confidence=0.9,
+        resources=[target],
+        fix=Fix(summary=f"add a match for {paths[0]} or a default (match-less) last rule to {target}",
+                steps=[FixStep(description="append a catch-all route as the last http rule", yaml_patch=patch,
+                               command=(f"kubectl edit virtualservice {vs_ref.split('.')[0]} -n {vs_ref.split('.')[1]}" if vs_ref else None))]),
+    )

@@ -157,3 +157,29 @@ def test_cli_healthy_ambient_recording_exits_zero() -> None:
     text = subprocess.run(["istio-doctor", "diagnose", "--replay", str(rec)], capture_output=True, text=True, env=env, timeout=120)
     assert text.returncode == 0
     assert "it is in ambient mode (ambient.istio.io/redirection=enabled), ztunnel carries its traffic" in " ".join(text.stdout.split())
+
+
+def test_every_ambient_check_has_a_failing_recording_and_a_lookalike_control() -> None:
+    """Each implemented AMB check is proved by a recording where it ranks (first or among the
+    findings) and ruled out by a look-alike control that resembles it and comes out clean."""
+    import yaml
+
+    from istio_doctor.engine.catalogue import load_catalogue
+    from tests.scenarios import _ambient
+
+    for mod in ("capture", "ztunnel", "waypoint", "authz", "probes", "egress", "ambient"):
+        __import__(f"tests.scenarios.{mod}")
+    codes = {c for c in load_catalogue() if c.startswith("AMB-")}
+    assert len(codes) >= 30
+    failing: set[str] = set()
+    clean: set[str] = set()
+    for exp in (ROOT / "recordings").glob("*/*.expect.yaml"):
+        e = yaml.safe_load(exp.read_text(encoding="utf-8"))
+        failing |= set(e.get("findings") or [])
+        if e["verdict"] == "no_problem_found" and e["findings"] == []:
+            key = f"{exp.parent.name}/{exp.name.removesuffix('.expect.yaml')}"
+            resembles = set(_ambient.LOOKALIKES.get(key, ()))
+            if resembles != set(_ambient.AMB_CODES):  # a healthy mesh resembles nothing in particular
+                clean |= resembles
+    assert codes - failing == set(), "AMB checks without a failing recording"
+    assert codes - clean == set(), "AMB checks without a look-alike control"

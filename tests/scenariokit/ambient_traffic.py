@@ -155,6 +155,13 @@ def _exchange(world: World, c: Pod, authority: str, at: float, i: int) -> list[L
                     err, s.node)
         return out
     hb = {"dst.addr": f"{s.ip}:15008", "dst.hbone_addr": f"{s.ip}:{tp}", **dst, "dst.identity": sid}
+    if am.partially_added(world, s):
+        # istio-cni set the pod's in-pod redirection but no ztunnel serves it: whatever the client
+        # sends (HBONE to an "enabled" pod, plaintext to a "pending" one, which istiod does not
+        # mark HBONE) is redirected to a socket nobody listens on
+        outbound("error", hb if am.redirection(world, s) == "enabled" else {"dst.addr": f"{s.ip}:{tp}", **dst},
+                 "io error: Connection refused (os error 111)")
+        return out
     if s.injected:
         # ambient client -> sidecar server: HBONE needs the sidecar's 15008 listener (ISTIO_META_ENABLE_HBONE)
         if a.sidecars_accept_hbone and tp != 15020:

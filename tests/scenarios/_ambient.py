@@ -49,8 +49,14 @@ def fail(playbook: str, name: str, desc: str, w: World, tgt: str, first: str, *,
     return Scenario(playbook, name, desc, tgt, "auto", w, Expect(findings_first=first, findings=[first, *also], absent=quiet))
 
 
+#: "playbook/name" of each look-alike control -> the codes it resembles (tests/test_ambient_engine.py
+#: asserts every implemented AMB check has at least one)
+LOOKALIKES: dict[str, tuple[str, ...]] = {}
+
+
 def control(playbook: str, name: str, desc: str, w: World, tgt: str, *, ruled_out: tuple[str, ...]) -> Scenario:
     """A look-alike: it resembles the causes ``ruled_out`` but the mesh is healthy."""
+    LOOKALIKES[f"{playbook}/{name}"] = ruled_out
     return Scenario(playbook, name, desc, tgt, "auto", w,
                     Expect(findings_first=None, findings=[], absent=list(AMB_CODES), verdict="no_problem_found"))
 

@@ -59,6 +59,10 @@ def _scenarios() -> list:  # type: ignore[type-arg]
     w = world(_new_pods("default/productpage-v1"), pod_faults={"default/productpage-v1": "no_sandbox"})
     out.append(fail(CAP, "cni-no-ztunnel", "new pod stuck ContainerCreating: istio-cni cannot push it to a ztunnel "
                     "(FailedCreatePodSandBox ... no ztunnel connection)", w, target(w, "productpage"), "AMB-CNI-NO-ZTUNNEL"))
+    w = world(_new_pods("default/ratings-v1"), pod_faults={"default/ratings-v1": "no_sandbox"})
+    out.append(control(CAP, "lookalike-no-ztunnel-event-other-pod", "the 'no ztunnel connection' sandbox event names "
+                       "another pod (ratings), not the one diagnosed", w, target(w, "productpage"),
+                       ruled_out=("AMB-CNI-NO-ZTUNNEL",)))
 
     w = world()
     out.append(fail(CAP, "ns-not-enrolled", "a pod in a namespace without istio.io/dataplane-mode=ambient, in a cluster "
@@ -70,6 +74,10 @@ def _scenarios() -> list:  # type: ignore[type-arg]
     w = world(workload_label("default/productpage-v1", "istio.io/dataplane-mode", "none"))
     out.append(fail(CAP, "pod-optout", "pod labelled istio.io/dataplane-mode=none in an ambient namespace", w,
                     target(w, "productpage"), "AMB-POD-OPTOUT"))
+    w = world(workload_label("default/productpage-v1", "sidecar.istio.io/inject", "false"))
+    out.append(control(CAP, "lookalike-sidecar-optout-label", "pod labelled sidecar.istio.io/inject=false in an ambient "
+                       "namespace: a sidecar opt-out, which leaves ambient alone", w, target(w, "productpage"),
+                       ruled_out=("AMB-POD-OPTOUT",)))
 
     w = world(exclude_namespaces=["default"])
     out.append(fail(CAP, "excluded-ns", "istio-cni excludes namespace default (EXCLUDE_NAMESPACES)", w,
@@ -85,6 +93,10 @@ def _scenarios() -> list:  # type: ignore[type-arg]
     out.append(found(CAP, "redirection-pending-ztunnel-down", "ztunnel not Ready on the node: istio-cni leaves the pod "
                      "pending", w, target(w, "productpage"), ("AMB-ZTUNNEL-UNHEALTHY", "AMB-REDIRECTION-PENDING"),
                      first="AMB-ZTUNNEL-UNHEALTHY"))
+    w = world(ztunnel={"kind-worker3": "not_ready"}, version="1.26.1")
+    out.append(control(CAP, "lookalike-pending-other-node", "pods are pending on another node (its ztunnel is not Ready); "
+                       "the diagnosed pod (details) is enabled and its traffic avoids that node", w, target(w, "details"),
+                       ruled_out=("AMB-REDIRECTION-PENDING", "AMB-ZTUNNEL-UNHEALTHY")))
 
     w = world(cni_ready_ago_s={"kind-worker": 600}, pod_faults={"default/productpage-v1": "reconcile_failed"})
     out.append(fail(CAP, "pod-before-cni", "node rebooted: the pod started before istio-cni was Ready and its in-pod "

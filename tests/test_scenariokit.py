@@ -100,6 +100,8 @@ def test_every_need_is_answerable(version: str) -> None:
     meshed = pod_of(w, "productpage-v1")
     bare = pod_of(w, "sleep", "legacy")
     for need in Need:
+        if need.node_agent or need is Need.SECURITY_GROUP_POLICIES:
+            continue  # ambient kinds: answered by an ambient (EKS) world, tests/test_scenariokit_ambient.py
         for pod in (meshed, bare):
             call = build_call(need, CONN, namespace=pod.namespace, name=pod.name, istioctl_minor=_minor(w))
             res = r.run_sync(call.argv)

@@ -60,6 +60,37 @@ def _keys(items: Any) -> set[str]:
     return set().union(*[set(x) for x in vals]) if vals else set()
 
 
+# -- every ambient kind -----------------------------------------------------------------------------
+
+
+def test_every_ambient_need_is_answerable_from_the_pods_node_agent() -> None:
+    """The ambient kinds of evidence/kinds.py: cluster lists answer; node-agent kinds answer from
+    the ztunnel / istio-cni pod of the examined pod's node (the gatherer's resolution), and parse."""
+    from istio_doctor.evidence.bundle import Need, Scope
+    from istio_doctor.evidence.commands import build_call
+    from istio_doctor.evidence.kinds import ParseEnv
+    from istio_doctor.evidence.target import Connection
+    from tests.scenariokit.runner import WorldRunner
+
+    w = ambient_world(ambient=Ambient(platform="eks", aws_node_env={"ENABLE_POD_ENI": "true"}))
+    r = WorldRunner(w)
+    pod = next(p for p in w.pods if p.name.startswith("productpage"))
+    conn = Connection()
+    ambient_kinds = [n for n in Need if n.node_agent] + [Need.ZTUNNEL_PODS, Need.CNI_PODS, Need.DAEMONSETS, Need.NODES,
+                                                          Need.NETWORK_POLICIES, Need.CNI_CONFIG, Need.CILIUM_CONFIG,
+                                                          Need.RESOURCE_QUOTAS, Need.SECURITY_GROUP_POLICIES]
+    for need in ambient_kinds:
+        ns, name = pod.namespace, pod.name
+        if need.node_agent:
+            ns, name = "istio-system", am.agent_pod_name(need.node_agent, pod.node)
+        call = build_call(need, conn, namespace=ns, name=name, istioctl_minor=w.istioctl.minor)
+        res = r.run_sync(call.argv)
+        assert res.exit_code == 0, (need, call.argv, res.stderr)
+        value = need.parse(res.stdout, ParseEnv(command=" ".join(call.argv)))
+        if need.scope is Scope.POD or need in (Need.ZTUNNEL_PODS, Need.CNI_PODS, Need.DAEMONSETS, Need.NODES):
+            assert value, need
+
+
 # -- ztunnel /config_dump -------------------------------------------------------------------------
 
 

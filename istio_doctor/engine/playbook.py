@@ -175,7 +175,8 @@ def symptoms_of(playbooks: dict[str, Playbook]) -> list[str]:
     """The symptoms a user may ask for: ``auto`` and every symptom a loaded playbook declares
     (the one definition; the CLI's ``--symptom`` and the TUI's picker read it)."""
     out = [AUTO_SYMPTOM]
-    for pb in playbooks.values():
+    # ambient playbooks share the sidecar symptoms: the sidecar playbooks set the order
+    for pb in sorted(playbooks.values(), key=lambda pb: "sidecar" not in pb.dataplane):
         out += [s for s in pb.symptoms if s not in out]
     return out
 

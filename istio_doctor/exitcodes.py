@@ -22,11 +22,18 @@ class ExitCode(IntEnum):
 
 EXIT_CODE_DOCS: dict[ExitCode, str] = {
     ExitCode.OK: "no problem found: every check that ran passed and all evidence was gathered",
-    ExitCode.PROBLEMS_FOUND: "problem found: at least one finding (most likely root cause first)",
-    ExitCode.USAGE: "usage error: bad arguments, invalid name, target not found, unreadable recording or playbook",
+    ExitCode.PROBLEMS_FOUND: (
+        "problem found: at least one finding (most likely root cause first), or failing requests in the proxy "
+        "logs that no check explains"
+    ),
+    ExitCode.USAGE: (
+        "usage error: bad arguments, invalid name, target not found (or not in the replayed recording), "
+        "unreadable kubeconfig or unknown context, unreadable recording or playbook"
+    ),
     ExitCode.EVIDENCE_INCOMPLETE: (
-        "evidence could not be gathered (missing binary, RBAC, timeout, unreachable cluster, "
-        "unknown format) and nothing was found in what could be: never a healthy verdict"
+        "evidence could not be gathered (kubectl missing, API server unreachable or not an API server, "
+        "credentials refused, RBAC, timeout, unknown format) and nothing was found in what could be: "
+        "never a healthy verdict"
     ),
     ExitCode.INTERRUPTED: "interrupted (SIGINT) while gathering or diagnosing",
 }

@@ -6,7 +6,12 @@ namespace scan fetches per-pod evidence only for the pods the cheap signals flag
 the other side of the failing requests come last, for the checks with ``peer_needs``), the
 ``Gatherer`` fetches each pass concurrently, and the evidence goes back to the plan.
 
-Ctrl-C during gathering yields a partial report (exit code 130), never a traceback.
+Before (and while) the first pass runs, the preflight (``evidence/preflight.py``) asks whether
+kubectl, the kubeconfig, the API server and istioctl are usable; a failure stops the calls and
+ends the run with one sentence (exit 2 or 3) instead of minutes of doomed calls.
+
+Ctrl-C during gathering yields a partial report (exit code 130), never a traceback: the
+gathering's calls are cancelled and reaped before the report is built.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from istio_doctor.engine.ambient_plan import ambient_playbooks
 from istio_doctor.engine.catalogue import load_catalogue
@@ -23,6 +29,8 @@ from istio_doctor.engine.playbook import load_playbooks
 from istio_doctor.engine.registry import load_builtin_checks
 from istio_doctor.evidence.bundle import Evidence
 from istio_doctor.evidence.gather import Gatherer, ProgressEvent
+from istio_doctor.evidence.preflight import DEFAULT_TIMEOUT_S as PREFLIGHT_TIMEOUT_S
+from istio_doctor.evidence.preflight import Preflight, run_preflight
 from istio_doctor.evidence.runner import CommandResult, Runner
 from istio_doctor.evidence.target import Connection, Target
 from istio_doctor.report.build import build_report
@@ -91,6 +99,13 @@ def make_runner(
     from istio_doctor.evidence.runner import LiveRunner, RecordingRunner, ReplayRunner
 
     if replay is not None:
+        from istio_doctor.evidence.bugreport.archive import looks_like_bug_report
+
+        if looks_like_bug_report(replay):
+            # an `istioctl bug-report` archive answers the same calls a recording does
+            from istio_doctor.evidence.bugreport.runner import open_bug_report
+
+            return open_bug_report(replay)
         return ReplayRunner(load_recording(replay), strict=strict_replay, source_name=str(replay))
     live = LiveRunner(conn, timeout_s=timeout_s)
     if record is not None:
@@ -118,7 +133,12 @@ async def run_diagnosis(
     on_progress: Callable[[ProgressEvent], None] | None = None,
     recording: str | None = None,
     timeout_s: float | None = None,
+    preflight: bool = False,
+    preflight_timeout_s: float = PREFLIGHT_TIMEOUT_S,
 ) -> DiagnosisResult:
+    """One diagnosis. ``preflight`` asks first whether a cluster can be reached at all
+    (``evidence/preflight.py``), concurrently with the first pass of evidence; the CLI and the
+    TUI ask for it, the scenario kit does not (its recordings replay without it)."""
     registry = load_builtin_checks()
     catalogue = load_catalogue()
     playbooks = load_playbooks(playbook_dirs or [], known_checks=set(registry.checks))
@@ -130,14 +150,15 @@ async def run_diagnosis(
     g = Gatherer(runner, conn, since=since, timeout_s=timeout_s, on_progress=on_progress)
     plan = DiagnosisPlan(target, needs, peer_needs, ambient_needs=ambient_needs, ambient_peer_needs=ambient_peer_needs)
     interrupted = False
+    pf: Preflight | None = None
 
     def phase(msg: str) -> None:
         if on_progress is not None and msg:
             on_progress(ProgressEvent(phase="phase", message=msg))
 
-    # The one gather loop: the (pure) plan says what to fetch next from what has arrived.
-    steps = plan.steps()
-    try:
+    async def gather_all() -> None:
+        # The one gather loop: the (pure) plan says what to fetch next from what has arrived.
+        steps = plan.steps()
         step = next(steps, None)
         while step is not None:
             phase(step.phase)
@@ -146,23 +167,60 @@ async def run_diagnosis(
                 step = steps.send(g.evidence)
             except StopIteration:
                 step = None
+
+    # The preflight's task is created first so its calls reach the runner (and its concurrency
+    # limit) before the gathering's burst: queued behind thirty calls to a hanging server, the
+    # question "does the server answer?" would wait for their timeouts.
+    async def through_gatherer(argv: tuple[str, ...], timeout: float) -> Any:
+        return await g.call(argv, label="preflight: " + " ".join(argv[:3]), timeout_s=timeout)
+
+    checking = (asyncio.ensure_future(run_preflight(runner, conn, timeout_s=preflight_timeout_s, call=through_gatherer))
+                if preflight else None)
+    gathering = asyncio.ensure_future(gather_all())
+    try:
+        if checking is not None:
+            phase("checking kubectl, the kubeconfig and the API server")
+            pf = await checking
+            if pf.failure is not None:
+                # Nothing the gathering finds can outweigh "no cluster": stop its calls now.
+                await _stop(gathering, g)
+        if not gathering.cancelled():
+            await gathering
     except asyncio.CancelledError:
         # Ctrl-C: diagnose with what arrived; unfinished evidence makes its checks unknown.
         interrupted = True
-        g.cancel()
+        if checking is not None and not checking.done():
+            checking.cancel()
+            await asyncio.gather(checking, return_exceptions=True)
+        await _stop(gathering, g)
     examined, notes = plan.examined, plan.notes
 
-    phase("walking the playbooks")
-    runs, findings, _signals = evaluate(
-        ev=g.evidence, target=target, conn=conn, examined=examined or [Examined(pod=None, related=[])],
-        playbooks=chosen, registry=registry, catalogue=catalogue,
-    )
-    gone = missing_target(target, g.evidence, plan.resolved)
+    stopped = pf is not None and pf.failure is not None
+    runs: list[Any] = []
+    findings: list[Any] = []
+    if not stopped:
+        phase("walking the playbooks")
+        runs, findings, _signals = evaluate(
+            ev=g.evidence, target=target, conn=conn, examined=examined or [Examined(pod=None, related=[])],
+            playbooks=chosen, registry=registry, catalogue=catalogue,
+        )
+    gone = None if stopped else missing_target(target, g.evidence, plan.resolved)
     report = build_report(
         ev=g.evidence, target=target, conn=conn, symptom=symptom, runs=runs, findings=findings,
         results=g.results, call_errors=g.errors, replaying=runner.replaying, recording=recording,
         provenance=_provenance(runner),
-        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone,
+        examined=examined, notes=notes, interrupted=interrupted, missing_target=gone, preflight=pf,
     )
     phase("done")
     return DiagnosisResult(report=report, evidence=g.evidence, results=list(g.results))
+
+
+async def _stop(task: asyncio.Future[None], g: Gatherer) -> None:
+    """Stop a gathering and wait until its calls are killed and reaped (see ``cancel_pending``)."""
+    task.cancel()
+    await g.cancel_pending()
+    while not task.done():
+        try:
+            await asyncio.gather(task, return_exceptions=True)
+        except asyncio.CancelledError:
+            pass

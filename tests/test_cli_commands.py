@@ -64,16 +64,33 @@ t istio-doctor diagnose ""
 t istio-doctor diagnose pod/x --symptom ""
 t istio-doctor diagnose pod/x -o m
 t istio-doctor schema ""
+t istio-doctor playbooks ""
+t istio-doctor playbooks show ""
+t istio-doctor playbooks --playbooks d show r
+t istio-doctor playbooks list ""
+t istio-doctor --no-color dia
 """
     proc = subprocess.run([bash, "-c", probe], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         "diagnose",
         "pod/ deploy/ svc/ ns/",
-        "auto injection mtls 503 routes",  # symptoms_of(): auto, then the loaded playbooks in order
+        # symptoms_of(): auto, then the loaded playbooks' in order (404 is the routes playbook's alias)
+        "auto injection mtls 503 routes 404",
         "markdown",
         "recording playbook report",
+        "list show validate",
+        "authz capture egress injection mtls p503 probes routes triage waypoint ztunnel",  # playbook ids after `playbooks show`
+        "routes",
+        "",
+        "diagnose",  # a global flag before the command does not hide it
     ]
+
+
+def test_completion_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "completion", "--help")
+    assert code == 0
+    assert "``" not in out and ":class:" not in out and "source <(istio-doctor completion bash)" in out
 
 
 # -- playbooks -----------------------------------------------------------------------------
@@ -121,9 +138,28 @@ def books(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_playbooks_list(books: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "playbooks", "list")
     assert code == 0
-    header, row = out.splitlines()
-    assert header.split() == ["ID", "TITLE", "SYMPTOMS", "NODES", "CHECKS"]
-    assert row.split() == ["mtls", "mTLS", "resets", "mtls", "3", "MTLS-DR-DISABLE-VS-STRICT", "MTLS-PA-STRICT-NO-SIDECAR"]
+    header, row, symptoms, codes = out.splitlines()
+    assert header.split() == ["ID", "NODES", "CHECKS", "TITLE"]
+    assert row.split() == ["mtls", "3", "2", "mTLS", "resets"]
+    assert symptoms.split() == ["symptoms:", "mtls"]
+    assert codes.split() == ["checks:", "MTLS-DR-DISABLE-VS-STRICT", "MTLS-PA-STRICT-NO-SIDECAR"]
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_playbooks_list_fits_the_terminal(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                          columns: int) -> None:
+    """The built-in playbooks at the widths people use: no line overflows, every code is listed."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, _ = run(capsys, "playbooks", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(ln) for ln in lines) <= columns, [ln for ln in lines if len(ln) > columns]
+    from istio_doctor.engine.playbook import load_playbooks
+
+    listed = set(out.split())
+    for pb in load_playbooks([]).values():
+        assert pb.id in listed and set(pb.symptoms) <= listed
+        assert {n.check for n in pb.nodes if not n.check.startswith("gate.")} <= listed
 
 
 def test_playbooks_show_tree_and_scenario_coverage(books: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -117,7 +117,8 @@ def assert_honest(report: Report) -> None:
         assert u.reason.strip() and "Traceback" not in u.reason, u.reason
     if not report.findings:
         assert report.exit_code == ExitCode.EVIDENCE_INCOMPLETE and report.verdict == "inconclusive"
-        assert report.unchecked[0].reason in report.headline  # the first gap is in the one-line headline
+        # the most basic root failure (not the first call that failed) is in the one-line headline
+        assert report.gaps and report.gaps[0].cause[1:].rstrip(".") in report.headline, (report.gaps, report.headline)
     else:
         assert report.exit_code == ExitCode.PROBLEMS_FOUND
 
@@ -151,15 +152,17 @@ def _wait_for_call(s: Standins, word: str, within: float = 60.0) -> None:
 
 
 def test_kubectl_missing(lab: Lab, healthy: World) -> None:
+    """The preflight stops the run: one sentence naming kubectl and how to install it."""
     s, pod = lab.install(healthy, "productpage-v1", missing=("kubectl",))
     proc = cli(s, "diagnose", f"pod/{pod}", "-n", "default", "-o", "json")
     assert "Traceback" not in proc.stderr
     report = json.loads(proc.stdout)
     assert proc.returncode == report["exit_code"] == ExitCode.EVIDENCE_INCOMPLETE
-    assert report["verdict"] == "inconclusive" and report["findings"] == []
-    kubectl_gaps = [u for u in report["unchecked"] if u["command"].startswith("kubectl ")]
-    assert kubectl_gaps and all(u["kind"] == "missing_binary" for u in kubectl_gaps)
-    assert "`kubectl` was not found on PATH" in report["headline"] and KUBECTL_INSTALL in report["headline"]
+    assert report["verdict"] == "inconclusive" and report["findings"] == [] and report["playbooks"] == []
+    [gap] = report["unchecked"]
+    assert gap["kind"] == "missing_kubectl" and gap["command"].startswith("kubectl ")
+    assert report["headline"].startswith("Cannot diagnose: kubectl was not found on PATH")
+    assert KUBECTL_INSTALL in report["headline"] and "istio-doctor demo" in report["headline"]
     assert not any(c[0] == "kubectl" for c in s.calls())
 
 
@@ -246,7 +249,11 @@ def test_cluster_unreachable(lab: Lab, healthy: World) -> None:
     assert proc.returncode == ExitCode.EVIDENCE_INCOMPLETE
     assert_honest(report)
     assert {u.kind for u in report.unchecked} == {"unreachable"}
-    assert "could not reach the cluster" in report.headline and "--context" in report.headline
+    # the preflight's sentence: the server (from the kubeconfig), kubectl's words, the next step
+    assert report.headline.startswith("Cannot diagnose: cannot reach the Kubernetes API server https://127.0.0.1:6443 "
+                                      "(context kind-scenarios): Unable to connect to the server: dial tcp 10.0.0.1:6443: "
+                                      "i/o timeout."), report.headline
+    assert report.playbooks == [] and len([c for c in s.calls() if c[:2] != ["kubectl", "config"]]) < 40
 
 
 # -- hangs, garbage, truncation, size -------------------------------------------------------

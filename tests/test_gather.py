@@ -119,3 +119,56 @@ def test_classify_failure_reads_kubectl_and_istioctl_stderr() -> None:
     assert classify_failure("Error: unknown flag: --verbose", 1) is FailureKind.UNSUPPORTED
     assert classify_failure('Error from server (NotFound): pods "x" not found', 1) is FailureKind.NOT_FOUND
     assert classify_failure("error: container istio-proxy is not valid for pod legacy-1", 1) is FailureKind.NOT_APPLICABLE
+
+
+# -- issue #12: kubeconfig errors, klog noise, root failures -----------------------------------------
+
+# kubectl v1.35 with no kubeconfig at all: five klog lines from discovery, then its own sentence
+NO_KUBECONFIG = (
+    'E1203 13:58:00.277409   14364 memcache.go:265] "Unhandled Error" err="couldn\'t get current server API group list: '
+    'Get \\"http://localhost:8080/api?timeout=32s\\": dial tcp 127.0.0.1:8080: connect: connection refused"\n' * 5
+    + "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n"
+)
+
+
+def test_kubeconfig_errors_have_their_own_kind() -> None:
+    # real kubectl v1.35 messages (tests/test_first_five_minutes.py captures them live)
+    for stderr in ("Error in configuration: context was not found for specified context: nope",
+                   "error: cannot locate context nope", 'error: context "nope" does not exist',
+                   'error: error loading config file "/x": yaml: line 1: did not find expected node content',
+                   "error: current-context must exist in order to minify"):
+        assert classify_failure(stderr, 1) is FailureKind.CONFIG, stderr
+
+
+def test_klog_headers_are_stripped_and_kubectls_own_sentence_kept() -> None:
+    from istio_doctor.evidence.gather import clean_stderr, failure_from_result
+
+    assert clean_stderr(NO_KUBECONFIG) == "The connection to the server localhost:8080 was refused - did you specify the right host or port?"
+    only_klog = NO_KUBECONFIG.splitlines()[0]
+    assert clean_stderr(only_klog) == ('couldn\'t get current server API group list: Get "http://localhost:8080/api?timeout=32s": '
+                                       "dial tcp 127.0.0.1:8080: connect: connection refused")
+    res = CommandResult(argv=("kubectl", "get", "pods"), exit_code=1, stdout="", stderr=NO_KUBECONFIG, duration_s=0.1)
+    f = failure_from_result(res)
+    assert f.kind is FailureKind.UNREACHABLE and "memcache.go" not in f.reason and "E1203" not in f.reason
+
+
+def test_failures_with_one_root_are_one_root() -> None:
+    from istio_doctor.evidence.gather import failure_from_error, failure_from_result, root_failure
+
+    def forbidden(argv: tuple[str, ...], resource: str, ns: str) -> FailureKind:
+        return failure_from_result(CommandResult(argv=argv, exit_code=1, stdout="", duration_s=0.0, stderr=(
+            f'Error from server (Forbidden): {resource} is forbidden: User "dev" cannot list resource "{resource}" '
+            f'in API group "" in the namespace "{ns}"\n')))
+
+    a = root_failure(forbidden(("kubectl", "get", "events", "-n", "a"), "events", "a"))
+    b = root_failure(forbidden(("kubectl", "get", "events", "-n", "a", "--context", "x"), "events", "a"))
+    c = root_failure(forbidden(("kubectl", "get", "pods", "-n", "a"), "pods", "a"))
+    assert a.key == b.key != c.key
+    assert a.cause == 'RBAC: user "dev" may not list events in namespace a'
+    miss = [root_failure(failure_from_error(BinaryNotFound([b, "x"], b, "Install it"))) for b in ("istioctl", "kubectl")]
+    assert miss[0].key == "missing:istioctl" and miss[1].key == "missing:kubectl"
+    unreachable = root_failure(failure_from_result(CommandResult(argv=("kubectl", "get", "pods"), exit_code=1, stdout="",
+                                                                 stderr=NO_KUBECONFIG, duration_s=0.0)))
+    # the most basic first: no kubectl, then the cluster, then istioctl, then RBAC
+    order = sorted([a, miss[0], unreachable, miss[1]], key=lambda r: r.rank)
+    assert [r.key for r in order] == ["missing:kubectl", "unreachable", "missing:istioctl", a.key]

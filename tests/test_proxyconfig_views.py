@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,3 +144,114 @@ def test_cli_errors_are_one_sentence_exit_3(tmp_path: Path, capsys: pytest.Captu
     bad.write_text('{"configs": [')
     assert _cli(["pc", "all", "--file", str(bad)]) == 3
     assert "not valid JSON" in capsys.readouterr().err
+
+
+# -- a live pod (issue #12): one dump fetch, every view from it ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from tests.scenariokit.bookinfo import bookinfo_world
+    from tests.scenariokit.standin import install_standins
+
+    world = bookinfo_world()
+    root = tmp_path_factory.mktemp("pc-live")
+    s = install_standins(world, root / "bin", cache_dir=root / "cache")
+    pod = next(p.name for p in world.pods if p.workload.name == "productpage-v1" and p.namespace == "default")
+    return world, s, pod
+
+
+def _live(s, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    exe = Path(sys.executable).parent / "istio-doctor"
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "istio_doctor"]
+    return subprocess.run([*cmd, *args], env=s.env(extra_path=[str(Path(sys.executable).parent)]), cwd=s.directory,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_live_pod_views_match_the_dump_and_fetch_it_once(live_world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.scenariokit.runner import WorldRunner
+
+    world, s, pod = live_world
+    dump = WorldRunner(world).run_sync(["istioctl", "proxy-config", "all", pod, "-n", "default", "-o", "json"]).stdout
+    saved = tmp_path / "dump.json"
+    saved.write_text(dump)
+    before = len(s.calls())
+    live = _live(s, "pc", "cluster", f"pod/{pod}", "-n", "default", "--fqdn", "reviews")
+    assert live.returncode == 0, live.stderr
+    offline = _live(s, "pc", "cluster", "--file", str(saved), "--fqdn", "reviews")
+    assert live.stdout == offline.stdout and "reviews.default.svc.cluster.local" in live.stdout
+    allv = _live(s, "pc", "all", f"{pod}.default")  # istioctl's NAME.NAMESPACE form
+    assert allv.returncode == 0 and "outbound|9080||reviews.default.svc.cluster.local" in allv.stdout, allv.stderr
+    dumps = [c for c in s.calls()[before:] if c[:3] == ["istioctl", "proxy-config", "all"]]
+    assert len(dumps) == 2, "one dump per command, whatever the views"
+    assert not [c for c in s.calls()[before:] if c[:2] == ["istioctl", "proxy-config"] and c[2] != "all"]
+
+
+def test_live_deployment_resolves_a_pod_with_a_sidecar(live_world) -> None:  # type: ignore[no-untyped-def]
+    _world, s, pod = live_world
+    proc = _live(s, "pc", "listener", "deploy/productpage-v1", "-n", "default", "--port", "9080")
+    assert proc.returncode == 0, proc.stderr
+    assert [c for c in s.calls() if c[:3] == ["istioctl", "proxy-config", "all"] and c[3] == pod]
+    gone = _live(s, "pc", "cluster", "deploy/nope", "-n", "default")
+    assert gone.returncode == 2 and gone.stderr == "istio-doctor: error: no pod of deployment default/nope (check the name and -n)\n"
+
+
+def test_live_needs_a_pod_or_a_file(live_world) -> None:  # type: ignore[no-untyped-def]
+    _world, s, _pod = live_world
+    proc = _live(s, "pc", "cluster")
+    assert proc.returncode == 2 and "give a pod" in proc.stderr
+    bad = _live(s, "pc", "cluster", "svc/reviews")
+    assert bad.returncode == 2 and "proxy-config reads one pod" in bad.stderr
+
+
+# -- SPIFFE trust bundles (issue 14) -------------------------------------------------------------
+#: after the SPIRE golden's workload cert expired (2024-10-27), before its roots do (2034)
+SPIRE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_spiffe_trust_bundle_secret_view_is_istioctl_byte_for_byte() -> None:
+    """One ROOTCA row per trust domain of the SPIFFECertValidatorConfig, and the TRUST DOMAIN
+    column because every row has one: istio/istio@86c9f01
+    istioctl/pkg/writer/envoy/configdump/testdata/secret/spire/output (istio/istio#53650)."""
+    d = dump("secret_spire_config_dump.json")
+    assert v.secret_table(d, now=SPIRE_NOW) == (FIX / "secret_spire_output.txt").read_text()
+    roots = [s for s in d.secrets if s.name == "ROOTCA"]
+    assert [(s.bundle_trust_domain, s.type, s.valid_at(SPIRE_NOW)) for s in roots] == [
+        ("east.local", "CA", True), ("west.local", "CA", True)]
+    assert all(s.cert_chain_pem and "BEGIN CERTIFICATE" in s.cert_chain_pem for s in roots)
+
+
+def test_istio_ca_secret_view_has_no_trust_domain_column() -> None:
+    # the ROOTCA of istiod's own CA has no spiffe:// SAN, so not every row has a trust domain
+    d = dump("secret_config_dump.json")
+    text = v.secret_table(d, now=NOW)
+    assert "TRUST DOMAIN" not in text
+    assert text == (FIX / "secret_output.txt").read_text()
+
+
+def _spiffe_secret(trust_domains: list[dict[str, object]], *, version: str = "1") -> str:
+    return json.dumps({"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
+                                    "dynamic_active_secrets": [{"name": "ROOTCA", "version_info": version, "secret": {
+                                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+                                        "name": "ROOTCA", "validation_context": {"custom_validator_config": {
+                                            "name": "envoy.tls.cert_validator.spiffe", "typed_config": {
+                                                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.SPIFFECertValidatorConfig",
+                                                "trust_domains": trust_domains}}}}}]}]})
+
+
+def test_spiffe_validator_without_trust_domains_shows_no_rows_like_istioctl() -> None:
+    d = parse_config_dump(_spiffe_secret([]))
+    assert d.secrets == []
+    assert v.secret_table(d) == "No secret items to show.\n"
+
+
+def test_spiffe_bundle_that_does_not_parse_keeps_its_trust_domain_for_checks() -> None:
+    import base64
+
+    bad = {"name": "east.local", "trust_bundle": {"inline_bytes": base64.b64encode(b"not a certificate").decode()}}
+    d = parse_config_dump(_spiffe_secret([bad], version="uninitialized"))
+    (s,) = d.secrets
+    assert (s.name, s.bundle_trust_domain, s.trust_domain, s.valid, s.status) == ("ROOTCA", "east.local", "", False, "UNINITIALIZED")
+    # istioctl >= 1.25 prints ACTIVE (the UNINITIALIZED state is set on a copy) and no TRUST DOMAIN
+    # column, because the unparsable bundle has no trust domain in its SecretMeta.
+    assert v.secret_table(d).splitlines()[1].split() == ["ROOTCA", "ACTIVE", "false"]

@@ -104,7 +104,29 @@ def test_there_are_kubectl_argvs_to_check() -> None:
     assert any(a[1] == "exec" for a in KUBECTL_ARGVS) and any(a[1] == "logs" for a in KUBECTL_ARGVS)
 
 
-@pytest.mark.parametrize("argv", KUBECTL_ARGVS, ids=[shlex.join(a[1:]) for a in KUBECTL_ARGVS])
+# `kubectl config ...` only reads the kubeconfig (the preflight's local questions): it never
+# dials, so it must succeed against this kubeconfig and print what the preflight parses.
+LOCAL_ARGVS = [a for a in KUBECTL_ARGVS if a[1] == "config"]
+REMOTE_ARGVS = [a for a in KUBECTL_ARGVS if a[1] != "config"]
+
+
+def test_the_preflight_local_calls_are_among_them() -> None:
+    assert {a[2] for a in LOCAL_ARGVS} == {"view", "get-contexts"}
+
+
+@pytest.mark.parametrize("argv", LOCAL_ARGVS, ids=[shlex.join(a[1:]) for a in LOCAL_ARGVS])
+async def test_real_kubectl_answers_our_local_calls(runner: tuple[LiveRunner, Path], argv: tuple[str, ...]) -> None:
+    live, kubeconfig = runner
+    result = await live.run(_pointed_at_nowhere(argv, kubeconfig)[:1] + _pointed_at_nowhere(argv, kubeconfig)[2:])
+    assert result.exit_code == 0, result.stderr
+    if argv[2] == "view":
+        # evidence/preflight.py reads "<context>\n<server>" from the jsonpath
+        assert result.stdout.splitlines() == ["ctx", SERVER]
+    else:
+        assert result.stdout.split() == ["ctx"]
+
+
+@pytest.mark.parametrize("argv", REMOTE_ARGVS, ids=[shlex.join(a[1:]) for a in REMOTE_ARGVS])
 async def test_real_kubectl_accepts_our_argv(runner: tuple[LiveRunner, Path], argv: tuple[str, ...]) -> None:
     live, kubeconfig = runner
     call = _pointed_at_nowhere(argv, kubeconfig)

@@ -61,7 +61,7 @@ def test_text_colour_only_when_asked(name: str) -> None:
 
 
 def test_text_marks_every_outcome_with_its_fixed_symbol() -> None:
-    out = render(load_fixture("two-findings"), "text")
+    out = render(load_fixture("two-findings"), "text", verbose=True)
     for outcome in Outcome:
         assert re.search(rf"^  {re.escape(MARKS[outcome])} ", out, re.M), outcome
     assert MARKS == {Outcome.PASS: "✔", Outcome.FAIL: "✘", Outcome.UNKNOWN: "‼", Outcome.NOT_APPLICABLE: "-", Outcome.SKIPPED: "·"}

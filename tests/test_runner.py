@@ -157,6 +157,47 @@ async def test_cancellation_kills_the_child_group(standin_binaries, tmp_path: Pa
     assert await _wait_gone(pids) == []
 
 
+def test_cancelled_calls_leave_no_transport_for_the_closed_loop(standin_binaries, tmp_path: Path) -> None:
+    """Issue #12: Ctrl-C printed 'RuntimeError: Event loop is closed' from subprocess
+    transports collected after asyncio.run closed its loop. A cancelled call now kills its
+    group and closes its pipes while the loop runs; aclose reaps anything left."""
+    import gc
+    import warnings
+
+    pidfiles = [tmp_path / f"pids{i}" for i in range(4)]
+    runner = LiveRunner(binaries=standin_binaries, timeout_s=60)
+    transports: list[object] = []
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(runner.run(["kubectl", "get", "hang", f"pidfile={p}"])) for p in pidfiles]
+        for p in pidfiles:
+            await _wait_pidfile(p)
+        transports.extend(getattr(proc, "_transport", None) for proc in list(runner._live))
+        for t in tasks:
+            t.cancel()
+            t.cancel()  # a second Ctrl-C while the first one is being handled
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.aclose()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        asyncio.run(main())
+        assert transports and all(t is not None and t.is_closing() for t in transports)
+        transports.clear()
+        gc.collect()  # a transport left open would complain here, on a closed loop
+
+
+async def test_aclose_kills_and_reaps_calls_still_running(standin_binaries, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    runner = LiveRunner(binaries=standin_binaries, timeout_s=60)
+    task = asyncio.create_task(runner.run(["kubectl", "get", "hang", f"pidfile={pidfile}"]))
+    pids = await _wait_pidfile(pidfile)
+    await runner.aclose()
+    assert await _wait_gone(pids) == []
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_concurrency_is_bounded(standin_binaries) -> None:
     runner = LiveRunner(binaries=standin_binaries, max_concurrency=2)
     t0 = time.monotonic()
@@ -263,6 +304,16 @@ async def test_normalised_match_ignores_connection_flags() -> None:
     assert (await replay.run(["kubectl", "exec", "p", "-c", "istio-proxy", "--", "netstat", "-tln"])).stdout == "sockets"
     with pytest.raises(NotRecorded):  # a different namespace is a different question
         await replay.run(["kubectl", "get", "pods", "-n", "other", "--context", "rec-ctx", "--kubeconfig", "/a"])
+
+
+async def test_can_answer_says_what_a_recording_holds_without_using_it_up() -> None:
+    rec = Recording(metadata=META, calls=[RecordedCall(argv=["kubectl", "get", "pods", "-n", "a", "--context", "x"], exit_code=0, stdout="1")])
+    replay = ReplayRunner(rec)
+    assert replay.can_answer(["kubectl", "get", "pods", "-n", "a"])  # by the connection-free rule
+    assert not replay.can_answer(["kubectl", "config", "view", "--minify"])
+    assert (await replay.run(["kubectl", "get", "pods", "-n", "a", "--context", "x"])).stdout == "1"
+    assert LiveRunner().can_answer(["kubectl", "anything"])  # a live runner answers anything
+    assert RecordingRunner(replay, metadata=META).can_answer(["kubectl", "get", "pods", "-n", "a"])
 
 
 async def test_exact_match_wins_over_normalised_match() -> None:

@@ -99,6 +99,10 @@ def build_parser(argv: Sequence[str] = (), *, with_proxy_config: bool | None = N
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # Accepted before the command too (`istio-doctor --no-color diagnose ...`), as NO_COLOR is.
+    # Its own dest: a subcommand's --no-color default would otherwise overwrite it.
+    parser.add_argument("--no-color", dest="global_no_color", action="store_true",
+                        help="no colour anywhere (same as NO_COLOR=1); also accepted after the command")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     diagnose_cmd.add_diagnose_parser(sub)
@@ -160,6 +164,26 @@ def _is_usage_error(exc: BaseException) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``istio-doctor`` and ``kubectl-istio_doctor``. Returns the exit code."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C before a session could turn it into a partial report (while starting up, or
+        # in a command without one). Further Ctrl-Cs must not kill the exit with a traceback.
+        _ignore_sigint()
+        print("interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):  # pragma: no cover - not the main thread
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(args_list)
     if not args_list:
@@ -175,11 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return int(ExitCode.USAGE)
+    if getattr(args, "global_no_color", False):
+        if hasattr(args, "no_color"):
+            args.no_color = True
+        os.environ["NO_COLOR"] = "1"  # the TUI and the progress display read it (https://no-color.org)
     try:
         return _run_command(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # the reader went away (``| head``): not an error worth a message
         _silence_stdout()

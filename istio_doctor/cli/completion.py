@@ -25,15 +25,38 @@ DIR_FLAGS = {"--playbooks"}
 NAMESPACE_FLAGS = {"-n", "--namespace", "--istio-namespace"}
 
 
+#: what ``completion --help`` says: plain text for a terminal (the module docstring is reST)
+HELP_TEXT = """\
+Print a completion script for your shell. It completes commands, flags, flag values, symptoms,
+playbook ids after 'playbooks show', and target names: pod/<TAB> lists pods with a read-only
+'kubectl get pods -o name' in your own shell, honouring -n, --context and --kubeconfig already
+typed.
+
+  bash: source <(istio-doctor completion bash)     (in ~/.bashrc)
+  zsh:  source <(istio-doctor completion zsh)      (in ~/.zshrc)
+  fish: istio-doctor completion fish | source      (in ~/.config/fish/config.fish)
+"""
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "completion",
         help="print a shell completion script (bash, zsh, fish)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=HELP_TEXT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("shell", choices=SHELLS)
+    p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
     p.set_defaults(handler=run)
+
+
+#: sub-actions whose next word is a playbook id
+PLAYBOOK_ID_ACTIONS = {("playbooks", "show")}
+
+
+def _playbook_ids() -> list[str]:
+    from istio_doctor.engine.playbook import load_playbooks
+
+    return sorted(load_playbooks([]))
 
 
 @dataclass
@@ -52,6 +75,8 @@ class Command:
     #: values of the first positional (sub-actions or fixed choices); empty for free text
     positionals: list[str] = field(default_factory=list)
     takes_target: bool = False
+    #: sub-action -> the values of the word after it (``playbooks show <ID>``)
+    action_values: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:  # type: ignore[type-arg]
@@ -87,7 +112,22 @@ def _options(parser: argparse.ArgumentParser) -> list[Option]:
 
 
 def describe(parser: argparse.ArgumentParser) -> list[Command]:
-    """Every command (aliases included) with its options, read from the parser."""
+    """Every command (aliases included) with its options, read from the parser, plus the
+    playbook ids after ``playbooks show``, from the built-in playbooks (symptoms come from
+    ``_dynamic_choices``)."""
+    commands = _describe(parser)
+    try:
+        ids = _playbook_ids()
+    except Exception:  # noqa: BLE001 - a broken installation still gets flag completion
+        ids = []
+    for c in commands:
+        for cmd, action in PLAYBOOK_ID_ACTIONS:
+            if c.name == cmd and action in c.positionals:
+                c.action_values[action] = ids
+    return commands
+
+
+def _describe(parser: argparse.ArgumentParser) -> list[Command]:
     subs = _subparsers(parser)
     if subs is None:
         return []
@@ -149,6 +189,24 @@ def bash_script(commands: list[Command]) -> str:
                 value_cases.append(f"            {pattern}) return ;;")
         if c.takes_target:
             positional = '_istio_doctor_target "$cur"'
+        elif c.action_values:
+            # the word after a sub-action (`playbooks show <TAB>`): that action's values
+            branches = "\n".join(
+                f'                {action}) COMPREPLY=($(compgen -W "{_sh_words(values)}" -- "$cur")); return ;;'
+                for action, values in c.action_values.items()
+            )
+            done = [a for a in c.positionals if a not in c.action_values]
+            if done:  # an action that takes no further word: nothing more to offer
+                branches += f"\n                {'|'.join(done)}) return ;;"
+            positional = (
+                'local w\n'
+                '            for w in "${COMP_WORDS[@]:2:COMP_CWORD-2}"; do\n'
+                '                case "$w" in\n'
+                f'{branches}\n'
+                '                esac\n'
+                '            done\n'
+                f'            COMPREPLY=($(compgen -W "{_sh_words(c.positionals)}" -- "$cur"))'
+            )
         elif c.positionals:
             positional = f'COMPREPLY=($(compgen -W "{_sh_words(c.positionals)}" -- "$cur"))'
         else:
@@ -282,7 +340,11 @@ def fish_script(commands: list[Command]) -> str:
         if c.takes_target:
             lines.append(f"complete -c istio-doctor -n '{cond}' -a '(__istio_doctor_target)'")
         elif c.positionals:
-            lines.append(f"complete -c istio-doctor -n '{cond}' -a '{' '.join(c.positionals)}'")
+            actions = " ".join(c.positionals)
+            lines.append(f"complete -c istio-doctor -n '{cond}; and not __fish_seen_subcommand_from {actions}' -a '{actions}'")
+            for action, values in c.action_values.items():
+                lines.append(f"complete -c istio-doctor -n '{cond}; and __fish_seen_subcommand_from {action}' "
+                             f"-a '{' '.join(values)}'")
         for o in c.options:
             parts = [f"complete -c istio-doctor -n '{cond}'"]
             for flag in o.flags:

@@ -13,12 +13,16 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from istio_doctor.cli import sources
 from istio_doctor.exitcodes import ExitCode
 from istio_doctor.report.formats import FORMATS as OUTPUTS  # the renderer registry's formats, defined once
+#: formats a program reads: a progress display there would only be noise on the terminal
+from istio_doctor.report.formats import MACHINE_FORMATS as MACHINE_OUTPUTS
 
 if TYPE_CHECKING:
     from istio_doctor.evidence.runner import Runner
@@ -26,8 +30,11 @@ if TYPE_CHECKING:
     from istio_doctor.report.model import Report
     from istio_doctor.run import DiagnosisResult, ProgressEvent
 
-#: formats a program reads: a progress display there would only be noise on the terminal
-MACHINE_OUTPUTS = ("json", "yaml")
+
+SYMPTOM_HELP = (
+    "what is failing: auto (default: every playbook, ranked by what the access logs show) or a symptom a "
+    "loaded playbook declares (built in: 503, 404, mtls, injection, routes; `playbooks list` shows them)"
+)
 
 # kubectl logs --since takes a Go duration; we accept the h/m/s subset people type.
 _SINCE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -66,18 +73,30 @@ def add_connection_args(p: argparse.ArgumentParser) -> None:
     """The flags passed consistently to kubectl and istioctl."""
     p.add_argument("-n", "--namespace", help="namespace of the target (default: the kubeconfig context's, else 'default')")
     p.add_argument("--context", help="kubeconfig context to use (default: the current context)")
-    p.add_argument(
-        "--kubeconfig",
-        default=os.environ.get("KUBECONFIG") or None,
-        help="kubeconfig file (default: $KUBECONFIG, else kubectl's default)",
-    )
+    # No default from $KUBECONFIG: kubectl and istioctl read it themselves (it may be a list of
+    # files, which --kubeconfig cannot take), and commands shown in the report and in fixes
+    # stay free of a path the user never typed.
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: kubectl's: $KUBECONFIG, else ~/.kube/config)")
     p.add_argument("--istio-namespace", default="istio-system", metavar="NS", help="control plane namespace (default: istio-system)")
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", choices=OUTPUTS, default="text", help="report format on stdout (default: text)")
     p.add_argument("--no-color", action="store_true", help="no colour in text output (also: NO_COLOR=1)")
-    p.add_argument("-v", "--verbose", action="store_true", help="list every command run, with exit code and duration, on stderr")
+    p.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="every node of every decision tree and every piece of evidence that could not be gathered in the "
+             "report, and every command run (exit code, duration) on stderr",
+    )
+    p.add_argument("--fix-script", type=Path, metavar="FILE",
+                   help="also write the fixes as a shell script (commands commented out until you choose them)")
+
+
+def add_preflight_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preflight-timeout", type=timeout_value, default=5.0, metavar="SECONDS",
+        help="how long the API server may take to answer the first check before the run stops (default: 5)",
+    )
 
 
 def add_diagnose_parser(sub: Any) -> None:
@@ -96,15 +115,15 @@ def add_diagnose_parser(sub: Any) -> None:
     )
     p.add_argument("target", nargs="?", metavar="TARGET", help="pod/NAME, deploy/NAME, svc/NAME, ns/NAME, NAME or NAME.NS")
     add_connection_args(p)
-    p.add_argument("--symptom", default="auto", metavar="SYMPTOM",
-                   help="what is failing: auto (default, chosen from the access logs) or a symptom a playbook declares "
-                        "(istio-doctor playbooks list)")
+    p.add_argument("--symptom", default="auto", metavar="SYMPTOM", help=SYMPTOM_HELP)
     p.add_argument("--since", type=since_value, default="1h", help="how far back to read proxy logs (default: 1h)")
     p.add_argument("--timeout", type=timeout_value, default=30.0, metavar="SECONDS", help="per-call timeout (default: 30)")
+    add_preflight_arg(p)
     _add_output_args(p)
     rec = p.add_mutually_exclusive_group()
     rec.add_argument("--record", type=Path, metavar="FILE", help="save every call made to FILE (redacted), to replay later")
     rec.add_argument("--replay", type=Path, metavar="FILE", help="answer every call from a recording instead of a cluster")
+    sources.add_bug_report_arg(rec)
     p.add_argument(
         "--playbooks", type=Path, action="append", default=[], metavar="DIR", help="extra playbook folder (repeatable)"
     )
@@ -131,12 +150,15 @@ def add_tui_parser(sub: Any) -> None:
         help="open the interactive TUI (the default without arguments)",
         description="Pick a target and a symptom, watch the evidence arrive, walk the decision tree.",
     )
+    p.add_argument("target", nargs="?", metavar="TARGET",
+                   help="open directly on this target: pod/NAME, deploy/NAME, svc/NAME or ns/NAME (then pick the symptom)")
     add_connection_args(p)
     p.add_argument("--pod", metavar="NAME", help="open directly on this pod's diagnosis (e.g. from a k9s plugin)")
-    p.add_argument("--symptom", default=None, metavar="SYMPTOM",
-                   help="symptom to diagnose --pod for, as a playbook declares it (default: ask)")
+    p.add_argument("--symptom", default=None, metavar="SYMPTOM", help="symptom to diagnose --pod for (default: ask); " + SYMPTOM_HELP)
     p.add_argument("--since", type=since_value, default="1h", help="how far back to read proxy logs (default: 1h)")
+    add_preflight_arg(p)
     p.add_argument("--replay", type=Path, metavar="FILE", help="answer every call from a recording instead of a cluster")
+    sources.add_bug_report_arg(p)
     p.add_argument("--playbooks", type=Path, action="append", default=[], metavar="DIR", help="extra playbook folder (repeatable)")
     p.set_defaults(handler=run_tui_command)
 
@@ -287,9 +309,28 @@ def emit_report(report: Report, args: argparse.Namespace) -> None:
     from istio_doctor.report.render import render
 
     fmt = args.output
-    text = render(report, fmt, color=fmt == "text" and want_color(args.no_color), width=output_width())
+    text = render(report, fmt, color=fmt == "text" and want_color(args.no_color), width=output_width(),
+                  verbose=bool(getattr(args, "verbose", False)))
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def write_fix_script(report: Report, path: Path) -> None:
+    """``--fix-script FILE``: every finding's fix, as report/fixes.py writes it."""
+    from istio_doctor.report.fixes import fix_script, report_connection
+
+    if not report.findings:
+        print(f"no fix script written to {path}: there is no finding to fix", file=sys.stderr)
+        return
+    text = fix_script(report.findings, conn=report_connection(report.context, report.kubeconfig),
+                      target=report.target, tool_version=report.tool_version)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _usage(f"cannot write the fix script to {path}: {exc.strerror or exc}") from None
+    steps = sum(1 for line in text.splitlines() if line.startswith("# -- "))
+    print(f"fix script written to {path}: {len(report.findings)} finding(s), {steps} step(s), commands commented out",
+          file=sys.stderr)
 
 
 def _call_line(command: str, exit_code: int | None, duration_s: float | None, error: str = "") -> str:
@@ -307,9 +348,10 @@ class ProgressDisplay:
     The bar is transient: when the report is printed, only the report remains on screen.
     """
 
-    def __init__(self, *, enabled: bool, verbose: bool) -> None:
+    def __init__(self, *, enabled: bool, verbose: bool, no_color: bool = False) -> None:
         self.enabled = enabled
         self.verbose = verbose
+        self.no_color = no_color
         self.finished: list[ProgressEvent] = []
         self._progress: Any = None
         self._task: Any = None
@@ -325,7 +367,7 @@ class ProgressDisplay:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR"))),
+                console=Console(stderr=True, no_color=self.no_color or bool(os.environ.get("NO_COLOR"))),
                 transient=True,
             )
             self._progress.start()
@@ -380,11 +422,29 @@ def _run_session(
     display = ProgressDisplay(
         enabled=sys.stderr.isatty() and args.output not in MACHINE_OUTPUTS,
         verbose=args.verbose,
+        no_color=bool(getattr(args, "no_color", False)),
     )
 
     async def go() -> DiagnosisResult:
+        # Ctrl-C: the first one stops the gathering (the session turns that into a partial
+        # report); later ones are absorbed while the calls are killed and reaped, so a user
+        # pressing it repeatedly still gets the partial report and no traceback. asyncio.run's
+        # own handler would raise KeyboardInterrupt at the second one, anywhere.
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        state = {"hits": 0, "reporting": False}
+
+        def on_sigint() -> None:
+            state["hits"] += 1
+            if state["hits"] == 1 and not state["reporting"] and main_task is not None:
+                main_task.cancel()
+
         try:
-            return await run_diagnosis(
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - not the main thread / Windows
+            pass
+        try:
+            result = await run_diagnosis(
                 target,
                 runner,
                 conn,
@@ -393,13 +453,24 @@ def _run_session(
                 since=since,
                 on_progress=display,
                 recording=recording,
+                preflight=True,
+                preflight_timeout_s=getattr(args, "preflight_timeout", 5.0),
             )
+            state["reporting"] = True
+            return result
         finally:
+            state["reporting"] = True
             await runner.aclose()
 
     with display:
         try:
-            return asyncio.run(go())
+            result = asyncio.run(go())
+            if result.report.exit_code == ExitCode.INTERRUPTED:
+                # the user wants out: a late Ctrl-C must not cut the partial report short
+                from istio_doctor.cli import _ignore_sigint
+
+                _ignore_sigint()
+            return result
         except KeyboardInterrupt:
             # The session turns Ctrl-C into a partial report; reaching here means it could not
             # (e.g. a second Ctrl-C). Say what had finished, on stderr: stdout stays clean.
@@ -413,6 +484,8 @@ def _finish(result: DiagnosisResult, args: argparse.Namespace) -> int:
     if report.exit_code == ExitCode.INTERRUPTED:
         print("interrupted: the report below is partial", file=sys.stderr)
     emit_report(report, args)
+    if getattr(args, "fix_script", None) is not None:
+        write_fix_script(report, args.fix_script)
     return report.exit_code
 
 
@@ -446,9 +519,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
         # validated before any runner exists: an invalid name never reaches an argv
         target = parse_target(args.target, args.namespace, kubeconfig=args.kubeconfig, context=args.context)
 
-    from istio_doctor.run import make_runner
-
-    runner = make_runner(conn=conn, replay=args.replay, record=args.record, timeout_s=args.timeout)
+    runner, conn = sources.runner_from_args(args, conn)
     recording = getattr(runner, "recording", None) if args.replay is not None else None
     metadata = getattr(recording, "metadata", None)
     if target is None:
@@ -459,6 +530,8 @@ def run_diagnose(args: argparse.Namespace) -> int:
     if metadata is not None and args.context is None and getattr(metadata, "context", None):
         # the report should name the cluster the evidence came from, not the local kubeconfig's
         conn = _with_context(conn, metadata.context)
+    if args.replay is not None:
+        _require_recorded(target, runner, conn, args.replay)
 
     try:
         result = _run_session(
@@ -469,13 +542,51 @@ def run_diagnose(args: argparse.Namespace) -> int:
             symptom=args.symptom,
             playbook_dirs=playbook_dirs,
             since=args.since,
-            recording=args.replay.name if args.replay is not None else None,
+            recording=sources.source_label(args),
         )
     finally:
         # a partial recording is still worth keeping: it shows how far the calls got
         if args.record is not None:
             _save_recording(runner, args.record, target)
     return _finish(result, args)
+
+
+def recorded_targets(recording: Any) -> list[str]:
+    """What a recording can be replayed for: its own target first, then every pod it holds the
+    object of (``kubectl get pod NAME -n NS``) and every namespace whose pods it listed."""
+    from istio_doctor.evidence.recording import normalise_argv
+
+    out: list[str] = []
+    if recording is None:
+        return out
+    if getattr(recording.metadata, "target", ""):
+        out.append(recording.metadata.target)
+    for call in recording.calls:
+        a = normalise_argv(call.argv)
+        if call.exit_code != 0 or a[:2] != ("kubectl", "get") or "-n" not in a:
+            continue
+        ns = a[a.index("-n") + 1] if a.index("-n") + 1 < len(a) else ""
+        if len(a) > 3 and a[2] == "pod" and not a[3].startswith("-"):
+            out.append(f"pod/{a[3]} -n {ns}")
+        elif a[2] == "pods":
+            out.append(f"ns/{ns}")
+    return list(dict.fromkeys(out))
+
+
+def _require_recorded(target: Target, runner: Runner, conn: Connection, path: Path) -> None:
+    """Replaying a recording for a target it holds no evidence of is a usage error (exit 2)."""
+    from istio_doctor.evidence.bundle import Need
+    from istio_doctor.evidence.commands import build_call
+    from istio_doctor.evidence.target import TargetKind
+
+    if target.kind is TargetKind.POD:
+        argv = build_call(Need.POD, conn, namespace=target.namespace, name=target.name).argv
+    else:
+        argv = build_call(Need.PODS, conn, namespace=target.namespace).argv
+    if runner.can_answer(argv):
+        return
+    held = recorded_targets(getattr(runner, "recording", None))
+    raise _usage(f"recording {path} holds no evidence for {target}; it holds: {', '.join(held) or 'nothing'}")
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -545,6 +656,12 @@ def run_tui_command(args: argparse.Namespace) -> int:
     if args.replay is not None:
         _readable_file(args.replay, "recording")
     namespace = args.namespace
+    target = None
+    if args.target is not None:
+        if args.pod is not None:
+            raise _usage("give either TARGET or --pod, not both")
+        target = parse_target(args.target, args.namespace, kubeconfig=conn.kubeconfig, context=conn.context)
+        namespace = target.namespace
     if namespace is None and args.pod is not None:
         # opening on a pod needs its namespace now; the TUI's pickers can ask otherwise
         namespace = default_namespace(conn.kubeconfig, conn.context)
@@ -553,9 +670,11 @@ def run_tui_command(args: argparse.Namespace) -> int:
         kubeconfig=conn.kubeconfig,
         namespace=namespace,
         pod=args.pod,
-        replay=args.replay,
+        target=str(target).split(" -n ")[0] if target is not None else None,
+        replay=args.bug_report or args.replay,  # run.make_runner opens an archive like a recording
         istio_namespace=conn.istio_namespace,
         symptom=args.symptom,
         since=args.since,
         playbook_dirs=_playbook_dirs(args.playbooks),
+        preflight_timeout_s=args.preflight_timeout,
     )

@@ -60,13 +60,60 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     return [fmt(headers), *(fmt(r) for r in rows)]
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def fitted_list(rows: list[tuple[str, str, str, str, list[str]]], width: int) -> list[str]:
+    """``playbooks list`` within ``width`` columns.
+
+    One line per playbook (ID, NODES, CHECKS count and the TITLE, cut with an ellipsis where the
+    terminal ends), then its symptoms and its check codes wrapped under it: every symptom and
+    every code stays listed (they are what a reader types and greps for), and no line is wider
+    than the terminal.
+    """
+    headers = ("ID", "NODES", "CHECKS", "TITLE")
+    cells = [(pid, nodes, str(len(codes)), title) for pid, title, _symptoms, nodes, codes in rows]
+    widths = [max(len(headers[i]), *(len(c[i]) for c in cells)) if cells else len(headers[i]) for i in range(3)]
+    title_w = max(width - sum(widths) - 2 * 3, 10)
+    indent = widths[0] + 2
+
+    def line(c: tuple[str, ...]) -> str:
+        return "  ".join([*(c[i].ljust(widths[i]) for i in range(3)), _cut(c[3], title_w)]).rstrip()
+
+    def wrapped(words: list[str], lead: str) -> list[str]:
+        out: list[str] = []
+        cur = ""
+        for w in words:
+            if cur and indent + len(lead) + len(cur) + 1 + len(w) > width:
+                out.append(" " * indent + (lead if not out else " " * len(lead)) + cur)
+                cur = w
+            else:
+                cur = f"{cur} {w}" if cur else w
+        if cur:
+            out.append(" " * indent + (lead if not out else " " * len(lead)) + cur)
+        return out
+
+    out = [line(headers)]
+    for row, (_, _, symptoms, _, codes) in zip(cells, rows, strict=True):
+        out.append(line(row))
+        out += wrapped(symptoms.split(","), "symptoms: ")
+        out += wrapped(codes, "checks:   ")
+    return out
+
+
 def run_list(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
     books = _load(args.playbooks)
     rows = [
-        (pb.id, pb.title, ",".join(pb.symptoms), str(len(pb.nodes)), " ".join(_catalogue_codes(pb)) or "-")
+        (pb.id, pb.title, ",".join(pb.symptoms), str(len(pb.nodes)), _catalogue_codes(pb))
         for pb in sorted(books.values(), key=lambda b: b.id)
     ]
-    print("\n".join(_table(("ID", "TITLE", "SYMPTOMS", "NODES", "CHECKS"), rows)))
+    # the terminal's width ($COLUMNS first, as shutil reads it); 100 when piped without COLUMNS
+    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() or "COLUMNS" in os.environ else 100
+    print("\n".join(fitted_list(rows, max(width, 40))))
     return int(ExitCode.OK)
 
 

@@ -5,7 +5,9 @@ json``, or a bug report's ``proxies/<ns>/ztunnel-*/config_dump``) and prints exa
 ``istioctl ztunnel-config <view> --file DUMP`` prints, with istioctl's filters. Without
 ``--file`` it asks a live ztunnel, read-only and through the runner seam: one
 ``istioctl ztunnel-config all … -o json`` call (``istioctl x ztunnel-config`` on 1.22), every
-view derived locally.
+view derived locally. ``--bug-report ARCHIVE`` answers the same calls from an ``istioctl
+bug-report`` archive (cli/sources.py): the ztunnel's ``config_dump`` there, a node's ztunnel
+found among the archive's ``app=ztunnel`` pods.
 
 Which ztunnel (as istioctl does):
 
@@ -26,6 +28,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from istio_doctor.cli.sources import add_bug_report_arg, runner_from_args
 
 VIEWS = ("workloads", "services", "policies", "certificates", "connections", "all")
 #: istioctl's names and aliases for each view (ztunnelconfig.go ``Use`` and ``Aliases``)
@@ -79,6 +83,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         live.add_argument("--istio-namespace", default="istio-system", metavar="NS", help="namespace of ztunnel")
         live.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per-call timeout (default: 30)")
         live.add_argument("--replay", type=Path, metavar="FILE", help="answer the calls from a recording")
+        add_bug_report_arg(live)
         vp.set_defaults(handler=run)
     return p
 
@@ -103,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     view = _CANONICAL[args.zc_view]
     try:
         if args.file:
+            if getattr(args, "bug_report", None) is not None:
+                from istio_doctor.cli import UsageError
+
+                raise UsageError("--file reads one dump: it cannot be combined with --bug-report")
             dump = _read_file(args.file)
             target = None
         else:
@@ -153,9 +162,10 @@ def _live_dump(args: argparse.Namespace, view: str) -> tuple[Any, tuple[str, str
         raise UsageError(str(e).splitlines()[0]) from None
     if args.replay is not None and not args.replay.is_file():
         raise UsageError(f"cannot read recording {args.replay}: no such file")
+    runner, conn = runner_from_args(args, conn, timeout_s=args.timeout)
     import asyncio
 
-    return asyncio.run(_fetch(args, conn, view, pod, ns))
+    return asyncio.run(_fetch(args, runner, conn, view, pod, ns))
 
 
 def _pod_arg(args: argparse.Namespace) -> tuple[str, str]:
@@ -165,16 +175,14 @@ def _pod_arg(args: argparse.Namespace) -> tuple[str, str]:
     return name, ns if dot else (args.namespace or args.istio_namespace)
 
 
-async def _fetch(args: argparse.Namespace, conn: Any, view: str, pod: str, ns: str) -> tuple[Any, tuple[str, str] | None]:
+async def _fetch(args: argparse.Namespace, runner: Any, conn: Any, view: str, pod: str,
+                 ns: str) -> tuple[Any, tuple[str, str] | None]:
     from istio_doctor.evidence import kube
     from istio_doctor.evidence.ambient import calls
     from istio_doctor.evidence.ambient.ztunnel_dump import parse_ztunnel_dump
     from istio_doctor.evidence.commands import kubectl_get, with_connection
     from istio_doctor.evidence.errors import ParseError, RunnerError
     from istio_doctor.evidence.gather import failure_from_error, failure_from_result
-    from istio_doctor.run import make_runner
-
-    runner = make_runner(conn=conn, replay=args.replay, timeout_s=args.timeout)
 
     async def call(argv: tuple[str, ...]) -> str:
         try:
@@ -213,6 +221,14 @@ async def _fetch(args: argparse.Namespace, conn: Any, view: str, pod: str, ns: s
             raise _Stop(f"no ready ztunnel pod (label {calls.ZTUNNEL_SELECTOR}) in namespace {conn.istio_namespace}: "
                         "ambient mode may not be installed there (try --istio-namespace).", EXIT_EVIDENCE)
         ztunnel, ns = pods[0].name, conn.istio_namespace
+    if node and not any(runner.can_answer(a) for a in calls.ztunnel_config_all(conn, node=node)):
+        # an archive (or a recording) keeps each ztunnel's dump by pod: find the node's ztunnel
+        text = await call(calls.ztunnel_pods(conn))
+        on_node = [p for p in kube.parse_kube_list(text, kube.Pod, command="kubectl get pods -l app=ztunnel")
+                   if p.spec.node_name == node]
+        if not on_node:
+            raise _Stop(f"no ztunnel pod (label {calls.ZTUNNEL_SELECTOR}) on node {node}.", EXIT_EVIDENCE)
+        ztunnel, ns, node = on_node[0].name, on_node[0].namespace, ""
     argvs = calls.ztunnel_config_all(conn, node=node) if node else calls.ztunnel_config_all(conn, pod=ztunnel, namespace=ns)
     last: _Stop | None = None
     for argv in argvs:

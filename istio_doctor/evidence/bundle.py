@@ -44,6 +44,7 @@ class FailureKind(StrEnum):
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     UNREACHABLE = "unreachable"  # cluster / API server / pod admin port not reachable
+    CONFIG = "kubeconfig"  # kubeconfig unreadable, or the context (or its cluster/user) missing
     TIMEOUT = "timeout"
     MISSING_BINARY = "missing_binary"
     UNSUPPORTED = "unsupported"  # flag/command unknown to this version

@@ -42,6 +42,41 @@ def config_dump_per_type_calls(conn: Connection, namespace: str, name: str) -> d
     }
 
 
+# -- preflight (issue #12) -------------------------------------------------------------------
+
+#: What ``kubectl config view --minify`` is asked to print: the context in use and its server.
+#: ``\n`` is jsonpath's escape (two characters in argv), never a line break in an argument.
+PREFLIGHT_JSONPATH = 'jsonpath={.current-context}{"\\n"}{.clusters[0].cluster.server}'
+
+
+def preflight_calls(conn: Connection, request_timeout_s: float) -> dict[str, tuple[str, ...]]:
+    """The preflight's calls, each answering one question before (and while) evidence is gathered.
+
+    * ``kubeconfig``: is the kubeconfig readable and does the context exist? Local to kubectl,
+      no network: ``config view --minify`` fails when the context (or its cluster) is missing.
+    * ``api-server``: does the server answer as a Kubernetes API server? ``kubectl version``
+      GETs ``/version``; ``--request-timeout`` makes kubectl itself give up on a server that
+      accepts connections and never answers, with its own message.
+    * ``istioctl``: is istioctl there? ``--remote=false`` keeps it local.
+    """
+    seconds = max(1, int(round(request_timeout_s)))
+    c = lambda a: tuple(with_connection(a, conn))  # noqa: E731
+    return {
+        "kubeconfig": c(["kubectl", "config", "view", "--minify", "-o", PREFLIGHT_JSONPATH]),
+        "api-server": c(["kubectl", "version", "-o", "json", f"--request-timeout={seconds}s"]),
+        "istioctl": c(["istioctl", "version", "--remote=false", "-o", "json"]),
+    }
+
+
+def contexts_call(conn: Connection) -> tuple[str, ...]:
+    """The kubeconfig's context names, one a line (for "context X does not exist; its contexts are ...").
+    ``--context`` is left out on purpose: listing must not depend on the context that is wrong."""
+    argv = ["kubectl", "config", "get-contexts", "-o", "name"]
+    if conn.kubeconfig:
+        argv += ["--kubeconfig", conn.kubeconfig]
+    return tuple(argv)
+
+
 def every_argv(conn: Connection | None = None) -> list[tuple[str, ...]]:
     """Every argv the tool can build (sample names), for the read-only and real-kubectl tests."""
     conn = conn or Connection(context="ctx", kubeconfig="/tmp/kubeconfig", istio_namespace="istio-system")
@@ -53,4 +88,6 @@ def every_argv(conn: Connection | None = None) -> list[tuple[str, ...]]:
             out.append(call.argv)
             out.extend(call.fallbacks)
     out.extend(config_dump_per_type_calls(conn, "default", "productpage-v1-6b746f74dc-9stvs").values())
+    out.extend(preflight_calls(conn, 5.0).values())
+    out.append(contexts_call(conn))
     return list(dict.fromkeys(out))

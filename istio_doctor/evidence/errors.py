@@ -80,3 +80,11 @@ class NotRecorded(RunnerError):
 
         where = f" in {recording}" if recording else ""
         super().__init__(argv, f"no recorded call matches `{shlex.join(argv)}`{where}")
+
+
+class NotInArchive(NotRecorded):
+    """An offline source (a bug-report archive) holds nothing that answers ``argv``; the
+    message names the file it would be in and why it may be absent."""
+
+    def __init__(self, argv: list[str] | tuple[str, ...], message: str) -> None:
+        RunnerError.__init__(self, argv, message)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import time
 from collections.abc import Callable, Iterable
@@ -63,9 +64,49 @@ class ProgressEvent(BaseModel):
     total: int = 0
 
 
+# klog's line header, "Lmmdd hh:mm:ss.uuuuuu threadid file:line] msg" (k8s.io/klog/v2 klog.go,
+# "LOG LINE PREFIX FORMAT"). kubectl prints these before its own error when discovery fails:
+#   E1203 13:58:00.277409   14364 memcache.go:265] "Unhandled Error" err="couldn't get current
+#   server API group list: Get \"http://localhost:8080/api?timeout=32s\": dial tcp ...: connect:
+#   connection refused"
+#   The connection to the server localhost:8080 was refused - did you specify the right host or port?
+# (kubectl v1.35 with no kubeconfig). The last line is kubectl's sentence; the klog lines are noise.
+_KLOG = re.compile(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+\s+[^\]\s]+\]\s?")
+_KLOG_ERR = re.compile(r'^"[^"]*"\s+err="(?P<err>.*)"\s*$')
+
+
+def strip_klog(line: str) -> str:
+    """A klog line without its header (and without the ``"msg" err="..."`` wrapping)."""
+    body = _KLOG.sub("", line.strip(), count=1)
+    m = _KLOG_ERR.match(body)
+    return m.group("err").replace('\\"', '"') if m else body
+
+
+def clean_stderr(text: str, limit: int = 300) -> str:
+    """The one line of a kubectl/istioctl error output that says what went wrong.
+
+    The first line that is not a klog line; when every line is klog, the first one without its
+    header. Never longer than ``limit`` (an ellipsis marks the cut).
+    """
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    plain = [ln for ln in lines if not _KLOG.match(ln)]
+    line = plain[0] if plain else (strip_klog(lines[0]) if lines else "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+#: kubectl's own kubeconfig errors (real kubectl v1.35 messages; see evidence/preflight.py)
+_CONFIG_ERRORS = (
+    "context was not found for specified context", "cannot locate context", "cannot locate cluster",
+    "cannot locate user", "error loading config file", "current-context must exist", "current-context is not set",
+    "invalid configuration:",
+)
+
+
 def classify_failure(stderr: str, exit_code: int | None) -> FailureKind:
     """Read the one thing that matters from kubectl/istioctl stderr."""
     s = stderr.lower()
+    if any(e in s for e in _CONFIG_ERRORS) or ('context "' in s and '" does not exist' in s):
+        return FailureKind.CONFIG
     if "forbidden" in s:
         return FailureKind.FORBIDDEN
     if "unauthorized" in s or "you must be logged in" in s or "provide credentials" in s:
@@ -95,6 +136,7 @@ _KIND_SENTENCE = {
     FailureKind.UNAUTHORIZED: "refused: not authenticated",
     FailureKind.UNSUPPORTED: "not supported by this version of the tool",
     FailureKind.UNREACHABLE: "could not reach the cluster",
+    FailureKind.CONFIG: "could not use the kubeconfig",
     FailureKind.NOT_FOUND: "not found",
     FailureKind.NOT_APPLICABLE: "not applicable",
     FailureKind.FAILED: "failed",
@@ -108,6 +150,7 @@ _KIND_ADVICE = {
     FailureKind.UNAUTHORIZED: "Log in again or refresh the credentials of this kubeconfig context",
     FailureKind.UNSUPPORTED: "Use a newer kubectl/istioctl; the fallbacks istio-doctor knows were tried",
     FailureKind.UNREACHABLE: "Check the kubeconfig context (--context), VPN or proxy, and that the API server is up",
+    FailureKind.CONFIG: "Check --context and --kubeconfig (`kubectl config get-contexts` lists the contexts)",
     FailureKind.FAILED: "Run the command yourself to see its full error",
     FailureKind.TIMEOUT: "Retry with a larger --timeout, or find out why the API server or the pod is slow",
 }
@@ -118,17 +161,9 @@ def _with_advice(reason: str, kind: FailureKind) -> str:
     return f"{reason.rstrip().rstrip('.')}. {advice}." if advice else reason
 
 
-def _first_line(text: str, limit: int = 300) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line if len(line) <= limit else line[: limit - 1] + "…"
-    return ""
-
-
 def failure_from_result(res: CommandResult) -> EvidenceFailure:
     kind = classify_failure(res.stderr, res.exit_code)
-    detail = _first_line(res.stderr) or _first_line(res.stdout) or f"exit code {res.exit_code}"
+    detail = clean_stderr(res.stderr) or clean_stderr(res.stdout) or f"exit code {res.exit_code}"
     return EvidenceFailure(
         kind=kind,
         reason=_with_advice(f"`{res.command_line}` {_KIND_SENTENCE[kind]} (exit {res.exit_code}): {detail}", kind),
@@ -148,6 +183,90 @@ def failure_from_error(err: RunnerError) -> EvidenceFailure:
     else:
         kind = FailureKind.FAILED
     return EvidenceFailure(kind=kind, reason=_with_advice(str(err), kind), argv=err.argv)
+
+
+# -- root failures ----------------------------------------------------------------------
+# Sixty calls that fail for one reason are one problem. A report lists each root failure once,
+# with the evidence and checks it blocked, and its verdict names the most basic one: without
+# kubectl nothing else matters, an unreachable cluster explains every RBAC-looking gap, and so on.
+
+#: lower is more basic (the one the verdict line names)
+_BASIC_RANK = {
+    FailureKind.MISSING_BINARY: 0, FailureKind.CONFIG: 1, FailureKind.UNREACHABLE: 2, FailureKind.UNAUTHORIZED: 3,
+    FailureKind.FORBIDDEN: 5, FailureKind.TIMEOUT: 6, FailureKind.UNSUPPORTED: 7, FailureKind.NOT_RECORDED: 7,
+    FailureKind.PARSE_ERROR: 8, FailureKind.FAILED: 8, FailureKind.REFUSED: 8, FailureKind.NOT_FOUND: 9,
+}
+# 'Error from server (Forbidden): pods "p" is forbidden: User "oncall" cannot get resource "pods/log"
+#  in API group "" in the namespace "default"' (the API server's RBAC denial, every kubectl version)
+_FORBIDDEN_RE = re.compile(
+    r'(?:User|user) "(?P<user>[^"]*)" cannot (?P<verb>\w+) resource "(?P<resource>[^"]+)"'
+    r'(?: in API group "(?P<group>[^"]*)")?(?: (?:in the namespace "(?P<ns>[^"]*)"|at the cluster scope))?'
+)
+
+
+class RootFailure(BaseModel):
+    """What one group of failed calls has in common, in words a user can act on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    kind: FailureKind
+    cause: str
+    advice: str = ""
+    rank: int = 9
+
+
+def root_failure(f: EvidenceFailure) -> RootFailure:
+    """The root a failure belongs to: failures with the same root are reported once."""
+    kind = f.kind
+    rank = _BASIC_RANK.get(kind, 9)
+    binary = f.argv[0] if f.argv else ""
+    advice = _KIND_ADVICE.get(kind, "")
+    reason = f.reason
+    if kind is FailureKind.MISSING_BINARY:
+        # istioctl's absence degrades, kubectl's stops everything: more basic
+        hint = reason.split("PATH.", 1)[1].strip().rstrip(".") if "PATH." in reason else ""
+        return RootFailure(key=f"missing:{binary}", kind=kind, rank=rank if binary == "kubectl" else 4,
+                           cause=f"`{binary}` was not found on PATH", advice=hint)
+    detail = reason.split("): ", 1)[1] if "): " in reason else reason
+    if advice and detail.endswith(f"{advice}."):
+        detail = detail[: -len(advice) - 1].rstrip().rstrip(".")
+    if kind is FailureKind.FORBIDDEN:
+        m = _FORBIDDEN_RE.search(reason)
+        if m:
+            group = f" in API group {m['group']}" if m["group"] else ""
+            where = f" in namespace {m['ns']}" if m["ns"] else (" cluster-wide" if "cluster scope" in reason else "")
+            cause = f"RBAC: user \"{m['user']}\" may not {m['verb']} {m['resource']}{group}"
+            return RootFailure(key=f"forbidden:{m['verb']}:{m['resource']}:{m['group'] or ''}", kind=kind, rank=rank,
+                               cause=cause + where, advice=advice)
+        return RootFailure(key=f"forbidden:{shlex.join(f.argv[:3])}", kind=kind, rank=rank,
+                           cause=f"RBAC refused `{shlex.join(f.argv[:3])}`: {detail}", advice=advice)
+    if kind in (FailureKind.UNREACHABLE, FailureKind.CONFIG, FailureKind.UNAUTHORIZED):
+        what = {FailureKind.UNREACHABLE: "could not reach the cluster", FailureKind.CONFIG: "could not use the kubeconfig",
+                FailureKind.UNAUTHORIZED: "the API server refused the credentials"}[kind]
+        return RootFailure(key=kind.value, kind=kind, rank=rank, cause=f"{what}: {detail}", advice=advice)
+    if kind is FailureKind.TIMEOUT:
+        return RootFailure(key="timeout", kind=kind, rank=rank, cause="calls ran past their timeout and were killed",
+                           advice=advice)
+    if kind is FailureKind.UNSUPPORTED:
+        return RootFailure(key=f"unsupported:{binary}", kind=kind, rank=rank,
+                           cause=f"the installed {binary or 'tool'} does not know a command or flag istio-doctor uses: {detail}",
+                           advice=advice)
+    if kind is FailureKind.NOT_RECORDED:
+        return RootFailure(key="not_recorded", kind=kind, rank=rank, cause="calls the recording does not hold",
+                           advice="Record the session again with this version of istio-doctor")
+    if kind is FailureKind.PARSE_ERROR:
+        # '`cmd` printed output istio-doctor cannot read: cannot parse Pod list (from `cmd`): empty
+        # output': twenty calls printing nothing are one problem, named by what was wrong
+        what = reason.rsplit("): ", 1)[1] if "): " in reason else reason.split("cannot read: ", 1)[-1]
+        what = what.rstrip().rstrip(".")
+        return RootFailure(key=f"parse:{binary}:{what}", kind=kind, rank=rank,
+                           cause=f"{binary or 'a call'} printed output istio-doctor cannot read ({what})",
+                           advice="Run one of the commands below yourself: a version or a proxy in between may print something else")
+    if kind is FailureKind.FAILED:
+        return RootFailure(key=f"failed:{binary}:{detail}", kind=kind, rank=rank, cause=f"{binary or 'a call'} failed: {detail}",
+                           advice=advice)
+    return RootFailure(key=f"{kind.value}:{shlex.join(f.argv)}", kind=kind, rank=rank, cause=reason)
 
 
 def _pod_has_sidecar(pod: Any) -> bool:
@@ -182,8 +301,10 @@ class Gatherer:
         self._total = 0
         # Certificates in a replayed recording are judged at the time it was recorded, not
         # today: a recording attached to an incident must diagnose the same way next year.
+        # An offline source other than a recording (a bug-report archive) says when it was taken.
         rec = getattr(runner, "recording", None)
-        self.now: datetime | None = rec.metadata.created if runner.replaying and rec is not None else None
+        self.now: datetime | None = getattr(runner, "evidence_time", None) or (
+            rec.metadata.created if runner.replaying and rec is not None else None)
 
     # -- progress ---------------------------------------------------------------------
     def _emit(self, **kw: Any) -> None:
@@ -194,7 +315,12 @@ class Gatherer:
                 pass
 
     # -- calls ------------------------------------------------------------------------
-    async def _run(self, argv: tuple[str, ...], key: EvidenceKey) -> CommandResult | RunnerError:
+    async def call(self, argv: tuple[str, ...], *, label: str, timeout_s: float | None = None) -> CommandResult | RunnerError:
+        """One call outside any evidence key (the preflight's): shown in the progress display,
+        the -v call list and the report's calls like every other, and never run twice."""
+        return await self._run(argv, label, timeout_s=timeout_s)
+
+    async def _run(self, argv: tuple[str, ...], key: EvidenceKey | str, *, timeout_s: float | None = None) -> CommandResult | RunnerError:
         fut = self._calls.get(argv)
         if fut is not None:
             return await fut
@@ -206,7 +332,8 @@ class Gatherer:
         self._emit(phase="call_started", key=str(key), command=cmd)
         started = time.monotonic()
         try:
-            res: CommandResult | RunnerError = await self.runner.run(list(argv), timeout_s=self.timeout_s)
+            res: CommandResult | RunnerError = await self.runner.run(
+                list(argv), timeout_s=self.timeout_s if timeout_s is None else timeout_s)
         except RunnerError as err:
             res = err
             self.errors.append((argv, str(err)))
@@ -374,12 +501,29 @@ class Gatherer:
 
     def cancel(self) -> None:
         """Stop every call still in flight (Ctrl-C, the TUI's quit): their keys stay missing, so
-        the checks that need them are unknown, never healthy."""
-        # The items only: a call's own task finishes (or times out) and closes its process;
-        # cancelling it here would leave a subprocess transport to be collected after the loop.
+        the checks that need them are unknown, never healthy. The runner kills each cancelled
+        call's process group and closes its pipes (runner.py); ``cancel_pending`` also waits
+        for that."""
         for fut in list(self._items.values()):
             if not fut.done():
                 fut.cancel()
+
+    async def cancel_pending(self) -> None:
+        """``cancel`` and wait until the calls are gone.
+
+        Ctrl-C and a failed preflight stop the gathering; waiting here (rather than leaving the
+        cancelled tasks to asyncio.run's shutdown) means every call's process is killed and its
+        pipes closed before the report is built. Further cancellations while waiting are
+        absorbed: the calls settle within the runner's kill grace either way.
+        """
+        pending = [f for f in self._items.values() if not f.done()]
+        self.cancel()
+        while pending:
+            try:
+                await asyncio.gather(*pending, return_exceptions=True)
+            except asyncio.CancelledError:
+                pass
+            pending = [f for f in pending if not f.done()]
 
     async def gather(self, keys: Iterable[EvidenceKey], *, fallback_namespace: str | None = None) -> Evidence:
         """Gather every key concurrently; returns the session's Evidence (accumulating)."""

@@ -589,9 +589,19 @@ def _ztunnel_config(conn: Connection, a: BuildArgs) -> Call:
                 (_c(["istioctl", "x", "ztunnel-config", "all", pod, "-n", ns, "-o", "json"], conn),))
 
 
-def _agent_logs(conn: Connection, a: BuildArgs) -> Call:
-    pod, ns = validate_name(a.name or ""), validate_namespace(a.namespace or conn.istio_namespace)
-    return Call(_c(["kubectl", "logs", pod, "-n", ns, f"--since={a.since}", f"--tail={int(a.tail)}"], conn))
+def _agent_logs(container: str | None) -> Builder:
+    """The agent's log. istio-cni's container is named (``install-cni``,
+    manifests/charts/istio-cni/templates/daemonset.yaml at 1.22.0 through 86c9f01) so the ask
+    differs from ztunnel's; ztunnel's only container is ``istio-proxy``, left to kubectl's default
+    so the ask also differs from a sidecar's ``-c istio-proxy`` log. A replay or a bug-report
+    archive thus knows which agent's log is wanted from the argv alone."""
+
+    def build(conn: Connection, a: BuildArgs) -> Call:
+        pod, ns = validate_name(a.name or ""), validate_namespace(a.namespace or conn.istio_namespace)
+        named = ["-c", container] if container else []
+        return Call(_c(["kubectl", "logs", pod, "-n", ns, *named, f"--since={a.since}", f"--tail={int(a.tail)}"], conn))
+
+    return build
 
 
 _define("ZTUNNEL_PODS", Scope.CLUSTER, _labelled_pods("app=ztunnel"), _kube_list("istio_doctor.evidence.kube:Pod"),
@@ -620,8 +630,8 @@ _define("ZTUNNEL_CONFIG", Scope.POD, _ztunnel_config,
         _call("istio_doctor.evidence.ambient.ztunnel_dump:parse_ztunnel_dump", command=True, now=True), "ZtunnelDump",
         "the /config_dump of the ztunnel on the pod's node (every ztunnel-config view derives from it)",
         node_agent="ztunnel")
-_define("ZTUNNEL_LOGS", Scope.POD, _agent_logs, _call("istio_doctor.evidence.ambient.ztunnel_log:parse_ztunnel_log"),
+_define("ZTUNNEL_LOGS", Scope.POD, _agent_logs(None), _call("istio_doctor.evidence.ambient.ztunnel_log:parse_ztunnel_log"),
         "ZtunnelLog", "the log of the ztunnel on the pod's node (access lines and component events)", node_agent="ztunnel")
-_define("CNI_LOGS", Scope.POD, _agent_logs, _call("istio_doctor.evidence.ambient.cni_log:parse_cni_log"), "CniLog",
+_define("CNI_LOGS", Scope.POD, _agent_logs("install-cni"), _call("istio_doctor.evidence.ambient.cni_log:parse_cni_log"), "CniLog",
         "the log of the istio-cni node agent on the pod's node", node_agent="cni")
 

@@ -62,6 +62,15 @@ class ExtensionProvider(KubeModel):
         return any(x is not None for x in (self.envoy_file_access_log, self.envoy_otel_als, self.envoy_http_als, self.envoy_tcp_als))
 
 
+class MeshCaCertificate(KubeModel):
+    """``meshConfig.caCertificates[]``: extra roots, and the trust domains they are for."""
+
+    pem: str = Field(default="", repr=False)
+    spiffe_bundle_url: str = ""
+    cert_signers: list[str] = []
+    trust_domains: list[str] = []
+
+
 class MeshConfig(KubeModel):
     access_log_file: str = ""
     access_log_encoding: str = "TEXT"
@@ -70,6 +79,9 @@ class MeshConfig(KubeModel):
     outbound_traffic_policy: MeshOutboundTrafficPolicy = MeshOutboundTrafficPolicy()
     root_namespace: str = "istio-system"
     trust_domain: str = "cluster.local"
+    #: other trust domains whose identities count as this mesh's (a trust-domain migration)
+    trust_domain_aliases: list[str] = []
+    ca_certificates: list[MeshCaCertificate] = []
     default_config: ProxyConfig = ProxyConfig()
     default_providers: DefaultProviders = DefaultProviders()
     extension_providers: list[ExtensionProvider] = []

@@ -89,6 +89,11 @@ class Runner(abc.ABC):
     async def aclose(self) -> None:  # pragma: no cover - default no-op
         """Release resources (a RecordingRunner writes its file here)."""
 
+    def can_answer(self, argv: list[str] | tuple[str, ...]) -> bool:
+        """Whether ``argv`` gets a real answer. A live runner answers anything; a replay only
+        what its recording holds (the preflight skips what an older recording lacks)."""
+        return True
+
 
 # ---------------------------------------------------------------------------------------
 
@@ -138,6 +143,8 @@ class LiveRunner(Runner):
         # them, and the TUI may drive this runner from a worker thread's loop.
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self._lock = threading.Lock()
+        #: processes started and not yet reaped; ``aclose`` kills and reaps whatever is left
+        self._live: set[asyncio.subprocess.Process] = set()
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -188,16 +195,24 @@ class LiveRunner(Runner):
         except (FileNotFoundError, PermissionError) as e:
             # removed or made non-executable between the lookup and the spawn
             raise BinaryNotFound(argv, argv[0], hint=f"({e.strerror}) {INSTALL_HINTS.get(argv[0], '')}") from None
+        self._live.add(proc)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)
         except asyncio.TimeoutError:
             await self._terminate_group(proc)
+            await _reap(proc)
             raise CommandTimeout(argv, timeout) from None
         except BaseException:
             # Cancelled (Ctrl-C, the TUI dropping a stale request) or anything unexpected:
-            # never leave the call running behind us.
+            # never leave the call running behind us, and close its pipes while the loop is
+            # still running. A transport left to the garbage collector tries to close itself
+            # on a loop asyncio.run has already closed: "RuntimeError: Event loop is closed"
+            # tracebacks after Ctrl-C (issue #12).
             _killpg(proc.pid, signal.SIGKILL)
+            await _reap(proc)
             raise
+        finally:
+            self._live.discard(proc)
         return CommandResult(
             argv=tuple(argv),
             exit_code=proc.returncode if proc.returncode is not None else -1,
@@ -221,6 +236,40 @@ class LiveRunner(Runner):
             await asyncio.wait_for(proc.wait(), self.kill_grace_s)
         except asyncio.TimeoutError:  # pragma: no cover - SIGKILL cannot be ignored
             pass
+
+
+    async def aclose(self) -> None:
+        """Kill and reap every call still running, so no subprocess transport outlives the loop."""
+        left = list(self._live)
+        self._live.clear()
+        for proc in left:
+            _killpg(proc.pid, signal.SIGKILL)
+        for proc in left:
+            await _reap(proc)
+
+
+async def _reap(proc: asyncio.subprocess.Process, within_s: float = 2.0) -> None:
+    """Wait (briefly) for a killed call to exit and close its transport, even while cancelled.
+
+    Runs inside ``except CancelledError`` handlers: a further cancellation (another Ctrl-C,
+    asyncio.run cancelling the tasks it finds left) must not cut the clean-up short, so it is
+    absorbed here and re-raised once the pipes are closed.
+    """
+    cancelled = False
+    deadline = time.monotonic() + within_s
+    while proc.returncode is None and time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(proc.wait(), max(0.01, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            break
+        except asyncio.CancelledError:
+            cancelled = True
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        # Closes the pipes now, on this running loop; a no-op when already closed.
+        transport.close()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -291,6 +340,9 @@ class RecordingRunner(Runner):
             )
         )
 
+    def can_answer(self, argv: list[str] | tuple[str, ...]) -> bool:
+        return self.inner.can_answer(argv)
+
     def recording(self) -> Recording:
         """Everything recorded so far (not redacted: ``save`` is the path that leaves the process)."""
         return Recording(format=FORMAT, metadata=self.metadata, calls=list(self._calls))
@@ -341,6 +393,10 @@ class ReplayRunner(Runner):
             n = self._served.get((table, key), 0)
             self._served[(table, key)] = n + 1
         return calls[min(n, len(calls) - 1)]
+
+    def can_answer(self, argv: list[str] | tuple[str, ...]) -> bool:
+        """True when the recording answers ``argv`` (by the matching rule), without using it up."""
+        return tuple(argv) in self._exact or normalise_argv(tuple(argv)) in self._normal
 
     def lookup(self, argv: list[str] | tuple[str, ...]) -> RecordedCall | None:
         """The recorded call that answers ``argv`` (advancing the repeat counter), if any."""

@@ -11,10 +11,14 @@ from istio_doctor.engine.plan import Examined
 from istio_doctor.engine.model import Outcome, Severity
 from istio_doctor.engine.walker import PlaybookRun
 from istio_doctor.evidence.bundle import Evidence, FailureKind, Need
+from istio_doctor.evidence.gather import RootFailure, root_failure
+from istio_doctor.evidence.preflight import Preflight
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 from istio_doctor.exitcodes import ExitCode
+from istio_doctor.report.fixes import with_session_fix
 from istio_doctor.report.model import (
     CallRecord,
+    Gap,
     NodeReport,
     PlaybookReport,
     Report,
@@ -64,7 +68,21 @@ def build_report(
     notes: list[str],
     interrupted: bool = False,
     missing_target: str | None = None,
+    preflight: Preflight | None = None,
 ) -> Report:
+    # Informational triage results (which flags were seen, which proxy logged them) explain the
+    # symptom; they are not problems of their own: never counted, ranked or marked as findings.
+    observations = [f for f in findings if f.severity is Severity.INFO]
+    findings = [f for f in findings if f.severity is not Severity.INFO]
+    for i, f in enumerate(findings, 1):
+        f.rank = i
+    for f in observations:
+        f.rank = 0
+    # Fixes carry the session's --context/--kubeconfig: pasted in another shell they must act
+    # on the cluster that was diagnosed (report/fixes.py).
+    for f in findings:
+        f.fix = with_session_fix(f.fix, conn)
+    observed_codes = {(f.code, f.target) for f in observations}
     node_reports: list[PlaybookReport] = []
     unknown_by_key: dict[str, list[str]] = {}
     any_unknown = False
@@ -75,30 +93,61 @@ def build_report(
                 any_unknown = True
                 for k in n.missing:
                     unknown_by_key.setdefault(k, []).append(n.check)
+            informational = n.finding is not None and (n.finding.code, n.finding.target) in observed_codes
             nodes.append(NodeReport(
                 id=n.node_id, check=n.check, title=n.title, outcome=n.result.outcome,
                 summary=n.result.summary, reason=n.result.reason, evidence=n.result.evidence,
-                finding=n.finding.code if n.finding else None, next=n.next,
+                finding=n.finding.code if n.finding and not informational else None,
+                observation=n.finding.code if n.finding and informational else None, next=n.next,
             ))
         node_reports.append(PlaybookReport(id=run.playbook.id, title=run.playbook.title, target=run.target, nodes=nodes))
 
     unchecked = []
+    roots: dict[str, tuple[RootFailure, Gap]] = {}
     for item in ev.failures():
         f = item.failure
         assert f is not None
         if f.kind is FailureKind.NOT_APPLICABLE:
             continue
+        affects = sorted(set(unknown_by_key.get(str(item.key), [])))
         unchecked.append(Unchecked(
-            evidence=str(item.key), kind=f.kind.value, reason=f.reason, command=f.command_line,
-            affects=sorted(set(unknown_by_key.get(str(item.key), []))),
+            evidence=str(item.key), kind=f.kind.value, reason=f.reason, command=f.command_line, affects=affects,
         ))
+        root = root_failure(f)
+        if root.key not in roots:
+            roots[root.key] = (root, Gap(kind=root.kind.value, cause=root.cause, advice=root.advice))
+        gap = roots[root.key][1]
+        gap.evidence.append(str(item.key))
+        if f.command_line and f.command_line not in gap.commands:
+            gap.commands.append(f.command_line)
+        gap.blocked = sorted(set(gap.blocked) | set(affects))
+    # most basic first; among equals, the one that blocked the most checks
+    gaps = [g for _, g in sorted(roots.values(), key=lambda rg: (rg[0].rank, -len(rg[1].blocked), rg[0].key))]
+    # Evidence a check needed that never arrived, with no failure of its own: the gathering
+    # was interrupted (Ctrl-C) or stopped. One root too, so no check is left without its reason.
+    gathered = {str(i.key) for i in ev.items()}
+    never = sorted(k for k in unknown_by_key if k not in gathered)
+    if never:
+        blocked = sorted({c for k in never for c in unknown_by_key[k]})
+        gap = Gap(kind="interrupted" if interrupted else "not_gathered",
+                  cause="interrupted (Ctrl-C) before this evidence arrived" if interrupted else "this evidence was not gathered",
+                  advice="Run the diagnosis again and let it finish" if interrupted else "",
+                  evidence=never, blocked=blocked)
+        gaps = [gap, *gaps] if interrupted else [*gaps, gap]
 
     calls = [
         CallRecord(command=r.command_line, argv=list(r.argv), exit_code=r.exit_code, duration_s=round(r.duration_s, 4), replayed=r.replayed)
         for r in results
     ] + [CallRecord(command=shlex.join(a), argv=list(a), exit_code=None, error=msg) for a, msg in call_errors]
 
-    if missing_target is not None and not findings:
+    stop = preflight.failure if preflight is not None else None
+    if stop is not None:
+        # The preflight stopped the run: one sentence, the cause and the next step.
+        code = ExitCode.USAGE if stop.usage else ExitCode.EVIDENCE_INCOMPLETE
+        verdict, headline = Verdict.INCONCLUSIVE, f"Cannot diagnose: {stop.sentence}"
+        unchecked = [Unchecked(evidence=f"preflight: {stop.check}", kind=stop.kind, reason=stop.sentence, command=stop.command)]
+        gaps = [Gap(kind=stop.kind, cause=stop.sentence, commands=[stop.command] if stop.command else [])]
+    elif missing_target is not None and not findings:
         # The thing asked about does not exist: a bad argument, not a diagnosis.
         verdict, code = Verdict.INCONCLUSIVE, ExitCode.USAGE
         headline = f"Nothing to diagnose: {missing_target}. Check the name and the namespace (-n)."
@@ -106,13 +155,22 @@ def build_report(
         verdict, code = Verdict.PROBLEMS_FOUND, ExitCode.PROBLEMS_FOUND
         top = findings[0]
         headline = f"Most likely root cause: [{top.code}] {top.title} — {top.summary}"
+    elif observations:
+        # Failing requests were seen and no check explains them: say so, and never promote the
+        # triage observation to a root cause.
+        verdict, code = Verdict.PROBLEMS_FOUND, ExitCode.PROBLEMS_FOUND
+        seen = next((o for o in observations if o.code == "GEN-FLAG-CLASSIFY"), observations[0])
+        headline = (f"No root cause found for the failing requests: {seen.summary}. No check explains them"
+                    + (f"; {len(gaps)} kind(s) of evidence could not be gathered, see 'Could not check'" if gaps else "")
+                    + ".")
     elif any_unknown or interrupted or not runs or unchecked:
         # Evidence that failed is a gap even when every check still passed (a check may have
         # read the same object from elsewhere): exit 0 promises all evidence was gathered.
         verdict, code = Verdict.INCONCLUSIVE, ExitCode.EVIDENCE_INCOMPLETE
-        first = unchecked[0].reason if unchecked else "some checks could not run"
         n_unknown = sum(1 for r in runs for n in r.nodes if n.result.outcome is Outcome.UNKNOWN)
         gap = f"{n_unknown} check(s) could not run" if n_unknown else "not all evidence could be gathered"
+        # the most basic failure, not the first call that failed
+        first = _gap_sentence(gaps[0]) if gaps else (unchecked[0].reason if unchecked else "some checks could not run")
         headline = f"Inconclusive: no problem found in the evidence that could be gathered, but {gap}. {first}"
     elif target.kind is TargetKind.NAMESPACE and not ev.has(Need.NAMESPACE_PROXY_LOGS, target.namespace):
         # Without the namespace-wide proxy logs a scan cannot see failing traffic, so pods that
@@ -147,6 +205,7 @@ def build_report(
         recording_provenance=provenance if replaying else "",
         target=str(target),
         context=conn.context,
+        kubeconfig=conn.kubeconfig,
         symptom=symptom,
         playbooks_run=list(dict.fromkeys(r.playbook.id for r in runs)),
         versions=versions_of(ev),
@@ -156,10 +215,21 @@ def build_report(
         findings=findings,
         playbooks=node_reports,
         unchecked=unchecked,
+        gaps=gaps,
+        observations=observations,
+        preflight=preflight.checks if preflight is not None else [],
+        server=preflight.server if preflight is not None else None,
         workloads=workloads,
         calls=calls,
         notes=notes,
     )
+
+
+def _gap_sentence(gap: Gap) -> str:
+    cause = gap.cause[0].upper() + gap.cause[1:] if gap.cause else gap.kind
+    blocked = f" ({len(gap.blocked)} check(s) blocked)" if gap.blocked else ""
+    advice = f" {gap.advice.rstrip('.')}." if gap.advice else ""
+    return f"{cause.rstrip('.')}{blocked}.{advice}"
 
 
 _SEV_ORDER = {s.value: i for i, s in enumerate(Severity)}

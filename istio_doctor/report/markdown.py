@@ -1,8 +1,11 @@
 """Markdown report, to paste into an incident ticket (GitHub, GitLab, Jira with Markdown).
 
 Layout: title, verdict, a findings table, one section per finding (evidence in fenced code
-blocks, fix steps, docs link), the walked decision trees, "Could not check", and every call
-made collapsed in ``<details>`` so the ticket stays short but complete.
+blocks, quoted once and referred to by label afterwards; fix steps with manifests applied by
+``kubectl apply -f - <<'EOF'``; docs link), the informational triage results, "Could not check"
+(one row per root failure; ``verbose`` lists every piece of evidence), "What to do", the walked
+decision trees (failing and unknown nodes, a count of the rest; ``verbose`` every node), and
+every call made collapsed in ``<details>`` so the ticket stays short but complete.
 
 Evidence is untrusted text (access logs are written by clients): fences are made longer than
 any backtick run inside the block, table cells escape ``|`` and newlines, and control
@@ -14,8 +17,10 @@ from __future__ import annotations
 import re
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
-from istio_doctor.report.model import PROVENANCE_WORDS, Report, Verdict
-from istio_doctor.report.text import MARKS, node_detail, sanitize
+from istio_doctor.evidence.target import Connection
+from istio_doctor.report.fixes import manifest_lines, report_connection, steps_of
+from istio_doctor.report.model import PROVENANCE_WORDS, NodeReport, Report, Verdict
+from istio_doctor.report.text import INFO_MARK, MARKS, QuotedEvidence, hidden_counts, node_detail, sanitize, shown_by_default
 
 _VERDICT_TEXT = {
     Verdict.PROBLEMS_FOUND: "Problems found",
@@ -73,10 +78,16 @@ def _pct(confidence: float) -> str:
     return f"{round(confidence * 100)}%"
 
 
-def _evidence(ref: EvidenceRef) -> list[str]:
+def _evidence(ref: EvidenceRef, quoted: QuotedEvidence, where: str) -> list[str]:
     lines: list[str] = []
-    if ref.note:
-        lines += [f"*{_text(ref.note)}*", ""]
+    seen = quoted.find(ref) if ref.source else None
+    if seen is not None:
+        note = f"{_text(ref.note)}: " if ref.note else ""
+        return [f"*{note}the lines quoted in [{seen}]*", ""]
+    label = quoted.add(ref, where) if ref.source else ""
+    if ref.note or label:
+        lead = f"[{label}] " if label else ""
+        lines += [f"*{lead}{_text(ref.note)}*".replace("**", ""), ""]
     if _is_yaml(ref):
         # the command stays visible above the object it printed
         if ref.source:
@@ -88,7 +99,7 @@ def _evidence(ref: EvidenceRef) -> list[str]:
     return lines + [""]
 
 
-def _finding(f: Finding, position: int) -> list[str]:
+def _finding(f: Finding, position: int, quoted: QuotedEvidence, conn: Connection | None) -> list[str]:
     rank = f.rank or position
     out = [f"### {rank}. {_code(f.code)} {_text(f.title)}", ""]
     meta = f"**Severity:** {f.severity.value} · **Confidence:** {_pct(f.confidence)}"
@@ -105,18 +116,23 @@ def _finding(f: Finding, position: int) -> list[str]:
     if f.evidence:
         out += ["**Evidence**", ""]
         for ref in f.evidence:
-            out += _evidence(ref)
+            out += _evidence(ref, quoted, f"finding {rank}")
     summary = _text(f.fix.summary)
-    if f.fix.ordered and f.fix.steps:
+    steps = steps_of(f.fix)
+    if f.fix.ordered and steps:
         summary = f"{summary.rstrip().rstrip('.')}. Apply in this order:"
     out += [f"**Fix:** {summary}", ""]
-    for n, step in enumerate(f.fix.steps, 1):
+    for n, step in enumerate(steps, 1):
         out.append(f"{n}. {_text(step.description)}")
         # list-item continuation: code blocks indented under the step
         if step.command:
             out += [""] + ["   " + ln for ln in _block(f"$ {step.command}", "console")]
-        if step.yaml_patch:
-            out += [""] + ["   " + ln if ln else "" for ln in _block(step.yaml_patch, "yaml")]
+        elif step.manifest:
+            body = "\n".join(manifest_lines(step.manifest, conn))
+            out += [""] + ["   " + ln if ln else "" for ln in _block(f"$ {body}", "console")]
+        elif step.fragment:
+            out += ["", "   merge into the object named above:", ""]
+            out += ["   " + ln if ln else "" for ln in _block(step.fragment, "yaml")]
         out.append("")
     out += [f"**Docs:** <{sanitize(f.doc_url)}>", ""]
     if f.also_explains:
@@ -127,7 +143,43 @@ def _finding(f: Finding, position: int) -> list[str]:
     return out
 
 
-def render_markdown(report: Report) -> str:
+def _node_line(node: NodeReport) -> str:
+    detail = node_detail(node)
+    if node.observation:
+        mark, word = INFO_MARK, "triage"
+    else:
+        # a bare "-" right after the list marker would start a nested list
+        mark = "\\-" if MARKS[node.outcome] == "-" else MARKS[node.outcome]
+        word = _OUTCOME_TEXT[node.outcome]
+    line = f"- {mark} **{word}** {_text(node.title)} ({_code(node.check)})"
+    if detail and node.outcome is not Outcome.SKIPPED:
+        line += f": {_text(detail)}".replace("\n", " ")
+    return line
+
+
+def _what_to_do(report: Report, conn: Connection | None) -> list[str]:
+    if not report.findings and not report.gaps:
+        return []
+    out = ["## What to do", ""]
+    if report.findings:
+        top = report.findings[0]
+        out += [f"- **Root cause:** {_code(top.code)} {_text(top.title)}", f"- **Fix:** {_text(top.fix.summary)}"]
+        for n, step in enumerate(steps_of(top.fix), 1):
+            if step.command:
+                out.append(f"  {n}. {_code(step.command)}")
+            elif step.manifest:
+                out.append(f"  {n}. {_code(manifest_lines(step.manifest, conn)[0])} with the manifest of step {n} above")
+        for f in report.findings[1:]:
+            out.append(f"- **Also:** {_code(f.code)} {_text(f.title)}")
+    if report.gaps:
+        out.append(f"- **Could not check:** {_text(report.gaps[0].cause)}"
+                   + (f" (+{len(report.gaps) - 1} more)" if len(report.gaps) > 1 else ""))
+    return out + [""]
+
+
+def render_markdown(report: Report, *, verbose: bool = False) -> str:
+    quoted = QuotedEvidence()
+    conn = report_connection(report.context, report.kubeconfig)
     out: list[str] = [f"# istio-doctor: {_text(report.target)}", ""]
     out += [f"**{_VERDICT_TEXT[report.verdict]}.** {_text(report.headline)}", ""]
 
@@ -180,9 +232,21 @@ def render_markdown(report: Report) -> str:
             )
         out.append("")
         for i, f in enumerate(report.findings, 1):
-            out += _finding(f, i)
+            out += _finding(f, i, quoted, conn)
 
-    if report.unchecked:
+    if report.observations:
+        out += ["## Triage", "", "What the proxy logs show: context for the findings, not findings themselves.", ""]
+        for o in report.observations:
+            out.append(f"- {INFO_MARK} {_code(o.code)} {_text(o.summary)}")
+        out.append("")
+
+    if report.gaps and not verbose:
+        out += ["## Could not check", "", "| Root failure | Evidence | Checks blocked | What to do |", "|---|---|---|---|"]
+        for g in report.gaps:
+            out.append(f"| {_cell(g.cause)} | {_cell(', '.join(g.evidence))} | {_cell(', '.join(g.blocked) or '-')} | "
+                       f"{_cell(g.advice or '-')} |")
+        out.append("")
+    elif report.unchecked:
         out += [
             "## Could not check",
             "",
@@ -196,18 +260,18 @@ def render_markdown(report: Report) -> str:
             )
         out.append("")
 
+    out += _what_to_do(report, conn)
+
     if report.playbooks:
         out += ["## Checks walked", ""]
         for pb in report.playbooks:
             out += [f"**{_code(pb.id)}** {_text(pb.title)}", ""]
             for node in pb.nodes:
-                detail = node_detail(node)
-                # a bare "-" right after the list marker would start a nested list
-                mark = "\\-" if MARKS[node.outcome] == "-" else MARKS[node.outcome]
-                line = f"- {mark} **{_OUTCOME_TEXT[node.outcome]}** {_text(node.title)} ({_code(node.check)})"
-                if detail and node.outcome is not Outcome.SKIPPED:
-                    line += f": {_text(detail)}".replace("\n", " ")
-                out.append(line)
+                if verbose or shown_by_default(node):
+                    out.append(_node_line(node))
+            counts = "" if verbose else hidden_counts(pb.nodes)
+            if counts:
+                out.append(f"- {_text(counts)} (`-v` lists them)".replace("- - ", "- \\- "))
             out.append("")
 
     if report.notes:

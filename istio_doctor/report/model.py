@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
+from istio_doctor.evidence.preflight import PreflightCheck
 
 REPORT_FORMAT = "istio-doctor/report/v1"
 
@@ -44,6 +45,9 @@ class NodeReport(BaseModel):
     reason: str = ""
     evidence: list[EvidenceRef] = []
     finding: str | None = Field(default=None, description="finding code when this node produced one")
+    observation: str | None = Field(
+        default=None, description="code of the informational triage result this node produced (not a finding)"
+    )
     next: str | None = Field(default=None, description="the node the walk went to from here ('end' to stop)")
 
 
@@ -66,6 +70,19 @@ class Unchecked(BaseModel):
     reason: str
     command: str = ""
     affects: list[str] = Field(default=[], description="check ids whose outcome is unknown because of it")
+
+
+class Gap(BaseModel):
+    """One root failure: every piece of evidence it kept from being gathered, said once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    cause: str = Field(description="what went wrong, in one sentence (e.g. RBAC: user \"dev\" may not list events)")
+    advice: str = ""
+    evidence: list[str] = Field(default=[], description="evidence keys it left missing")
+    commands: list[str] = Field(default=[], description="the calls that failed for this reason")
+    blocked: list[str] = Field(default=[], description="check ids whose outcome is unknown because of it")
 
 
 class Versions(BaseModel):
@@ -108,6 +125,7 @@ class Report(BaseModel):
     recording_provenance: str = Field(default="", description="replays: 'synthetic' (simulated by the scenario kit), 'captured' (a real cluster) or '' (not said)")
     target: str
     context: str | None = None
+    kubeconfig: str | None = Field(default=None, description="the --kubeconfig given, if any (fix commands carry it)")
     symptom: str
     playbooks_run: list[str] = []
     versions: Versions = Versions()
@@ -117,6 +135,12 @@ class Report(BaseModel):
     findings: list[Finding] = Field(default=[], description="ranked: findings[0] is the most likely root cause")
     playbooks: list[PlaybookReport] = []
     unchecked: list[Unchecked] = []
+    gaps: list[Gap] = Field(default=[], description="root failures behind 'unchecked', most basic first")
+    observations: list[Finding] = Field(
+        default=[], description="informational triage results (which flags, which proxy): context, not findings"
+    )
+    preflight: list[PreflightCheck] = Field(default=[], description="kubectl, kubeconfig, API server and istioctl, checked first")
+    server: str | None = Field(default=None, description="the API server the context points at (from the preflight)")
     workloads: list[WorkloadSummary] = []
     calls: list[CallRecord] = []
     notes: list[str] = []
@@ -133,6 +157,11 @@ class Report(BaseModel):
     @property
     def top(self) -> Finding | None:
         return self.findings[0] if self.findings else None
+
+    @property
+    def preflight_failed(self) -> bool:
+        """The preflight stopped the run (kubectl, kubeconfig or API server unusable)."""
+        return any(c.status.value == "failed" for c in self.preflight)
 
 
 def report_json_schema() -> dict[str, Any]:

@@ -1,33 +1,32 @@
-"""One entry point for every output format: ``render(report, fmt, color=..., width=...)``.
+"""One entry point for every output format: ``render(report, fmt, color=..., width=..., verbose=...)``.
 
-The CLI and the TUI's export call this; neither knows how a format is built.
+The CLI and the TUI's export call this; neither knows how a format is built. The formats
+themselves are listed once, in ``report.formats``.
 """
 
 from __future__ import annotations
 
-from istio_doctor.report.formats import FORMATS
+import importlib
+from typing import Any
+
+from istio_doctor.report.formats import FORMATS, RENDERERS
 from istio_doctor.report.model import Report
 
 __all__ = ["FORMATS", "render"]
 
 
-def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:
-    """Render ``report`` as ``fmt``. ``color`` and ``width`` only affect the text format."""
+def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None, verbose: bool = False) -> str:
+    """Render ``report`` as ``fmt``. ``color`` and ``width`` only affect text; ``verbose`` text and
+    Markdown (every node and every gap instead of the failing ones and one line per root failure)."""
+    target = RENDERERS.get(fmt)
+    if target is None:
+        raise ValueError(f"unknown output format {fmt!r}: use one of {', '.join(FORMATS)}")
+    module, _, name = target.partition(":")
     # formats are imported on use: -o json should not pay for the text renderer and vice versa
+    fn = getattr(importlib.import_module(module), name)
+    options: dict[str, Any] = {}
     if fmt == "text":
-        from istio_doctor.report.text import render_text
-
-        return render_text(report, color=color, width=width)
-    if fmt == "json":
-        from istio_doctor.report.jsonfmt import render_json
-
-        return render_json(report)
-    if fmt == "yaml":
-        from istio_doctor.report.yamlfmt import render_yaml
-
-        return render_yaml(report)
-    if fmt == "markdown":
-        from istio_doctor.report.markdown import render_markdown
-
-        return render_markdown(report)
-    raise ValueError(f"unknown output format {fmt!r}: use one of {', '.join(FORMATS)}")
+        options = {"color": color, "width": width, "verbose": verbose}
+    elif fmt == "markdown":
+        options = {"verbose": verbose}
+    return str(fn(report, **options))

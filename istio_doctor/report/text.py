@@ -1,7 +1,16 @@
-"""Plain-text report in the style of ``linkerd check``: a header, one tree per playbook, ranked
-findings with proof and fix, what could not be checked, and the verdict.
+"""Plain-text report in the style of ``linkerd check``, read top-down in a minute: a header, the
+decision trees' failing and could-not-check nodes (one count line for the rest), the ranked
+findings with proof and fix, the informational triage results, what could not be checked (one
+line per root failure), a closing block saying what to do, and the verdict as the last line.
 
-Contract: ``render_text(report, color=..., width=...) -> str`` is a pure function of the report.
+Contract: ``render_text(report, color=..., width=..., verbose=...) -> str`` is a pure function
+of the report. ``verbose`` (``-v``) shows every node of every tree, every piece of evidence that
+could not be gathered, and the triage results' evidence.
+
+* Evidence quoted by several findings is printed once, labelled ``[E1]``; later findings refer
+  to the label instead of repeating the lines.
+* Fix commands are shown as the report carries them: with the session's ``--context`` (and
+  ``--kubeconfig`` when given), so they act on the diagnosed cluster when pasted.
 
 * Prose (summaries, explanations, reasons) wraps to ``width``. Commands, excerpts and YAML
   patches never wrap and are never shortened: users copy them into a shell or ``kubectl apply``.
@@ -9,7 +18,7 @@ Contract: ``render_text(report, color=..., width=...) -> str`` is a pure functio
   through evidence (an access log line is attacker-controlled text): every control character
   except tab and newline is shown as ``\\xNN``.
 * The marks are fixed: ``✔`` pass, ``✘`` fail, ``‼`` unknown (evidence missing), ``-`` not
-  applicable, ``·`` skipped (not reached by the walk).
+  applicable, ``·`` skipped (not reached by the walk), ``ℹ`` an informational triage result.
 """
 
 from __future__ import annotations
@@ -19,7 +28,9 @@ import textwrap
 from collections.abc import Iterable
 
 from istio_doctor.engine.model import EvidenceRef, Finding, Fix, Outcome, Severity
-from istio_doctor.report.model import NodeReport, PlaybookReport, Report, Unchecked, Verdict, WorkloadSummary
+from istio_doctor.evidence.target import Connection
+from istio_doctor.report.fixes import manifest_lines, report_connection, steps_of
+from istio_doctor.report.model import Gap, NodeReport, PlaybookReport, Report, Unchecked, Verdict, WorkloadSummary
 
 DEFAULT_WIDTH = 100
 
@@ -30,6 +41,9 @@ MARKS: dict[Outcome, str] = {
     Outcome.NOT_APPLICABLE: "-",
     Outcome.SKIPPED: "·",
 }
+
+#: an informational triage result (which flags, which proxy): context for the findings, not one
+INFO_MARK = "ℹ"
 
 _VERDICT_MARK = {
     Verdict.PROBLEMS_FOUND: MARKS[Outcome.FAIL],
@@ -167,7 +181,7 @@ def _mode_line(report: Report) -> str:
 def _header(out: _Out, report: Report) -> None:
     out.prose(report.target, 0, first=out.style(f"istio-doctor {report.tool_version}: ", "bold"), hang=2)
     rows = [
-        ("context", report.context or "(current)"),
+        ("context", (report.context or "(current)") + (f" -> {report.server}" if report.server else "")),
         ("mode", _mode_line(report)),
         ("versions", _versions_line(report)),
         ("symptom", report.symptom + (f" (playbooks: {', '.join(report.playbooks_run)})" if report.playbooks_run else "")),
@@ -188,29 +202,101 @@ def node_detail(node: NodeReport) -> str:
     return f"{summary}: {reason}"
 
 
-def _node(out: _Out, node: NodeReport) -> None:
-    mark = out.style(MARKS[node.outcome], _OUTCOME_STYLE[node.outcome], "bold")
-    emphasis = ("bold",) if node.outcome is Outcome.FAIL else ()
+def gap_labels(report: Report) -> dict[str, str]:
+    """check id -> the label (``G1``...) of the first root failure that left it unknown."""
+    labels: dict[str, str] = {}
+    for i, g in enumerate(report.gaps, 1):
+        for check in g.blocked:
+            labels.setdefault(check, f"G{i}")
+    return labels
+
+
+def _node(out: _Out, node: NodeReport, verbose: bool = True) -> None:
+    if node.observation:
+        mark = out.style(INFO_MARK, "blue", "bold")
+        emphasis: tuple[str, ...] = ()
+    else:
+        mark = out.style(MARKS[node.outcome], _OUTCOME_STYLE[node.outcome], "bold")
+        emphasis = ("bold",) if node.outcome is Outcome.FAIL else ()
     out.prose(f"{node.title} [{node.check}]", 2, first=f"{mark} ", hang=2, style=emphasis)
     detail = node_detail(node)
-    if detail and node.outcome is not Outcome.SKIPPED:
+    # by default a node that produced a finding points at it: the finding says the same, once
+    if detail and node.outcome is not Outcome.SKIPPED and (verbose or not node.finding):
         out.prose(detail, 4)
     if node.finding:
-        out.prose(f"finding {node.finding}", 4, first=out.style("→ ", "red"))
+        out.prose(f"finding {node.finding}" + ("" if verbose else " (below)"), 4, first=out.style("→ ", "red"))
 
 
-def _playbook(out: _Out, pb: PlaybookReport) -> None:
+def shown_by_default(node: NodeReport) -> bool:
+    return node.outcome in (Outcome.FAIL, Outcome.UNKNOWN) or node.observation is not None
+
+
+_COUNT_WORDS = ((Outcome.PASS, "passed"), (Outcome.NOT_APPLICABLE, "not applicable"), (Outcome.SKIPPED, "not reached"))
+
+
+def hidden_counts(nodes: list[NodeReport]) -> str:
+    parts = []
+    for outcome, word in _COUNT_WORDS:
+        n = sum(1 for x in nodes if x.outcome is outcome and not shown_by_default(x))
+        if n:
+            parts.append(f"{MARKS[outcome]} {n} {word}")
+    return ", ".join(parts)
+
+
+def _playbook(out: _Out, pb: PlaybookReport, verbose: bool, labels: dict[str, str]) -> None:
     out.prose(f"{pb.title}", 0, first=out.style(f"{pb.id}: ", "bold", "cyan"), hang=2)
     out.line(f"{'-' * min(out.width, max(len(pb.id) + 2 + len(pb.title), 10))}")
+    # By default the checks a root failure left unknown are one line that points at it: the
+    # failure itself is said once, under "Could not check".
+    grouped: dict[str, list[NodeReport]] = {}
     for node in pb.nodes:
-        _node(out, node)
+        if not verbose and node.outcome is Outcome.UNKNOWN and node.check in labels:
+            grouped.setdefault(labels[node.check], []).append(node)
+        elif verbose or shown_by_default(node):
+            _node(out, node, verbose)
+    mark = out.style(MARKS[Outcome.UNKNOWN], _OUTCOME_STYLE[Outcome.UNKNOWN], "bold")
+    for label, nodes in grouped.items():
+        checks = ", ".join(dict.fromkeys(n.check for n in nodes))
+        out.prose(checks, 2, first=f"{mark} could not check ({len(nodes)}, see [{label}] below): ", hang=4)
+    if not verbose:
+        counts = hidden_counts(pb.nodes)
+        if counts:
+            out.prose(counts + " (-v lists them)", 2, style=("dim",))
     out.line()
 
 
-def _evidence(out: _Out, refs: Iterable[EvidenceRef], indent: int) -> None:
+class QuotedEvidence:
+    """Evidence already printed in this report, so a later finding refers to it by label."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[str, set[str], str]] = []  # (source, lines, label)
+
+    def find(self, ref: EvidenceRef) -> str | None:
+        lines = {ln.strip() for ln in ref.excerpt.splitlines() if ln.strip()}
+        if not lines:
+            return None
+        for source, shown, label in self.blocks:
+            if source == ref.source and lines <= shown:
+                return label
+        return None
+
+    def add(self, ref: EvidenceRef, where: str) -> str:
+        label = f"E{len(self.blocks) + 1}"
+        self.blocks.append((ref.source, {ln.strip() for ln in ref.excerpt.splitlines() if ln.strip()}, f"{label} ({where})"))
+        return label
+
+
+def _evidence(out: _Out, refs: Iterable[EvidenceRef], indent: int, quoted: QuotedEvidence | None = None, where: str = "") -> None:
     for ref in refs:
-        if ref.note:
-            out.prose(ref.note, indent + 2, first=out.style("# ", "dim"), hang=2)
+        seen = quoted.find(ref) if quoted is not None and ref.source else None
+        if seen is not None:
+            note = f"{ref.note}: " if ref.note else ""
+            out.prose(f"{note}the lines quoted in [{seen}]", indent + 2, first=out.style("# ", "dim"), hang=2)
+            continue
+        label = quoted.add(ref, where) if quoted is not None and ref.source else ""
+        if ref.note or label:
+            lead = f"[{label}] " if label else ""
+            out.prose(lead + ref.note, indent + 2, first=out.style("# ", "dim"), hang=2)
         if ref.source:
             out.verbatim(f"$ {ref.source}", indent + 2)
         elif ref.key:
@@ -218,22 +304,28 @@ def _evidence(out: _Out, refs: Iterable[EvidenceRef], indent: int) -> None:
         out.verbatim(ref.excerpt, indent + 6)
 
 
-def _fix(out: _Out, fix: Fix, indent: int) -> None:
+def _fix(out: _Out, fix: Fix, indent: int, conn: Connection | None = None) -> None:
+    steps = steps_of(fix)
     summary = fix.summary
-    if fix.ordered and fix.steps:
+    if fix.ordered and steps:
         # Summaries are written as sentences without a final stop; keep the two sentences apart.
         summary = f"{summary.rstrip().rstrip('.')}. Apply in this order:"
     out.prose(summary, indent, first=out.style("Fix: ", "bold"), hang=5)
-    for n, step in enumerate(fix.steps, 1):
+    # Commands and manifests are separate steps: a manifest is applied by its own command.
+    for n, step in enumerate(steps, 1):
         num = f"{n}. "
         out.prose(step.description, indent + 2, first=num, hang=len(num))
         if step.command:
             out.verbatim(f"$ {step.command}", indent + 2 + len(num))
-        if step.yaml_patch:
-            out.verbatim(step.yaml_patch, indent + 2 + len(num))
+        elif step.manifest:
+            lines = manifest_lines(step.manifest, conn)
+            out.verbatim("\n".join(["$ " + lines[0], *lines[1:]]), indent + 2 + len(num))
+        elif step.fragment:
+            out.prose("merge into the object named above:", indent + 2 + len(num), style=("dim",))
+            out.verbatim(step.fragment, indent + 2 + len(num))
 
 
-def _finding(out: _Out, f: Finding, position: int) -> None:
+def _finding(out: _Out, f: Finding, position: int, quoted: QuotedEvidence, conn: Connection | None) -> None:
     rank = f.rank or position
     lead = f"{rank}. " + out.style(f"[{f.code}]", "bold", _SEVERITY_STYLE[f.severity]) + " "
     out.prose(f"{f.title} ({f.severity.value}, confidence {_pct(f.confidence)})", 2, first=lead, hang=len(f"{rank}. "))
@@ -248,8 +340,8 @@ def _finding(out: _Out, f: Finding, position: int) -> None:
         out.prose("; ".join(f.observed), ind, first=out.style("Observed: ", "bold"), hang=10)
     if f.evidence:
         out.line(" " * ind + out.style("Evidence:", "bold"))
-        _evidence(out, f.evidence, ind)
-    _fix(out, f.fix, ind)
+        _evidence(out, f.evidence, ind, quoted, f"finding {rank}")
+    _fix(out, f.fix, ind, conn)
     # a URL is copied, so it stays on one line whatever the width
     out.line(" " * ind + out.style("Docs:", "bold") + " " + sanitize(f.doc_url))
     if f.istio_versions and f.istio_versions != "all":
@@ -261,8 +353,18 @@ def _finding(out: _Out, f: Finding, position: int) -> None:
     out.line()
 
 
+def _observations(out: _Out, items: list[Finding], verbose: bool, quoted: QuotedEvidence) -> None:
+    out.prose("what the proxy logs show, context for the findings (not findings themselves):", 0,
+              first=out.style("Triage:", "bold") + " ")
+    mark = out.style(INFO_MARK, "blue", "bold")
+    for f in items:
+        out.prose(f"{f.summary}", 2, first=f"{mark} [{f.code}] ", hang=2)
+        if verbose and f.evidence:
+            _evidence(out, f.evidence, 2, quoted, f"triage {f.code}")
+    out.line()
+
+
 def _unchecked(out: _Out, items: list[Unchecked]) -> None:
-    out.line(out.style("Could not check:", "bold", "yellow"))
     mark = out.style(MARKS[Outcome.UNKNOWN], "yellow", "bold")
     for u in items:
         out.prose(f"{u.evidence} ({u.kind}): {u.reason}", 2, first=f"{mark} ", hang=2)
@@ -270,6 +372,79 @@ def _unchecked(out: _Out, items: list[Unchecked]) -> None:
             out.verbatim(f"$ {u.command}", 4)
         if u.affects:
             out.prose(", ".join(u.affects), 4, first="outcome unknown for: ", hang=21)
+
+
+#: commands listed under a root failure before "(+N more, -v lists them)"
+_GAP_COMMANDS = 2
+
+
+def _gaps(out: _Out, gaps: list[Gap]) -> None:
+    mark = out.style(MARKS[Outcome.UNKNOWN], "yellow", "bold")
+    for i, g in enumerate(gaps, 1):
+        counts = []
+        if len(g.evidence) > 1:
+            counts.append(f"{len(g.evidence)} pieces of evidence")
+        if g.blocked:
+            counts.append(f"{len(g.blocked)} check(s) blocked")
+        tail = f" ({', '.join(counts)})" if counts else ""
+        out.prose(f"{g.cause}{tail}", 2, first=f"{mark} [G{i}] ", hang=2)
+        if g.advice:
+            out.prose(g.advice.rstrip(".") + ".", 4)
+        for cmd in g.commands[:_GAP_COMMANDS]:
+            out.verbatim(f"$ {cmd}", 4)
+        if len(g.commands) > _GAP_COMMANDS:
+            out.prose(f"(+{len(g.commands) - _GAP_COMMANDS} more call(s) that failed the same way; -v lists them)", 4,
+                      style=("dim",))
+
+
+def _could_not_check(out: _Out, report: Report, verbose: bool) -> None:
+    out.line(out.style("Could not check:", "bold", "yellow"))
+    if report.gaps and not verbose:
+        _gaps(out, report.gaps)
+    else:
+        _unchecked(out, report.unchecked)
+    out.line()
+
+
+def _preflight(out: _Out, report: Report) -> None:
+    failed = [c for c in report.preflight if c.status.value == "failed"]
+    if not failed:
+        return
+    out.line(out.style("Preflight:", "bold"))
+    marks = {"ok": MARKS[Outcome.PASS], "failed": MARKS[Outcome.FAIL], "degraded": MARKS[Outcome.UNKNOWN],
+             "skipped": MARKS[Outcome.SKIPPED]}
+    for c in report.preflight:
+        if c.status.value == "failed":
+            # the sentence is the verdict, the last line: here only which question failed, and how
+            out.prose(f"{c.name}: failed (the last line says why)", 2, first=f"{marks['failed']} ", hang=2)
+            if c.command:
+                out.verbatim(f"$ {c.command}", 4)
+            break  # what comes after a failure was not decided by it
+        out.prose(f"{c.name}: {c.detail}", 2, first=f"{marks.get(c.status.value, '?')} ", hang=2)
+    out.line()
+
+
+def _what_to_do(out: _Out, report: Report, conn: Connection | None) -> None:
+    """The closing block: the root cause, its fix, the other findings in one line each."""
+    if not report.findings and not report.gaps:
+        return
+    out.line(out.style("What to do:", "bold"))
+    if report.findings:
+        top = report.findings[0]
+        out.prose(f"[{top.code}] {top.title}", 2, first="root cause: ", hang=12)
+        out.prose(top.fix.summary, 2, first="fix:        ", hang=12)
+        steps = steps_of(top.fix)
+        for n, step in enumerate(steps, 1):
+            if step.command:
+                out.verbatim(f"$ {step.command}", 14)
+            elif step.manifest:
+                out.prose(f"and the manifest of step {n} above ({manifest_lines(step.manifest, conn)[0]})", 14)
+        for f in report.findings[1:]:
+            out.prose(f"[{f.code}] {f.title}", 2, first="also:       ", hang=12)
+    if report.gaps:
+        n = len(report.gaps)
+        out.prose(f"{n} root failure(s) left checks unknown: [G1]{'-[G%d]' % n if n > 1 else ''} under Could not check",
+                  2, first="unchecked:  ", hang=12)
     out.line()
 
 
@@ -303,24 +478,32 @@ def _workloads(out: _Out, rows: list[WorkloadSummary]) -> None:
     out.line()
 
 
-def render_text(report: Report, *, color: bool = False, width: int | None = None) -> str:
+def render_text(report: Report, *, color: bool = False, width: int | None = None, verbose: bool = False) -> str:
     out = _Out(color, width or DEFAULT_WIDTH)
+    quoted = QuotedEvidence()
+    conn = report_connection(report.context, report.kubeconfig)
     _header(out, report)
+    _preflight(out, report)
     if report.workloads:
         _workloads(out, report.workloads)
+    labels = gap_labels(report) if report.gaps else {}
     for pb in report.playbooks:
-        _playbook(out, pb)
+        _playbook(out, pb, verbose, labels)
     if report.findings:
         out.prose("most likely root cause first:", 0, first=out.style(f"Findings ({len(report.findings)}),", "bold") + " ")
         for i, f in enumerate(report.findings, 1):
-            _finding(out, f, i)
-    if report.unchecked:
-        _unchecked(out, report.unchecked)
+            _finding(out, f, i, quoted, conn)
+    if report.observations:
+        _observations(out, report.observations, verbose, quoted)
+    if report.unchecked and not report.preflight_failed:
+        _could_not_check(out, report, verbose)
     if report.notes:
         out.line(out.style("Notes:", "bold"))
         for note in report.notes:
             out.prose(note, 2, first="- ", hang=2)
         out.line()
+    if not report.preflight_failed:
+        _what_to_do(out, report, conn)
     mark = out.style(_VERDICT_MARK[report.verdict], _VERDICT_STYLE[report.verdict], "bold")
     out.prose(report.headline, 0, first=f"{mark} ", hang=2)
     return "\n".join(out.lines) + "\n"

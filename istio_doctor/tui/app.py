@@ -37,6 +37,7 @@ class IstioDoctorApp(App[int]):
         self.options = options
         self.services = services or Services()
         self._clock = clock
+        self.status = Flash(sticky=True)
         self.current_context: str | None = options.context
         self.target: Target | None = None
         self.last_report: Report | None = None
@@ -53,8 +54,17 @@ class IstioDoctorApp(App[int]):
     def connection(self, context: str | None) -> Connection:
         return Connection(context=context, kubeconfig=self.options.kubeconfig, istio_namespace=self.options.istio_namespace)
 
+    #: seconds a transient flash stays before the status line returns
+    flash_seconds: float = 5.0
+
     def flash(self, text: str, level: str = "info") -> None:
+        """A transient message; the status (``set_status``) comes back after ``flash_seconds``."""
         self.flash_message = Flash(text, level, self.flash_message.serial + 1)
+
+    def set_status(self, text: str, level: str = "info") -> None:
+        """What the flash line shows when no transient message is up (the diagnosis verdict)."""
+        self.status = Flash(text, level, 0, sticky=True)
+        self.flash_message = Flash(text, level, self.flash_message.serial + 1, sticky=True)
 
     def set_context(self, ctx: ContextRow | None) -> None:
         # In replay the recording's context is a label, not a kubeconfig entry to pass on.
@@ -87,8 +97,12 @@ class IstioDoctorApp(App[int]):
     def on_mount(self) -> None:
         from istio_doctor.tui.screens.target_picker import TargetPickerScreen
 
-        if self.options.pod:
+        target: Target | None = None
+        if self.options.target:
+            target = Target.parse(self.options.target, self.options.namespace or None)
+        elif self.options.pod:
             target = Target(kind=TargetKind.POD, namespace=self.options.namespace or "default", name=self.options.pod)
+        if target is not None:
             self.set_namespace(target.namespace)
             self.target = target
             if self.options.symptom:
@@ -103,7 +117,7 @@ class IstioDoctorApp(App[int]):
     def _push_symptom(self, target: Target) -> None:
         from istio_doctor.tui.screens.symptom_picker import SymptomPickerScreen
 
-        self.push_screen(SymptomPickerScreen(f"pod/{target.name} -n {target.namespace}"))
+        self.push_screen(SymptomPickerScreen(str(target)))
 
     def choose_target(self, target: Target) -> None:
         self.target = target
@@ -114,6 +128,13 @@ class IstioDoctorApp(App[int]):
 
         assert self.target is not None, "a target is chosen before a symptom"
         self.push_screen(DiagnosisScreen(self.target, symptom))
+
+    def open_pod(self, target: Target, symptom: str) -> None:
+        """From a deploy/, svc/ or ns/ diagnosis: one of its pods, same symptom; esc comes back."""
+        from istio_doctor.tui.screens.diagnosis import DiagnosisScreen
+
+        self.target = target
+        self.push_screen(DiagnosisScreen(target, symptom))
 
     def back_to_targets(self) -> None:
         from istio_doctor.tui.screens.target_picker import TargetPickerScreen

@@ -82,8 +82,17 @@ def list_kube_contexts(kubeconfig: str | None) -> ContextList:
 def replay_context(path: Path) -> tuple[ContextList, dict[str, str]]:
     """The recording's context (the only one a replay can answer for) and the versions its
     metadata names, so the header is filled before any diagnosis ran."""
+    from istio_doctor.evidence.bugreport.archive import looks_like_bug_report
     from istio_doctor.evidence.recording import load_recording
 
+    if looks_like_bug_report(path):
+        from istio_doctor.evidence.bugreport.runner import archive_summary
+
+        try:
+            info = archive_summary(path)
+        except Exception as exc:  # noqa: BLE001 - an unreadable archive is shown, not raised
+            return ContextList([], problem=f"cannot read bug-report {path.name}: {_first_line(str(exc))}"), {}
+        return ContextList([ContextRow(name=info["context"] or "bug-report", current=True)]), info
     try:
         meta = load_recording(path).metadata
     except Exception as exc:  # noqa: BLE001 - an unreadable recording is shown, not raised

@@ -42,3 +42,12 @@ class DiagnosisReady(Message):
         super().__init__()
         self.generation = generation
         self.result = result
+
+
+class StartProblem(Message):
+    """The start screen cannot list anything: the whole sentence (preflight or listing error)."""
+
+    def __init__(self, context: str | None, text: str) -> None:
+        super().__init__()
+        self.context = context
+        self.text = text

@@ -11,7 +11,10 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from rich.text import Text
+
 from istio_doctor.engine.model import EvidenceRef, Finding, Outcome
+from istio_doctor.evidence.target import Target, TargetKind
 from istio_doctor.evidence.recording import normalise_argv
 from istio_doctor.evidence.runner import CommandResult
 from istio_doctor.report.model import NodeReport, PlaybookReport, Report
@@ -25,12 +28,16 @@ OUTCOME_GLYPH: dict[Outcome, tuple[str, str]] = {
     Outcome.SKIPPED: ("·", "dim"),
 }
 
+#: an informational triage result (which flags, which proxy): context, not a failure
+INFO_GLYPH = "ℹ"
+
 #: worst first: a branch label shows its worst leaf, so a collapsed branch still shows a failure
 _SEVERITY_ORDER = [Outcome.FAIL, Outcome.UNKNOWN, Outcome.PASS, Outcome.NOT_APPLICABLE, Outcome.SKIPPED]
 
 
 def worst_outcome(nodes: Iterable[NodeReport]) -> Outcome:
-    outcomes = {n.outcome for n in nodes}
+    # an informational result is not a failure, whatever its check returned
+    outcomes = {n.outcome for n in nodes if not n.observation}
     for o in _SEVERITY_ORDER:
         if o in outcomes:
             return o
@@ -41,7 +48,7 @@ def branch_counts(pb: PlaybookReport) -> str:
     """``2✘ 1‼`` style summary shown on a branch label (k9s xray: visible when collapsed)."""
     parts = []
     for o in (Outcome.FAIL, Outcome.UNKNOWN):
-        n = sum(1 for node in pb.nodes if node.outcome is o)
+        n = sum(1 for node in pb.nodes if node.outcome is o and not node.observation)
         if n:
             parts.append(f"{n}{OUTCOME_GLYPH[o][0]}")
     return " ".join(parts)
@@ -224,20 +231,15 @@ def evidence_view(ref: EvidenceRef, results: Sequence[CommandResult]) -> Evidenc
 # -- fix text --------------------------------------------------------------------------------
 
 
-def fix_text(finding: Finding) -> str:
-    """The fix as plain text for the clipboard: ready to paste into a terminal or a ticket."""
-    fix = finding.fix
-    out = [f"# {finding.code}: {finding.title}", f"# {fix.summary}"]
-    for i, step in enumerate(fix.steps, 1):
-        out.append("")
-        out.append(f"# {i}. {step.description}" if fix.ordered or len(fix.steps) > 1 else f"# {step.description}")
-        if step.command:
-            out.append(step.command)
-        if step.yaml_patch:
-            out.append(step.yaml_patch.rstrip("\n"))
-    if finding.doc_url:
-        out += ["", f"# docs: {finding.doc_url}"]
-    return "\n".join(out) + "\n"
+def fix_text(finding: Finding, report: Report | None = None) -> str:
+    """What ``c`` puts on the clipboard: the fix as the same script ``--fix-script`` writes
+    (report/fixes.py): a comment line per step, manifests applied by ``kubectl apply -f -
+    <<'EOF'``, the commands commented out until the engineer chooses them."""
+    from istio_doctor.report.fixes import fix_script, report_connection
+
+    conn = report_connection(report.context, report.kubeconfig) if report is not None else None
+    return fix_script([finding], conn=conn, target=str(finding.target or ""),
+                      tool_version=report.tool_version if report is not None else "")
 
 
 def proxy_filter_for(finding: Finding) -> str | None:
@@ -257,6 +259,43 @@ def proxy_filter_for(finding: Finding) -> str | None:
                     return name
             return ""
     return None
+
+
+def target_label(target: Target) -> str:
+    """``pod/NAME``, ``deploy/NAME``, ``svc/NAME`` or ``ns/NAME``: what the crumbs show."""
+    return str(target).split(" -n ")[0]
+
+
+def pods_of(report: Report) -> list[tuple[str, Text]]:
+    """The pods a deploy/, svc/ or ns/ diagnosis examined or listed, flagged ones first, each
+    with a label: mark, name and why it was flagged (its findings, or the walk's worst outcome)."""
+    out: dict[str, Text] = {}
+    codes_by_pod: dict[str, list[str]] = {}
+    for f in report.findings:
+        if f.target is not None and f.target.kind is TargetKind.POD:
+            codes_by_pod.setdefault(f.target.name, []).append(f.code)
+    walked = [pb.target.partition(" -n ")[0][4:] for pb in report.playbooks if pb.target.startswith("pod/")]
+    for name in dict.fromkeys(walked):
+        codes = codes_by_pod.get(name, [])
+        label = Text()
+        label.append("✘ " if codes else "‼ ", style="bold red" if codes else "yellow")
+        label.append(name, style="bold")
+        label.append(f"  {', '.join(codes)}" if codes else "  examined", style="red" if codes else "dim")
+        out[name] = label
+    # the rest of a namespace scan's table: flagged workloads first, then the quiet ones
+    for w in sorted(report.workloads, key=lambda w: not (w.flagged or w.findings)):
+        for name in w.pods:
+            if name in out:
+                continue
+            bad = w.flagged or bool(w.findings)
+            label = Text()
+            label.append("‼ " if bad else "✔ ", style="yellow" if bad else "green")
+            label.append(name, style="bold" if bad else "")
+            label.append(f"  {w.workload}" + (" (not in the mesh)" if w.in_mesh is False else ""), style="dim")
+            if w.findings:
+                label.append(f"  {', '.join(w.findings)}", style="red")
+            out[name] = label
+    return list(out.items())
 
 
 def safe_filename_part(text: str) -> str:

@@ -41,6 +41,9 @@ class Flash:
     text: str = ""
     level: str = "info"  # info | warning | error
     serial: int = 0  # distinguishes two identical flashes, so the second still shows
+    #: a status (the diagnosis verdict) stays; any other flash gives the line back to the
+    #: status after a few seconds
+    sticky: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class TuiOptions:
     kubeconfig: str | None = None
     namespace: str | None = None
     pod: str | None = None
+    #: a deploy/, svc/ or ns/ target (``tui TARGET``); ``pod`` opens one pod (k9s plugin)
+    target: str | None = None
     #: a recording to answer every call from (``--replay FILE`` or the demo recording)
     replay: Path | None = None
     istio_namespace: str = "istio-system"
@@ -58,3 +63,5 @@ class TuiOptions:
     symptom: str | None = None
     since: str = "1h"
     playbook_dirs: list[Path] = field(default_factory=list)
+    #: seconds the API server may take to answer the preflight (``--preflight-timeout``)
+    preflight_timeout_s: float = 5.0

@@ -78,12 +78,17 @@ def configmap(world: World, name: str, ns: str) -> dict[str, Any] | None:
     return ra.configmap_json(world, name, ns)
 
 
-def agent_logs(world: World, name: str, ns: str) -> str | None:
+def agent_logs(world: World, name: str, ns: str, container: str | None = None) -> str | None:
+    """The log of a ztunnel / istio-cni pod (None: not an agent pod). A container the agent pod
+    does not have is kubectl's own error (ztunnel's container is istio-proxy, istio-cni's install-cni)."""
     a = am.amb(world)
     hit = ra.agent_pod_by_name(world, name) if a else None
     if a is None or hit is None or ns != a.namespace:
         return None
     kind, node = hit
+    own = "istio-proxy" if kind == "ztunnel" else "install-cni"
+    if container not in (None, own):
+        raise ValueError(f"error: container {container} is not valid for pod {name}\n")
     return at.ztunnel_log(world, node) if kind == "ztunnel" else at.cni_log(world, node)
 
 

@@ -78,7 +78,11 @@ class WorldRunner(Runner):
         self.calls.append(argv_t)
         args = _strip_conn(list(argv_t))
         binary = args[0] if args else ""
+        # kubectl config reads the local kubeconfig, never the cluster: no cluster fault reaches it
+        local = args[1:2] == ["config"]
         fault = self._fault(args)
+        if local and fault not in (None, "missing_kubectl", "timeout"):
+            fault = None
         if fault == f"missing_{binary}":
             hint = ("Install it: https://kubernetes.io/docs/tasks/tools/" if binary == "kubectl"
                     else "Install it: https://istio.io/latest/docs/setup/getting-started/#download")
@@ -89,7 +93,9 @@ class WorldRunner(Runner):
         try:
             if fault:
                 self._raise_fault(fault, args)
-            if binary == "kubectl":
+            if local and binary == "kubectl":
+                out = self._config(args[2:], argv_t)
+            elif binary == "kubectl":
                 out = self._kubectl(args[1:])
             elif binary == "istioctl":
                 out = self._istioctl(args[1:])
@@ -185,6 +191,22 @@ class WorldRunner(Runner):
         return 0.05, 0.4
 
     # -- kubectl -------------------------------------------------------------------------------
+    #: the one context of a scenario world's kubeconfig, and the API server it names
+    CONTEXT = "kind-scenarios"
+    SERVER = "https://127.0.0.1:6443"
+
+    def _config(self, a: list[str], argv: tuple[str, ...]) -> str:
+        """``kubectl config view --minify -o jsonpath=...`` and ``config get-contexts -o name``
+        (the preflight's local calls) against a kubeconfig holding the world's one context."""
+        wanted = argv[argv.index("--context") + 1] if "--context" in argv[:-1] else self.CONTEXT
+        if a[:1] == ["get-contexts"]:
+            return f"{self.CONTEXT}\n"
+        if a[:1] == ["view"] and "--minify" in a:
+            if wanted != self.CONTEXT:
+                raise _Reply("", f"error: cannot locate context {wanted}\n", 1)
+            return f"{self.CONTEXT}\n{self.SERVER}"
+        raise _Reply("", f'error: unknown command "config {a[0] if a else ""}" in the scenario kit\n', 1)
+
     def _kubectl(self, a: list[str]) -> str:
         if a[:1] == ["version"]:
             return render_istioctl.kubectl_version_json(self.world)
@@ -306,7 +328,10 @@ class WorldRunner(Runner):
         if "-l" in opts:
             return self._logs_by_selector(opts, a)
         name, ns = opts["_pos"][0], opts.get("-n", "default")
-        agent_log = ambient_calls.agent_logs(self.world, name, ns)
+        try:
+            agent_log = ambient_calls.agent_logs(self.world, name, ns, opts.get("-c"))
+        except ValueError as bad_container:
+            raise _Reply("", str(bad_container), 1) from None
         if agent_log is not None:
             return agent_log
         pod = self._pod(name, ns)

@@ -72,6 +72,14 @@ def _list(items: list[dict[str, Any]]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
 
+#: a healthy cluster's answers to the preflight (evidence/preflight.py), by the argv's first words
+PREFLIGHT_ANSWERS = {
+    ("kubectl", "config", "view"): "kind-bookinfo\nhttps://127.0.0.1:6443",
+    ("kubectl", "version", "-o"): json.dumps({"clientVersion": {"gitVersion": "v1.30.2"}, "serverVersion": {"gitVersion": "v1.30.0"}}),
+    ("istioctl", "version", "--remote=false"): json.dumps({"clientVersion": {"version": "1.22.0"}}),
+}
+
+
 class FakeRunner(Runner):
     """Answers the picker's listing calls; any other call exits 1 like a non-strict replay."""
 
@@ -84,6 +92,9 @@ class FakeRunner(Runner):
         key = tuple(argv)
         if key in self.answers:
             return self.answers[key]
+        preflight = PREFLIGHT_ANSWERS.get(tuple(argv[:3]))
+        if preflight is not None:
+            return CommandResult(argv=key, exit_code=0, stdout=preflight, duration_s=0.01)
         if argv[:3] == ["kubectl", "get", "namespaces"]:
             return CommandResult(argv=key, exit_code=0, stdout=_list([{"metadata": {"name": n}} for n in NAMESPACES]), duration_s=0.01)
         if argv[:3] == ["kubectl", "get", "pods"] and "bookinfo" in argv:

@@ -75,13 +75,21 @@ def test_guess_lexer() -> None:
     assert guess_lexer("NAME READY\nfoo 1/1") == "text"
 
 
-def test_fix_text_is_pasteable() -> None:
-    finding = load_report().findings[0]
-    text = fix_text(finding)
-    assert text.startswith("# MTLS-DR-DISABLE-VS-STRICT: ")
-    assert "\nkubectl -n bookinfo patch destinationrule reviews" in text
-    assert "\nspec:\n  trafficPolicy:\n    tls:\n      mode: ISTIO_MUTUAL\n" in text
-    assert "# 1. Change the DestinationRule" in text and text.endswith(finding.doc_url + "\n")
+def test_fix_text_is_the_fix_script() -> None:
+    """What c copies is a shell script: a comment per step, commands commented out, the YAML
+    apart from the command (report/fixes.py, the same script as --fix-script)."""
+    report = load_report()
+    finding = report.findings[0]
+    text = fix_text(finding, report)
+    assert text.startswith("#!/bin/sh\n") and "\nset -eu\n" in text
+    assert "# ==== [MTLS-DR-DISABLE-VS-STRICT] " in text
+    assert "\n# kubectl -n bookinfo patch destinationrule reviews" in text
+    assert "\n# -- 1. Change the DestinationRule's TLS mode to ISTIO_MUTUAL.\n" in text
+    assert "(or the same change, as YAML to merge)" in text and "#            mode: ISTIO_MUTUAL" in text
+    assert text.endswith(finding.doc_url + "\n")
+    # nothing in it runs when the file is executed as is
+    runnable = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert runnable == ["set -eu"]
 
 
 def test_proxy_filter_names_the_cluster_a_finding_mentions() -> None:

@@ -37,8 +37,11 @@ async def test_demo_keys_reach_the_root_cause_fix() -> None:
         evidence = pilot.app.screen.query_one(EvidencePane).current
         assert evidence is not None and evidence.verbatim and evidence.highlight, "the proof is highlighted in the recorded output"
         await pilot.press("c")
-        assert pilot.app.clipboard.startswith(f"# {expect['findings_first']}")
-        assert "kubectl patch destinationrule" in pilot.app.clipboard
+        assert pilot.app.clipboard.startswith("#!/bin/sh\n")
+        assert f"# ==== [{expect['findings_first']}] " in pilot.app.clipboard
+        # the fix names the recorded context, like the evidence commands (report/fixes.py)
+        assert "# kubectl --context kind-scenarios patch destinationrule" in pilot.app.clipboard
+        assert "# kubectl --context kind-scenarios apply -f - <<'EOF'" in pilot.app.clipboard
         assert "1.22" in pilot.app.header.istioctl
 
 

@@ -108,3 +108,64 @@ class TestSubScreens:
             await wait_for(pilot, lambda: screen_name(pilot) == "HelpScreen")
 
         assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+class TestFirstFiveMinutes:
+    """Issue #12: the screens a new user meets when the cluster is not there, and the new panes."""
+
+    def test_start_error(self, snap_compare, make_app, session: FakeSession, size) -> None:  # type: ignore[no-untyped-def]
+        from test_tui_first_five_minutes import _unreachable_runner
+
+        _unreachable_runner(session)
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await wait_for(pilot, lambda: not pilot.app.screen.query_one("#start-error").has_class("hidden"))
+
+        assert snap_compare(make_app(TuiOptions()), terminal_size=size, run_before=run_before)
+
+    def test_could_not_check(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("u")
+            await wait_for(pilot, lambda: screen_name(pilot) == "UncheckedScreen")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+    def test_tree_filter(self, snap_compare, make_app, size) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+            await pilot.press("slash", *"reset")
+            await wait_for(pilot, lambda: pilot.app.screen.query_one("#tree").border_subtitle == "filter: reset")
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)
+
+    def test_namespace_scan(self, snap_compare, make_app, session: FakeSession, size) -> None:  # type: ignore[no-untyped-def]
+        from conftest import load_report
+
+        session.report = load_report("namespace-scan")
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, target=f"ns/{NS}", symptom="auto")), terminal_size=size,
+                            run_before=run_before)
+
+    def test_diagnosis_cannot_start(self, snap_compare, make_app, session: FakeSession, size) -> None:  # type: ignore[no-untyped-def]
+        from conftest import load_report
+
+        from istio_doctor.evidence.preflight import PreflightCheck, PreflightStatus
+        from istio_doctor.report.model import Verdict
+
+        sentence = ("cannot reach the Kubernetes API server https://10.0.0.1:6443 (context prod): Unable to connect to "
+                    "the server: dial tcp 10.0.0.1:6443: i/o timeout. Check the VPN, proxy or firewall and that the "
+                    "cluster is up (`kubectl cluster-info`); to see a diagnosis without a cluster, try `istio-doctor demo`.")
+        session.report = load_report().model_copy(update={
+            "findings": [], "playbooks": [], "unchecked": [], "verdict": Verdict.INCONCLUSIVE, "exit_code": 3,
+            "headline": f"Cannot diagnose: {sentence}",
+            "preflight": [PreflightCheck(name="api-server", status=PreflightStatus.FAILED, detail=sentence)]})
+
+        async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+            await _diagnosis_ready(pilot)
+
+        assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="auto")), terminal_size=size, run_before=run_before)

@@ -68,10 +68,10 @@ def test_demo_tui_reaches_the_root_cause_and_its_fix_with_keystrokes(tmp_path: P
         screen.wait_for(expect["findings_first"])      # the ranked findings are listed
         child.send("f")                                # jump to the top finding
         child.send("\r")                              # open its fix
-        seen = screen.wait_for("kubectl patch destinationrule ratings")
+        seen = screen.wait_for("patch destinationrule ratings")  # with the recorded --context
         assert "ISTIO_MUTUAL" in seen and "Fix" in seen
         child.send("c")                                # copy the fix (OSC 52)
-        screen.wait_for("copied")
+        screen.wait_for("OSC 52")                      # says where the copy went
         child.send("q")
         child.expect(pexpect.EOF)
     finally:

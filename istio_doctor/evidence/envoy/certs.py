@@ -25,12 +25,15 @@ class CertFacts:
     pem: str
 
 
-def cert_facts(data: bytes, *, now: datetime | None = None) -> CertFacts | None:
+def cert_facts(data: bytes, *, now: datetime | None = None, trust_domain: str = "") -> CertFacts | None:
     """Facts of the first certificate in ``data`` (PEM, or DER as a fallback).
 
-    ``serial`` is the lowercase hex of the serial's big-endian bytes (two digits per byte, so
-    a leading ``0`` nibble stays: ``0193a5...``), which is what current istioctl prints. ``valid`` is ``not_before < now < not_after`` (strict, as istioctl uses
-    ``After``/``Before``). Returns ``None`` when nothing parses, and istioctl then shows the
+    ``serial`` is Go's ``fmt.Sprintf("%032x", serial)``: lowercase hex padded to at least 32
+    digits, what istioctl prints since 1.29 (istio/istio#58449; ``%x`` before, decimal before
+    1.9). ``valid`` is ``not_before < now < not_after`` (strict, as istioctl uses
+    ``After``/``Before``). ``trust_domain`` is the one given (a SPIFFE trust bundle's), else the
+    host of the certificate's last ``spiffe://`` URI SAN (istioctl's ``secretMetaFromCert``
+    loop keeps the last). Returns ``None`` when nothing parses, and istioctl then shows the
     secret with an empty TYPE and ``false``.
     """
     from cryptography import x509
@@ -63,15 +66,14 @@ def cert_facts(data: bytes, *, now: datetime | None = None) -> CertFacts | None:
         is_ca = bool(bc.ca)
     except (x509.ExtensionNotFound, ValueError):
         is_ca = False
-    trust_domain = ""
-    try:
-        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-            if uri.startswith("spiffe://"):
-                trust_domain = uri[len("spiffe://") :].split("/", 1)[0]
-                break
-    except (x509.ExtensionNotFound, ValueError):
-        pass
+    if not trust_domain:
+        try:
+            san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+                if uri.startswith("spiffe://"):
+                    trust_domain = uri[len("spiffe://") :].split("/", 1)[0]
+        except (x509.ExtensionNotFound, ValueError):
+            pass
     nb = leaf.not_valid_before_utc
     na = leaf.not_valid_after_utc
     t = now or datetime.now(UTC)
@@ -90,7 +92,8 @@ def cert_facts(data: bytes, *, now: datetime | None = None) -> CertFacts | None:
 
 
 def _serial_hex(n: int) -> str:
+    # Go's %032x of a big.Int: zero-padded to a width of 32 that counts the sign. RFC 5280
+    # forbids negative serials, but broken CAs exist; keep the sign visible rather than crash.
     if n < 0:
-        # RFC 5280 forbids it, but broken CAs exist; keep the sign visible rather than crash.
-        return "-" + _serial_hex(-n)
-    return n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big").hex()
+        return "-" + format(-n, "x").zfill(31)
+    return format(n, "032x")

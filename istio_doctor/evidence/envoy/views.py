@@ -18,13 +18,12 @@ means copying istioctl's quirks rather than "fixing" them:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-from istio_doctor.evidence.envoy.configdump import (
-    _without_gc,
+from istio_doctor.evidence.envoy.build import _build_cla
+from istio_doctor.evidence.envoy.configdump import _without_gc
+from istio_doctor.evidence.envoy.model import (
     HCM_NAMES,
     TCP_PROXY_NAMES,
     Cluster,
@@ -39,6 +38,9 @@ from istio_doctor.evidence.envoy.configdump import (
     render_istio_config,
     split_cluster_name,
 )
+from istio_doctor.evidence.envoy.protojson import marshal_json, marshal_yaml, message_json, to_protojson
+from istio_doctor.evidence.envoy.tabular import go_sort_slice, tabwrite
+from istio_doctor.evidence.envoy.tabular import sort_by_key as _sort_by_key
 
 __all__ = [
     "ClusterFilter",
@@ -75,357 +77,6 @@ __all__ = [
     "to_protojson",
     "version_summary_text",
 ]
-
-T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------------------
-# Go text/tabwriter and sort.Slice
-# --------------------------------------------------------------------------------------
-
-
-def tabwrite(rows: Sequence[Sequence[str]], padding: int, minwidth: int = 0) -> str:
-    """Lay out ``rows`` like Go ``tabwriter.NewWriter(w, minwidth, _, padding, ' ', 0)``.
-
-    Each row is the tab-separated cells of one line; the final cell of a row is not part of a
-    column (Go treats text after the last tab as a trailing cell) and gets no padding. All rows
-    of one table have the same number of cells, so the whole table is one column block.
-    """
-    if not rows:
-        return ""
-    ncols = max(len(r) for r in rows) - 1
-    widths = [minwidth] * ncols
-    for r in rows:
-        for j in range(len(r) - 1):
-            w = len(r[j]) + padding
-            if w > widths[j]:
-                widths[j] = w
-    out = []
-    for r in rows:
-        last = len(r) - 1
-        out.append("".join([r[j].ljust(widths[j]) for j in range(last)]) + r[last])
-    out.append("")
-    return "\n".join(out)
-
-
-def _xorshift_next(state: list[int]) -> int:
-    r = state[0]
-    r ^= (r << 13) & 0xFFFFFFFFFFFFFFFF
-    r ^= r >> 7
-    r ^= (r << 17) & 0xFFFFFFFFFFFFFFFF
-    state[0] = r
-    return r
-
-
-def go_sort_slice(data: list[T], less: Callable[[T, T], bool]) -> None:
-    """In-place port of Go's ``sort.Slice`` (pdqsort, Go ≥ 1.19) for identical tie-breaking."""
-    n = len(data)
-    if n < 2:
-        return
-
-    def lt(i: int, j: int) -> bool:
-        return less(data[i], data[j])
-
-    def swap(i: int, j: int) -> None:
-        data[i], data[j] = data[j], data[i]
-
-    def insertion(a: int, b: int) -> None:
-        for i in range(a + 1, b):
-            j = i
-            while j > a and lt(j, j - 1):
-                swap(j, j - 1)
-                j -= 1
-
-    def sift_down(lo: int, hi: int, first: int) -> None:
-        root = lo
-        while True:
-            child = 2 * root + 1
-            if child >= hi:
-                return
-            if child + 1 < hi and lt(first + child, first + child + 1):
-                child += 1
-            if not lt(first + root, first + child):
-                return
-            swap(first + root, first + child)
-            root = child
-
-    def heap_sort(a: int, b: int) -> None:
-        first, lo, hi = a, 0, b - a
-        for i in range((hi - 1) // 2, -1, -1):
-            sift_down(i, hi, first)
-        for i in range(hi - 1, -1, -1):
-            swap(first, first + i)
-            sift_down(lo, i, first)
-
-    def order2(a: int, b: int, swaps: list[int]) -> tuple[int, int]:
-        if lt(b, a):
-            swaps[0] += 1
-            return b, a
-        return a, b
-
-    def median(a: int, b: int, c: int, swaps: list[int]) -> int:
-        a, b = order2(a, b, swaps)
-        b, c = order2(b, c, swaps)
-        a, b = order2(a, b, swaps)
-        return b
-
-    def choose_pivot(a: int, b: int) -> tuple[int, int]:
-        # hint: 0 unknown, 1 increasing, 2 decreasing
-        length = b - a
-        swaps = [0]
-        i = a + length // 4 * 1
-        j = a + length // 4 * 2
-        k = a + length // 4 * 3
-        if length >= 8:
-            if length >= 50:
-                i = median(i - 1, i, i + 1, swaps)
-                j = median(j - 1, j, j + 1, swaps)
-                k = median(k - 1, k, k + 1, swaps)
-            j = median(i, j, k, swaps)
-        if swaps[0] == 0:
-            return j, 1
-        if swaps[0] == 12:
-            return j, 2
-        return j, 0
-
-    def reverse_range(a: int, b: int) -> None:
-        i, j = a, b - 1
-        while i < j:
-            swap(i, j)
-            i += 1
-            j -= 1
-
-    def partial_insertion(a: int, b: int) -> bool:
-        i = a + 1
-        for _ in range(5):
-            while i < b and not lt(i, i - 1):
-                i += 1
-            if i == b:
-                return True
-            if b - a < 50:
-                return False
-            swap(i, i - 1)
-            if i - a >= 2:
-                j = i - 1
-                while j >= 1:
-                    if not lt(j, j - 1):
-                        break
-                    swap(j, j - 1)
-                    j -= 1
-            if b - i >= 2:
-                j = i + 1
-                while j < b:
-                    if not lt(j, j - 1):
-                        break
-                    swap(j, j - 1)
-                    j += 1
-        return False
-
-    def break_patterns(a: int, b: int) -> None:
-        length = b - a
-        if length >= 8:
-            state = [length]
-            modulus = 1 << length.bit_length()
-            for idx in range(a + (length // 4) * 2 - 1, a + (length // 4) * 2 + 2):
-                other = _xorshift_next(state) & (modulus - 1)
-                if other >= length:
-                    other -= length
-                swap(idx, a + other)
-
-    def partition_equal(a: int, b: int, pivot: int) -> int:
-        swap(a, pivot)
-        i, j = a + 1, b - 1
-        while True:
-            while i <= j and not lt(a, i):
-                i += 1
-            while i <= j and lt(a, j):
-                j -= 1
-            if i > j:
-                break
-            swap(i, j)
-            i += 1
-            j -= 1
-        return i
-
-    def partition(a: int, b: int, pivot: int) -> tuple[int, bool]:
-        swap(a, pivot)
-        i, j = a + 1, b - 1
-        while i <= j and lt(i, a):
-            i += 1
-        while i <= j and not lt(j, a):
-            j -= 1
-        if i > j:
-            swap(j, a)
-            return j, True
-        swap(i, j)
-        i += 1
-        j -= 1
-        while True:
-            while i <= j and lt(i, a):
-                i += 1
-            while i <= j and not lt(j, a):
-                j -= 1
-            if i > j:
-                break
-            swap(i, j)
-            i += 1
-            j -= 1
-        swap(j, a)
-        return j, False
-
-    def pdq(a: int, b: int, limit: int) -> None:
-        was_balanced = True
-        was_partitioned = True
-        while True:
-            length = b - a
-            if length <= 12:
-                insertion(a, b)
-                return
-            if limit == 0:
-                heap_sort(a, b)
-                return
-            if not was_balanced:
-                break_patterns(a, b)
-                limit -= 1
-            pivot, hint = choose_pivot(a, b)
-            if hint == 2:
-                reverse_range(a, b)
-                pivot = (b - 1) - (pivot - a)
-                hint = 1
-            if was_balanced and was_partitioned and hint == 1:
-                if partial_insertion(a, b):
-                    return
-            if a > 0 and not lt(a - 1, pivot):
-                a = partition_equal(a, b, pivot)
-                continue
-            mid, already = partition(a, b, pivot)
-            was_partitioned = already
-            left, right = mid - a, b - mid
-            threshold = length // 8
-            if left < right:
-                was_balanced = left >= threshold
-                pdq(a, mid, limit)
-                a = mid + 1
-            else:
-                was_balanced = right >= threshold
-                pdq(mid + 1, b, limit)
-                b = mid
-
-    pdq(0, n, n.bit_length())
-
-
-def _sort_by_key(items: list[T], key: Callable[[T], Any]) -> list[T]:
-    """Sort like Go ``sort.Slice`` with ``less = key(a) < key(b)``.
-
-    With distinct keys every correct sort gives the same order, so the fast built-in sort is
-    used; only when keys tie does the exact pdqsort emulation decide the order.
-    """
-    keys = [key(x) for x in items]
-    if len(set(keys)) == len(keys):
-        order = sorted(range(len(items)), key=keys.__getitem__)
-        return [items[i] for i in order]
-    pairs = list(zip(keys, items, strict=True))
-    go_sort_slice(pairs, lambda x, y: x[0] < y[0])
-    return [p[1] for p in pairs]
-
-
-# --------------------------------------------------------------------------------------
-# protojson-style re-marshalling for -o json / -o yaml
-# --------------------------------------------------------------------------------------
-
-# Fields whose value is a protobuf map: keys are data (kept verbatim) and protojson sorts them.
-_MAP_OF_STRUCTS = frozenset({"filter_metadata", "filterMetadata"})
-_MAP_OF_MESSAGES = frozenset(
-    {"typed_filter_metadata", "typedFilterMetadata", "typed_per_filter_config", "typedPerFilterConfig"}
-)
-_MAP_OF_SCALARS = frozenset({"key_values", "keyValues"})
-
-
-def _camel_key(k: str) -> str:
-    if "_" not in k or k.startswith("@"):
-        return k
-    head, *rest = k.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def _struct(v: Any) -> Any:
-    # protojson writes Struct fields sorted by key and never renames them.
-    if isinstance(v, dict):
-        return {k: _struct(v[k]) for k in sorted(v)}
-    if isinstance(v, list):
-        return [_struct(x) for x in v]
-    return v
-
-
-def message_json(raw: dict[str, Any]) -> Any:
-    """One Envoy resource as istioctl prints it: the typed message, so no top-level ``@type``."""
-    out = to_protojson(raw)
-    if isinstance(out, dict):
-        out.pop("@type", None)
-    return out
-
-
-def to_protojson(v: Any) -> Any:
-    """A copy of a decoded Envoy object with field names in protojson camelCase.
-
-    Map fields keep their keys and are sorted (protojson's order); Struct contents
-    (filter metadata, ``transport_socket_matches[].match``, TypedStruct ``value``, node
-    metadata) are data and are copied verbatim, sorted. ``@type`` stays first.
-    """
-    if isinstance(v, list):
-        return [to_protojson(x) for x in v]
-    if not isinstance(v, dict):
-        return v
-    out: dict[str, Any] = {}
-    is_typed_struct = str(v.get("@type", "")).endswith("TypedStruct")
-    for k, x in v.items():
-        ck = _camel_key(k)
-        if k in _MAP_OF_STRUCTS:
-            out[ck] = {mk: _struct(x[mk]) for mk in sorted(x)} if isinstance(x, dict) else x
-        elif k in _MAP_OF_MESSAGES:
-            out[ck] = {mk: to_protojson(x[mk]) for mk in sorted(x)} if isinstance(x, dict) else x
-        elif k in _MAP_OF_SCALARS:
-            out[ck] = {mk: x[mk] for mk in sorted(x)} if isinstance(x, dict) else x
-        elif k in ("transport_socket_matches", "transportSocketMatches") and isinstance(x, list):
-            out[ck] = [_tsm(m) for m in x]
-        elif (is_typed_struct and k == "value") or k in ("metadata",) and _looks_like_node_metadata(v):
-            out[ck] = _struct(x)
-        else:
-            out[ck] = to_protojson(x)
-    return out
-
-
-def _looks_like_node_metadata(parent: dict[str, Any]) -> bool:
-    # envoy.config.core.v3.Node.metadata is a Struct; every other "metadata" is core.Metadata.
-    return "id" in parent and ("cluster" in parent or "locality" in parent or "user_agent_name" in parent)
-
-
-def _tsm(m: Any) -> Any:
-    if not isinstance(m, dict):
-        return m
-    out = {}
-    for k, x in m.items():
-        out[_camel_key(k)] = _struct(x) if k == "match" else to_protojson(x)
-    return out
-
-
-def marshal_json(objs: Any) -> str:
-    """Go ``json.MarshalIndent(v, "", "    ")`` text (HTML-escaped like Go's encoder) plus newline."""
-    s = json.dumps(objs, indent=4, ensure_ascii=False)
-    s = s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    s = s.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return s + "\n"
-
-
-def marshal_yaml(objs: Any) -> str:
-    """sigs.k8s.io/yaml ``JSONToYAML`` style: sorted keys, block style, then Fprintln's newline."""
-    import yaml
-
-    try:
-        dumper: Any = yaml.CSafeDumper
-    except AttributeError:  # pragma: no cover - libyaml missing
-        dumper = yaml.SafeDumper
-    return yaml.dump(objs, Dumper=dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=80) + "\n"
 
 
 # --------------------------------------------------------------------------------------
@@ -484,7 +135,7 @@ def cluster_rows(dump: ConfigDump, flt: ClusterFilter | None = None) -> list[Clu
     for c in _sorted_clusters(dump):
         if not flt.verify(c.name):
             continue
-        raw_type = c.raw.get("type") or "STATIC"
+        raw_type = c.table_type
         dr = render_istio_config(c.istio_config)
         parts = split_cluster_name(c.name)
         if parts is None:
@@ -541,26 +192,13 @@ _APP_PROTOCOL_DESCRIPTIONS: tuple[tuple[str, list[str]], ...] = (
 )
 
 
-def _tcp_is_blackhole(fc_filter: dict[str, Any]) -> bool:
-    # istioctl greps the serialized TcpProxy for "BlackHoleCluster"; the name can only be in
-    # the cluster, a weighted cluster or the stat prefix.
-    tc = fc_filter.get("typed_config") or fc_filter.get("typedConfig") or fc_filter.get("config") or {}
-    if "BlackHoleCluster" in str(tc.get("cluster", "")) or "BlackHoleCluster" in str(
-        tc.get("stat_prefix", tc.get("statPrefix", ""))
-    ):
-        return True
-    wc = tc.get("weighted_clusters") or tc.get("weightedClusters") or {}
-    return any("BlackHoleCluster" in str(w.get("name", "")) for w in wc.get("clusters") or ())
-
-
 def listener_type(lst: Listener) -> str:
     n_http = n_tcp = 0
     for fc in lst.filter_chains:
-        for f in fc.raw.get("filters") or ():
-            name = f.get("name")
+        for name, blackhole, _cluster in fc.network_filters:
             if name in HCM_NAMES:
                 n_http += 1
-            elif name in TCP_PROXY_NAMES and not _tcp_is_blackhole(f):
+            elif name in TCP_PROXY_NAMES and not blackhole:
                 n_tcp += 1
     if n_http:
         return "HTTP" if n_tcp == 0 else "HTTP+TCP"
@@ -599,17 +237,14 @@ def _describe_route_config(rc: RouteConfig) -> str:
 
 
 def _chain_destination(fc: FilterChain) -> str:
-    for f in fc.raw.get("filters") or ():
-        name = f.get("name")
+    for name, blackhole, cluster in fc.network_filters:
         if name in HCM_NAMES:
             if fc.inline_routes is not None:
                 return _describe_route_config(fc.inline_routes)
             if fc.route_config_name:
                 return f"Route: {fc.route_config_name}"
             return "HTTP"
-        if name in TCP_PROXY_NAMES and not _tcp_is_blackhole(f):
-            tc = f.get("typed_config") or f.get("typedConfig") or f.get("config") or {}
-            cluster = tc.get("cluster", "")
+        if name in TCP_PROXY_NAMES and not blackhole:
             return cluster if "Cluster" in cluster else f"Cluster: {cluster}"
     return "Non-HTTP/Non-TCP"
 
@@ -856,15 +491,13 @@ def endpoint_json(dump: ConfigDump, flt: EndpointFilter | None = None) -> list[A
 
 
 def _filtered_cla(raw: dict[str, Any], flt: EndpointFilter, cluster: str) -> dict[str, Any]:
-    from istio_doctor.evidence.envoy.configdump import _build_cla
-
     new = dict(raw)
     llbs = []
     for llb in raw.get("endpoints") or ():
         lbs = llb.get("lb_endpoints", llb.get("lbEndpoints")) or []
         keep = []
         for lb in lbs:
-            probe = _build_cla({"endpoints": [{"lb_endpoints": [lb]}]}, static=False).endpoints
+            probe = _build_cla({"endpoints": [{"lb_endpoints": [lb]}]}, None, static=False).endpoints
             if probe and flt.verify(probe[0], cluster):
                 keep.append(lb)
         nl = dict(llb)
@@ -887,6 +520,8 @@ class SecretRow(NamedTuple):
     serial: str
     not_after: str
     not_before: str
+    #: the TRUST DOMAIN cell (see :attr:`SecretInfo.trust_domain`)
+    trust_domain: str = ""
 
 
 def _rfc3339(t: datetime | None) -> str:
@@ -895,20 +530,46 @@ def _rfc3339(t: datetime | None) -> str:
 
 @_without_gc  # row objects on top of a big dump: see configdump._gc_paused
 def secret_rows(dump: ConfigDump, *, now: datetime | None = None) -> list[SecretRow]:
+    """One row per dynamic secret, or per trust domain of a SPIFFE trust bundle (istioctl's
+    ``GetEnvoySecrets``: warming then active, static secrets not listed). ``status`` is the
+    model's, so it can say UNINITIALIZED where the table prints ACTIVE (see :func:`secret_table`)."""
     rows = []
     for s in dump.secrets:
+        if s.static:
+            continue
         valid = s.valid_at(now) if now is not None else bool(s.valid)
-        rows.append(SecretRow(s.name, s.type, s.status, valid, s.serial, _rfc3339(s.not_after), _rfc3339(s.not_before)))
+        rows.append(SecretRow(s.name, s.type, s.status, valid, s.serial, _rfc3339(s.not_after), _rfc3339(s.not_before),
+                              s.trust_domain))
     return rows
 
 
+def _has_dynamic_secrets(dump: ConfigDump) -> bool:
+    raw = dump.secrets_raw or {}
+    return any(raw.get(k) for k in ("dynamic_active_secrets", "dynamicActiveSecrets",
+                                     "dynamic_warming_secrets", "dynamicWarmingSecrets"))
+
+
 def secret_table(dump: ConfigDump, *, now: datetime | None = None, with_name: bool = False) -> str:
-    if not dump.secrets:
+    """``proxy-config secret``: ``PrintSecretSummary`` + ``sdscompare.printSecretItemsTabular``.
+
+    * TRUST DOMAIN is a column only when every row has one ("probably trust domain federation",
+      istioctl's comment), e.g. SPIFFE trust bundles whose workload certificate has a SPIFFE ID.
+    * STATUS: istioctl >= 1.25 sets UNINITIALIZED on a copy of each item (a Go range-value
+      loop in ``GetEnvoySecrets``, since istio/istio#53650), so it prints ACTIVE; so do we.
+    """
+    if not _has_dynamic_secrets(dump) and not any(not s.static for s in dump.secrets):
         return "No active or warming secrets found.\n"
+    rows = secret_rows(dump, now=now)
+    if not rows:
+        return "No secret items to show.\n"
     prefix = "secret/" if with_name else ""
-    table = [["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"]]
-    for r in secret_rows(dump, now=now):
-        table.append([prefix + r.name, r.type, r.status, "true" if r.valid else "false", r.serial, r.not_after, r.not_before])
+    with_td = all(r.trust_domain for r in rows)
+    table = [["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"]
+             + (["TRUST DOMAIN"] if with_td else [])]
+    for r in rows:
+        status = "ACTIVE" if r.status == "UNINITIALIZED" else r.status
+        table.append([prefix + r.name, r.type, status, "true" if r.valid else "false", r.serial, r.not_after, r.not_before]
+                     + ([r.trust_domain] if with_td else []))
     return tabwrite(table, 5)
 
 

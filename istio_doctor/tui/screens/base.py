@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from istio_doctor.tui.widgets.flash import FlashLine
+from istio_doctor.tui.widgets.footer import DoctorFooter
 from istio_doctor.tui.widgets.header import Crumbs, HeaderBar
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class DoctorScreen(Screen[None]):
         yield Crumbs(self.crumbs())
         yield from self.compose_body()
         yield FlashLine(id="flash")
-        yield Footer()
+        yield DoctorFooter()
 
     def crumbs(self) -> list[str]:
         return list(self.CRUMBS)

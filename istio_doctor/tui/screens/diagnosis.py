@@ -12,17 +12,26 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import ContentSwitcher, OptionList, Static, Tree
+from textual.widgets import ContentSwitcher, Input, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from istio_doctor.engine.model import Finding
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.target import Target
+from istio_doctor.evidence.target import Target, TargetKind
+from istio_doctor.report.fixes import report_connection, steps_of
 from istio_doctor.report.model import NodeReport, Report
 from istio_doctor.tui.ambient import ambient_facts, ambient_summary
 from istio_doctor.tui.messages import DiagnosisReady, GatherProgress
-from istio_doctor.tui.present import finding_for, fix_text, locate_node, proxy_filter_for, safe_filename_part
+from istio_doctor.tui.present import (
+    finding_for,
+    fix_text,
+    locate_node,
+    pods_of,
+    proxy_filter_for,
+    safe_filename_part,
+    target_label,
+)
 from istio_doctor.tui.screens.base import DoctorScreen
 from istio_doctor.tui.services import DiagnosisLike
 from istio_doctor.tui.widgets.decision_tree import DecisionTree, NodeRef
@@ -40,7 +49,11 @@ class DiagnosisScreen(DoctorScreen):
     )
     BINDINGS = [
         Binding("f", "top_finding", "Top finding", id="top-finding", tooltip="Jump to the most likely root cause"),
-        Binding("c", "copy_fix", "Copy fix", id="copy-fix", tooltip="Copy the fix to the clipboard (OSC 52)"),
+        Binding("c", "copy_fix", "Copy fix", id="copy-fix", tooltip="Copy the fix as a script to the clipboard (OSC 52)"),
+        Binding("slash", "filter", "Filter", key_display="/", id="diagnosis-filter",
+                tooltip="Show only the nodes whose title, check or summary contain a text"),
+        Binding("u", "unchecked", "Could not check", id="unchecked",
+                tooltip="What could not be checked: one row per root failure, with what to do"),
         Binding("e", "focus_evidence", "Evidence", id="focus-evidence"),
         Binding("p", "proxy_config", "Proxy config", id="proxy-config", tooltip="Browse the pod's Envoy configuration (ztunnel's, for an ambient pod)"),
         Binding("l", "calls_log", "Calls", id="calls-log", tooltip="Every command run, exit code and duration"),
@@ -67,8 +80,12 @@ class DiagnosisScreen(DoctorScreen):
     def gathering(self) -> bool:
         return self._cancel is not None
 
+    @property
+    def target_label(self) -> str:
+        return target_label(self.target)
+
     def crumbs(self) -> list[str]:
-        return ["Targets", f"pod/{self.target.name}", self.symptom, "Diagnosis"]
+        return ["Targets", self.target_label, self.symptom, "Diagnosis"]
 
     def compose_body(self) -> ComposeResult:
         with ContentSwitcher(initial="progress", id="diagnosis-body"):
@@ -76,15 +93,21 @@ class DiagnosisScreen(DoctorScreen):
             with Horizontal(id="results"):
                 with Vertical(id="left"):
                     yield Static(id="dataplane", classes="pane hidden")  # ambient pods: mode, ztunnel, waypoint
+                    if self.target.kind is not TargetKind.POD:
+                        # deploy/, svc/ and ns/: the pods examined (flagged first); enter opens one
+                        yield OptionList(id="pods-list")
                     yield DecisionTree(id="tree")
                     yield OptionList(id="findings")
                 with Vertical(id="right"):
                     yield EvidencePane(id="evidence")
                     yield FindingPane(id="finding")
+        yield Input(placeholder="filter the tree (enter keeps, esc clears)", id="tree-filter", classes="hidden")
 
     def on_mount(self) -> None:
         self.query_one("#tree", DecisionTree).border_title = "Decision tree"
         self.query_one("#findings", OptionList).border_title = "Findings (ranked)"
+        if self.target.kind is not TargetKind.POD:
+            self.query_one("#pods-list", OptionList).border_title = "Pods (enter opens)"
         self.gather()
 
     def on_unmount(self) -> None:
@@ -98,7 +121,7 @@ class DiagnosisScreen(DoctorScreen):
         self.generation += 1
         self.result = None
         self.query_one("#diagnosis-body", ContentSwitcher).current = "progress"
-        self.query_one(ProgressPanel).reset(f"pod/{self.target.name} -n {self.target.namespace}")
+        self.query_one(ProgressPanel).reset(str(self.target))
         self._cancel = CancelHandle()
         self.refresh_bindings()
         self._gather(self.generation, self._cancel)
@@ -114,15 +137,23 @@ class DiagnosisScreen(DoctorScreen):
             self.post_message(GatherProgress(event))  # type: ignore[arg-type]
 
         async def diagnose(runner):  # type: ignore[no-untyped-def]
+            session = conn
+            recording = getattr(runner, "recording", None)
+            if runner.replaying and recording is not None and not session.context and recording.metadata.context:
+                # A replay answers whatever the context, but the report, and the fixes pasted
+                # from it, must name the cluster the recording was made on (as the CLI does).
+                session = session.model_copy(update={"context": recording.metadata.context})
             return await app.services.run_diagnosis(
                 self.target,
                 runner,
-                conn,
+                session,
                 symptom=self.symptom,
                 playbook_dirs=list(options.playbook_dirs),
                 since=options.since,
                 on_progress=progress,
                 recording=str(options.replay) if options.replay else None,
+                preflight=True,
+                preflight_timeout_s=options.preflight_timeout_s,
             )
 
         try:
@@ -144,7 +175,11 @@ class DiagnosisScreen(DoctorScreen):
         self.doctor.show_report_header(report)
         self.query_one("#diagnosis-body", ContentSwitcher).current = "results"
         self._load_report(report)
-        self.doctor.flash(report.headline, "error" if report.findings else "info")
+        level = "error" if report.findings else ("info" if report.verdict.value == "no_problem_found" else "warning")
+        self.doctor.set_status(report.headline, level)
+        if report.gaps or report.unchecked:
+            n = len(report.gaps) or len(report.unchecked)
+            self.doctor.flash(f"{n} thing(s) could not be checked: u lists them, with what to do", "warning")
         self.refresh_bindings()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -163,6 +198,8 @@ class DiagnosisScreen(DoctorScreen):
         box.border_title = "Data plane"
         box.update(Text(ambient_summary(facts)) if facts is not None else "")
         box.set_class(facts is None, "hidden")
+        if self.target.kind is not TargetKind.POD:
+            self._load_pods(report)
         findings = self.query_one("#findings", OptionList)
         findings.clear_options()
         for i, f in enumerate(report.findings):
@@ -180,6 +217,25 @@ class DiagnosisScreen(DoctorScreen):
             tree.move_cursor_to_line(0)
         tree.focus()
         self._show_selected()
+        # a diagnosis the preflight stopped has no tree to walk: the whole area says why
+        self.query_one("#results").set_class(report.preflight_failed, "-stopped")
+        if report.preflight_failed:
+            self.query_one(FindingPane).show_problem("Cannot diagnose", report.headline.removeprefix("Cannot diagnose: "))
+
+    def _load_pods(self, report: Report) -> None:
+        pods = self.query_one("#pods-list", OptionList)
+        pods.clear_options()
+        for pod, label in pods_of(report):
+            pods.add_option(Option(label, id=pod))
+        if not pods.option_count:
+            pods.add_option(Option(Text("no pod examined", style="dim"), id="none", disabled=True))
+
+    @on(OptionList.OptionSelected, "#pods-list")
+    def _pod_chosen(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id in (None, "none"):
+            return
+        self.doctor.open_pod(Target(kind=TargetKind.POD, namespace=self.target.namespace, name=str(event.option.id)),
+                             self.symptom)
 
     def _node(self, ref: NodeRef | None) -> NodeReport | None:
         report = self.report
@@ -206,7 +262,7 @@ class DiagnosisScreen(DoctorScreen):
         if finding is not None and not refs:
             refs = finding.evidence
         self.query_one(EvidencePane).show(refs, result.results)
-        self.query_one(FindingPane).show(finding, node)
+        self.query_one(FindingPane).show(finding, node, report_connection(report.context, report.kubeconfig))
         self.refresh_bindings()
 
     @on(Tree.NodeHighlighted, "#tree")
@@ -262,8 +318,13 @@ class DiagnosisScreen(DoctorScreen):
             return ready and bool(self.report and self.report.findings)
         if action == "copy_fix":
             return self.current_finding() is not None
-        if action in ("focus_evidence", "calls_log", "export_markdown", "faults_only", "proxy_config"):
+        walked = ready and self.report is not None and not self.report.preflight_failed
+        if action in ("calls_log", "export_markdown", "unchecked"):
             return ready
+        if action in ("focus_evidence", "faults_only", "filter"):
+            return walked  # a diagnosis the preflight stopped has no tree and no evidence
+        if action == "proxy_config":
+            return walked and self.target.kind is TargetKind.POD
         if action == "regather":
             return not self.gathering
         return True
@@ -281,8 +342,11 @@ class DiagnosisScreen(DoctorScreen):
         if finding is None:
             self.doctor.flash("no finding selected: nothing to copy", "warning")
             return
-        self.app.copy_to_clipboard(fix_text(finding))
-        self.doctor.flash(f"fix copied: {finding.code} ({len(finding.fix.steps)} steps)")
+        self.app.copy_to_clipboard(fix_text(finding, self.report))
+        # Where it went: OSC 52 asks the terminal to set its clipboard; terminals that refuse
+        # it, and tmux without set-clipboard, drop it silently, so say so.
+        self.doctor.flash(f"fix copied ({finding.code}, {len(steps_of(finding.fix))} step(s), commands commented out): "
+                          "sent to the terminal clipboard (OSC 52); tmux needs `set-clipboard on`")
 
     def action_focus_evidence(self) -> None:
         self.query_one(EvidencePane).focus_output()
@@ -300,6 +364,52 @@ class DiagnosisScreen(DoctorScreen):
         tree.border_subtitle = "faults only" if tree.faults_only else ""
         self._show_selected()
         self.doctor.flash("faults only: passing, n/a and unreached nodes hidden" if tree.faults_only else "all nodes shown")
+
+    # -- / filter ------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#tree-filter", Input)
+        box.remove_class("hidden")
+        box.value = self.query_one("#tree", DecisionTree).needle
+        box.focus()
+
+    @on(Input.Changed, "#tree-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        report = self.report
+        if report is None:
+            return
+        tree = self.query_one("#tree", DecisionTree)
+        tree.load(report, needle=event.value)
+        tree.border_subtitle = f"filter: {event.value.strip()}" if event.value.strip() else ""
+
+    @on(Input.Submitted, "#tree-filter")
+    def _filter_done(self) -> None:
+        self.query_one("#tree-filter", Input).add_class("hidden")
+        tree = self.query_one("#tree", DecisionTree)
+        tree.focus()
+        if tree.last_line >= 0:
+            tree.move_cursor_to_line(0)
+        self._show_selected()
+
+    def _clear_filter(self) -> bool:
+        """esc while filtering: drop the filter first (True when there was one)."""
+        box = self.query_one("#tree-filter", Input)
+        tree = self.query_one("#tree", DecisionTree)
+        if box.has_class("hidden") and not tree.needle:
+            return False
+        with box.prevent(Input.Changed):
+            box.value = ""
+        box.add_class("hidden")
+        if self.report is not None:
+            tree.load(self.report, needle="")
+        tree.border_subtitle = "faults only" if tree.faults_only else ""
+        tree.focus()
+        return True
+
+    def action_unchecked(self) -> None:
+        if self.report is not None:
+            from istio_doctor.tui.screens.unchecked import UncheckedScreen
+
+            self.app.push_screen(UncheckedScreen(self.report))
 
     def action_calls_log(self) -> None:
         if self.report is not None:
@@ -347,6 +457,8 @@ class DiagnosisScreen(DoctorScreen):
             self.gather()
 
     def action_back(self) -> None:
+        if self._cancel is None and self._clear_filter():
+            return
         if self._cancel is not None:
             self._cancel.cancel()
             self._cancel = None

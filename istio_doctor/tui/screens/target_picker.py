@@ -3,16 +3,20 @@ in mesh, revision). Every list loads in a worker thread; the screen paints immed
 
 from __future__ import annotations
 
+import asyncio
+
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Input, Label, OptionList
+from textual.widgets import DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from istio_doctor.evidence.runner import Runner
 from istio_doctor.evidence.target import Target, TargetKind
-from istio_doctor.tui.listing import ContextRow, PodRow, fetch_namespaces, fetch_pods, replay_context
-from istio_doctor.tui.messages import ContextsLoaded, NamespacesLoaded, PodsLoaded
+from istio_doctor.tui.listing import ContextRow, ListingError, PodRow, fetch_namespaces, fetch_pods, replay_context
+from istio_doctor.tui.messages import ContextsLoaded, NamespacesLoaded, PodsLoaded, StartProblem
 from istio_doctor.tui.screens.base import DoctorScreen
 from istio_doctor.tui.workers import run_with_runner
 
@@ -27,6 +31,8 @@ class TargetPickerScreen(DoctorScreen):
     )
     BINDINGS = [
         Binding("enter", "select", "Select", id="picker-select", show=True, priority=False),
+        Binding("s", "scan_namespace", "Scan namespace", id="picker-scan-namespace",
+                tooltip="Diagnose the whole highlighted namespace: its flagged pods, each openable"),
         Binding("slash", "filter", "Filter", key_display="/", id="picker-filter"),
         Binding("escape", "clear_filter", "Clear filter", id="picker-clear-filter"),
         Binding("ctrl+r", "reload", "Reload", id="picker-reload"),
@@ -41,6 +47,8 @@ class TargetPickerScreen(DoctorScreen):
         self.filter_pane = "pods"
 
     def compose_body(self) -> ComposeResult:
+        # the whole error, wrapped: a dropped VPN or a missing kubeconfig must be readable in full
+        yield Static(id="start-error", classes="hidden")
         with Horizontal(id="picker"):
             with Vertical(id="contexts-pane", classes="pane"):
                 yield Label("Contexts", classes="pane-title")
@@ -76,10 +84,50 @@ class TargetPickerScreen(DoctorScreen):
 
     @work(thread=True, exclusive=True, group="namespaces", exit_on_error=False, description="listing namespaces")
     def load_namespaces(self, context: str | None) -> None:
+        """The preflight and the namespace list, concurrently on one runner: a healthy cluster
+        pays nothing for the preflight, a broken one gets its one sentence within seconds."""
         app = self.doctor
         conn = app.connection(context)
-        names = run_with_runner(app.services.make_runner, conn, app.options.replay, lambda r: fetch_namespaces(r, conn))
-        self.post_message(NamespacesLoaded(context, names))
+
+        async def work(runner: Runner) -> tuple[list[str] | None, str]:
+            from istio_doctor.evidence.preflight import run_preflight
+
+            checking = asyncio.ensure_future(run_preflight(runner, conn, timeout_s=app.options.preflight_timeout_s))
+            listing = asyncio.ensure_future(fetch_namespaces(runner, conn))
+            pf = await checking
+            if pf.failure is not None:
+                listing.cancel()
+                await asyncio.gather(listing, return_exceptions=True)
+                return None, pf.failure.sentence
+            try:
+                return await listing, ""
+            except ListingError as exc:
+                return None, str(exc)
+
+        names, problem = run_with_runner(app.services.make_runner, conn, app.options.replay, work)
+        if names is None:
+            self.post_message(StartProblem(context, problem))
+        else:
+            self.post_message(NamespacesLoaded(context, names))
+
+    def on_start_problem(self, msg: StartProblem) -> None:
+        if msg.context != self.doctor.current_context:
+            return
+        box = self.query_one("#start-error", Static)
+        text = Text()
+        text.append("Cannot list namespaces", style="bold red")
+        text.append(f" (context {msg.context or '(current)'}):\n", style="bold")
+        text.append(msg.text + "\n\n")
+        text.append("ctrl+r", style="bold")
+        text.append(" tries again; pick another context on the left; or quit (")
+        text.append("q", style="bold")
+        text.append(") and run ")
+        text.append("istio-doctor demo --tui", style="bold cyan")
+        text.append(" to explore a recorded incident without a cluster.")
+        box.update(text)
+        box.remove_class("hidden")
+        self.doctor.flash("cannot list namespaces: the message above says why", "error")
+        self.query_one("#contexts", OptionList).focus()
 
     @work(thread=True, exclusive=True, group="pods", exit_on_error=False, description="listing pods")
     def load_pods(self, context: str | None, namespace: str) -> None:
@@ -104,6 +152,7 @@ class TargetPickerScreen(DoctorScreen):
     def on_namespaces_loaded(self, msg: NamespacesLoaded) -> None:
         if msg.context != self.doctor.current_context:
             return  # a slower answer for a context the user already left
+        self.query_one("#start-error", Static).add_class("hidden")
         self.namespaces = msg.names
         wanted = self.doctor.header.namespace
         self._render_namespaces(highlight=wanted if wanted in self.namespaces else None)
@@ -175,6 +224,20 @@ class TargetPickerScreen(DoctorScreen):
         name = str(event.row_key.value)
         self.doctor.choose_target(Target(kind=TargetKind.POD, namespace=self.doctor.header.namespace, name=name))
 
+    def action_scan_namespace(self) -> None:
+        ns = self._highlighted_namespace() or self.doctor.header.namespace
+        if not ns:
+            self.doctor.flash("no namespace highlighted: pick one in the middle list", "warning")
+            return
+        self.doctor.set_namespace(ns)
+        self.doctor.choose_target(Target(kind=TargetKind.NAMESPACE, namespace=ns))
+
+    def _highlighted_namespace(self) -> str | None:
+        ol = self.query_one("#namespaces", OptionList)
+        if ol.highlighted is None or not ol.option_count:
+            return None
+        return str(ol.get_option_at_index(ol.highlighted).id)
+
     def action_select(self) -> None:
         focused = self.focused
         if isinstance(focused, OptionList):
@@ -225,7 +288,9 @@ class TargetPickerScreen(DoctorScreen):
 
     def action_reload(self) -> None:
         app = self.doctor
-        if app.header.namespace:
+        if not self.query_one("#start-error", Static).has_class("hidden"):
+            self.load_namespaces(app.current_context)  # the start failed: ask again from the top
+        elif app.header.namespace and self.namespaces:
             self.load_pods(app.current_context, app.header.namespace)
         else:
             self.load_namespaces(app.current_context)

@@ -12,7 +12,7 @@ from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import ScrollableContainer, Vertical
 from textual.widgets import Static
 
 from istio_doctor.engine.model import EvidenceRef
@@ -41,11 +41,13 @@ class EvidencePane(Vertical):
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(id="evidence-head")
-        with VerticalScroll(id="evidence-scroll"):
+        # both ways: a config dump's lines are far wider than the pane, and cutting them would
+        # hide the very value the highlight points at (left/right or shift+wheel scroll)
+        with ScrollableContainer(id="evidence-scroll"):
             yield Static(id="evidence-body")
 
     def focus_output(self) -> None:
-        self.query_one("#evidence-scroll", VerticalScroll).focus()
+        self.query_one("#evidence-scroll", ScrollableContainer).focus()
 
     def show(self, refs: Sequence[EvidenceRef], results: Sequence[CommandResult], index: int = 0) -> None:
         self._refs, self._results = list(refs), results
@@ -96,11 +98,18 @@ class EvidencePane(Vertical):
             indent_guides=False,
         )
         body.update(Group(syntax))
-        self.query_one("#evidence-scroll", VerticalScroll).scroll_home(animate=False)
+        # Rich measures a renderable no wider than its container, so the body is told its real
+        # width: the longest line plus the line-number gutter (min-width keeps it >= the pane).
+        from rich.cells import cell_len
+
+        longest = max((cell_len(ln) for ln in view.text.splitlines()), default=0)
+        gutter = len(str(view.start_line + view.text.count("\n"))) + 4
+        body.styles.width = longest + gutter + 1
+        self.query_one("#evidence-scroll", ScrollableContainer).scroll_home(animate=False)
         if view.highlight:
             target = view.highlight[0]
             # after the refresh the body has its height; scroll so the proof sits near the top
             self.call_after_refresh(self._scroll_to_line, target)
 
     def _scroll_to_line(self, line: int) -> None:
-        self.query_one("#evidence-scroll", VerticalScroll).scroll_to(y=max(0, line - 2), animate=False)
+        self.query_one("#evidence-scroll", ScrollableContainer).scroll_to(y=max(0, line - 2), animate=False)

@@ -9,6 +9,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from istio_doctor.engine.model import Finding, Severity
+from istio_doctor.evidence.target import Connection
+from istio_doctor.report.fixes import manifest_lines, steps_of
 from istio_doctor.report.model import NodeReport
 from istio_doctor.tui.present import OUTCOME_GLYPH
 
@@ -51,15 +53,22 @@ def finding_renderable(finding: Finding) -> list[RenderableType]:
     return parts
 
 
-def fix_renderable(finding: Finding) -> list[RenderableType]:
+def fix_renderable(finding: Finding, conn: Connection | None = None) -> list[RenderableType]:
+    """The fix as it is pasted: each step's command (a manifest as its ``kubectl apply``
+    heredoc) right under a one-line description, so at 80x24 the command is on screen."""
     fix = finding.fix
-    parts: list[RenderableType] = [_section("Fix  (c copies)"), Text(fix.summary, style="green")]
-    for i, step in enumerate(fix.steps, 1):
-        parts.append(Text(f"{i}. {step.description}" + ("  (in this order)" if fix.ordered and i == 1 else "")))
+    parts: list[RenderableType] = [_section("Fix  (c copies it as a script)"), Text(fix.summary, style="green")]
+    steps = steps_of(fix)
+    for i, step in enumerate(steps, 1):
+        num = f"{i}. " if len(steps) > 1 else ""
+        parts.append(Text(f"{num}{step.description}" + ("  (in this order)" if fix.ordered and i == 1 else ""), style="dim"))
         if step.command:
             parts.append(Syntax(step.command, "bash", theme="monokai", word_wrap=True))
-        if step.yaml_patch:
-            parts.append(Syntax(step.yaml_patch.rstrip("\n"), "yaml", theme="monokai", word_wrap=True))
+        elif step.manifest:
+            parts.append(Syntax("\n".join(manifest_lines(step.manifest, conn)), "bash", theme="monokai", word_wrap=True))
+        elif step.fragment:
+            parts.append(Text("merge into the object named above:", style="dim"))
+            parts.append(Syntax(step.fragment, "yaml", theme="monokai", word_wrap=True))
     if finding.doc_url:
         parts.append(Text(f"\ndocs: {finding.doc_url}", style="underline blue"))
     return parts
@@ -90,17 +99,43 @@ class FindingPane(VerticalScroll, can_focus=True):
         yield Static(id="finding-body")
         yield Static(id="finding-fix")
 
-    def show(self, finding: Finding | None, node: NodeReport | None) -> None:
+    def show(self, finding: Finding | None, node: NodeReport | None, conn: Connection | None = None) -> None:
         self.finding = finding
         body = self.query_one("#finding-body", Static)
         fix = self.query_one("#finding-fix", Static)
         if finding is not None:
             body.update(Group(*finding_renderable(finding)))
-            fix.update(Group(*fix_renderable(finding)))
+            fix.update(Group(*fix_renderable(finding, conn)))
         else:
             body.update(Group(*node_renderable(node)) if node is not None else Text("Select a node or a finding.", style="dim"))
             fix.update("")
         self.scroll_home(animate=False)
+
+    def show_problem(self, title: str, sentence: str) -> None:
+        """The whole sentence of a diagnosis that could not start (the preflight's), and what
+        to try instead; the flash line alone would cut it."""
+        self.finding = None
+        text = Text()
+        text.append(title + "\n", style="bold red")
+        text.append(sentence + "\n\n")
+        text.append("ctrl+r", style="bold")
+        text.append(" tries again. To explore a recorded incident without a cluster, quit (")
+        text.append("q", style="bold")
+        text.append(") and run ")
+        text.append("istio-doctor demo --tui", style="bold cyan")
+        text.append(".")
+        self.query_one("#finding-body", Static).update(text)
+        self.query_one("#finding-fix", Static).update("")
+        self.scroll_home(animate=False)
+
+    # Reading the fix needs room: the pane grows while it has focus (CSS ``#right.-fix``).
+    def on_focus(self) -> None:
+        if self.parent is not None:
+            self.parent.add_class("-fix")
+
+    def on_blur(self) -> None:
+        if self.parent is not None:
+            self.parent.remove_class("-fix")
 
     def scroll_to_fix(self) -> None:
         """Put the Fix section at the top: what the SRE reads after the title at 3 a.m."""

@@ -36,6 +36,7 @@ from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import MissingEvidence, Need
+from istio_doctor.evidence.envoy.trust import accepted_trust_domains, identity_trust_domain, trust_bundles, verifies
 
 # --------------------------------------------------------------------------------------
 # certificates: MTLS-ROOTCA-MISMATCH, MTLS-CERT-NOT-READY, MTLS-SAN-MISMATCH
@@ -51,6 +52,14 @@ def _roots(dump: Any) -> tuple[set[str], Any | None]:
             pems = {re.sub(r"\s+", "", b) for b in _PEM.findall(s.cert_chain_pem or "")}
             return pems, s
     return set(), None
+
+
+def _trust_excerpt(dump: Any) -> str:
+    """The ROOTCA rows (one per trust domain for SPIFFE bundles) and the workload's trust domain."""
+    rows = [f"ROOTCA serial {s.serial} trust domain {s.bundle_trust_domain or s.trust_domain or '?'} valid until {s.not_after}"
+            for s in dump.secrets if s.name == "ROOTCA"]
+    td = identity_trust_domain(dump)
+    return "\n".join(rows + ([f"workload certificate (default) trust domain {td}"] if td else []))
 
 
 def _verify_failures(ctx: CheckContext, pods: Iterable[tuple[str, str]]) -> list[tuple[str, str, list[AccessLogEntry], list[Any]]]:
@@ -93,12 +102,15 @@ def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
         if not theirs:
             continue
         compared += 1
-        if mine & theirs:
+        # Per trust domain: a SPIFFE validator (SPIRE, federation) verifies a peer only against
+        # the bundle of the peer's trust domain; otherwise a root both trust, or the peer's
+        # chain verified against our roots, means the handshake verifies (envoy/trust.py).
+        rejected = [(who, v) for who, v in ((pod.metadata.name, verifies(dump, peer)), (r.name, verifies(peer, dump)))
+                    if v.accepted is False]
+        if not rejected:
             continue
-        ev = [ctx.ref(Need.CONFIG_DUMP, f"ROOTCA serial {my_secret.serial} trust domain {my_secret.trust_domain or '?'} "
-                      f"valid until {my_secret.not_after}", f"root CA of {pod.metadata.name}"),
-              ctx.ref(Need.CONFIG_DUMP, f"ROOTCA serial {their_secret.serial} trust domain {their_secret.trust_domain or '?'} "
-                      f"valid until {their_secret.not_after}", f"root CA of {r.name}", namespace=r.namespace, name=r.name)]
+        ev = [ctx.ref(Need.CONFIG_DUMP, _trust_excerpt(dump), f"root CA of {pod.metadata.name}"),
+              ctx.ref(Need.CONFIG_DUMP, _trust_excerpt(peer), f"root CA of {r.name}", namespace=r.namespace, name=r.name)]
         observed = []
         for ns, name, es, evs in fails:
             if es:
@@ -107,12 +119,28 @@ def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             elif evs:
                 ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in evs[:3]), "certificate verification fails", namespace=ns, name=name))
                 observed.append(f"{len(evs)}× CERTIFICATE_VERIFY_FAILED in the istio-proxy log of {name}")
+        no_bundle = [(who, v) for who, v in rejected if v.why == "no-bundle"]
+        if no_bundle:
+            who, v = no_bundle[0]
+            other = r.name if who == pod.metadata.name else pod.metadata.name
+            held = trust_bundles(dump if who == pod.metadata.name else peer).domains
+            summary = (f"{who} validates peers with SPIFFE trust bundles for {', '.join(held)} only, but {other} presents a "
+                       f"certificate of trust domain {v.trust_domain or '(none)'}: with no bundle for that trust domain "
+                       f"{who} rejects it")
+            fix = (f"federate the trust bundle of {v.trust_domain} into the trust domain of {who} (SPIRE federation / "
+                   "meshConfig.caCertificates trustDomains), or issue both workloads certificates of one trust domain")
+        else:
+            summary = (f"{pod.metadata.name} trusts root CA serial {my_secret.serial} but its peer {r.namespace}/{r.name} trusts root CA serial "
+                       f"{their_secret.serial}, and the two root bundles share no certificate: "
+                       + ("each side rejects the other's certificate" if len(rejected) == 2
+                          else f"{rejected[0][0]} rejects the other's certificate"))
+            fix = ("give every workload the same root CA (restore the common root / cacerts secret, or distribute both roots "
+                   "during rotation), then restart the workloads")
         problems.append(Problem(
-            summary=(f"{pod.metadata.name} trusts root CA serial {my_secret.serial} but its peer {r.namespace}/{r.name} trusts root CA serial "
-                     f"{their_secret.serial}, and the two root bundles share no certificate: each side rejects the other's certificate"),
-            short=f"root CA differs from {r.name}",
+            summary=summary,
+            short=f"root CA differs from {r.name}" if not no_bundle else f"no trust bundle for {no_bundle[0][1].trust_domain}",
             confidence=0.95 if observed else 0.85,
-            fix_summary="give every workload the same root CA (restore the common root / cacerts secret, or distribute both roots during rotation), then restart the workloads",
+            fix_summary=fix,
             evidence=ev, observed=observed,
             resources=[f"Pod {pod.metadata.namespace}/{pod.metadata.name}", f"Pod {r.namespace}/{r.name}"],
             steps=[
@@ -126,7 +154,10 @@ def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     if problems:
         return _result(problems, ctx, decided=True, ok_summary="", na_summary="")
     if compared:
-        return CheckResult.passed(f"{pod.metadata.name} and {compared} peer(s) share root CA serial {my_secret.serial}")
+        bundles = trust_bundles(dump)
+        where = (f"SPIFFE trust bundles for {', '.join(bundles.domains)}" if bundles.federated
+                 else f"root CA serial {my_secret.serial}")
+        return CheckResult.passed(f"{pod.metadata.name} and {compared} peer(s) verify each other's certificates ({where})")
     if fails:
         return CheckResult.unknown("CERTIFICATE_VERIFY_FAILED is logged but no peer config dump was available to compare root CAs",
                                    reason="the peer's config dump (ROOTCA) is needed to compare roots")
@@ -303,11 +334,9 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
         if cvf:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(cvf), "certificate verification fails"))
             observed += _summarize(cvf, host)
-        problems.append(Problem(
-            summary=(f"{source} verifies subjectAltNames {sans} for {host}:{port}, but its server pods present {idents}: "
+        add(summary=(f"{source} verifies subjectAltNames {sans} for {host}:{port}, but its server pods present {idents}: "
                      "the handshake fails certificate verification"),
             short=f"SANs {sans[:2]} vs {idents[:2]}",
-            confidence=0.93 if observed else 0.75,
             fix_summary="make subjectAltNames match the server's service account identity (or remove them and let Istio derive them); "
             "after a trust-domain change, configure trustDomainAliases",
             evidence=ev, observed=observed,
@@ -315,15 +344,62 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             steps=[FixStep(description=f"set subjectAltNames of DestinationRule {dr.metadata.namespace}/{dr.metadata.name} to {idents[0]} (or remove the field)",
                            command=f"kubectl edit destinationrule {dr.metadata.name} -n {dr.metadata.namespace}")] if dr is not None
             else [FixStep(description="check the trust domain and aliases of the mesh (meshConfig.trustDomain / trustDomainAliases)",
-                          command=f"kubectl -n {ctx.conn.istio_namespace} get configmap istio -o jsonpath='{{.data.mesh}}'")],
-        ))
+                          command=f"kubectl -n {ctx.conn.istio_namespace} get configmap istio -o jsonpath='{{.data.mesh}}'")])
 
+    def add(**problem: Any) -> None:
+        # both ways a SAN check fails (client-side matchers, server-side trust domains): one
+        # confidence rule, stronger when the failures are seen at runtime
+        problems.append(Problem(confidence=0.93 if problem["observed"] else 0.75, **problem))
+
+    def judge_trust_domain(client: Any, client_dump: Any, server: Any, host: str, entries: list[AccessLogEntry]) -> None:
+        """The server's inbound listener accepts client certificates of its mesh's trust domain,
+        trustDomainAliases and caCertificates trust domains only (SAN prefix matchers,
+        istio/istio pilot/pkg/security/model/authentication.go, authn/util.go
+        TrustDomainsForValidation): a client of another trust domain fails ssl.fail_verify_san."""
+        nonlocal decided
+        client_td = identity_trust_domain(client_dump) if client_dump is not None else None
+        try:
+            mesh = ctx.mesh_config(server.revision)
+        except MissingEvidence:  # without the server's mesh config its accepted trust domains are unknown
+            return
+        if not client_td:
+            return
+        accepted = accepted_trust_domains(mesh)
+        if client_td in accepted:
+            return  # (no verdict of its own: the walk's pass/not-applicable stays the SAN matchers')
+        decided = True
+        ident = _identity(client_td, client)
+        ev = [ctx.ref(Need.CONFIG_DUMP, _trust_excerpt(client_dump), f"the certificate {client.metadata.name} presents",
+                      namespace=client.metadata.namespace, name=client.metadata.name),
+              ctx.ref(Need.CONTROL_PLANE_CONFIGMAPS, {"trustDomain": mesh.trust_domain, "trustDomainAliases": list(mesh.trust_domain_aliases)},
+                      "the trust domains the server's proxy accepts (meshConfig)")]
+        tls_fail = [e for e in entries if "TLS" in _tls_text(e) or "tls" in _tls_text(e)]
+        observed = _summarize(tls_fail, host) if tls_fail else []
+        if tls_fail:
+            ev.append(ctx.ref(Need.PROXY_LOGS, _raw(tls_fail), "the handshakes fail", namespace=client.metadata.namespace,
+                              name=client.metadata.name))
+        add(
+            summary=(f"{client.metadata.name} presents {ident} (trust domain {client_td}) but the proxy of "
+                     f"{server.metadata.namespace}/{server.metadata.name} accepts client certificates of trust domain(s) "
+                     f"{', '.join(accepted)} only (meshConfig trustDomain and trustDomainAliases): it rejects the handshake"),
+            short=f"trust domain {client_td} not accepted by {server.metadata.name}",
+            fix_summary=(f"add {client_td} to meshConfig.trustDomainAliases (a trust-domain migration), or federate it "
+                         "through meshConfig.caCertificates trustDomains, or reissue the client's certificate in "
+                         f"{accepted[0]}; then restart the server pods so their listeners pick it up"),
+            evidence=ev, observed=observed,
+            resources=[f"Pod {client.metadata.namespace}/{client.metadata.name}", f"Pod {server.metadata.namespace}/{server.metadata.name}"],
+            steps=[FixStep(description="see the trust domains the mesh accepts",
+                           command=f"kubectl -n {ctx.conn.istio_namespace} get configmap istio -o jsonpath='{{.data.mesh}}'")],
+        )
+
+    my_dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, pod.metadata.namespace, pod.metadata.name)
     if pod.has_sidecar:
         for d in _client_dests(ctx, pod):
             svc, sps = _server_ports(ctx, d.host, d.port)
             servers = [s.pod for s in (sps or []) if s.pod.has_sidecar]
             if not servers:
                 continue
+            judge_trust_domain(pod, my_dump, servers[0], d.host, d.entries)
             applied = _applied(ctx, d.host, pod.metadata.namespace, pod.labels)
             tls = _dr_tls(applied.rule, d.port, d.subset) if applied is not None else (None, "")
             cl, ctls = _cluster_tls(ctx, pod, d.host, d.port, d.subset)
@@ -340,6 +416,15 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
                 judge(applied.rule, list(tls[0].subject_alt_names), f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}",
                       d.host, d.port, servers, pod, [ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(applied.rule), f"{tls[1]}.subjectAltNames")], d.entries)
     if pod.has_sidecar:
+        for r in ctx.related:
+            if r.role != "client":
+                continue
+            try:
+                client = ctx.pod(r.namespace, r.name)
+            except MissingEvidence:
+                continue
+            if client.has_sidecar:
+                judge_trust_domain(client, ctx.ev.get_or(None, Need.CONFIG_DUMP, r.namespace, r.name), pod, r.service, [])
         for sp in _own_served_ports(ctx, pod):
             for dr, _why in _drs_targeting(ctx, sp.svc.fqdn()):
                 tls, where = _dr_tls(dr, sp.port.port, None)

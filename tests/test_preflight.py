@@ -149,6 +149,14 @@ def test_server_problems_exit_3_in_kubectls_words(stderr: str, kind: str, words:
     assert "memcache.go" not in p.failure.sentence and "E1203" not in p.failure.sentence
 
 
+def test_a_user_without_credentials_is_named_not_error_eof() -> None:
+    # Real kubectl v1.35 with a kubeconfig user `{}`: it prompts for basic auth on stdout and, stdin
+    # being closed, fails with a bare "error: EOF" on stderr.
+    p = pf(healthy({VERSION: (1, "Please enter Username: ", "error: EOF")}))
+    assert p.failure is not None and p.failure.kind == "unauthorized", p.failure
+    assert "the user of context prod has no credentials" in p.failure.sentence, p.failure.sentence
+
+
 def test_the_runners_own_timeout_is_unreachable_too() -> None:
     p = pf(healthy({VERSION: CommandTimeout(["kubectl", "version"], 8.0)}))
     assert p.failure is not None and p.failure.kind == "unreachable" and "did not answer within 8s" in p.failure.sentence

@@ -126,6 +126,7 @@ _UNREACHABLE = (
 _NOT_API = ("the server could not find the requested resource", "unable to parse the server version",
             "invalid character", "the server rejected our request", "unexpected end of json")
 _UNAUTHORIZED = ("unauthorized", "must be logged in", "provide credentials")
+_PROMPT = ("please enter username", "please enter password")
 _CERT = ("x509:", "certificate signed by unknown authority", "certificate is valid for", "tls: ")
 
 
@@ -348,6 +349,13 @@ def _server_failure(conn: Connection, pf: Preflight, api: Outcome, argv: tuple[s
     if _has(msg, ("forbidden",)):
         # It answered as an API server; it only denies /version to this user.
         return None, f"an API server at {server} (GET /version is forbidden to this user)"
+    if _has(api.stdout, _PROMPT):
+        # kubectl falls back to an interactive basic-auth prompt when the context's user has no token,
+        # certificate or exec plugin; with stdin closed it prints "Please enter Username: " and
+        # "error: EOF", which alone says nothing to the user.
+        return fail("unauthorized", f"the user of context {ctx} has no credentials kubectl can use (kubectl asked "
+                                    f"for a username: {msg}). Log in again or refresh this context's credentials "
+                                    "(your cloud's CLI or `kubectl config view --minify` shows which user it uses).")
     if _has(msg, _UNAUTHORIZED):
         return fail("unauthorized", f"the API server {server} refused the credentials of context {ctx}: {msg}. "
                                     "Log in again or refresh this context's credentials (your cloud's CLI or "

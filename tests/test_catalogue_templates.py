@@ -29,13 +29,17 @@ ENTRY = CatalogueEntry.model_validate({
 
 
 def _walk(result: CheckResult) -> tuple[Outcome, object]:
+    return _walk_with(ENTRY, result)
+
+
+def _walk_with(entry: CatalogueEntry, result: CheckResult) -> tuple[Outcome, object]:
     reg = Registry()
     reg.register(CheckSpec(id="TEST-DR-OFF", fn=lambda ctx, p: result, needs=()))
     pb = Playbook.model_validate({"id": "t", "title": "t", "symptoms": ["x"],
                                   "nodes": [{"id": "a", "check": "TEST-DR-OFF", "title": "a"}]})
     t = Target.parse("pod/p-1", "default")
     ctx = CheckContext(ev=Evidence(), target=t, conn=Connection(), namespace="default", pod_name="p-1")
-    node = walk(pb, ctx, reg, {"TEST-DR-OFF": ENTRY}).nodes[0]
+    node = walk(pb, ctx, reg, {"TEST-DR-OFF": entry}).nodes[0]
     return node.result.outcome, node
 
 
@@ -80,13 +84,46 @@ def test_templates_are_named_and_well_formed() -> None:
     assert render("{x}", {"x": []}) == "none"
 
 
+def test_a_fix_by_variant_follows_the_message_variant() -> None:
+    e = CatalogueEntry.model_validate({**ENTRY.model_dump(), "fix": {"default": "Fix {dr}", "server": "Relax port {ports} of {pod}"}})
+    _, node = _walk_with(e, CheckResult.failed(message="server", args={"dr": "a/b", "mode": "SIMPLE", "ports": [9080], "pod": "p"}))
+    assert node.finding.fix.summary == "Relax port 9080 of p"  # type: ignore[attr-defined]
+    _, node = _walk_with(e, CheckResult.failed(args={"dr": "a/b", "mode": "SIMPLE", "host": "h"}))
+    assert node.finding.fix.summary == "Fix a/b"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="name no message variant"):
+        CatalogueEntry.model_validate({**ENTRY.model_dump(), "fix": {"default": "x", "nope": "y"}})
+    with pytest.raises(ValueError, match="need a 'default'"):
+        CatalogueEntry.model_validate({**ENTRY.model_dump(), "fix": {"server": "y"}})
+    # every variant with its own fix needs no default
+    both = CatalogueEntry.model_validate({**ENTRY.model_dump(), "fix": {"default": "x", "server": "y"}})
+    assert both.render_fix("server", {}) == "y" and both.render_fix(None, {}) == "x"
+
+
+def test_optional_clauses_and_joined_lists() -> None:
+    """``{x:?TEXT}`` renders TEXT (which may name arguments) only when x is present; a list is
+    prose, or joined by the spec given."""
+    t = "{n} failure(s){behind:? (behind {behind})}{state:?; {state}}: {lines:; } [{ports}]"
+    assert template_fields(t) == {"n", "behind", "state", "lines", "ports"}
+    assert render(t, {"n": 0, "behind": "Service a/b", "state": None, "lines": ["x", "y"], "ports": [1, 2, 3]}) == \
+        "0 failure(s) (behind Service a/b): x; y [1, 2 and 3]"
+    assert render(t, {"n": 2, "behind": "", "state": "0 ready", "lines": [], "ports": []}) == "2 failure(s); 0 ready:  [none]"
+    assert render("{v:?[{v}]}", {"v": 0}) == "[0]" and render("{v:?yes}", {"v": False}) == ""  # 0 is a value
+    either = "{ns:?clients in namespace {ns}}{ns:!every mesh client}"
+    assert render(either, {"ns": "foo"}) == "clients in namespace foo" and render(either, {"ns": None}) == "every mesh client"
+    with pytest.raises(TemplateError, match="needs argument"):
+        render(t, {"n": 1})
+    # a value is never parsed as a template
+    assert render("{a:?<{a}>}", {"a": "{connection_termination}"}) == "<{connection_termination}>"
+
+
 def test_a_bare_confidence_is_the_base_level() -> None:
     e = CatalogueEntry.model_validate({**ENTRY.model_dump(), "confidence": 0.6, "message": "m {x}"})
     assert e.confidence == {"base": 0.6} and e.message == {"default": "m {x}"} and e.severity is Severity.CRITICAL
+    assert e.fix == {"default": "Make DestinationRule {dr} use ISTIO_MUTUAL"}  # a bare fix is the default one
 
 
 def test_every_catalogue_entry_parses() -> None:
     for entry in load_catalogue().values():
-        for t in [*entry.message.values(), entry.fix]:
+        for t in [*entry.message.values(), *entry.fix.values()]:
             template_fields(t)
         assert "base" in entry.confidence

@@ -16,11 +16,12 @@ import pytest
 
 from istio_doctor.engine.checks.routes._proxy import _authority_host, _find_vhost, _is_nr, _is_route_failure, _path_matches
 from istio_doctor.engine.checks.routes.visibility import _sidecar_imports
+from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.plan import control_plane_version, related_pods
 from istio_doctor.engine.model import Outcome
 from istio_doctor.engine.registry import REGISTRY, load_builtin_checks
-from istio_doctor.engine.walker import run_check
+from istio_doctor.engine.walker import make_finding, run_check
 from istio_doctor.evidence.accesslog import parse_proxy_log
 from istio_doctor.evidence.bundle import Evidence, EvidenceFailure, FailureKind, Item, Need, Scope
 from istio_doctor.evidence.envoy.configdump import parse_config_dump
@@ -82,7 +83,10 @@ def test_check_fails_on_its_cause_with_verbatim_evidence_and_a_fix(scenario: str
     r = outcome(check_id, gathered(scenario))
     assert r.outcome is Outcome.FAIL, r.summary
     assert r.evidence and all(e.excerpt and e.source for e in r.evidence), r.evidence
-    assert r.fix is not None and r.fix.summary and r.fix.steps
+    assert r.fix is not None and r.fix.steps
+    # the catalogue words it from the check's arguments (a template the arguments cannot fill raises)
+    f = make_finding(load_catalogue()[check_id], r, playbook="routes", node=check_id, target=None)
+    assert f.summary and f.fix.summary
 
 
 @pytest.mark.parametrize("scenario", HEALTHY)
@@ -254,7 +258,7 @@ def test_gateway_api_crds_that_do_not_serve_v1_make_istio_1_22_ignore_the_routes
     assert outcome("ROUTE-GWAPI-CRD", ctx).outcome is Outcome.PASS
     old = _with(ctx, Need.CRDS, parse_kube_list(_OLD_CRDS, CustomResourceDefinition))
     r = outcome("ROUTE-GWAPI-CRD", old)
-    assert r.outcome is Outcome.FAIL and "v0.6.2" in r.summary and "httproutes" in r.summary, r.summary
+    assert r.outcome is Outcome.FAIL and r.args["bundle"] == "v0.6.2" and "httproutes" in r.args["crds"], r.args
     assert outcome("ROUTE-GWAPI-CRD", gathered("healthy-client")).outcome is Outcome.NOT_APPLICABLE
 
 
@@ -279,5 +283,68 @@ def test_a_credential_the_gateway_never_loaded_fails_and_needs_the_config_dump()
     gws = list(ctx.ev.get(Need.GATEWAYS)) + parse_istio_list(_TLS_GATEWAY, Gateway)
     tls = _with(ctx, Need.GATEWAYS, gws)
     r = outcome("ROUTE-GW-CREDENTIAL", tls)
-    assert r.outcome is Outcome.FAIL and "bookinfo-cert" in r.summary, r.summary
+    assert r.outcome is Outcome.FAIL and r.args["credential"] == "bookinfo-cert", r.args
     assert outcome("ROUTE-GW-CREDENTIAL", _without(tls, (Need.CONFIG_DUMP,))).outcome is Outcome.UNKNOWN
+
+
+# -- a Service's exportTo: its annotation (spacing by version) and MeshConfig's default ----------------
+
+
+def _service_annotated(ctx: CheckContext, name: str, annotation: str | None, *, version: str | None = None) -> CheckContext:
+    """The context with Service ``name``'s exportTo annotation replaced (None: removed)."""
+    svcs = []
+    for s in ctx.ev.get(Need.SERVICES):
+        if s.metadata.name == name:
+            ann = {k: v for k, v in s.metadata.annotations.items() if k != "networking.istio.io/exportTo"}
+            if annotation is not None:
+                ann["networking.istio.io/exportTo"] = annotation
+            s = s.model_copy(update={"metadata": s.metadata.model_copy(update={"annotations": ann})})
+        svcs.append(s)
+    out = _with(ctx, Need.SERVICES, svcs)
+    if version is not None:
+        from istio_doctor.evidence.versions import Version
+
+        out.istio_version = Version.parse(version)
+    return out
+
+
+def test_service_exportto_annotation_spacing_follows_the_version() -> None:
+    """``default, foo`` exports ratings to ``foo`` only where Istio trims the names: ConvertService
+    adds ``strings.TrimSpace`` in 1.24 (istio/istio#53367, 5152877a; absent at 1.23.5, present at
+    1.24.0, pilot/pkg/serviceregistry/kube/conversion.go). Before, the namespace is `` foo`` and
+    sleep in foo does not see the Service."""
+    ctx = gathered("exportto-service-hidden")  # sleep in foo calls ratings.default
+    r = outcome("ROUTE-EXPORTTO-HIDDEN", _service_annotated(ctx, "ratings", "default, foo", version="1.23.5"))
+    assert r.outcome is Outcome.FAIL and r.message == "service" and r.args["export_to"] == "default, foo", r.args
+    assert outcome("ROUTE-EXPORTTO-HIDDEN", _service_annotated(ctx, "ratings", "default, foo", version="1.24.0")).outcome is Outcome.PASS
+    assert outcome("ROUTE-EXPORTTO-HIDDEN", _service_annotated(ctx, "ratings", "default,foo", version="1.23.5")).outcome is Outcome.PASS
+
+
+def test_service_without_exportto_follows_the_mesh_default() -> None:
+    """No annotation: MeshConfig ``defaultServiceExportTo`` decides (``IsServiceVisible``,
+    istio/istio@1.22.0:pilot/pkg/model/push_context.go); ``["."]`` keeps ratings in its namespace."""
+    ctx = _service_annotated(gathered("exportto-service-hidden"), "ratings", None)
+    assert outcome("ROUTE-EXPORTTO-HIDDEN", ctx).outcome is Outcome.PASS  # Istio's default: public
+    cp = ctx.ev.get(Need.CONTROL_PLANE_CONFIGMAPS)
+    private = cp.model_copy(update={"mesh": {rev: m.model_copy(update={"default_service_export_to": ["."]})
+                                             for rev, m in cp.mesh.items()}})
+    r = outcome("ROUTE-EXPORTTO-HIDDEN", _with(ctx, Need.CONTROL_PLANE_CONFIGMAPS, private))
+    assert r.outcome is Outcome.FAIL and r.message == "default" and r.args["default"] == ["."], r.args
+    assert r.args["resource"] == "default/ratings" and r.args["client_namespace"] == "foo"
+
+
+def test_sidecar_scope_leaves_a_service_hidden_by_exportto_to_that_check() -> None:
+    """A Sidecar that does not import ratings is not the cause when ratings is not exported to the
+    namespace at all: adding it to the egress hosts would not make the proxy see it."""
+    from istio_doctor.evidence.istio import Sidecar, parse_istio_list
+
+    ctx = gathered("exportto-service-hidden")
+    sc_yaml = ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: Sidecar\n"
+               "  metadata: {name: default, namespace: foo}\n  spec:\n    egress:\n    - hosts: [\"./*\", \"istio-system/*\"]\n")
+    scoped = _with(ctx, Need.SIDECARS, parse_istio_list(sc_yaml, Sidecar))
+    assert outcome("ROUTE-EXPORTTO-HIDDEN", scoped).outcome is Outcome.FAIL
+    assert outcome("ROUTE-SIDECAR-SCOPE", scoped).outcome is not Outcome.FAIL
+    # exported to foo: now the Sidecar is what hides it
+    visible = _service_annotated(scoped, "ratings", "*")
+    r = outcome("ROUTE-SIDECAR-SCOPE", visible)
+    assert r.outcome is Outcome.FAIL and r.args["host"] == "ratings.default.svc.cluster.local", r.args

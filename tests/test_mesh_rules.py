@@ -90,6 +90,18 @@ def test_export_to(export_to: list[str], owner: str, client: str, default: list[
     assert X.exported_to(export_to, owner, client, default) is visible
 
 
+def test_service_export_to_annotation_by_version() -> None:
+    # istio/istio@1.22.0:pilot/pkg/serviceregistry/kube/conversion.go splits on "," as is;
+    # 1.24.0 trims each name (istio/istio#53367, 5152877a)
+    from istio_doctor.evidence.kube import Service
+
+    svc = Service.model_validate({"apiVersion": "v1", "kind": "Service",
+                                  "metadata": {"name": "r", "namespace": "a", "annotations": {X.SERVICE_EXPORT_ANNOTATION: "a, b"}}})
+    assert X.service_export_to(svc, V("1.23.5")) == ["a", " b"] and X.service_export_to(svc, V("1.24.0")) == ["a", "b"]
+    assert X.service_export_to(svc) == ["a", "b"]  # version unknown: as current releases read it
+    assert not X.exported_to(X.service_export_to(svc, V("1.22.0")), "a", "b") and X.exported_to(X.service_export_to(svc, V("1.24.0")), "a", "b")
+
+
 def test_mesh_default_export_to_is_read_from_mesh_config() -> None:
     mc = MeshConfig.model_validate({"defaultServiceExportTo": ["."], "defaultDestinationRuleExportTo": ["."]})
     assert X.mesh_default(mc, X.Kind.SERVICE) == ["."] and X.mesh_default(mc, X.Kind.VIRTUAL_SERVICE) == []
@@ -300,6 +312,27 @@ def test_cluster_domain_from_the_proxy_args_the_injector_or_the_node_id() -> Non
     assert D.cluster_domain(injector_values=values)[0] == "acme.local"
     assert D.cluster_domain(node_id="sidecar~10.1.2.3~p.prod~prod.svc.k8s.example")[0] == "k8s.example"
     assert D.cluster_domain() == ("cluster.local", "default (no evidence names another)")
+
+
+def test_checks_never_assume_the_default_domain() -> None:
+    """Checks build host names in the cluster's domain (``engine/mesh/resolve``: ``service_host``,
+    ``config_host``, ``client_host``), never with the ``cluster.local`` default of the plain helpers:
+    ``Service.fqdn()``, ``resolve_short_name`` and ``dns_fqdn`` without a domain are refused here.
+    (tests/test_checks_mtls.py::test_dr_disable_follows_the_cluster_domain shows a check following it.)"""
+    import ast
+    from pathlib import Path
+
+    checks = Path(__file__).resolve().parent.parent / "istio_doctor" / "engine" / "checks"
+    found = []
+    for path in sorted(checks.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            given = len(node.args) + len(node.keywords)
+            if (name == "fqdn" and given == 0) or (name in ("resolve_short_name", "dns_fqdn", "service_fqdn") and given < 3):
+                found.append(f"{path.relative_to(checks)}:{node.lineno} {name}")
+    assert not found, f"host names built in the default domain: {found}"
 
 
 def test_the_corpus_injected_pods_name_their_domain() -> None:

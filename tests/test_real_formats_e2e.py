@@ -12,6 +12,10 @@ Each case asserts: no traceback, a schema-valid JSON report, the captured call w
 its evidence was parsed (no "could not parse"/"cannot read" anywhere), and the finding the
 capture implies, or at least that a capture showing failures is never called healthy.
 
+The second half replays the recordings of ``tests/scenarios/captured.py`` (``provenance:
+captured``: real events, ReplicaSet statuses and proxy logs spliced into a world by the
+generator) through the installed CLI, and checks that the first finding quotes the capture.
+
 Where a capture names pods of its own cluster, those names are replaced by the World's pod names
 of the same length (``_swap``): columns stay aligned, and only the names differ from the capture.
 """
@@ -338,3 +342,81 @@ def test_describe_1_7_capture_parses() -> None:
     assert d.pod == pod and d.in_mesh
     assert {(p.port, p.container) for p in d.ports} == {(9080, "ratings"), (15090, "istio-proxy")}
     assert not d.not_ready_containers and not d.uid_1337
+
+
+# -- captured recordings, replayed by the installed CLI -------------------------------------------
+#
+# tests/scenarios/captured.py splices real outputs into a scenario world and
+# tools/build_scenarios.py records the session (``provenance: captured``). Here the installed CLI
+# replays each recording, as an SRE replays one attached to an incident: the verdict and the first
+# finding must be the ones the expectation works out from the capture, and the first finding must
+# quote the captured text (the capture was read and is shown as the proof, not bypassed).
+
+
+def _captured_scenarios() -> dict[str, object]:
+    from tests.scenarios.captured import SCENARIOS
+
+    return {f"{sc.playbook}/{sc.name}": sc for sc in SCENARIOS}
+
+
+CAPTURED = _captured_scenarios()
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside a decoded JSON document (a spliced event message sits deep in it)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def test_every_captured_recording_has_its_scenario() -> None:
+    """No ``provenance: captured`` recording without the scenario that says what was spliced."""
+    import yaml
+
+    recorded = {f"{p.parent.name}/{p.name.removesuffix('.expect.yaml')}"
+                for p in (ROOT / "recordings").glob("*/*.expect.yaml")
+                if yaml.safe_load(p.read_text(encoding="utf-8")).get("provenance") == "captured"}
+    assert recorded == set(CAPTURED)
+
+
+@pytest.mark.parametrize("key", sorted(CAPTURED))
+def test_captured_recording_through_installed_cli(tmp_path: Path, key: str) -> None:
+    import yaml
+
+    from istio_doctor.evidence.recording import load_recording
+
+    sc = CAPTURED[key]
+    rec = ROOT / "recordings" / f"{key}.yaml"
+    expect = yaml.safe_load(rec.with_name(rec.stem + ".expect.yaml").read_text(encoding="utf-8"))
+    assert expect["provenance"] == "captured"
+    for c in sc.captures:  # type: ignore[attr-defined]
+        assert f"tests/fixtures/corpus/{c.corpus}" in expect["source"], (key, c.corpus)
+
+    # the recording holds the capture where the tool read it
+    calls = load_recording(rec).calls
+    for c in sc.captures:  # type: ignore[attr-defined]
+        answered = [call for call in calls if c.applies(tuple(call.argv))]
+        assert answered, f"{key}: no recorded call matches {c.match}"
+        texts = [s for call in answered for s in
+                 (_strings(json.loads(call.stdout)) if c.how in ("events", "rs_failure") else [call.stdout])]
+        assert any(c.proof in s for s in texts), f"{key}: {c.corpus} is not in the recorded answer"
+
+    proc = subprocess.run([*entry_point(), "diagnose", "--replay", str(rec), "-o", "json"], capture_output=True,
+                          text=True, timeout=180, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(report_json_schema()).validate(report)
+    assert report["mode"] == "replay" and proc.returncode == report["exit_code"]
+    codes = [f["code"] for f in report["findings"]]
+    ctx = f"{key}: headline {report['headline']!r}, findings {codes}"
+    assert report["verdict"] == expect["verdict"], ctx
+    if expect["findings_first"]:
+        assert codes and codes[0] == expect["findings_first"], ctx
+        quoted = " ".join(e["excerpt"] for e in report["findings"][0]["evidence"])
+        assert any(c.proof in quoted for c in sc.captures), f"{ctx}: the first finding does not quote the capture"  # type: ignore[attr-defined]
+    for code in expect["absent"]:
+        assert code not in codes, ctx

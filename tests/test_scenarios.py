@@ -14,7 +14,6 @@ tool makes that the recording lacks fails the test loudly) plus ``<name>.expect.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -22,16 +21,8 @@ import yaml
 
 from istio_doctor.engine.context import strict_reads
 from istio_doctor.evidence.recording import load_recording
-from istio_doctor.evidence.runner import ReplayRunner
-from istio_doctor.evidence.target import Connection, Target
-from istio_doctor.run import run_diagnosis
-
-ROOT = Path(__file__).resolve().parent.parent / "recordings"
-EXPECTS = sorted(ROOT.glob("*/*.expect.yaml"))
-
-
-def _id(p: Path) -> str:
-    return f"{p.parent.name}/{p.name.removesuffix('.expect.yaml')}"
+from tests.replayed import EXPECTS, ROOT, recording_of, replay
+from tests.replayed import scenario_id as _id
 
 
 def test_scenarios_exist() -> None:
@@ -43,14 +34,7 @@ def test_scenario(expect_path: Path) -> None:
     # every recording replays under the declared-reads rule (tests/conftest.py): an undeclared read raises
     assert strict_reads()
     expect = yaml.safe_load(expect_path.read_text())
-    rec_path = expect_path.with_name(expect_path.name.removesuffix(".expect.yaml") + ".yaml")
-    rec = load_recording(rec_path)
-    target_s = expect["target"]
-    name, _, ns = target_s.partition(" -n ")
-    target = Target.parse(name.strip(), ns.strip() or None)
-    runner = ReplayRunner(rec, strict=True, source_name=str(rec_path))
-    result = asyncio.run(run_diagnosis(target, runner, Connection(), symptom=expect.get("symptom", "auto"), recording=rec_path.name))
-    report = result.report
+    report = replay(expect_path)
     codes = [f.code for f in report.findings]
     # Informational triage results (GEN-WHICH-PROXY, GEN-FLAG-CLASSIFY) are reported apart from
     # the findings and never ranked: an expect file naming one asks whether that check fired.
@@ -76,7 +60,7 @@ def test_every_expectation_says_where_its_behaviour_comes_from(expect_path: Path
     expect = yaml.safe_load(expect_path.read_text())
     assert expect.get("provenance") in ("synthetic", "captured"), "expectation without provenance"
     assert expect.get("source"), "say where the behaviour comes from (the kit, or the capture's origin)"
-    rec = load_recording(expect_path.with_name(expect_path.name.removesuffix(".expect.yaml") + ".yaml"))
+    rec = load_recording(recording_of(expect_path))
     assert rec.metadata.provenance == expect["provenance"]
 
 

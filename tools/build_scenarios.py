@@ -90,22 +90,32 @@ def build_one(sc: Any) -> tuple[str, str, Any]:
     from istio_doctor.run import run_diagnosis
     from tests.scenariokit.runner import WorldRunner
 
+    from tests.scenariokit.captures import CapturingRunner, sources_of
+
     name, _, ns = sc.target.partition(" -n ")
     target = Target.parse(name.strip(), ns.strip() or None)
     w = sc.world
+    # a scenario with captures splices real outputs into the world's answers: its behaviour comes
+    # from those captures (their origin is the source), not from the kit's beliefs alone
+    provenance = "captured" if sc.captures else "synthetic"
+    source = sources_of(sc.captures) if sc.captures else f"scenario kit: tests/scenarios {sc.playbook}/{sc.name}"
     meta = RecordingMetadata(tool_version=__version__, created=CREATED, target=str(target), context="kind-scenarios",
                              kubectl_version=w.kubectl_version, istioctl_version=str(w.istioctl),
                              istio_version=w.istio_version, description=sc.description,
-                             provenance="synthetic", source=f"scenario kit: tests/scenarios {sc.playbook}/{sc.name}")
-    rr = RecordingRunner(WorldRunner(w), metadata=meta)
+                             provenance=provenance, source=source)
+    inner = CapturingRunner(WorldRunner(w), sc.captures)
+    rr = RecordingRunner(inner, metadata=meta)
     result = asyncio.run(run_diagnosis(target, rr, Connection(context="kind-scenarios"), symptom=sc.symptom,
                                        recording=f"{sc.name}.yaml"))
+    if inner.unused:
+        raise ValueError(f"{sc.playbook}/{sc.name}: capture(s) answered no call: {[c.corpus for c in inner.unused]}")
     rec = _normalise(rr.recording())
     # the same redaction save_recording applies, rendered to text so --check can compare
     text = dump_recording(redact_recording(rec))
     expect = {"description": sc.description, "target": str(target), "symptom": sc.symptom, **sc.expect.as_dict(),
               # every recording says where its behaviour comes from (docs/checks.md counts them)
-              "provenance": "synthetic", "source": "tests/scenariokit (the kit's World renders every output)"}
+              "provenance": provenance,
+              "source": source if sc.captures else "tests/scenariokit (the kit's World renders every output)"}
     etext = yaml.safe_dump(expect, sort_keys=False, allow_unicode=True, width=4096)
     return text, etext, result.report
 

@@ -29,27 +29,9 @@ class TemplateError(ValueError):
     """A message or fix template could not be rendered with the arguments a check returned."""
 
 
-_FORMATTER = string.Formatter()
-
-
-def template_fields(template: str) -> set[str]:
-    """The named arguments a ``str.format`` template uses (``{dr}``, ``{port}``...)."""
-    out: set[str] = set()
-    for _, field, _, _ in _FORMATTER.parse(template):
-        if field is None:
-            continue
-        if not field or field.isdigit():
-            raise TemplateError(f"template {template!r} has a positional field; use named arguments")
-        out.add(field.split(".")[0].split("[")[0])
-    return out
-
-
-def render(template: str, args: Mapping[str, Any]) -> str:
-    """Render a template; every field must be in ``args`` (a missing one is a check bug)."""
-    missing = template_fields(template) - set(args)
-    if missing:
-        raise TemplateError(f"template {template!r} needs argument(s) {', '.join(sorted(missing))}")
-    return _FORMATTER.vformat(template, (), {k: _text(v) for k, v in args.items()})
+def _present(v: Any) -> bool:
+    """An optional argument is there unless None, empty or False (0 is a value)."""
+    return v is not None and v is not False and not (isinstance(v, (str, list, tuple, dict, set)) and not v)
 
 
 def _text(v: Any) -> Any:
@@ -60,6 +42,64 @@ def _text(v: Any) -> Any:
             return "none"
         return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
     return v
+
+
+_PARSER = string.Formatter()
+
+
+def _fill(template: str, args: Mapping[str, Any]) -> str:
+    """``str.format`` with two additions for findings' wording:
+
+    * ``{x:?TEXT}`` renders TEXT when argument ``x`` is present (not None, empty or False) and
+      nothing otherwise; TEXT may name arguments itself: ``{behind:? (behind {behind})}``. One
+      template then covers a sentence with optional clauses instead of a variant per combination.
+      ``{x:!TEXT}`` is the other branch: TEXT when ``x`` is absent. A branch not taken is not
+      rendered at all, so it may format its arguments in ways only a present value supports.
+    * a list renders as prose (``a, b and c``), or joined by the spec when one is given:
+      ``{lines:; }`` gives ``a; b; c``.
+    """
+    out: list[str] = []
+    for literal, field, spec, conversion in _PARSER.parse(template):
+        out.append(literal)
+        if field is None:
+            continue
+        value, _ = _PARSER.get_field(field, (), args)
+        if conversion:
+            value = _PARSER.convert_field(value, conversion)
+        spec = spec or ""
+        if spec.startswith("?"):
+            out.append(_fill(spec[1:], args) if _present(value) else "")
+        elif spec.startswith("!"):
+            out.append("" if _present(value) else _fill(spec[1:], args))
+        elif isinstance(value, (list, tuple)):
+            out.append(_fill(spec, args).join(str(x) for x in value) if spec else _text(value))
+        else:
+            out.append(format(value, _fill(spec, args)))
+    return "".join(out)
+
+
+def template_fields(template: str) -> set[str]:
+    """The named arguments a ``str.format`` template uses (``{dr}``, ``{port}``...), including
+    those inside an optional clause's text."""
+    out: set[str] = set()
+    for _, field, spec, _ in _PARSER.parse(template):
+        if field is None:
+            continue
+        if not field or field.isdigit():
+            raise TemplateError(f"template {template!r} has a positional field; use named arguments")
+        out.add(field.split(".")[0].split("[")[0])
+        if spec:
+            out |= template_fields(spec)
+    return out
+
+
+def render(template: str, args: Mapping[str, Any]) -> str:
+    """Render a template; every field must be in ``args`` (a missing one is a check bug; an
+    optional clause's argument is passed as None when absent)."""
+    missing = template_fields(template) - set(args)
+    if missing:
+        raise TemplateError(f"template {template!r} needs argument(s) {', '.join(sorted(missing))}")
+    return _fill(template, args)
 
 CATALOGUE_DIR = Path(__file__).with_name("catalogue")
 
@@ -82,7 +122,10 @@ class CatalogueEntry(BaseModel):
     #: (a check with several ways to fail names the variant; one string means ``default``).
     message: dict[str, str] = Field(default={}, description="finding summary templates by variant")
     explanation: str = Field(description="why this cause produces the symptom")
-    fix: str = Field(description="fix summary template (named arguments as in message); checks add the concrete steps")
+    #: The fix summary: a template (named arguments as in ``message``), or templates by message
+    #: variant where each way of failing has its own remedy (``default`` for the others). The
+    #: check adds the concrete steps (commands and YAML built from the resources).
+    fix: dict[str, str] = Field(description="fix summary template, or templates by message variant (checks add the concrete steps)")
     doc_url: str
     istio_versions: str = "all"
     #: access-log response flags / response code details this cause produces; when the target's
@@ -108,15 +151,25 @@ class CatalogueEntry(BaseModel):
             raise ValueError(f"confidence levels must be within 0..1: {bad}")
         return v
 
-    @field_validator("message", mode="before")
+    @field_validator("message", "fix", mode="before")
     @classmethod
     def _variants(cls, v: Any) -> Any:
         return {DEFAULT_MESSAGE: v} if isinstance(v, str) else v
 
+    @field_validator("fix")
+    @classmethod
+    def _fix_variants(cls, v: dict[str, str], info: Any) -> dict[str, str]:
+        if DEFAULT_MESSAGE not in v and set(v) != set(info.data.get("message") or {}):
+            raise ValueError(f"fix templates by variant need a '{DEFAULT_MESSAGE}' one unless every message variant has its own")
+        stray = set(v) - set(info.data.get("message") or {}) - {DEFAULT_MESSAGE}
+        if stray:
+            raise ValueError(f"fix variants {sorted(stray)} name no message variant")
+        return v
+
     @field_validator("message", "fix")
     @classmethod
-    def _parses(cls, v: Any) -> Any:
-        for t in v.values() if isinstance(v, dict) else [v]:
+    def _parses(cls, v: dict[str, str]) -> dict[str, str]:
+        for t in v.values():
             template_fields(t)  # raises on a malformed or positional template
         return v
 
@@ -132,8 +185,12 @@ class CatalogueEntry(BaseModel):
             raise TemplateError(f"{self.id}: no message variant {variant!r} (has {', '.join(self.message) or 'none'})")
         return render(self.message[variant], args)
 
-    def render_fix(self, args: Mapping[str, Any]) -> str:
-        return render(self.fix, args)
+    def render_fix(self, variant: str | None, args: Mapping[str, Any]) -> str:
+        """The fix summary of the message variant the check named (its own, else ``default``)."""
+        template = self.fix.get(variant or DEFAULT_MESSAGE) or self.fix.get(DEFAULT_MESSAGE)
+        if template is None:
+            raise TemplateError(f"{self.id}: no fix for message variant {variant!r} (has {', '.join(self.fix)})")
+        return render(template, args)
 
 
 class CatalogueError(ValueError):

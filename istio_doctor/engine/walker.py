@@ -85,7 +85,7 @@ def make_finding(entry: CatalogueEntry, result: CheckResult, *, playbook: str, n
     summary = result.summary or entry.render_message(result.message, result.args)
     fix = result.fix or Fix()
     if not fix.summary:
-        fix = fix.model_copy(update={"summary": entry.render_fix(result.args)})
+        fix = fix.model_copy(update={"summary": entry.render_fix(result.message, result.args)})
     confidence = result.confidence if result.confidence is not None else entry.confidence_for(result.corroboration)
     return Finding(
         code=entry.id,

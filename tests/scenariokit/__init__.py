@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tests.scenariokit.captures import Capture
 from tests.scenariokit.world import World
 
 Verdict = Literal["problems_found", "no_problem_found", "inconclusive"]
@@ -50,6 +51,9 @@ class Scenario:
     symptom: str
     world: World
     expect: Expect = field(default_factory=Expect)
+    #: real outputs spliced into the world's answers (tests/scenariokit/captures.py): the recording
+    #: says ``provenance: captured`` and names them as its source
+    captures: list[Capture] = field(default_factory=list)
 
 
-__all__ = ["Expect", "Scenario", "Verdict", "World"]
+__all__ = ["Capture", "Expect", "Scenario", "Verdict", "World"]

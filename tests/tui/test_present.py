@@ -142,3 +142,17 @@ def test_a_config_dump_summary_highlights_the_cluster_it_names() -> None:
     text = json.dumps({"clusters": [{"name": "outbound|9080||a.svc"}, {"name": "outbound|9080||ratings.default.svc.cluster.local"}]}, indent=2)
     hl = locate_excerpt(text, "cluster outbound|9080||ratings.default.svc.cluster.local: no TLS transport socket")
     assert len(hl) == 1 and "ratings.default" in text.splitlines()[hl[0]]
+
+
+def test_symptom_choices_come_from_the_playbooks_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The picker offers auto plus the loaded playbooks' symptoms, in the order the triage playbook
+    lists them; when the playbooks cannot be loaded it offers auto alone and says why (no second
+    copy of the symptoms in the TUI)."""
+    from istio_doctor.tui.screens.symptom_picker import symptom_choices
+
+    choices, problem = symptom_choices([])
+    assert [c.symptom for c in choices] == ["auto", "503", "mtls", "injection", "routes"] and problem == ""
+    assert choices[1].title == "503 after sidecar injection"  # the playbook's own title
+    (tmp_path / "broken.yaml").write_text("id: broken\nnodes: [", encoding="utf-8")
+    choices, problem = symptom_choices([tmp_path])
+    assert [c.symptom for c in choices] == ["auto"] and problem.startswith("playbooks not loaded:") and "broken.yaml" in problem

@@ -34,7 +34,9 @@ from istio_doctor.engine.mesh.peerauth import EffectiveMtls
 from istio_doctor.engine.mesh.protocol import Protocol, Selection
 from istio_doctor.engine.mesh.resolve import (
     all_destination_rules_for,
+    client_host,
     cluster_domain,
+    config_host,
     container_port_for,
     destination_rule_for,
     effective_mtls,
@@ -52,7 +54,7 @@ from istio_doctor.engine.mesh.visibility import exported_to, service_export_to
 
 __all__ = [
     "DEFAULT_DOMAIN", "AppliedRule", "EffectiveMtls", "MeshView", "Protocol", "Selection",
-    "all_destination_rules_for", "cluster_domain", "container_port_for", "destination_rule_for", "dns_fqdn",
+    "all_destination_rules_for", "client_host", "cluster_domain", "config_host", "container_port_for", "destination_rule_for", "dns_fqdn",
     "effective_mtls", "exported_to", "host_matches", "hosts_intersect", "mesh_config", "most_specific",
     "pods_for_service", "resolve_gateway_name", "resolve_short_name", "root_namespace", "service_export_to",
     "service_fqdn", "service_for_host", "service_host", "sidecar_for", "split_service_fqdn", "svc_fqdn", "view",

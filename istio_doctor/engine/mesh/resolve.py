@@ -14,10 +14,11 @@ from typing import Any
 
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh import domain as _domain
-from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, host_matches, resolve_short_name, service_fqdn, split_service_fqdn
+from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, dns_fqdn, host_matches, resolve_short_name, service_fqdn, split_service_fqdn
 from istio_doctor.engine.mesh.lookup import AppliedRule, MeshView, destination_rule, sidecar, virtual_services
 from istio_doctor.engine.mesh.peerauth import EffectiveMtls
 from istio_doctor.engine.mesh.peerauth import effective_mtls as _effective_mtls
+from istio_doctor.engine.mesh.visibility import Kind, exported_to, mesh_default, service_export_to
 from istio_doctor.evidence.bundle import MissingEvidence, Need
 
 
@@ -42,6 +43,14 @@ def cluster_domain(ctx: CheckContext, pod: Any | None = None) -> str:
 
 
 def cluster_domain_and_source(ctx: CheckContext, pod: Any | None = None) -> tuple[str, str]:
+    # Asked for every host a check resolves: memoised per subject, pod object and the sources
+    # this check may read (a check reads only the sources it declared).
+    key = ("cluster-domain", ctx.namespace, ctx.pod_name, id(pod), ctx.declares(Need.POD),
+           ctx.declares(Need.CONTROL_PLANE_CONFIGMAPS), ctx.declares(Need.CONFIG_DUMP))
+    return ctx._memo(key, lambda: _cluster_domain_and_source(ctx, pod))  # noqa: SLF001 - the context's own per-walk memo
+
+
+def _cluster_domain_and_source(ctx: CheckContext, pod: Any | None) -> tuple[str, str]:
     if pod is None and ctx.pod_name and ctx.declares(Need.POD):
         try:
             pod = ctx.pod()
@@ -70,7 +79,35 @@ def svc_fqdn(ctx: CheckContext, name: str, namespace: str) -> str:
 
 def service_host(ctx: CheckContext, svc: Any) -> str:
     """A Service's host name in this cluster's domain."""
-    return service_fqdn(svc.metadata.name, svc.metadata.namespace, cluster_domain(ctx))
+    return service_fqdn(svc.metadata.name, svc.metadata.namespace or "default", cluster_domain(ctx))
+
+
+def config_host(ctx: CheckContext, host: str, namespace: str) -> str:
+    """A host of an Istio resource as Istio reads it (``resolve_short_name`` in this cluster's domain)."""
+    return resolve_short_name(host, namespace, cluster_domain(ctx))
+
+
+def client_host(ctx: CheckContext, host: str, namespace: str) -> str:
+    """A name as a client's DNS search path resolves it (``dns_fqdn`` in this cluster's domain)."""
+    return dns_fqdn(host, namespace, cluster_domain(ctx))
+
+
+def service_visible(ctx: CheckContext, svc: Any, client_namespace: str) -> bool:
+    """Whether a proxy in ``client_namespace`` sees the Kubernetes Service: its exportTo annotation,
+    else MeshConfig's ``defaultServiceExportTo`` (read when the check declared the mesh config)."""
+    return exported_to(service_export_to(svc, ctx.istio_version), svc.metadata.namespace or "default", client_namespace,
+                       service_export_default(ctx))
+
+
+def service_entry_visible(ctx: CheckContext, se: Any, client_namespace: str) -> bool:
+    """The same for a ServiceEntry (its ``exportTo``; the default is the Services' one too)."""
+    return exported_to(se.spec.export_to, se.metadata.namespace or "default", client_namespace, service_export_default(ctx))
+
+
+def service_export_default(ctx: CheckContext) -> list[str]:
+    """MeshConfig ``defaultServiceExportTo`` (empty: Istio's default, public)."""
+    mc = mesh_config(ctx) if ctx.declares(Need.CONTROL_PLANE_CONFIGMAPS) else None
+    return mesh_default(mc, Kind.SERVICE)
 
 
 def service_for_host(ctx: CheckContext, host: str) -> Any | None:
@@ -132,7 +169,8 @@ def container_port_for(svc: Any, port: Any, pod: Any) -> int | None:
 
 
 __all__ = [
-    "DEFAULT_DOMAIN", "AppliedRule", "EffectiveMtls", "all_destination_rules_for", "cluster_domain", "cluster_domain_and_source",
-    "container_port_for", "destination_rule_for", "effective_mtls", "mesh_config", "pods_for_service", "root_namespace",
-    "service_for_host", "service_host", "sidecar_for", "svc_fqdn", "view", "virtual_services_for_host",
+    "DEFAULT_DOMAIN", "AppliedRule", "EffectiveMtls", "all_destination_rules_for", "client_host", "cluster_domain",
+    "cluster_domain_and_source", "config_host", "container_port_for", "destination_rule_for", "effective_mtls", "mesh_config",
+    "pods_for_service", "root_namespace", "service_entry_visible", "service_export_default", "service_for_host", "service_host",
+    "service_visible", "sidecar_for", "svc_fqdn", "view", "virtual_services_for_host",
 ]

@@ -9,7 +9,10 @@
   resource is seen by nobody (Services, VirtualServices) or by everyone (DestinationRules,
   whose default only ever makes them private).
 * ``*`` wins over ``~`` when both are listed (``initVirtualServices`` tests ``Public`` first).
-* A Service's exportTo is its ``networking.istio.io/exportTo`` annotation, comma separated.
+* A Service's exportTo is its ``networking.istio.io/exportTo`` annotation, comma separated (spaces
+  around the names count before 1.24); a ServiceEntry's is its ``exportTo``. Both default to
+  MeshConfig's ``defaultServiceExportTo`` (``IsServiceVisible`` and ``initServiceRegistry``,
+  ``pilot/pkg/model/push_context.go``).
 * A Sidecar's ``egress.hosts`` (``namespace/dnsName``; namespace ``*``, ``.`` or ``~``) decides
   which of the visible services its proxy imports
   (https://istio.io/latest/docs/reference/config/networking/sidecar/#IstioEgressListener).
@@ -59,10 +62,22 @@ def exported_to(export_to: list[str] | tuple[str, ...] | None, owner_namespace: 
     return any((v == PRIVATE and owner_namespace == client_namespace) or v == client_namespace for v in values)
 
 
-def service_export_to(svc: Any) -> list[str]:
-    """A Kubernetes Service's exportTo, from its ``networking.istio.io/exportTo`` annotation."""
+#: Istio trims the spaces around the annotation's namespaces from 1.24 (istio/istio#53367,
+#: 5152877a: ``ns = strings.TrimSpace(ns)`` in ``pilot/pkg/serviceregistry/kube/conversion.go``);
+#: before, ``"default, foo"`` exports to ``default`` and to a namespace named `` foo``.
+_TRIMMED_FROM = (1, 24)
+
+
+def service_export_to(svc: Any, version: Any | None = None) -> list[str]:
+    """A Kubernetes Service's exportTo, from its ``networking.istio.io/exportTo`` annotation, split on
+    commas as ``ConvertService`` does at ``version`` (``istio/istio@1.22.0:pilot/pkg/serviceregistry/
+    kube/conversion.go``); an unknown version reads it as the current releases do."""
     raw = (getattr(svc.metadata, "annotations", None) or {}).get(SERVICE_EXPORT_ANNOTATION, "")
-    return [v.strip() for v in raw.split(",") if v.strip()]
+    if not raw:
+        return []
+    trim = version is None or (version.major, version.minor) >= _TRIMMED_FROM
+    values = [v.strip() if trim else v for v in raw.split(",")]
+    return [v for v in values if v]  # an empty entry names no namespace
 
 
 def sidecar_imports(egress_hosts: list[str], host_namespace: str, host: str, client_namespace: str) -> bool:

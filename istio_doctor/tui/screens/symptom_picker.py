@@ -23,28 +23,23 @@ class SymptomChoice:
     description: str
 
 
-#: Shown when the playbooks cannot be loaded (a broken --playbooks folder must not stop
-#: the user from choosing auto); the loaded playbooks replace it otherwise.
-DEFAULT_SYMPTOMS = [
-    SymptomChoice("auto", "Auto", "Let the proxy access logs choose the playbooks (503 UC/UF/NR, filter chain not found...)"),
-    SymptomChoice("503", "503 after sidecar injection", "Requests fail with 503 since the pod got its sidecar"),
-    SymptomChoice("mtls", "mTLS: upstream connect error", "'upstream connect error or disconnect/reset before headers'"),
-    SymptomChoice("injection", "Sidecar not injecting", "The pod starts without istio-proxy"),
-    SymptomChoice("routes", "Missing routes", "404 / NR: the proxy has no route or cluster for the destination"),
-]
+#: Not a playbook: the picker's own choice of letting the access logs pick the playbooks. It is all
+#: the picker offers when the playbooks cannot be loaded (a broken --playbooks folder must not stop
+#: the user from choosing auto), and the screen says why the others are missing.
+AUTO = SymptomChoice("auto", "Auto", "Let the proxy access logs choose the playbooks (503 UC/UF/NR, filter chain not found...)")
 
 
 def symptom_choices(playbook_dirs: list[Path]) -> tuple[list[SymptomChoice], str]:
-    """Auto plus one entry per loaded playbook; falls back to the defaults with a reason."""
+    """Auto plus one entry per loaded playbook symptom, or auto alone with the reason there is no other."""
     try:
         from istio_doctor.engine.playbook import load_playbooks
 
         playbooks = load_playbooks(playbook_dirs)
     except Exception as exc:  # noqa: BLE001 - any playbook problem is shown; auto still works
-        return DEFAULT_SYMPTOMS, f"playbooks not loaded: {exc}"
+        return [AUTO], f"playbooks not loaded: {exc}"
     if not playbooks:
-        return DEFAULT_SYMPTOMS, ""
-    out = [DEFAULT_SYMPTOMS[0]]
+        return [AUTO], "no playbook was found: only auto can be chosen"
+    out = [AUTO]
     # ambient playbooks share the sidecar symptoms (they run instead for ambient pods): the
     # sidecar playbook names the symptom
     for pb in sorted(playbooks.values(), key=lambda pb: "sidecar" not in getattr(pb, "dataplane", ["sidecar"])):
@@ -54,7 +49,8 @@ def symptom_choices(playbook_dirs: list[Path]) -> tuple[list[SymptomChoice], str
         if not symptom or any(c.symptom == symptom for c in out):
             continue
         out.append(SymptomChoice(symptom, pb.title, _first_sentence(pb.description)))
-    order = [c.symptom for c in DEFAULT_SYMPTOMS]
+    # the playbook that lists every symptom (triage) gives their order; others come last
+    order = max((list(pb.symptoms) for pb in playbooks.values()), key=len)
     out.sort(key=lambda c: order.index(c.symptom) if c.symptom in order else len(order))
     return out, ""
 

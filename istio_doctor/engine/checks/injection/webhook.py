@@ -48,17 +48,18 @@ def _istiod_state(ctx: CheckContext, hooks: list[Hook]) -> tuple[bool | None, st
     return None, ""
 
 
-def _webhook_failure_kind(msg: str) -> tuple[str, str]:
+def _webhook_failure_kind(msg: str) -> str:
+    """Why the API server could not call the webhook, from its error: the finding's message variant."""
     m = msg.lower()
     if "no endpoints available" in m:
-        return "no-endpoints", "istiod has no ready endpoint to serve the webhook"
+        return "no_endpoints"
     if "x509" in m or "certificate" in m:
-        return "x509", "the API server does not trust istiod's webhook certificate (caBundle out of date or wrong service name)"
+        return "x509"
     if "deadline exceeded" in m or "timeout" in m or "i/o timeout" in m:
-        return "timeout", "the API server cannot reach istiod on port 15017 in time (firewall / private cluster control plane, or istiod overloaded)"
+        return "timeout"
     if "connection refused" in m:
-        return "refused", "istiod refuses the connection (not listening yet, or wrong targetPort)"
-    return "error", "istiod answered the injection request with an error (look at its log)"
+        return "refused"
+    return "error"
 
 
 def _upstream_workloads(ctx: CheckContext, rss: list[Any]) -> dict[str, str]:
@@ -145,20 +146,17 @@ def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
         return CheckResult.passed(f"no FailedCreate event or ReplicaFailure in {ns} names a sidecar-injector webhook")
     hooks = [h for h in (injector_hooks(ctx) if ctx.ev.has(Need.WEBHOOKS) else []) if h.hook.name == hits[0][1]]
     serving, state = _istiod_state(ctx, hooks)
-    kind, why = _webhook_failure_kind(hits[0][3])
+    kind = _webhook_failure_kind(hits[0][3])
     total = sum(h[2] for h in hits)
     behind = upstream.get(hits[0][0].split("/", 1)[-1])
-    summary = (f"{total} pod creation(s) of {hits[0][0]}" + (f" (behind {behind}, which this pod's failing requests go to)" if behind else "")
-               + f" failed: the API server could not call webhook \"{hits[0][1]}\" ({why})" + (f"; {state}" if state else ""))
-    conf = 0.9
-    if serving is False and kind in ("no-endpoints", "timeout", "refused"):
-        conf = 0.97
-    elif serving is True and kind == "no-endpoints":
-        conf = 0.75  # istiod is back: the events describe an outage that may be over
-        summary += " (istiod has ready endpoints now: the failures may be from an earlier outage; a new rollout will tell)"
+    level = None
+    if serving is False and kind in ("no_endpoints", "timeout", "refused"):
+        level = "istiod_not_serving"
+    elif serving is True and kind == "no_endpoints":
+        level = "istiod_serving_now"  # istiod is back: the events describe an outage that may be over
     cp_ns = ctx.conn.istio_namespace
     steps = [FixStep(description="See the failing creations", command=f"kubectl get events -n {ns} --field-selector reason=FailedCreate")]
-    if kind in ("no-endpoints", "refused", "error"):
+    if kind in ("no_endpoints", "refused", "error"):
         steps += [FixStep(description="Bring istiod back: why are its pods not ready?", command=f"kubectl -n {cp_ns} get pods -l app=istiod -o wide"),
                   FixStep(description="Read its log", command=f"kubectl -n {cp_ns} logs deploy/istiod --tail=200")]
     elif kind == "timeout":
@@ -177,10 +175,12 @@ def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
         need = Need.CONTROL_PLANE_ENDPOINTSLICES if state.startswith("service") else Need.CONTROL_PLANE_PODS
         ev.append(ctx.ref(need, state, "the injector service now"))
     return CheckResult.failed(
-        summary, evidence=ev,
-        fix=Fix(summary="Make the injector webhook reachable again (istiod ready, port 15017 open, valid caBundle); the pods are then created.",
-                steps=steps, ordered=True),
-        confidence=conf,
+        message=kind,
+        args={"count": total, "object": hits[0][0], "behind": behind, "webhook": hits[0][1], "injector": state or None,
+              "recovered": level == "istiod_serving_now"},
+        corroboration=level,
+        evidence=ev,
+        fix=Fix(steps=steps, ordered=True),
         observed=[f"{c}× FailedCreate on {o}: failed calling webhook \"{h}\"" for o, h, c, _m in hits[:3]],
         resources=[o for o, *_ in hits[:3]],
     )
@@ -206,21 +206,17 @@ def webhook_failopen(ctx: CheckContext, _: NoParams) -> CheckResult:
     if STATUS_ANNOTATION in p.annotations:
         return CheckResult.not_applicable(f"pod {p.name} was injected once ({STATUS_ANNOTATION} present)")
     serving, state = _istiod_state(ctx, ignore)
-    conf = 0.9 if serving is False else 0.65
-    now = f"; {state}" if state else ""
     return CheckResult.failed(
-        f"webhook {ignore[0].label} has failurePolicy: Ignore and selects pod {p.name}, which has no istio-proxy: when the injector "
-        f"could not be called the API server created the pod without a sidecar instead of failing{now}",
+        args={"webhook": ignore[0].label, "pod": p.name, "injector": state or None},
+        corroboration="istiod_not_serving" if serving is False else None,
         evidence=[_hooks_ref(ctx, ignore[:2], "failurePolicy Ignore (the Istio charts set Fail)"),
                   _pod_meta_ref(ctx, s, f"pod {p.name}: no istio-proxy, no {STATUS_ANNOTATION}")]
         + ([ctx.ref(Need.CONTROL_PLANE_ENDPOINTSLICES if state.startswith("service") else Need.CONTROL_PLANE_PODS, state, "the injector service now")] if state else []),
-        fix=Fix(summary="Restore failurePolicy: Fail (re-apply the Istio installation), make istiod healthy, then restart the workload.",
-                steps=[FixStep(description="Set failurePolicy back to Fail on every Istio injector webhook",
+        fix=Fix(steps=[FixStep(description="Set failurePolicy back to Fail on every Istio injector webhook",
                                command=(f"kubectl patch mutatingwebhookconfiguration {ignore[0].config.name} --type json -p "
                                         + "'[" + ",".join(f'{{"op":"replace","path":"/webhooks/{i}/failurePolicy","value":"Fail"}}'
                                                           for i, _h in enumerate(ignore[0].config.webhooks)) + "]'")),
                        _restart_step(s)], ordered=True),
-        confidence=conf,
         # istiod failing now is the runtime side of "the webhook could not be called"
         observed=[f"injector webhook service not serving: {state}"] if serving is False else [],
         resources=[f"MutatingWebhookConfiguration {ignore[0].config.name}", f"Pod {s.subject.namespace}/{p.name}"],
@@ -241,15 +237,12 @@ def multi_webhook(ctx: CheckContext, _: NoParams) -> CheckResult:
         return CheckResult.passed(f"exactly one injector webhook selects {s.subject.desc}: {hooks[0].label}")
     revs = sorted({h.revision for h in hooks})
     return CheckResult.failed(
-        f"{len(configs)} injector webhook configurations select {s.subject.desc}: "
-        + ", ".join(f"{h.label} (revision {h.revision}{', tag ' + h.tag if h.tag else ''})" for h in hooks)
-        + f"; the API server calls each, so revisions {', '.join(revs)} both try to inject it",
+        args={"count": len(configs), "subject": s.subject.desc, "revisions": revs,
+              "hooks": [f"{h.label} (revision {h.revision}{', tag ' + h.tag if h.tag else ''})" for h in hooks]},
         evidence=[_hooks_ref(ctx, hooks, "every webhook whose selectors match the pod"), _ns_ref(ctx, s.subject.namespace, s.ns_labels)],
-        fix=Fix(summary="Make exactly one injector select the namespace: remove the stale webhook configuration or tag, or relabel the namespace.",
-                steps=[FixStep(description="See which revisions and tags exist", command="istioctl tag list"),
+        fix=Fix(steps=[FixStep(description="See which revisions and tags exist", command="istioctl tag list"),
                        FixStep(description="Remove the configuration that should no longer inject (check it first)",
                                command=f"kubectl delete mutatingwebhookconfiguration {configs[-1]}"),
                        _restart_step(s)], ordered=True),
-        confidence=0.8,
         resources=[f"MutatingWebhookConfiguration {c}" for c in configs],
     )

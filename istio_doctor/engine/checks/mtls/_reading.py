@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host
 from istio_doctor.engine.mesh import (
     container_port_for,
     destination_rule_for,
@@ -23,7 +25,7 @@ from istio_doctor.engine.mesh import (
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches
+from istio_doctor.engine.mesh.hosts import host_matches
 
 # --------------------------------------------------------------------------------------
 # shared reading helpers
@@ -190,7 +192,7 @@ def _client_dests(ctx: CheckContext, pod: Any, *, dr_namespace_hosts: bool = Tru
         for dr in ctx.ev.get_or([], Need.DESTINATION_RULES):
             if dr.metadata.namespace != ns or not dr.spec.host or dr.spec.host.startswith("*"):
                 continue
-            host = dns_fqdn(dr.spec.host, ns)
+            host = client_host(ctx, dr.spec.host, ns)
             svc = service_for_host(ctx, host)
             if svc is None or svc.selects(pod):
                 continue  # its own Service: the server view of each check judges that rule
@@ -281,14 +283,14 @@ def _client_reset_entries(entries: list[AccessLogEntry]) -> list[AccessLogEntry]
     return out
 
 
-def _result(problems: list[Problem], ctx: CheckContext, *, ok_summary: str, na_summary: str, decided: bool,
+def _result(problems: list[Problem], ctx: CheckContext, *, check: str, ok_summary: str, na_summary: str, decided: bool,
             unknown_reason: str = "") -> CheckResult:
+    """One result from the problems a check found: the best-corroborated one words the finding
+    (its message variant, arguments and level), the others are listed by their short label
+    (argument ``more``) and their evidence, fix steps and resources are merged."""
     if problems:
-        problems.sort(key=lambda p: -p.confidence)
+        problems.sort(key=lambda p: -p.strength(check))
         first = problems[0]
-        summary = first.summary
-        if len(problems) > 1:
-            summary += f" (and {len(problems) - 1} more: " + "; ".join(p.short for p in problems[1:4]) + ")"
         evidence: list[EvidenceRef] = []
         observed: list[str] = []
         resources: list[str] = []
@@ -299,12 +301,11 @@ def _result(problems: list[Problem], ctx: CheckContext, *, ok_summary: str, na_s
             resources.extend(r for r in p.resources if r not in resources)
             steps.extend(s for s in p.steps if s not in steps)
         return CheckResult.failed(
-            summary,
-            evidence=evidence[:12],
-            fix=Fix(summary=first.fix_summary, steps=steps[:8], ordered=first.ordered),
-            confidence=first.confidence,
-            observed=observed[:10],
-            resources=resources,
+            message=first.message,
+            args={**first.args, "more_count": len(problems) - 1, "more": [p.short for p in problems[1:4]]},
+            corroboration=first.level,
+            fix=Fix(steps=steps[:8], ordered=first.ordered),
+            evidence=evidence[:12], observed=observed[:10], resources=resources,
         )
     if unknown_reason and not decided:
         return CheckResult.unknown(unknown_reason, reason=unknown_reason)
@@ -315,15 +316,25 @@ def _result(problems: list[Problem], ctx: CheckContext, *, ok_summary: str, na_s
 
 @dataclass
 class Problem:
-    summary: str
+    """One way a check failed on one path (a destination, a port, a peer).
+
+    ``args``, ``message`` and ``level`` are the catalogue entry's arguments, message variant and
+    corroboration level; ``short`` labels the problem when another one words the finding (the
+    templates list them as ``{more}``)."""
+
     short: str
-    confidence: float
-    fix_summary: str
+    args: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None
+    level: str | None = None
     evidence: list[EvidenceRef] = field(default_factory=list)
     observed: list[str] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)
     steps: list[FixStep] = field(default_factory=list)
     ordered: bool = False
+
+    def strength(self, check: str) -> float:
+        """How well corroborated: the catalogue's number for the level reached."""
+        return load_catalogue()[check].confidence_for(self.level)
 
 
 def _pa_port_fix(sp: ServerPort, mode: str) -> FixStep:
@@ -364,7 +375,7 @@ def _drs_targeting(ctx: CheckContext, host: str) -> list[tuple[Any, str]]:
     out = []
     for dr in ctx.ev.get_or([], Need.DESTINATION_RULES):
         ns = dr.metadata.namespace or "default"
-        if not dr.spec.host or not host_matches(dns_fqdn(dr.spec.host, ns), host):
+        if not dr.spec.host or not host_matches(client_host(ctx, dr.spec.host, ns), host):
             continue
         ws = dr.spec.workload_selector
         applied = destination_rule_for(ctx, host, ns, ws.labels if ws is not None else None)

@@ -83,24 +83,20 @@ def authz_confusion(ctx: CheckContext, _: NoParams) -> CheckResult:
                       namespace=server.metadata.namespace, name=server.metadata.name)]
         if pols:
             ev.append(ctx.ref(Need.AUTHORIZATION_POLICIES, [_obj_excerpt(a, "AuthorizationPolicy") for a in pols[:3]], "the policies involved"))
-        pol_txt = (", ".join(f"{a.metadata.namespace}/{a.metadata.name} ({a.spec.action})" for a in pols[:3]) if pols
-                   else "an AuthorizationPolicy")
-        how = ("no ALLOW policy matched (matched_policy[none])" if names == ["none"] or not names
-               else "matched " + ", ".join(names[:2]))
         needs_mtls = [a for a in pols if any(r.needs_mtls for r in a.spec.rules)]
-        extra = ""
-        if needs_mtls:
-            extra = (f"; policy {needs_mtls[0].metadata.namespace}/{needs_mtls[0].metadata.name} matches on principals/namespaces, "
-                     "which exist only for mTLS traffic: plaintext callers never match it")
         return CheckResult.failed(
-            f"{len(entries)} request(s) to {server.metadata.namespace}/{server.metadata.name} were denied by AuthorizationPolicy ({how}): "
-            f"{pol_txt}. This is an authorization decision, not an mTLS failure{extra}",
+            message="server",
+            args={"count": len(entries), "server": f"{server.metadata.namespace}/{server.metadata.name}",
+                  # the policies the RBAC filter names; none (or [none]): no ALLOW policy matched
+                  "matched": [] if names == ["none"] or not names else names[:2],
+                  "policies": [f"{a.metadata.namespace}/{a.metadata.name} ({a.spec.action})" for a in pols[:3]],
+                  # a policy on principals/namespaces, which only mTLS traffic carries
+                  "mtls_only_policy": f"{needs_mtls[0].metadata.namespace}/{needs_mtls[0].metadata.name}" if needs_mtls else None},
+            corroboration="server_logs",
             evidence=ev,
             observed=_summarize(entries, server.metadata.name),
-            confidence=0.96,
             resources=[f"AuthorizationPolicy {a.metadata.namespace}/{a.metadata.name}" for a in pols[:3]],
-            fix=Fix(summary="change the AuthorizationPolicy to allow this caller (or fix the caller's identity); leave mTLS settings alone",
-                    steps=[FixStep(description="see which policies apply and why", command=f"istioctl x authz check {server.metadata.name} -n {server.metadata.namespace}")]
+            fix=Fix(steps=[FixStep(description="see which policies apply and why", command=f"istioctl x authz check {server.metadata.name} -n {server.metadata.namespace}")]
                     + [FixStep(description=f"review the rules of AuthorizationPolicy {a.metadata.namespace}/{a.metadata.name}",
                                command=f"kubectl get authorizationpolicy {a.metadata.name} -n {a.metadata.namespace} -o yaml") for a in pols[:2]]),
         )
@@ -119,15 +115,13 @@ def authz_confusion(ctx: CheckContext, _: NoParams) -> CheckResult:
             if not pols:
                 continue
             return CheckResult.failed(
-                f"{len(es)} request(s) to {host} got 403 from the server side, where AuthorizationPolicy "
-                + ", ".join(f"{a.metadata.namespace}/{a.metadata.name} ({a.spec.action})" for a in pols[:3])
-                + " applies: an authorization denial (\"RBAC: access denied\"), not an mTLS failure",
+                message="client",
+                args={"count": len(es), "host": host, "policies": [f"{a.metadata.namespace}/{a.metadata.name} ({a.spec.action})" for a in pols[:3]]},
                 evidence=[ctx.ref(Need.PROXY_LOGS, _raw(es), "403 answered by the server's proxy"),
                           ctx.ref(Need.AUTHORIZATION_POLICIES, [_obj_excerpt(a, "AuthorizationPolicy") for a in pols[:3]], "policies on the server")],
-                observed=_summarize(es, host), confidence=0.8,
+                observed=_summarize(es, host),
                 resources=[f"AuthorizationPolicy {a.metadata.namespace}/{a.metadata.name}" for a in pols[:3]],
-                fix=Fix(summary="change the AuthorizationPolicy to allow this caller; leave mTLS settings alone",
-                        steps=[FixStep(description="see which policies apply and why", command=f"istioctl x authz check {servers[0].metadata.name} -n {servers[0].metadata.namespace}")]),
+                fix=Fix(steps=[FixStep(description="see which policies apply and why", command=f"istioctl x authz check {servers[0].metadata.name} -n {servers[0].metadata.namespace}")]),
             )
     if own_log is None and not any(ctx.ev.has(Need.PROXY_LOGS, r.namespace, r.name) for r in ctx.related):
         return CheckResult.not_applicable("no proxy log to look for RBAC denials in")

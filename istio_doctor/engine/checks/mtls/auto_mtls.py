@@ -28,12 +28,13 @@ from istio_doctor.engine.checks.mtls._reading import (
     _summarize,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, service_host
 from istio_doctor.engine.mesh import destination_rule_for
 from istio_doctor.engine.model import CheckResult, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches
+from istio_doctor.engine.mesh.hosts import host_matches
 from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ def _shadowed_with_tls(ctx: CheckContext, host: str, port: int, client_ns: str, 
         ns = dr.metadata.namespace or "default"
         if applied is not None and dr is applied.rule:
             continue
-        if not dr.spec.host or not host_matches(dns_fqdn(dr.spec.host, ns), host):
+        if not dr.spec.host or not host_matches(client_host(ctx, dr.spec.host, ns), host):
             continue
         if not exported_to(dr.spec.export_to, ns, client_ns):
             continue
@@ -102,22 +103,21 @@ def auto_mtls_off(ctx: CheckContext, _: NoParams) -> CheckResult:
             ev = [mesh_ev, ctx.ref(Need.PEER_AUTHENTICATIONS, _pa_excerpt(s0.mtls), f"{s0.mtls.source}: STRICT on port {s0.target}")]
             if applied is not None:
                 ev.append(ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(applied.rule), "applied rule: no tls settings"))
-            conf = 0.75
+            level = None
             observed: list[str] = []
             if cl is not None:
                 ev.append(ctx.ref(Need.CONFIG_DUMP, _describe_cluster_tls(cl), "the client's Envoy sends plaintext"))
-                conf = 0.85
+                level = "config_dump"
             resets = _client_reset_entries(d.entries)
             if resets:
                 ev.append(ctx.ref(Need.PROXY_LOGS, _raw(resets), "the client's failing requests"))
                 observed = _summarize(resets, d.host)
-                conf = 0.93
+                level = "client_logs"
             problems.append(Problem(
-                summary=(f"auto mTLS is off (meshConfig.enableAutoMtls: false) and {'DestinationRule ' + applied.rule.metadata.namespace + '/' + applied.rule.metadata.name + ' sets no tls' if applied else 'no DestinationRule applies to ' + d.host}, "
-                         f"so this client sends plaintext to {d.host}:{d.port} while {s0.mtls.source} makes port {s0.target} STRICT"),
+                args={"dr": f"{applied.rule.metadata.namespace}/{applied.rule.metadata.name}" if applied else None,
+                      "host": d.host, "port": d.port, "peer_authentication": s0.mtls.source, "target_port": s0.target},
                 short=f"plaintext to STRICT {d.host}:{d.port}",
-                confidence=conf,
-                fix_summary="re-enable auto mTLS, or add a DestinationRule with tls.mode ISTIO_MUTUAL for the host",
+                level=level,
                 evidence=ev, observed=observed,
                 resources=[f"Service {s0.svc.metadata.namespace}/{s0.svc.metadata.name}"],
                 steps=_auto_off_steps(ctx, d.host, s0),
@@ -128,7 +128,7 @@ def auto_mtls_off(ctx: CheckContext, _: NoParams) -> CheckResult:
         if sp.mtls is None or sp.mtls.mode != "STRICT":
             continue
         decided = True
-        host = sp.svc.fqdn()
+        host = service_host(ctx, sp.svc)
         applied = destination_rule_for(ctx, host, sp.svc.metadata.namespace)
         tls = _dr_tls(applied.rule, sp.port.port, None)[0] if applied is not None else None
         if tls is not None:
@@ -140,17 +140,16 @@ def auto_mtls_off(ctx: CheckContext, _: NoParams) -> CheckResult:
         if nr:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(nr), "plaintext rejected by this STRICT port"))
         problems.append(Problem(
-            summary=(f"auto mTLS is off (meshConfig.enableAutoMtls: false) and no DestinationRule sets ISTIO_MUTUAL for {host}: "
-                     f"mesh clients send plaintext to port {sp.target} of this pod, which {sp.mtls.source} makes STRICT"),
+            message="server",
+            args={"host": host, "peer_authentication": sp.mtls.source, "target_port": sp.target},
             short=f"no ISTIO_MUTUAL rule for STRICT {host}",
-            confidence=0.92 if nr else 0.72,
-            fix_summary="re-enable auto mTLS, or add a DestinationRule with tls.mode ISTIO_MUTUAL for the host",
+            level="server_rejects" if nr else "server_config",
             evidence=ev, observed=_summarize(nr, f"{pod.metadata.name}:{sp.target}") if nr else [],
             resources=[f"Service {sp.svc.metadata.namespace}/{sp.svc.metadata.name}"],
             steps=_auto_off_steps(ctx, host, sp),
         ))
         break
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-AUTO-OFF", decided=decided,
                    ok_summary="auto mTLS is off, but every STRICT destination examined has a DestinationRule with tls settings",
                    na_summary="auto mTLS is off, but no STRICT workload is involved in the traffic examined")
 
@@ -186,7 +185,7 @@ def dr_shadowing(ctx: CheckContext, _: NoParams) -> CheckResult:
     cands: list[tuple[str, int, str | None, str, list[AccessLogEntry]]] = [
         (d.host, d.port, d.subset, pod.metadata.namespace, d.entries) for d in _client_dests(ctx, pod)
     ]
-    cands += [(sp.svc.fqdn(), sp.port.port, None, sp.svc.metadata.namespace, []) for sp in _own_served_ports(ctx, pod)]
+    cands += [(service_host(ctx, sp.svc), sp.port.port, None, sp.svc.metadata.namespace, []) for sp in _own_served_ports(ctx, pod)]
     seen: set[str] = set()
     for host, port, subset, client_ns, entries in cands:
         applied = _applied(ctx, host, client_ns, pod.labels if client_ns == pod.metadata.namespace else None)
@@ -221,16 +220,15 @@ def dr_shadowing(ctx: CheckContext, _: NoParams) -> CheckResult:
         if resets:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(resets), "the client's failing requests"))
         problems.append(Problem(
-            summary=(f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name} (host {applied.rule.spec.host}) shadows "
-                     f"DestinationRule {dr0.metadata.namespace}/{dr0.metadata.name} (host {dr0.spec.host}, {where}.mode: ISTIO_MUTUAL) for {host}: "
-                     f"clients in {client_ns} apply only the first, which sets no tls, so with auto mTLS off they send plaintext to port {s0.target}, STRICT by {s0.mtls.source}"),
+            args={"winner": f"{applied.rule.metadata.namespace}/{applied.rule.metadata.name}", "winner_host": applied.rule.spec.host,
+                  "shadowed": f"{dr0.metadata.namespace}/{dr0.metadata.name}", "shadowed_host": dr0.spec.host, "where": where,
+                  "host": host, "client_namespace": client_ns, "target_port": s0.target, "peer_authentication": s0.mtls.source},
             short=f"{applied.rule.metadata.name} shadows {dr0.metadata.name}",
-            confidence=0.93 if observed else 0.75,
-            fix_summary=f"merge the TLS settings into DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name} (one rule per host)",
+            level="logs" if observed else None,
             evidence=ev, observed=observed,
             resources=[f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}", f"DestinationRule {dr0.metadata.namespace}/{dr0.metadata.name}"],
             steps=[_dr_tls_fix(applied.rule, "trafficPolicy.tls")],
         ))
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-DR-SHADOWING", decided=decided,
                    ok_summary="several DestinationRules match a host examined, but the winning one still leads to mTLS",
                    na_summary="no host examined has more than one DestinationRule with TLS settings")

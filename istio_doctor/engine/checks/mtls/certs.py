@@ -32,6 +32,7 @@ from istio_doctor.engine.checks.mtls._reading import (
     _tls_text,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
@@ -120,27 +121,18 @@ def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
                 ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in evs[:3]), "certificate verification fails", namespace=ns, name=name))
                 observed.append(f"{len(evs)}× CERTIFICATE_VERIFY_FAILED in the istio-proxy log of {name}")
         no_bundle = [(who, v) for who, v in rejected if v.why == "no-bundle"]
-        if no_bundle:
+        if no_bundle:  # a SPIFFE validator without the bundle of the peer's trust domain
             who, v = no_bundle[0]
-            other = r.name if who == pod.metadata.name else pod.metadata.name
-            held = trust_bundles(dump if who == pod.metadata.name else peer).domains
-            summary = (f"{who} validates peers with SPIFFE trust bundles for {', '.join(held)} only, but {other} presents a "
-                       f"certificate of trust domain {v.trust_domain or '(none)'}: with no bundle for that trust domain "
-                       f"{who} rejects it")
-            fix = (f"federate the trust bundle of {v.trust_domain} into the trust domain of {who} (SPIRE federation / "
-                   "meshConfig.caCertificates trustDomains), or issue both workloads certificates of one trust domain")
+            variant, args = "no_bundle", {
+                "who": who, "other": r.name if who == pod.metadata.name else pod.metadata.name, "trust_domain": v.trust_domain,
+                "bundles": trust_bundles(dump if who == pod.metadata.name else peer).domains}
         else:
-            summary = (f"{pod.metadata.name} trusts root CA serial {my_secret.serial} but its peer {r.namespace}/{r.name} trusts root CA serial "
-                       f"{their_secret.serial}, and the two root bundles share no certificate: "
-                       + ("each side rejects the other's certificate" if len(rejected) == 2
-                          else f"{rejected[0][0]} rejects the other's certificate"))
-            fix = ("give every workload the same root CA (restore the common root / cacerts secret, or distribute both roots "
-                   "during rotation), then restart the workloads")
+            variant, args = None, {"pod": pod.metadata.name, "serial": my_secret.serial, "peer": f"{r.namespace}/{r.name}",
+                                   "peer_serial": their_secret.serial, "both": len(rejected) == 2, "rejecter": rejected[0][0]}
         problems.append(Problem(
-            summary=summary,
+            message=variant, args=args,
             short=f"root CA differs from {r.name}" if not no_bundle else f"no trust bundle for {no_bundle[0][1].trust_domain}",
-            confidence=0.95 if observed else 0.85,
-            fix_summary=fix,
+            level="logs" if observed else None,
             evidence=ev, observed=observed,
             resources=[f"Pod {pod.metadata.namespace}/{pod.metadata.name}", f"Pod {r.namespace}/{r.name}"],
             steps=[
@@ -152,7 +144,7 @@ def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             ordered=True,
         ))
     if problems:
-        return _result(problems, ctx, decided=True, ok_summary="", na_summary="")
+        return _result(problems, ctx, check="MTLS-ROOTCA-MISMATCH", decided=True, ok_summary="", na_summary="")
     if compared:
         bundles = trust_bundles(dump)
         where = (f"SPIFFE trust bundles for {', '.join(bundles.domains)}" if bundles.federated
@@ -199,23 +191,27 @@ def _reference_time(logs: Iterable[Any], dumps: Iterable[Any]) -> datetime | Non
     return latest
 
 
-def _cert_problems(dump: Any, ref: datetime | None = None) -> tuple[list[str], list[Any]]:
-    bad: list[str] = []
+def _cert_problems(dump: Any, ref: datetime | None = None) -> tuple[dict[str, Any], list[Any]]:
+    """What is wrong with a proxy's workload certificate and root: the secrets never received from
+    the CA (``default (WARMING)``), those holding no valid certificate (``ROOTCA (NOT AFTER ...)``),
+    and whether the workload certificate is missing altogether. Empty when all is well."""
+    not_received: list[str] = []
+    invalid: list[str] = []
     secrets = []
     names = {s.name for s in dump.secrets}
     for s in dump.secrets:
         if s.name not in ("default", "ROOTCA"):
             continue
         if s.status in ("WARMING", "UNINITIALIZED") or s.status.upper().startswith("WARM"):
-            bad.append(f"secret {s.name} is {s.status} (never received from the CA)")
+            not_received.append(f"{s.name} ({s.status})")
             secrets.append(s)
         elif (s.not_after is not None and s.not_after < ref) if ref is not None and s.not_after is not None else s.valid is False:
-            when = f" (NOT AFTER {s.not_after:%Y-%m-%dT%H:%M:%SZ})" if s.not_after else ""
-            bad.append(f"secret {s.name} holds no valid certificate{when}")
+            invalid.append(f"{s.name} (NOT AFTER {s.not_after:%Y-%m-%dT%H:%M:%SZ})" if s.not_after else s.name)
             secrets.append(s)
-    if "default" not in names and "secrets" in dump.sections:
-        bad.append("no workload certificate (secret default) at all")
-    return bad, secrets
+    no_default = "default" not in names and "secrets" in dump.sections
+    if not (not_received or invalid or no_default):
+        return {}, secrets
+    return {"not_received": not_received, "invalid": invalid, "no_default": no_default}, secrets
 
 
 def _secret_row(s: Any) -> str:
@@ -249,19 +245,18 @@ def cert_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
             continue
         sds = [e for e in (log.events if log is not None else []) if e.kind in ("sds_error", "warming")]
         cvf = [e for e in (log.entries if log is not None else []) if "TLS" in _tls_text(e)]
-        ev = [ctx.ref(Need.CONFIG_DUMP, "\n".join(_secret_row(s) for s in secrets) or "\n".join(bad), "istioctl proxy-config secret", namespace=ns, name=name)]
+        ev = [ctx.ref(Need.CONFIG_DUMP, "\n".join(_secret_row(s) for s in secrets) or "no secret default", "istioctl proxy-config secret", namespace=ns, name=name)]
         observed = []
         if sds:
             ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in sds[:3]), "SDS errors in the istio-proxy log", namespace=ns, name=name))
             observed.append(f"{len(sds)}× certificate/SDS error in the istio-proxy log of {name}")
         if cvf:
             observed += _summarize(cvf, name)
-        self_or_peer = "this pod" if name == pod.metadata.name else f"peer {ns}/{name}"
         problems.append(Problem(
-            summary=f"{self_or_peer}: " + "; ".join(bad) + ": its proxy cannot complete mTLS handshakes",
-            short=f"{name}: {bad[0]}",
-            confidence=0.93 if observed or name == pod.metadata.name else 0.85,
-            fix_summary="get the proxy a valid workload certificate: check istiod (CA) health and the proxy's SDS errors, then restart the pod",
+            args={"peer": None if name == pod.metadata.name else f"{ns}/{name}", **bad},
+            short=f"{name}: secret {', '.join(bad['not_received'] + bad['invalid']) or 'default missing'}",
+            # a peer's dump alone is weaker than this proxy's own state or the handshake errors in a log
+            level="this_pod_or_logs" if observed or name == pod.metadata.name else None,
             evidence=ev, observed=observed,
             resources=[f"Pod {ns}/{name}"],
             steps=[
@@ -271,7 +266,7 @@ def cert_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
             ],
             ordered=True,
         ))
-    return _result(problems, ctx, decided=True,
+    return _result(problems, ctx, check="MTLS-CERT-NOT-READY", decided=True,
                    ok_summary=f"workload certificate and root CA are ACTIVE and valid on {pod.metadata.name}"
                    + (f" and {len(targets) - 1} peer(s) examined" if len(targets) > 1 else ""), na_summary="")
 
@@ -315,8 +310,9 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
                     return s.trust_domain
         return mesh_td
 
-    def judge(dr: Any | None, sans: list[str], source: str, host: str, port: int, servers: list[Any], client: Any | None,
+    def judge(dr: Any | None, sans: list[str], cluster: str | None, host: str, port: int, servers: list[Any], client: Any | None,
               extra_ev: list[EvidenceRef], entries: list[AccessLogEntry]) -> None:
+        """``cluster``: the client's Envoy cluster whose matchers fail; None: the DestinationRule's subjectAltNames."""
         idents = sorted({_identity(server_td(s), s) for s in servers})
         if not idents or any(_san_matches(x, i) for x in sans for i in idents):
             return
@@ -334,11 +330,9 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
         if cvf:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(cvf), "certificate verification fails"))
             observed += _summarize(cvf, host)
-        add(summary=(f"{source} verifies subjectAltNames {sans} for {host}:{port}, but its server pods present {idents}: "
-                     "the handshake fails certificate verification"),
+        add(args={"cluster": cluster, "dr": f"{dr.metadata.namespace}/{dr.metadata.name}" if dr is not None else None,
+                  "sans": sans, "host": host, "port": port, "identities": idents},
             short=f"SANs {sans[:2]} vs {idents[:2]}",
-            fix_summary="make subjectAltNames match the server's service account identity (or remove them and let Istio derive them); "
-            "after a trust-domain change, configure trustDomainAliases",
             evidence=ev, observed=observed,
             resources=[f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}"] if dr is not None else [],
             steps=[FixStep(description=f"set subjectAltNames of DestinationRule {dr.metadata.namespace}/{dr.metadata.name} to {idents[0]} (or remove the field)",
@@ -349,7 +343,7 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     def add(**problem: Any) -> None:
         # both ways a SAN check fails (client-side matchers, server-side trust domains): one
         # confidence rule, stronger when the failures are seen at runtime
-        problems.append(Problem(confidence=0.93 if problem["observed"] else 0.75, **problem))
+        problems.append(Problem(level="logs" if problem["observed"] else None, **problem))
 
     def judge_trust_domain(client: Any, client_dump: Any, server: Any, host: str, entries: list[AccessLogEntry]) -> None:
         """The server's inbound listener accepts client certificates of its mesh's trust domain,
@@ -379,13 +373,10 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(tls_fail), "the handshakes fail", namespace=client.metadata.namespace,
                               name=client.metadata.name))
         add(
-            summary=(f"{client.metadata.name} presents {ident} (trust domain {client_td}) but the proxy of "
-                     f"{server.metadata.namespace}/{server.metadata.name} accepts client certificates of trust domain(s) "
-                     f"{', '.join(accepted)} only (meshConfig trustDomain and trustDomainAliases): it rejects the handshake"),
+            message="trust_domain",
+            args={"client": client.metadata.name, "identity": ident, "trust_domain": client_td,
+                  "server": f"{server.metadata.namespace}/{server.metadata.name}", "accepted": list(accepted), "mesh_trust_domain": accepted[0]},
             short=f"trust domain {client_td} not accepted by {server.metadata.name}",
-            fix_summary=(f"add {client_td} to meshConfig.trustDomainAliases (a trust-domain migration), or federate it "
-                         "through meshConfig.caCertificates trustDomains, or reissue the client's certificate in "
-                         f"{accepted[0]}; then restart the server pods so their listeners pick it up"),
             evidence=ev, observed=observed,
             resources=[f"Pod {client.metadata.namespace}/{client.metadata.name}", f"Pod {server.metadata.namespace}/{server.metadata.name}"],
             steps=[FixStep(description="see the trust domains the mesh accepts",
@@ -406,14 +397,14 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             if ctls is not None and ctls.mode == "istio_mutual" and ctls.sans:
                 decided = True
                 judge(applied.rule if applied and tls[0] is not None and tls[0].subject_alt_names else None, list(ctls.sans),
-                      f"the client's Envoy cluster {cl.name}", d.host, d.port, servers, pod,
+                      cl.name, d.host, d.port, servers, pod,
                       [ctx.ref(Need.CONFIG_DUMP, f"{_describe_cluster_tls(cl)}\nsubjectAltNames verified: {list(ctls.sans)}", "what the client's Envoy verifies")],
                       d.entries)
             elif tls[0] is not None and tls[0].mode == "ISTIO_MUTUAL" and tls[0].subject_alt_names:
                 decided = True
                 if ctls is not None and ctls.mode != "istio_mutual":
                     continue
-                judge(applied.rule, list(tls[0].subject_alt_names), f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}",
+                judge(applied.rule, list(tls[0].subject_alt_names), None,
                       d.host, d.port, servers, pod, [ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(applied.rule), f"{tls[1]}.subjectAltNames")], d.entries)
     if pod.has_sidecar:
         for r in ctx.related:
@@ -426,16 +417,16 @@ def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             if client.has_sidecar:
                 judge_trust_domain(client, ctx.ev.get_or(None, Need.CONFIG_DUMP, r.namespace, r.name), pod, r.service, [])
         for sp in _own_served_ports(ctx, pod):
-            for dr, _why in _drs_targeting(ctx, sp.svc.fqdn()):
+            for dr, _why in _drs_targeting(ctx, service_host(ctx, sp.svc)):
                 tls, where = _dr_tls(dr, sp.port.port, None)
                 if tls is None or tls.mode != "ISTIO_MUTUAL" or not tls.subject_alt_names:
                     continue
                 decided = True
                 if any(f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}" in p.resources for p in problems):
                     continue
-                judge(dr, list(tls.subject_alt_names), f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}", sp.svc.fqdn(), sp.port.port,
+                judge(dr, list(tls.subject_alt_names), None, service_host(ctx, sp.svc), sp.port.port,
                       [pod], None, [ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(dr), f"{where}.subjectAltNames")], [])
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-SAN-MISMATCH", decided=decided,
                    ok_summary="the subjectAltNames verified match the server identities",
                    na_summary="no subjectAltNames are verified on the paths examined")
 
@@ -473,16 +464,12 @@ def peer_no_cert(ctx: CheckContext, _: NoParams) -> CheckResult:
         ev.append(ctx.ref(Need.ENVOY_STATS, "\n".join(f"{k}: {v}" for k, v in names.items()), "TLS handshakes without a client certificate"))
     if debug:
         ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in debug[:3]), "Envoy connection log"))
-    where = (f"port(s) {', '.join(str(s.target) for s in strict)} are STRICT ({strict[0].mtls.source})" if strict
-             else "the inbound listener requires an Istio client certificate")
     return CheckResult.failed(
-        f"{total or len(debug)} TLS connection(s) to this pod presented no client certificate (PEER_DID_NOT_RETURN_A_CERTIFICATE) and were "
-        f"rejected: {where}. A client speaks plain TLS (its own HTTPS, or a DestinationRule SIMPLE) instead of Istio mTLS",
+        args={"count": total or len(debug), "ports": [s.target for s in strict], "source": strict[0].mtls.source if strict else None},
+        corroboration="strict_port" if strict else None,
         evidence=ev,
         observed=[f"ssl.fail_verify_no_cert = {total}"] if total else [f"{len(debug)}× {_NO_CERT} in the Envoy connection log"],
-        confidence=0.85 if strict else 0.75,
-        fix=Fix(summary="send the traffic through a mesh client (its sidecar adds the Istio certificate), or accept plaintext/TLS on that port with PERMISSIVE",
-                steps=[FixStep(description="find the client: raise the connection log level and look for the peer address",
+        fix=Fix(steps=[FixStep(description="find the client: raise the connection log level and look for the peer address",
                                command=f"istioctl proxy-config log {pod.metadata.name} -n {pod.metadata.namespace} --level connection:debug"),
                        FixStep(description="watch the counter while reproducing",
                                command=f"kubectl exec {pod.metadata.name} -n {pod.metadata.namespace} -c istio-proxy -- pilot-agent request GET stats | grep fail_verify_no_cert")]

@@ -41,6 +41,7 @@ from istio_doctor.engine.checks.mtls._reading import (
     _tls_text,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.mesh import container_port_for, effective_mtls, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -95,7 +96,7 @@ def dr_disable_vs_strict(ctx: CheckContext, _: NoParams) -> CheckResult:
                 if sp.mtls is not None:
                     decided = True
                 continue
-            host = sp.svc.fqdn()
+            host = service_host(ctx, sp.svc)
             for dr, why in _drs_targeting(ctx, host):
                 decided = True
                 tls, where = _dr_tls(dr, sp.port.port, None)
@@ -119,20 +120,20 @@ def dr_disable_vs_strict(ctx: CheckContext, _: NoParams) -> CheckResult:
                 if hits:
                     ev.append(ctx.ref(Need.ENVOY_STATS, "\n".join(f"{k}: {v}" for k, v in hits.items()), "inbound listener counters"))
                     observed.append(f"{counter} = {sum(hits.values())} on the inbound listener")
-                scope = (f"clients in namespace {dr.metadata.namespace}" if dr.metadata.namespace not in (sp.svc.metadata.namespace, root_namespace(ctx))
-                         else "every mesh client without a closer DestinationRule")
                 problems.append(Problem(
-                    summary=(f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name} sets {where}.mode: {tls.mode} for "
-                             f"{host}:{sp.port.port} while {sp.mtls.source} makes port {sp.target} of this pod STRICT: "
-                             f"{scope} send {'plaintext' if tls.mode == 'DISABLE' else 'TLS without an Istio client certificate'}, which the server proxy rejects"),
+                    message="server",
+                    args={"dr": f"{dr.metadata.namespace}/{dr.metadata.name}", "where": where, "mode": tls.mode, "host": host,
+                          "port": sp.port.port, "peer_authentication": sp.mtls.source, "target_port": sp.target,
+                          # the rule applies to its own namespace's clients, or to every client from the host's/root namespace
+                          "client_namespace": dr.metadata.namespace if dr.metadata.namespace not in (sp.svc.metadata.namespace, root_namespace(ctx)) else None,
+                          "plaintext": tls.mode == "DISABLE"},
                     short=f"DR {dr.metadata.namespace}/{dr.metadata.name} {tls.mode} vs STRICT port {sp.target}",
-                    confidence=0.95 if observed else 0.7,
-                    fix_summary=f"make DestinationRule {dr.metadata.namespace}/{dr.metadata.name} use ISTIO_MUTUAL (or drop its tls block so auto mTLS applies)",
+                    level="server_rejects" if observed else "server_config",
                     evidence=ev, observed=observed,
                     resources=[f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}", f"Service {sp.svc.metadata.namespace}/{sp.svc.metadata.name}"],
                     steps=[_dr_tls_fix(dr, where), _pa_port_fix(sp, "PERMISSIVE")],
                 ))
-    res = _result(problems, ctx, decided=decided or bool(overridden),
+    res = _result(problems, ctx, check="MTLS-DR-DISABLE-VS-STRICT", decided=decided or bool(overridden),
                   ok_summary="no DestinationRule disables TLS towards a STRICT workload on the paths examined"
                   + (f"; DR(s) {', '.join(overridden)} say DISABLE but the client's Envoy still uses mTLS" if overridden else ""),
                   na_summary="no DestinationRule applies to the traffic examined")
@@ -146,31 +147,29 @@ def _dr_off_problem(ctx: CheckContext, pod: Any, d: Dest, applied: Any, mode: st
     ev = [ctx.ref(Need.DESTINATION_RULES, _dr_excerpt(dr), f"{where}.mode: {mode} — {applied.why} is the rule this client applies"),
           ctx.ref(Need.PEER_AUTHENTICATIONS, _pa_excerpt(s0.mtls), f"{s0.mtls.source}: {s0.mtls.mode} on port {s0.target} of {s0.pod.metadata.name}")]
     observed: list[str] = []
-    conf = 0.72
+    level = None
     if cl is not None and cl.tls.mode in ("none", "simple"):
         ev.append(ctx.ref(Need.CONFIG_DUMP, _describe_cluster_tls(cl), "what the client's Envoy does"))
-        conf = 0.82
+        level = "config_dump"
     resets = _client_reset_entries(d.entries)
     if resets:
         ev.append(ctx.ref(Need.PROXY_LOGS, _raw(resets), "the client's failing requests"))
         observed += _summarize(resets, d.host)
-        conf = 0.93
+        level = "client_logs"
     for s in strict:
         nr = _server_nr_entries(ctx, s.pod, s.target)
         if nr:
             ev.append(ctx.ref(Need.PROXY_LOGS, _raw(nr), f"server {s.pod.metadata.name} rejects plaintext (no filter chain)",
                               namespace=s.pod.metadata.namespace, name=s.pod.metadata.name))
             observed += _summarize(nr, f"{s.pod.metadata.name}:{s.target}")
-            conf = 0.96
+            level = "server_logs"
             break
-    sent = "plaintext" if mode == "DISABLE" else "TLS without an Istio client certificate"
     return Problem(
-        summary=(f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name} sets {where}.mode: {mode} for {d.host}:{d.port} "
-                 f"while {s0.mtls.source} makes port {s0.target} of {s0.pod.metadata.namespace}/{s0.pod.metadata.name} STRICT: "
-                 f"this client sends {sent} and the server proxy resets the connection"),
+        args={"dr": f"{dr.metadata.namespace}/{dr.metadata.name}", "where": where, "mode": mode, "host": d.host, "port": d.port,
+              "peer_authentication": s0.mtls.source, "target_port": s0.target, "server": f"{s0.pod.metadata.namespace}/{s0.pod.metadata.name}",
+              "plaintext": mode == "DISABLE"},
         short=f"DR {dr.metadata.namespace}/{dr.metadata.name} {mode} vs STRICT {d.host}:{d.port}",
-        confidence=conf,
-        fix_summary=f"make DestinationRule {dr.metadata.namespace}/{dr.metadata.name} use ISTIO_MUTUAL (or drop its tls block so auto mTLS applies)",
+        level=level,
         evidence=ev, observed=observed,
         resources=[f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}", f"Service {s0.svc.metadata.namespace}/{s0.svc.metadata.name}"]
         + ([f"PeerAuthentication {s0.mtls.policy.metadata.namespace}/{s0.mtls.policy.metadata.name}"] if s0.mtls.policy is not None else []),
@@ -217,7 +216,7 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
                         if cand is not None and cand.ip == ip:
                             client = cand
             sp = by_port[_port_of(entries[0].downstream_local_address)]
-            host = sp.svc.fqdn()
+            host = service_host(ctx, sp.svc)
             if client is not None and client.has_sidecar:
                 continue  # a mesh client sending plaintext: a DestinationRule or a bypass, not this cause
             if client is None:
@@ -227,8 +226,6 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
                 if any(_dr_tls(dr, sp.port.port, None)[0] is not None and _dr_tls(dr, sp.port.port, None)[0].mode in _TLS_OFF
                        for dr, _w in _drs_targeting(ctx, host)):
                     continue
-            who = (f"pod {client.metadata.namespace}/{client.metadata.name} (no istio-proxy container)" if client is not None
-                   else f"{ip} (no pod with a sidecar in the namespaces examined has this IP)")
             ev = [ctx.ref(Need.PROXY_LOGS, _raw(entries), f"plaintext from {ip} rejected: no filter chain for non-mTLS traffic"),
                   ctx.ref(Need.PEER_AUTHENTICATIONS, _pa_excerpt(sp.mtls), f"{sp.mtls.source}: STRICT on port {sp.target}")]
             if client is not None:
@@ -245,17 +242,18 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
                 ))
             steps.append(_pa_port_fix(sp, "PERMISSIVE"))
             problems.append(Problem(
-                summary=(f"{who} calls {host}:{sp.port.port} in plaintext, but {sp.mtls.source} makes port {sp.target} of this pod STRICT: "
-                         f"{len(entries)} connection(s) rejected with NR filter_chain_not_found"),
+                message="server",
+                args={"client": f"{client.metadata.namespace}/{client.metadata.name}" if client is not None else None, "ip": ip,
+                      "host": host, "port": sp.port.port, "peer_authentication": sp.mtls.source, "target_port": sp.target,
+                      "count": len(entries)},
                 short=f"plaintext from {ip}",
-                confidence=0.94 if client is not None else 0.7,
-                fix_summary="put the client in the mesh (inject its sidecar) or allow plaintext on that port with a PERMISSIVE port-level PeerAuthentication",
+                level="server_logs_client_pod" if client is not None else "server_logs",
                 evidence=ev, observed=_summarize(entries, f"{pod.metadata.name}:{sp.target}"),
                 resources=[f"Service {sp.svc.metadata.namespace}/{sp.svc.metadata.name}"]
                 + ([f"Pod {client.metadata.namespace}/{client.metadata.name}"] if client is not None else []),
                 steps=steps,
             ))
-        return _result(problems, ctx, decided=decided,
+        return _result(problems, ctx, check="MTLS-NONMESH-CLIENT", decided=decided,
                        ok_summary="no plaintext connection from a client without sidecar was rejected by this pod's STRICT ports",
                        na_summary="")
     # The examined pod is itself outside the mesh: which STRICT workloads would reset its calls?
@@ -266,22 +264,22 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
     if not strict_scopes:
         return CheckResult.passed(f"pod {pod.metadata.name} has no sidecar, but no mesh-wide or namespace-wide PeerAuthentication is STRICT")
     mesh_wide = [p for p in strict_scopes if p.metadata.namespace == root]
-    names = ", ".join(f"{p.metadata.namespace}/{p.metadata.name}" for p in strict_scopes[:4])
-    scope = "every sidecar workload of the mesh" if mesh_wide else "the workloads of namespace(s) " + ", ".join(sorted({p.metadata.namespace for p in strict_scopes}))
     ev = [ctx.ref(Need.POD, f"containers: {[c.name for c in pod.spec.containers]}", "no istio-proxy: this pod sends plaintext"),
           ctx.ref(Need.PEER_AUTHENTICATIONS, [_obj_excerpt(p, "PeerAuthentication") for p in strict_scopes[:3]], "STRICT scopes")]
     return CheckResult.failed(
-        f"pod {pod.metadata.namespace}/{pod.metadata.name} runs without istio-proxy, so its calls are plaintext, while PeerAuthentication {names} "
-        f"is STRICT: {scope} resets its connections (unless a port-level PERMISSIVE exception applies)",
+        message="client",
+        args={"pod": f"{pod.metadata.namespace}/{pod.metadata.name}",
+              "peer_authentications": [f"{p.metadata.namespace}/{p.metadata.name}" for p in strict_scopes[:4]],
+              # a STRICT policy in the root namespace covers the whole mesh; else the namespaces listed
+              "namespaces": None if mesh_wide else sorted({p.metadata.namespace for p in strict_scopes})},
         evidence=ev,
-        fix=Fix(summary="inject this pod's namespace/workload, or make the called ports PERMISSIVE", steps=[
+        fix=Fix(steps=[
             FixStep(description="inject the sidecar and recreate the pod",
                     command=f"kubectl label namespace {pod.metadata.namespace} istio-injection=enabled --overwrite && "
                     + (f"kubectl rollout restart {pod.owner_workload.kind.lower()}/{pod.owner_workload.name} -n {pod.metadata.namespace}"
                        if pod.owner_workload is not None and pod.owner_workload.kind in ("Deployment", "StatefulSet", "DaemonSet")
                        else f"kubectl delete pod {pod.metadata.name} -n {pod.metadata.namespace}  # recreate it injected")),
         ]),
-        confidence=0.55,
         resources=[f"Pod {pod.metadata.namespace}/{pod.metadata.name}"] + [f"PeerAuthentication {p.metadata.namespace}/{p.metadata.name}" for p in strict_scopes[:3]],
     )
 
@@ -325,7 +323,7 @@ def to_nonmesh_server(ctx: CheckContext, _: NoParams) -> CheckResult:
             problems.append(_to_plain_problem(ctx, applied.rule, where, d.host, d.port, plain, d.entries, cl, client=pod))
     else:
         for svc in ctx.services_selecting(pod):
-            host = svc.fqdn()
+            host = service_host(ctx, svc)
             for sp in svc.spec.ports:
                 for dr, why in _drs_targeting(ctx, host):
                     decided = True
@@ -336,7 +334,7 @@ def to_nonmesh_server(ctx: CheckContext, _: NoParams) -> CheckResult:
                         continue
                     tgt = container_port_for(svc, sp, pod)
                     problems.append(_to_plain_problem(ctx, dr, where, host, sp.port, [ServerPort(svc, sp, pod, tgt, None)], [], None, client=None))
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-TO-NONMESH-SERVER", decided=decided,
                    ok_summary="no DestinationRule forces ISTIO_MUTUAL towards pods without a sidecar on the paths examined",
                    na_summary="no DestinationRule applies to the traffic examined")
 
@@ -348,25 +346,23 @@ def _to_plain_problem(ctx: CheckContext, dr: Any, where: str, host: str, port: i
           ctx.ref(Need.POD, f"containers: {[c.name for c in s0.pod.spec.containers]}\nlabels: {dict(s0.pod.labels)}",
                   "server pod without istio-proxy (no security.istio.io/tlsMode=istio label)",
                   namespace=s0.pod.metadata.namespace, name=s0.pod.metadata.name)]
-    conf = 0.75
+    level = None
     observed: list[str] = []
     if cl is not None:
         ev.append(ctx.ref(Need.CONFIG_DUMP, _describe_cluster_tls(cl), "the client's Envoy originates Istio mTLS to every endpoint"))
-        conf = 0.82
+        level = "config_dump"
     tls_fail = [e for e in entries if _WVN in _tls_text(e) or ("TLS" in _tls_text(e) and set(e.response_flags) & _CONN_FLAGS)]
     resets = tls_fail or _client_reset_entries(entries)
     if resets:
         ev.append(ctx.ref(Need.PROXY_LOGS, _raw(resets), "TLS handshake towards a plaintext server fails"))
         observed = _summarize(resets, host)
-        conf = 0.95 if tls_fail else 0.9
-    who = "this client" if client is not None else "mesh clients"
+        level = "client_tls_error" if tls_fail else "client_logs"
     return Problem(
-        summary=(f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name} forces {where}.mode: ISTIO_MUTUAL for {host}:{port}, "
-                 f"but server pod(s) {', '.join(s.pod.metadata.name for s in plain[:3])} run without istio-proxy: {who} "
-                 "start an mTLS handshake the plaintext application cannot answer (auto mTLS would have sent plaintext)"),
+        message="client" if client is not None else "server",
+        args={"dr": f"{dr.metadata.namespace}/{dr.metadata.name}", "where": where, "host": host, "port": port,
+              "servers": [s.pod.metadata.name for s in plain[:3]]},
         short=f"DR {dr.metadata.namespace}/{dr.metadata.name} ISTIO_MUTUAL to non-mesh {host}",
-        confidence=conf,
-        fix_summary=f"drop the tls block of DestinationRule {dr.metadata.namespace}/{dr.metadata.name} (auto mTLS sends plaintext to pods without sidecar) or inject the server",
+        level=level,
         evidence=ev, observed=observed,
         resources=[f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}", f"Pod {s0.pod.metadata.namespace}/{s0.pod.metadata.name}"],
         steps=[
@@ -436,18 +432,17 @@ def port_level_pa(ctx: CheckContext, _: NoParams) -> CheckResult:
                     ev.append(ctx.ref(Need.PROXY_LOGS, _raw(nr), "plaintext still rejected on the target port",
                                       namespace=server.metadata.namespace, name=server.metadata.name))
                 problems.append(Problem(
-                    summary=(f"PeerAuthentication {pa.metadata.namespace}/{pa.metadata.name} sets portLevelMtls {key}: {m.mode}, but {key} is the "
-                             f"port of Service {svc.metadata.name}; pod {server.metadata.name} listens on {tgt}, so the exception never applies "
-                             f"and port {tgt} stays {eff.mode} ({eff.source})"),
+                    args={"peer_authentication": f"{pa.metadata.namespace}/{pa.metadata.name}", "key": key, "mode": m.mode,
+                          "service": svc.metadata.name, "pod": server.metadata.name, "target_port": tgt,
+                          "effective_mode": eff.mode, "effective_source": eff.source},
                     short=f"portLevelMtls {key} should be {tgt}",
-                    confidence=0.9 if nr else 0.8,
-                    fix_summary=f"key portLevelMtls by the container port {tgt}, not the Service port {key}",
+                    level="server_logs" if nr else None,
                     evidence=ev, observed=_summarize(nr, f"{server.metadata.name}:{tgt}") if nr else [],
                     resources=[f"PeerAuthentication {pa.metadata.namespace}/{pa.metadata.name}", f"Service {svc.metadata.namespace}/{svc.metadata.name}"],
                     steps=[FixStep(description=f"replace the key {key} with {tgt}",
                                    command=(f"kubectl patch peerauthentication {pa.metadata.name} -n {pa.metadata.namespace} --type=json "
                                             f"-p='[{{\"op\":\"remove\",\"path\":\"/spec/portLevelMtls/{key}\"}},{{\"op\":\"add\",\"path\":\"/spec/portLevelMtls/{tgt}\",\"value\":{{\"mode\":\"{m.mode}\"}}}}]'"))],
                 ))
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-PORT-LEVEL-PA", decided=decided,
                    ok_summary="every portLevelMtls key is a workload port",
                    na_summary="no workload-level PeerAuthentication with portLevelMtls applies to the pods examined")

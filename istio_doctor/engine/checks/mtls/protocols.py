@@ -86,19 +86,17 @@ def double_tls(ctx: CheckContext, _: NoParams) -> CheckResult:
             if entries or wvn:
                 ev.append(ctx.ref(Need.PROXY_LOGS, _raw(entries + wvn), "requests to that host"))
             problems.append(Problem(
-                summary=(f"ServiceEntry {se.metadata.namespace}/{se.metadata.name} declares {h}:{p.number} as {p.protocol} (the application sends TLS) "
-                         f"and DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name} sets {where}.mode: {tls.mode} (the sidecar "
-                         "wraps it in TLS again): the server receives TLS inside TLS and the client sees WRONG_VERSION_NUMBER"),
+                args={"service_entry": f"{se.metadata.namespace}/{se.metadata.name}", "host": h, "port": p.number, "protocol": p.protocol,
+                      "dr": f"{applied.rule.metadata.namespace}/{applied.rule.metadata.name}", "where": where, "mode": tls.mode},
                 short=f"double TLS to {h}:{p.number}",
-                confidence=0.9 if observed else 0.82,
-                fix_summary="either let the application send plain HTTP (port protocol HTTP + DR SIMPLE = TLS origination), or drop the DR tls so the app's own TLS passes through",
+                level="logs" if observed else None,
                 evidence=ev, observed=observed,
                 resources=[f"ServiceEntry {se.metadata.namespace}/{se.metadata.name}", f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}"],
                 steps=[FixStep(description=f"remove the TLS origination from DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name} for port {p.number}",
                                command=f"kubectl edit destinationrule {applied.rule.metadata.name} -n {applied.rule.metadata.namespace}"),
                        FixStep(description="or call the host with http:// on an HTTP port and keep the DR SIMPLE (TLS origination, see istio.io egress TLS origination)")],
             ))
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-DOUBLE-TLS", decided=decided,
                    ok_summary="no ServiceEntry port declared HTTPS/TLS also gets TLS origination from a DestinationRule",
                    na_summary="no DestinationRule with TLS applies to a ServiceEntry host visible to this pod")
 
@@ -151,11 +149,10 @@ def https_on_http_port(ctx: CheckContext, _: NoParams) -> CheckResult:
               ctx.ref(Need.SERVICES if kind == "Service" else Need.SERVICE_ENTRIES, _obj_excerpt(obj, kind), f"port {pnum} declared {proto}")]
         tlsish = port in (443, 8443) or "https" in (getattr(p, "name", "") or "").lower()
         problems.append(Problem(
-            summary=(f"{len(entries)} request(s) on port {port} ended in 400 DPE (downstream protocol error): {kind} {obj.metadata.namespace}/{obj.metadata.name} "
-                     f"declares port {pnum} as {proto}, so the sidecar parses the client's TLS bytes as HTTP"),
+            args={"count": len(entries), "port": port, "kind": kind, "resource": f"{obj.metadata.namespace}/{obj.metadata.name}",
+                  "declared_port": pnum, "protocol": proto},
             short=f"DPE on {port}",
-            confidence=0.9 if tlsish else 0.72,
-            fix_summary="declare the port as HTTPS (or TLS) so the sidecar passes the TLS stream through, or send plain HTTP",
+            level="tls_port" if tlsish else None,
             evidence=ev, observed=_summarize(entries, f"port {port}"),
             resources=[f"{kind} {obj.metadata.namespace}/{obj.metadata.name}"],
             steps=[FixStep(description=f"declare port {pnum} of {kind} {obj.metadata.namespace}/{obj.metadata.name} as HTTPS "
@@ -168,16 +165,15 @@ def https_on_http_port(ctx: CheckContext, _: NoParams) -> CheckResult:
             if any(f"ServiceEntry {se.metadata.namespace}/{se.metadata.name}" in x.resources for x in problems):
                 continue
             problems.append(Problem(
-                summary=(f"ServiceEntry {se.metadata.namespace}/{se.metadata.name} declares port 443 of {', '.join(se.spec.hosts[:2])} as {p.protocol}: "
-                         "HTTPS clients there get 400 DPE or reset, because the sidecar expects plain HTTP"),
+                message="config",
+                args={"service_entry": f"{se.metadata.namespace}/{se.metadata.name}", "hosts": se.spec.hosts[:2], "protocol": p.protocol},
                 short=f"443 declared {p.protocol}",
-                confidence=0.65,
-                fix_summary="declare port 443 as HTTPS (or TLS)",
+                level="config_only",
                 evidence=[ctx.ref(Need.SERVICE_ENTRIES, _obj_excerpt(se, "ServiceEntry"), f"port 443 protocol {p.protocol}")],
                 resources=[f"ServiceEntry {se.metadata.namespace}/{se.metadata.name}"],
                 steps=[FixStep(description="set protocol: HTTPS on port 443", command=f"kubectl edit serviceentry {se.metadata.name} -n {se.metadata.namespace}")],
             ))
-    return _result(problems, ctx, decided=log is not None or bool(ses),
+    return _result(problems, ctx, check="MTLS-HTTPS-ON-HTTP-PORT", decided=log is not None or bool(ses),
                    ok_summary="no downstream protocol error (DPE) and no HTTPS port declared as HTTP",
                    na_summary="no proxy log and no ServiceEntry to judge")
 
@@ -223,11 +219,6 @@ def server_first_permissive(ctx: CheckContext, _: NoParams) -> CheckResult:
         if not undeclared and not permissive:
             continue
         seen.add(key)
-        why = []
-        if undeclared:
-            why.append(f"port {s.port.port} ('{s.port.name or ''}') declares no protocol, so client sidecars wait for the first client bytes to sniff it")
-        if permissive:
-            why.append(f"{s.mtls.source} leaves port {s.target} PERMISSIVE, so the server sidecar waits for the first bytes to tell mTLS from plaintext")
         ev = [ctx.ref(Need.SERVICES, {"name": s.svc.metadata.name, "namespace": s.svc.metadata.namespace,
                                       "ports": [p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in s.svc.spec.ports]}, f"{proto_name} port")]
         if permissive:
@@ -239,16 +230,18 @@ def server_first_permissive(ctx: CheckContext, _: NoParams) -> CheckResult:
                                  f"-p='[{{\"op\":\"add\",\"path\":\"/spec/ports/{s.svc.spec.ports.index(s.port)}/appProtocol\",\"value\":\"tcp\"}}]'"))
         if permissive or undeclared:
             steps.append(_pa_port_fix(s, "STRICT") if s.pod.has_sidecar else FixStep(description="use STRICT or DISABLE for that port"))
+        # both sniffers wait (client sidecars for the protocol, the server's for mTLS) > undeclared only > PERMISSIVE only
+        variant = "both" if undeclared and permissive else ("undeclared" if undeclared else "permissive")
         problems.append(Problem(
-            summary=(f"{proto_name} is a server-first protocol (the server speaks first) on {key}: " + "; and ".join(why)
-                     + ": plaintext connections hang until a timeout"),
+            message=variant,
+            args={"protocol": proto_name, "service_port": key, "port": s.port.port, "port_name": s.port.name or "",
+                  "peer_authentication": s.mtls.source if permissive else None, "target_port": s.target},
             short=f"{proto_name} on {key}",
-            confidence=0.72 if undeclared and permissive else (0.68 if undeclared else 0.6),
-            fix_summary="declare server-first ports as TCP and use STRICT (or DISABLE) mTLS on them, never PERMISSIVE",
+            level=None if variant == "permissive" else variant,
             evidence=ev,
             resources=[f"Service {s.svc.metadata.namespace}/{s.svc.metadata.name}"],
             steps=steps,
         ))
-    return _result(problems, ctx, decided=decided,
+    return _result(problems, ctx, check="MTLS-SERVER-FIRST-PERMISSIVE", decided=decided,
                    ok_summary="server-first ports examined are declared TCP and not PERMISSIVE",
                    na_summary="no server-first protocol port among the services examined")

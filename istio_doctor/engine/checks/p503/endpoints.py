@@ -25,12 +25,12 @@ from istio_doctor.engine.checks.p503._reading import (
     workload_name,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, service_host
 from istio_doctor.engine.mesh import destination_rule_for, effective_mtls, virtual_services_for_host
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn
 
 # --------------------------------------------------------------------------------------
 # UH: no (healthy) endpoint
@@ -106,7 +106,7 @@ def no_endpoints(ctx: CheckContext, _: NoParams) -> CheckResult:
             svc, port, subset = entry_service(ctx, es[0])
             if svc is None:
                 continue
-            dr, labels = _subset_labels(ctx, svc.fqdn(), subset, pl.namespace)
+            dr, labels = _subset_labels(ctx, service_host(ctx, svc), subset, pl.namespace)
             if subset and labels is not None:
                 b_all = _backing(ctx, svc)
                 if b_all is not None and not [p for p in b_all.selected if all(p.labels.get(k) == v for k, v in labels.items())]:
@@ -125,45 +125,45 @@ def no_endpoints(ctx: CheckContext, _: NoParams) -> CheckResult:
                                         f"EndpointSlices of {svc_ref(svc)}", namespace=svc.metadata.namespace))
             sel = ",".join(f"{k}={v}" for k, v in svc.spec.selector.items())
             failed_creates = _failed_creates(ctx, svc) if not b.selected else []
+            args = {"requests": describe_group(es), "service": svc_ref(svc), "subset": subset, "selector": sel}
             if failed_creates:
                 fc = failed_creates[0]
-                why = (f"its selector {sel} matches no running pod because ReplicaSet {svc.metadata.namespace}/{fc.involved_object.name} "
-                       f"cannot create them (FailedCreate x{fc.count or 1}): {fc.message}")
+                why = "failed_create"  # the selector is fine: the pods cannot be created
+                args |= {"replicaset": f"{svc.metadata.namespace}/{fc.involved_object.name}", "count": fc.count or 1, "event": fc.message}
                 evidence.append(ctx.ref(Need.EVENTS, "\n".join(f"{e.type} {e.reason} {(e.involved_object.kind or '').lower()}/{e.involved_object.name} "
                                                                f"x{e.count or 1}: {e.message}" for e in failed_creates[:3]),
                                         "pod creation failures", namespace=svc.metadata.namespace))
-                fix = Fix(summary=f"Fix what rejects the creation of the pods of {svc_ref(svc)} (the FailedCreate message names it: "
-                                  "an admission webhook, a quota, Pod Security); the selector is not the problem", steps=[
+                fix = Fix(steps=[
                     FixStep(description="Read the ReplicaSet's events",
                             command=f"kubectl describe replicaset {fc.involved_object.name} -n {svc.metadata.namespace}")])
             elif not b.selected:
-                why = f"its selector {sel} matches no running pod"
-                fix = Fix(summary=f"Fix the selector of {svc_ref(svc)} (or the pod labels) so it selects the intended pods", steps=[
+                why = "selector"
+                fix = Fix(steps=[
                     FixStep(description="Compare the selector with the pod labels",
                             command=f"kubectl get pods -n {svc.metadata.namespace} --show-labels; kubectl get svc {svc.metadata.name} -n {svc.metadata.namespace} -o jsonpath='{{.spec.selector}}'")])
             else:
-                names = ", ".join(p.metadata.name for p in b.selected[:4])
-                why = f"its {len(b.selected)} pod(s) ({names}) are not Ready"
+                why = "not_ready"
+                args |= {"count": len(b.selected), "pods": [p.metadata.name for p in b.selected[:4]]}
                 evidence.append(ctx.ref(Need.PODS, [{"name": p.metadata.name, "conditions": [dump(c) for c in p.status.conditions if c.type == "Ready"],
                                                      "containerStatuses": [{"name": s.name, "ready": s.ready, "restartCount": s.restart_count}
                                                                            for s in p.status.container_statuses]} for p in b.selected[:4]],
                                         "pods behind the Service", namespace=svc.metadata.namespace))
-                fix = Fix(summary=f"Find why the pods of {svc_ref(svc)} fail readiness and fix it", steps=[
+                fix = Fix(steps=[
                     FixStep(description="Read the readiness failures", command=f"kubectl describe pod {b.selected[0].metadata.name} -n {svc.metadata.namespace}")])
             return CheckResult.failed(
-                f"{describe_group(es)}: {svc_ref(svc)}{f' subset {subset}' if subset else ''} has no ready endpoint: {why}",
-                evidence=evidence, observed=[describe_group(es)], confidence=0.93, resources=[svc_ref(svc)], fix=fix)
+                message=why, args=args, corroboration="client_logs",
+                evidence=evidence, observed=[describe_group(es)], resources=[svc_ref(svc)], fix=fix)
     # the target as a server: its Services have no ready endpoint at all
     pod = ctx.pod()
     for svc in services_of(ctx, pod):
         b = _backing(ctx, svc)
         if b is not None and b.slice_ready == 0 and b.slices:
             return CheckResult.failed(
-                f"{svc_ref(svc)}, which selects {pod_ref(pod)}, has no ready endpoint: every caller gets 503 UH no_healthy_upstream",
+                message="server", args={"service": svc_ref(svc), "pod": pod_ref(pod)},
                 evidence=[ctx.ref(Need.ENDPOINTSLICES, [{"name": s.metadata.name, "endpoints": [dump(ep) for ep in s.endpoints]} for s in b.slices],
                                   f"EndpointSlices of {svc_ref(svc)}", namespace=svc.metadata.namespace)],
-                confidence=0.8, resources=[svc_ref(svc), pod_ref(pod)],
-                fix=Fix(summary=f"Make the pods of {svc_ref(svc)} Ready", steps=[
+                resources=[svc_ref(svc), pod_ref(pod)],
+                fix=Fix(steps=[
                     FixStep(description="Read the readiness failures", command=f"kubectl describe pod {pod.metadata.name} -n {pod.metadata.namespace}")]))
     if not hits:
         return CheckResult.passed("no 503 UH no_healthy_upstream in the proxy logs and the pod's Services have ready endpoints")
@@ -222,15 +222,13 @@ def probe_rewrite(ctx: CheckContext, _: NoParams) -> CheckResult:
                                         "kubelet's probe is rejected", namespace=pod.metadata.namespace))
                 observed.append(f"{events[0].reason}: {events[0].message}")
             wl = workload_name(pod)
-            how = f'disabled (sidecar.istio.io/rewriteAppHTTPProbers: "{ann}")' if ann else "not applied"
             return CheckResult.failed(
-                f"{pod_ref(pod)}: the {pr.kind} probe (httpGet port {hg.port} {hg.path or '/'}) goes through the sidecar, which "
-                f"requires mTLS ({mtls.mode} from {mtls.source}), because HTTP probe rewriting is "
-                f"{how}; "
-                f"kubelet's plaintext probe fails and the pod is {'not Ready' if not pod.ready else 'failing probes'}",
-                evidence=evidence, observed=observed, confidence=0.92 if (not pod.ready or events) else 0.7,
+                args={"pod": pod_ref(pod), "probe": pr.kind, "port": hg.port, "path": hg.path or "/", "mode": mtls.mode,
+                      "source": mtls.source, "annotation": ann, "ready": pod.ready},
+                corroboration="probe_failing" if (not pod.ready or events) else None,
+                evidence=evidence, observed=observed,
                 resources=[pod_ref(pod)] + ([f"PeerAuthentication {mtls.policy.metadata.namespace}/{mtls.policy.metadata.name}"] if mtls.policy is not None else []),
-                fix=Fix(summary="Let Istio rewrite the HTTP probes (the default) so pilot-agent probes the app from inside the pod", steps=[
+                fix=Fix(steps=[
                     FixStep(description=f"Remove the opt-out annotation from the pod template of {wl}",
                             command=f"kubectl patch {wl} -n {pod.metadata.namespace} --type=json -p "
                                     "'[{\"op\":\"remove\",\"path\":\"/spec/template/metadata/annotations/sidecar.istio.io~1rewriteAppHTTPProbers\"}]'"),
@@ -260,21 +258,21 @@ def subset_no_pods(ctx: CheckContext, _: NoParams) -> CheckResult:
                 continue
             dr, labels, pods = res
             es = [x for x in pl.log.entries if x.upstream_cluster == e.upstream_cluster and is_failure(x)]
-            return _subset_fail(ctx, svc, dr, subset, labels, pods, [log_ref(ctx, pl, es, "503 UH on the subset's cluster")], [describe_group(es)], 0.95)
+            return _subset_fail(ctx, svc, dr, subset, labels, pods, [log_ref(ctx, pl, es, "503 UH on the subset's cluster")], [describe_group(es)], "logs")
     # 2. config: a subset routed to by a mesh VirtualService for a host the target serves or calls
     hosts: dict[str, Any] = {}
     pod = ctx.pod()
     for s in services_of(ctx, pod):
-        hosts[s.fqdn()] = s
+        hosts[service_host(ctx, s)] = s
     for pl in pls:
         for e in pl.log.entries:
             svc, _, _ = entry_service(ctx, e)
             if svc is not None:
-                hosts.setdefault(svc.fqdn(), svc)
+                hosts.setdefault(service_host(ctx, svc), svc)
     for host, svc in hosts.items():
         for vs in virtual_services_for_host(ctx, host, client_namespace=ctx.namespace):
             for d in vs.destinations:
-                if not d.subset or dns_fqdn(d.host, vs.metadata.namespace or "default") != host:
+                if not d.subset or client_host(ctx, d.host, vs.metadata.namespace or "default") != host:
                     continue
                 res = _subset_empty(ctx, svc, d.subset, ctx.namespace)
                 if res is None:
@@ -284,12 +282,12 @@ def subset_no_pods(ctx: CheckContext, _: NoParams) -> CheckResult:
                 analyze = [m for m in ctx.ev.get_or([], Need.ANALYZE, ctx.namespace) if m.code == "IST0173"]
                 if analyze:
                     ev.append(ctx.ref(Need.ANALYZE, "\n".join(f"{m.level} [{m.code}] ({m.origin}) {m.message}" for m in analyze[:3]), "istioctl analyze agrees"))
-                return _subset_fail(ctx, svc, dr, d.subset, labels, pods, ev, [], 0.8)
+                return _subset_fail(ctx, svc, dr, d.subset, labels, pods, ev, [], None)
     return CheckResult.passed("every DestinationRule subset in use selects at least one pod")
 
 
 def _subset_empty(ctx: CheckContext, svc: Any, subset: str, client_ns: str) -> tuple[Any, dict[str, str], list[Any]] | None:
-    dr, labels = _subset_labels(ctx, svc.fqdn(), subset, client_ns)
+    dr, labels = _subset_labels(ctx, service_host(ctx, svc), subset, client_ns)
     if dr is None or labels is None:
         return None
     pods = pods_in(ctx, svc.metadata.namespace)
@@ -304,7 +302,7 @@ def _subset_empty(ctx: CheckContext, svc: Any, subset: str, client_ns: str) -> t
 
 
 def _subset_fail(ctx: CheckContext, svc: Any, dr: Any, subset: str, labels: dict[str, str], pods: list[Any],
-                 evidence: list[EvidenceRef], observed: list[str], conf: float) -> CheckResult:
+                 evidence: list[EvidenceRef], observed: list[str], level: str | None) -> CheckResult:
     versions = sorted({",".join(f"{k}={p.labels.get(k, '<none>')}" for k in labels) for p in pods})
     sub = dr.subset(subset)
     evidence = [ctx.ref(Need.DESTINATION_RULES, {"host": dr.spec.host, "subsets": [dump(sub)]},
@@ -315,11 +313,12 @@ def _subset_fail(ctx: CheckContext, svc: Any, dr: Any, subset: str, labels: dict
     if (dref := ctx.describe_ref(("DOES NOT MATCH ANY SUBSETS", "non-matching subset"), "istioctl x describe agrees")) is not None:
         evidence.append(dref)
     return CheckResult.failed(
-        f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name} subset {subset} selects {want}, but none of the "
-        f"{len(pods)} pod(s) of {svc_ref(svc)} has those labels (they have {'; '.join(versions)}): outbound|…|{subset}|{svc.fqdn()} has no endpoint",
-        evidence=evidence, observed=observed, confidence=conf,
+        args={"dr": f"{dr.metadata.namespace}/{dr.metadata.name}", "subset": subset, "want": want, "count": len(pods),
+              "service": svc_ref(svc), "labels": versions, "host": service_host(ctx, svc)},
+        corroboration=level,
+        evidence=evidence, observed=observed,
         resources=[f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}", svc_ref(svc)],
-        fix=Fix(summary=f"Make subset {subset} select existing pods (fix its labels) or deploy the version it names", steps=[
+        fix=Fix(steps=[
             FixStep(description="Compare the subset labels with the pods", command=f"kubectl get pods -n {svc.metadata.namespace} -l {want}"),
             FixStep(description="Then correct the subset", command=f"kubectl edit destinationrule {dr.metadata.name} -n {dr.metadata.namespace}"),
         ]),

@@ -27,6 +27,7 @@ from istio_doctor.engine.checks.p503._reading import (
     workload_name,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
@@ -48,10 +49,10 @@ def _inbound_uf(pl: PodLog | None, port: int) -> list[AccessLogEntry]:
     ]
 
 
-def _client_uf(pls: list[PodLog], svc: Any) -> tuple[PodLog | None, list[AccessLogEntry]]:
+def _client_uf(ctx: CheckContext, pls: list[PodLog], svc: Any) -> tuple[PodLog | None, list[AccessLogEntry]]:
     for pl in pls:
         hits = [e for e in pl.log.entries if e.direction == "outbound" and e.upstream_service is not None
-                and e.upstream_service.fqdn == svc.fqdn() and (has_flag(e, "UF") or "connection_failure" in (e.response_code_details or ""))]
+                and e.upstream_service.fqdn == service_host(ctx, svc) and (has_flag(e, "UF") or "connection_failure" in (e.response_code_details or ""))]
         if hits:
             return pl, hits
     return None, []
@@ -115,7 +116,7 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
             ns, nm = pod.metadata.namespace, pod.metadata.name
             server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
             inbound = _inbound_uf(server_pl, cp)
-            cpl, client = _client_uf(pls, svc)
+            cpl, client = _client_uf(ctx, pls, svc)
             evidence = [ctx.ref(Need.SOCKETS, _socket_rows(socks, [cp]), f"port {cp} listens on loopback only", namespace=ns, name=nm)]
             observed = []
             if inbound and server_pl is not None:
@@ -127,11 +128,12 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
             evidence.append(ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace,
                                                     "ports": [dump(sp)]}, f"{svc_ref(svc)} targets pod port {cp}"))
             return CheckResult.failed(
-                f"{pod_ref(pod)} listens on 127.0.0.1:{cp} only; since Istio 1.10 its sidecar forwards inbound traffic "
-                f"for {svc_ref(svc)} port {sp.port} to {pod.ip or 'the pod IP'}:{cp}, where nothing listens",
-                evidence=evidence, observed=observed, confidence=0.95 if observed else 0.85,
+                args={"pod": pod_ref(pod), "port": cp, "service": svc_ref(svc), "service_port": sp.port, "ip": pod.ip,
+                      "workload": workload_name(pod)},
+                corroboration="logs" if observed else None,
+                evidence=evidence, observed=observed,
                 resources=[pod_ref(pod), svc_ref(svc)],
-                fix=Fix(summary=f"Make the app in {workload_name(pod)} listen on 0.0.0.0:{cp} (all interfaces)", steps=[
+                fix=Fix(steps=[
                     FixStep(description="Change the app's bind address from 127.0.0.1 to 0.0.0.0 (e.g. its --host/--bind flag or "
                                         "listen setting) and redeploy", command=f"kubectl rollout restart {workload_name(pod)} -n {ns}"),
                     FixStep(description="Or, if the app must stay on localhost, send the port to it with a Sidecar ingress listener",
@@ -170,7 +172,7 @@ def _bind_inferred_from_logs(ctx: CheckContext, pod: Any, pls: list[PodLog]) -> 
         inbound = _inbound_uf(server_pl, cp)
         if not inbound:
             continue
-        cpl, client = _client_uf(pls, svc)
+        cpl, client = _client_uf(ctx, pls, svc)
         sockets_item = ctx.ev.item(Need.SOCKETS, ns, nm)
         why = sockets_item.failure.reason if sockets_item is not None and sockets_item.failure is not None else "they were not gathered"
         evidence = [log_ref(ctx, server_pl, inbound, "the server's sidecar cannot connect to the app on the pod IP"),
@@ -181,12 +183,14 @@ def _bind_inferred_from_logs(ctx: CheckContext, pod: Any, pls: list[PodLog]) -> 
             evidence.append(log_ref(ctx, cpl, client, "what the caller sees"))
             observed.append(describe_group(client))
         return CheckResult.failed(
-            f"{pod_ref(pod)}: its sidecar cannot connect to the app on {pod.ip or 'the pod IP'}:{cp} "
-            f"({len(inbound)}× 503 UF connection_failure on inbound|{cp}||) although container {owner.name} declares port "
-            f"{cp} and is running: the app most likely listens on 127.0.0.1 only (the listening sockets could not be read: {why})",
-            evidence=evidence, observed=observed, confidence=0.7 if client else 0.62,
+            message="inferred",
+            args={"pod": pod_ref(pod), "ip": pod.ip, "port": cp, "count": len(inbound), "container": owner.name, "why": why,
+                  "workload": workload_name(pod)},
+            # without the socket table: the server's log, and the client's too when it has it
+            corroboration="server_and_client_logs" if client else "server_logs_only",
+            evidence=evidence, observed=observed,
             resources=[pod_ref(pod), svc_ref(svc)],
-            fix=Fix(summary=f"Confirm the bind address, then make the app in {workload_name(pod)} listen on 0.0.0.0:{cp}", steps=[
+            fix=Fix(steps=[
                 FixStep(description="Confirm: a 127.0.0.1:PORT LISTEN line (and no 0.0.0.0 or pod-IP line) proves it",
                         command=f"kubectl exec {nm} -n {ns} -c istio-proxy -- netstat -tln"),
                 FixStep(description="Change the app's bind address from 127.0.0.1 to 0.0.0.0 and redeploy",
@@ -221,7 +225,7 @@ def target_port(ctx: CheckContext, _: NoParams) -> CheckResult:
             ns, nm = pod.metadata.namespace, pod.metadata.name
             server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
             inbound = _inbound_uf(server_pl, cp)
-            cpl, client = _client_uf(pls, svc)
+            cpl, client = _client_uf(ctx, pls, svc)
             evidence = [
                 ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace, "ports": [dump(sp)]},
                         f"targetPort resolves to pod port {cp}"),
@@ -238,12 +242,12 @@ def target_port(ctx: CheckContext, _: NoParams) -> CheckResult:
             guess = next((p for p in app_listeners if p in declared), app_listeners[0])
             patch = json.dumps([{"op": "replace", "path": f"/spec/ports/{svc.spec.ports.index(sp)}/targetPort", "value": guess}])
             return CheckResult.failed(
-                f"{svc_ref(svc)} port {sp.port} targets pod port {cp} (targetPort: {sp.effective_target_port}) but nothing in "
-                f"{pod_ref(pod)} listens on {cp}; the app listens on {', '.join(map(str, app_listeners))}"
-                + (f" (containerPorts {declared})" if declared else ""),
-                evidence=evidence, observed=observed, confidence=0.93 if observed else 0.8,
+                args={"service": svc_ref(svc), "service_port": sp.port, "port": cp, "target_port": sp.effective_target_port,
+                      "pod": pod_ref(pod), "listeners": app_listeners, "declared": declared, "guess": guess},
+                corroboration="logs" if observed else None,
+                evidence=evidence, observed=observed,
                 resources=[svc_ref(svc), pod_ref(pod)],
-                fix=Fix(summary=f"Point {svc_ref(svc)} port {sp.port} at the port the app listens on ({guess})", steps=[
+                fix=Fix(steps=[
                     FixStep(description=f"Set targetPort to {guess}",
                             command=f"kubectl patch service {svc.metadata.name} -n {svc.metadata.namespace} --type=json -p '{patch}'"),
                 ]),

@@ -150,11 +150,13 @@ def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
         if sc_obj is not None:
             evidence.insert(0, ctx.ref(Need.SIDECARS, dump(sc_obj.spec), source))
         return CheckResult.failed(
-            f"outboundTrafficPolicy is REGISTRY_ONLY ({source}) and ServiceEntry {', '.join(names)} declares {host} on port(s) "
-            f"{declared} only, but the app calls port {port_s}: {describe_group(bh)}",
-            evidence=evidence, observed=[describe_group(bh)], confidence=0.9,
+            message="wrong_port",
+            args={"source": source, "service_entries": names, "host": host, "declared": declared, "port": port_s,
+                  "requests": describe_group(bh)},
+            corroboration="wrong_port",
+            evidence=evidence, observed=[describe_group(bh)],
             resources=[f"ServiceEntry {n}" for n in names],
-            fix=Fix(summary=f"Add port {port_s} to the ServiceEntry for {host} (or make the app call a declared port)", steps=[
+            fix=Fix(steps=[
                 FixStep(description=f"Declare port {port_s} on ServiceEntry {names[0]}",
                         command=f"kubectl edit serviceentry {names[0].split('/', 1)[1]} -n {names[0].split('/', 1)[0]}")]),
         )
@@ -166,10 +168,9 @@ def registry_only(ctx: CheckContext, _: NoParams) -> CheckResult:
     else:
         evidence.insert(0, ctx.ref(Need.CONTROL_PLANE_CONFIGMAPS, "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY", "ConfigMap istio data.mesh"))
     return CheckResult.failed(
-        f"outboundTrafficPolicy is REGISTRY_ONLY ({source}) and no ServiceEntry declares {', '.join(missing[:3])}: "
-        f"{describe_group(bh)}",
-        evidence=evidence, observed=[describe_group(bh)], confidence=0.95, resources=[source] if sc_obj is not None else [],
-        fix=Fix(summary=f"Declare {h0} with a ServiceEntry (or relax the outbound traffic policy)", steps=[
+        args={"source": source, "missing": missing[:3], "host": h0, "requests": describe_group(bh)},
+        evidence=evidence, observed=[describe_group(bh)], resources=[source] if sc_obj is not None else [],
+        fix=Fix(steps=[
             FixStep(description=f"Add a ServiceEntry for {h0}", yaml_patch=yaml.safe_dump({
                 "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
                 "metadata": {"name": h0.replace(".", "-")[:60], "namespace": pod.metadata.namespace},
@@ -202,13 +203,13 @@ def headless_podip(ctx: CheckContext, _: NoParams) -> CheckResult:
                     continue
                 es = [x for x in pl.log.entries if x.authority == e.authority and is_failure(x)]
                 return CheckResult.failed(
-                    f"requests to headless {svc_ref(s)} use the pod IP as Host ({e.authority}); port {sp.port} "
-                    f"({sp.name or 'unnamed'}) is treated as HTTP, and no route matches an IP Host: {describe_group(es)}",
+                    args={"service": svc_ref(s), "authority": e.authority, "port": sp.port, "port_name": sp.name or "unnamed",
+                          "requests": describe_group(es)},
                     evidence=[log_ref(ctx, pl, es, "Host header is a pod IP"),
                               ctx.ref(Need.SERVICES, {"name": s.metadata.name, "namespace": s.metadata.namespace, "clusterIP": "None",
                                                       "ports": [dump(sp)]}, "headless Service, HTTP port")],
-                    observed=[describe_group(es)], confidence=0.85, resources=[svc_ref(s), pod_ref(pod)],
-                    fix=Fix(summary="Call the pod by its DNS name (pod.svc.ns) or send a Host header of the Service, or declare the port tcp-", steps=[
+                    observed=[describe_group(es)], resources=[svc_ref(s), pod_ref(pod)],
+                    fix=Fix(steps=[
                         FixStep(description="Use the per-pod DNS name", command=f"curl http://{pod.metadata.name}.{s.metadata.name}.{s.metadata.namespace}:{sp.port}/"),
                         FixStep(description="Or set the Host header", command=f"curl -H 'Host: {s.metadata.name}.{s.metadata.namespace}' http://{e.authority}/"),
                     ]),

@@ -30,6 +30,7 @@ from istio_doctor.engine.checks.p503._reading import (
     workload_name,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.mesh import container_port_for
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -91,25 +92,22 @@ def protocol_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             svc, sp = hit
             if not port_protocol(ctx, sp).is_http:
                 continue
-            by_port.setdefault((svc.fqdn(), sp.port), (svc, sp, []))[2].append(e)
+            by_port.setdefault((service_host(ctx, svc), sp.port), (svc, sp, []))[2].append(e)
         for (_, _), (svc, sp, entries) in by_port.items():
             proto = port_protocol(ctx, sp)
             tls_hint = any("DPE" in e.response_flags for e in entries)
-            how = (f"name: {sp.name}" if not sp.app_protocol else f"appProtocol: {sp.app_protocol}")
             new_name = "tls" if tls_hint else "tcp"
             patch = json.dumps([{"op": "replace", "path": f"/spec/ports/{svc.spec.ports.index(sp)}/name", "value": f"{new_name}-{sp.port}"}]
                                + ([{"op": "remove", "path": f"/spec/ports/{svc.spec.ports.index(sp)}/appProtocol"}] if sp.app_protocol else []))
             return CheckResult.failed(
-                f"{svc_ref(svc)} port {sp.port} is declared {proto.upper()} ({how}) but the traffic on it is not "
-                f"{proto.upper()}: {describe_group(entries)}",
+                args={"service": svc_ref(svc), "port": sp.port, "protocol": proto.upper(), "name": sp.name, "app_protocol": sp.app_protocol,
+                      "requests": describe_group(entries), "new_name": new_name},
                 evidence=[ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace, "ports": [dump(sp)]},
                                   f"declared protocol {proto}"),
                           log_ref(ctx, pl, entries, "Envoy could not parse the bytes as HTTP")],
-                observed=[describe_group(entries)], confidence=0.9,
+                observed=[describe_group(entries)],
                 resources=[svc_ref(svc)],
-                fix=Fix(summary=f"Declare the protocol the app really speaks on {svc_ref(svc)} port {sp.port} "
-                                f"(e.g. name it {new_name}-… or set appProtocol: {new_name}); Envoy requires HTTP/1.1 or later on HTTP ports",
-                        steps=[FixStep(description=f"Rename the port to {new_name}-{sp.port}",
+                fix=Fix(steps=[FixStep(description=f"Rename the port to {new_name}-{sp.port}",
                                        command=f"kubectl patch service {svc.metadata.name} -n {svc.metadata.namespace} --type=json -p '{patch}'")]),
             )
     n = sum(1 for pl in pls for e in pl.log.entries if _is_protocol_error(e))
@@ -118,16 +116,17 @@ def protocol_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed("no UPE/DPE protocol errors in the proxy logs")
 
 
-def _server_first_reason(sp: Any, pods: list[Any], cp: int | None) -> str | None:
+def _server_first_reason(sp: Any, pods: list[Any], cp: int | None) -> tuple[str, dict[str, Any]] | None:
+    """Why the port carries a server-first protocol: its number, or the image behind it (message variant, arguments)."""
     for p in (sp.port, cp):
         if p in SERVER_FIRST_PORTS:
-            return f"port {p} is the usual {SERVER_FIRST_PORTS[p]} port"
+            return "port", {"known_port": p, "known_protocol": SERVER_FIRST_PORTS[p]}
     for pod in pods:
         for c in pod.app_containers:
             img = (c.image or "").rsplit("/", 1)[-1].split(":", 1)[0].lower()
             proto = SERVER_FIRST_IMAGES.get(img)
             if proto and (cp is None or any(x.container_port == cp for x in c.ports) or not c.ports):
-                return f"container {c.name} runs {c.image} ({proto}, the server speaks first)"
+                return "image", {"container": c.name, "image": c.image, "known_protocol": proto}
     return None
 
 
@@ -139,8 +138,8 @@ def server_first(ctx: CheckContext, _: NoParams) -> CheckResult:
     seen: set[str] = set()
     for pod, _role in server_pods(ctx):
         for s in services_of(ctx, pod):
-            if s.fqdn() not in seen:
-                seen.add(s.fqdn())
+            if service_host(ctx, s) not in seen:
+                seen.add(service_host(ctx, s))
                 candidates.append((s, [pod]))
     # services the target calls (a hung server-first connection often logs no failure at all)
     for pl in pod_logs(ctx, required=False):
@@ -148,8 +147,8 @@ def server_first(ctx: CheckContext, _: NoParams) -> CheckResult:
             continue
         for e in pl.log.entries:
             svc, _, _ = entry_service(ctx, e)
-            if svc is not None and svc.fqdn() not in seen:
-                seen.add(svc.fqdn())
+            if svc is not None and service_host(ctx, svc) not in seen:
+                seen.add(service_host(ctx, svc))
                 pods = [p for p in (pods_in(ctx, svc.metadata.namespace) or []) if svc.selects(p)]
                 candidates.append((svc, pods))
     looked = 0
@@ -166,18 +165,18 @@ def server_first(ctx: CheckContext, _: NoParams) -> CheckResult:
                 continue
             hung = []
             for pl in pod_logs(ctx, required=False):
-                hung += [e for e in pl.log.entries if e.is_tcp and e.upstream_service is not None and e.upstream_service.fqdn == svc.fqdn()
+                hung += [e for e in pl.log.entries if e.is_tcp and e.upstream_service is not None and e.upstream_service.fqdn == service_host(ctx, svc)
                          and (e.bytes_sent or 0) == 0 and (e.bytes_received or 0) == 0]
             patch = json.dumps([{"op": "replace", "path": f"/spec/ports/{svc.spec.ports.index(sp)}/name", "value": f"tcp-{sp.port}"}])
             return CheckResult.failed(
-                f"{svc_ref(svc)} port {sp.port} (name {sp.name or '<unnamed>'!s}, no appProtocol) declares no protocol, so the "
-                f"sidecars sniff it and wait for the client's first bytes, but {why}: connections hang",
+                message=why[0],
+                args={"service": svc_ref(svc), "port": sp.port, "name": sp.name or "<unnamed>", **why[1]},
+                corroboration="logs" if hung else None,
                 evidence=[ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace, "ports": [dump(sp)]},
                                   "no protocol declared: Istio sniffs this port")],
-                observed=[f"{len(hung)}× TCP connection to {svc.fqdn()} closed with 0 bytes"] if hung else [],
-                confidence=0.85 if hung else 0.7, resources=[svc_ref(svc)],
-                fix=Fix(summary=f"Declare {svc_ref(svc)} port {sp.port} as TCP (name tcp-… or appProtocol: tcp) so Istio does not sniff it",
-                        steps=[FixStep(description=f"Rename the port to tcp-{sp.port}",
+                observed=[f"{len(hung)}× TCP connection to {service_host(ctx, svc)} closed with 0 bytes"] if hung else [],
+                resources=[svc_ref(svc)],
+                fix=Fix(steps=[FixStep(description=f"Rename the port to tcp-{sp.port}",
                                        command=f"kubectl patch service {svc.metadata.name} -n {svc.metadata.namespace} --type=json -p '{patch}'")]),
             )
     if not looked:
@@ -208,25 +207,27 @@ def multi_svc_protocol(ctx: CheckContext, _: NoParams) -> CheckResult:
         for port, rows in sorted(by_port.items()):
             protos = {r[2] for r in rows}
             if len(protos) > 1 and len({r[0].metadata.name for r in rows}) > 1:
-                desc = ", ".join(f"{svc_ref(s)} ({sp.name or 'unnamed'}: {p})" for s, sp, p in rows)
                 return CheckResult.failed(
-                    f"{pod_ref(pod)} is selected by Services using port {port} with different protocols: {desc}; "
-                    "Istio builds one listener per port and cannot serve both",
+                    message="protocol",
+                    args={"pod": pod_ref(pod), "port": port, "workload": workload_name(pod),
+                          "services": [f"{svc_ref(s)} ({sp.name or 'unnamed'}: {p})" for s, sp, p in rows]},
                     evidence=[ctx.ref(Need.SERVICES, [{"name": s.metadata.name, "namespace": s.metadata.namespace, "ports": [dump(sp)]}
                                                       for s, sp, _ in rows], "same port, different protocols")],
                     resources=[svc_ref(s) for s, _, _ in rows] + [pod_ref(pod)],
-                    fix=Fix(summary=f"Give port {port} the same protocol in every Service that selects {workload_name(pod)}, or consolidate the Services"),
+                    fix=Fix(),
                 )
         for cp, rows in sorted(by_target.items()):
             ports = {sp.port for _, sp in rows}
             if len(ports) > 1 and len({s.metadata.name for s, _ in rows}) > 1:
-                desc = ", ".join(f"{svc_ref(s)} port {sp.port}" for s, sp in rows)
                 return CheckResult.failed(
-                    f"{pod_ref(pod)} is selected by Services that send different ports to the same targetPort {cp}: {desc}",
+                    message="target_port",
+                    args={"pod": pod_ref(pod), "target_port": cp, "workload": workload_name(pod),
+                          "services": [f"{svc_ref(s)} port {sp.port}" for s, sp in rows]},
+                    corroboration="target_port",
                     evidence=[ctx.ref(Need.SERVICES, [{"name": s.metadata.name, "namespace": s.metadata.namespace, "ports": [dump(sp)]}
                                                       for s, sp in rows], "same targetPort, different ports")],
-                    resources=[svc_ref(s) for s, _ in rows] + [pod_ref(pod)], confidence=0.65,
-                    fix=Fix(summary=f"Use the same Service port for targetPort {cp} in every Service selecting {workload_name(pod)}"),
+                    resources=[svc_ref(s) for s, _ in rows] + [pod_ref(pod)],
+                    fix=Fix(),
                 )
     return CheckResult.passed("no two Services selecting the examined pods disagree on a port")
 
@@ -251,10 +252,11 @@ def no_service(ctx: CheckContext, _: NoParams) -> CheckResult:
         evidence.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in passthrough[:3]), "inbound traffic only through InboundPassthroughCluster"))
         observed.append(f"{len(passthrough)}× inbound request via InboundPassthroughCluster")
     return CheckResult.failed(
-        f"no Service in namespace {pod.metadata.namespace} selects {pod_ref(pod)} (labels {pod.labels}); it exposes "
-        f"{ports or 'no declared ports'}, so it is not reachable by a Service name and its inbound traffic has no inbound|PORT|| cluster",
-        evidence=evidence, observed=observed, confidence=0.8 if observed else 0.6, resources=[pod_ref(pod)],
-        fix=Fix(summary=f"Create a Service selecting {workload_name(pod)} (or fix the selector of the Service meant to)", steps=[
+        args={"namespace": pod.metadata.namespace, "pod": pod_ref(pod), "labels": dict(pod.labels), "ports": ports,
+              "workload": workload_name(pod)},
+        corroboration="logs" if observed else None,
+        evidence=evidence, observed=observed, resources=[pod_ref(pod)],
+        fix=Fix(steps=[
             FixStep(description="Expose the workload", command=f"kubectl expose {workload_name(pod)} -n {pod.metadata.namespace}"
                     + (f" --port={ports[0]} --name={pod.labels.get('app', pod.metadata.name)}" if ports else "")),
         ]),

@@ -22,12 +22,12 @@ from istio_doctor.engine.checks.p503._reading import (
     services_of,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, service_host
 from istio_doctor.engine.mesh import destination_rule_for, virtual_services_for_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn
 from istio_doctor.evidence.istio import parse_duration
 
 # --------------------------------------------------------------------------------------
@@ -90,20 +90,20 @@ def circuit_breaker(ctx: CheckContext, _: NoParams) -> CheckResult:
         if applied and limits:
             evidence.insert(0, ctx.ref(Need.DESTINATION_RULES, {"host": applied.rule.spec.host, "trafficPolicy": dump(applied.rule.spec.traffic_policy)},
                                        applied.why))
-            lim = ", ".join(f"{k}: {v}" for k, v in limits.items())
             return CheckResult.failed(
-                f"{applied.why} limits the connection pool ({lim}); {observed[0]}",
-                evidence=evidence, observed=observed, confidence=0.95,
+                message="limits",
+                args={"dr": applied.why, "limits": [f"{k}: {v}" for k, v in limits.items()], "cluster": cluster, "observed": observed[0]},
+                corroboration="dr_limits",
+                evidence=evidence, observed=observed,
                 resources=[f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}"],
-                fix=Fix(summary="Raise the connectionPool limits to the real concurrency (or remove them)", steps=[
+                fix=Fix(steps=[
                     FixStep(description="Raise http1MaxPendingRequests / maxConnections / http2MaxRequests",
                             command=f"kubectl edit destinationrule {applied.rule.metadata.name} -n {applied.rule.metadata.namespace}")]),
             )
         return CheckResult.failed(
-            f"Envoy's circuit breaker on {cluster} overflows ({observed[0]}) although no DestinationRule sets connectionPool limits "
-            "for it (look for an EnvoyFilter or a mesh-wide DestinationRule)",
-            evidence=evidence, observed=observed, confidence=0.75, resources=[],
-            fix=Fix(summary=f"Find and raise the circuit-breaker thresholds of {cluster}"),
+            args={"cluster": cluster, "observed": observed[0]},
+            evidence=evidence, observed=observed, resources=[],
+            fix=Fix(),
         )
     return CheckResult.passed("no UO overflow in the proxy logs or stats")
 
@@ -150,12 +150,11 @@ def outlier_ejected(ctx: CheckContext, _: NoParams) -> CheckResult:
         return CheckResult.passed(f"{len(ej)}/{len(allh)} endpoint(s) of {cl} ejected; the others still serve",
                                   evidence=evidence)
     return CheckResult.failed(
-        f"outlier detection ejected {len(ej)} of {len(allh)} endpoint(s) of {cl}"
-        + (f" ({applied.why})" if applied else "") + ("; with all of them out Envoy answers 503 UH no_healthy_upstream" if all_out else ""),
-        evidence=evidence, observed=observed, confidence=0.92 if observed else 0.8,
+        args={"ejected": len(ej), "total": len(allh), "cluster": cl, "dr": applied.why if applied else None, "all_out": all_out},
+        corroboration="logs" if observed else None,
+        evidence=evidence, observed=observed,
         resources=[f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}"] if applied else [],
-        fix=Fix(summary="Fix the errors that got the hosts ejected; tune outlierDetection (consecutive5xxErrors, baseEjectionTime, maxEjectionPercent)",
-                steps=[FixStep(description="See the endpoints' outlier status", command=f"istioctl proxy-config endpoint {ctx.pod_name} -n {ctx.namespace} --cluster '{cl}'")]
+        fix=Fix(steps=[FixStep(description="See the endpoints' outlier status", command=f"istioctl proxy-config endpoint {ctx.pod_name} -n {ctx.namespace} --cluster '{cl}'")]
                 + ([FixStep(description="Tune or remove outlierDetection", command=f"kubectl edit destinationrule {applied.rule.metadata.name} -n {applied.rule.metadata.namespace}")] if applied else [])),
     )
 
@@ -186,17 +185,16 @@ def keepalive_uc(ctx: CheckContext, _: NoParams) -> CheckResult:
             idle = None
             if applied and applied.rule.spec.traffic_policy and applied.rule.spec.traffic_policy.connection_pool and applied.rule.spec.traffic_policy.connection_pool.http:
                 idle = applied.rule.spec.traffic_policy.connection_pool.http.idle_timeout
-            side = "the server's sidecar, reusing a connection to its app," if cl.startswith("inbound") else "the client's sidecar"
             own = services_of(ctx, ctx.pod(), required=False)
-            fix_host = host or (own[0].fqdn() if cl.startswith("inbound") and own else "<host>")
+            fix_host = host or (service_host(ctx, own[0]) if cl.startswith("inbound") and own else "<host>")
             return CheckResult.failed(
-                f"{len(uc)} of {len(es)} requests on {cl} failed with 503 UC connection_termination while {len(ok)} succeeded: "
-                f"{side} sent requests on keep-alive connections the upstream had already closed"
-                + (f" (DestinationRule idleTimeout {idle})" if idle else " (no DestinationRule idleTimeout)"),
+                args={"count": len(uc), "total": len(es), "cluster": cl, "ok": len(ok), "inbound": cl.startswith("inbound"), "idle_timeout": idle},
+                # an idleTimeout already set makes the keep-alive race less likely the explanation
+                corroboration="idle_timeout_set" if idle else None,
                 evidence=[log_ref(ctx, pl, uc, "upstream closed the connection before responding"),
                           log_ref(ctx, pl, ok, "the same upstream answers other requests", limit=2)],
-                observed=[describe_group(uc)], confidence=0.75 if idle else 0.82, resources=[],
-                fix=Fix(summary="Make Envoy close idle upstream connections before the app does, and retry resets", steps=[
+                observed=[describe_group(uc)], resources=[],
+                fix=Fix(steps=[
                     FixStep(description="Set connectionPool.http.idleTimeout below the app's keep-alive timeout",
                             yaml_patch=yaml.safe_dump({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
                                                        "metadata": {"name": fix_host.split(".")[0], "namespace": pl.namespace},
@@ -238,16 +236,14 @@ def retries_exhausted(ctx: CheckContext, _: NoParams) -> CheckResult:
                 for r in vs.spec.http:
                     if r.retries is not None:
                         vs_retry.append((vs, r.retries))
-        root = ", ".join(f"{f} ({n}×)" for f, n in roots.most_common(3)) or "none logged"
         evidence = [log_ref(ctx, pl, urx, "every retry attempt failed")]
         if vs_retry:
             evidence.append(ctx.ref(Need.VIRTUAL_SERVICES, {"name": vs_retry[0][0].metadata.name, "retries": dump(vs_retry[0][1])}, "retry policy"))
         return CheckResult.failed(
-            f"{describe_group(urx)}: Envoy exhausted its retries; the underlying failure is {root}"
-            + (f" ({dets.most_common(1)[0][0]})" if dets else "") + ": diagnose that, the retries only hide it",
-            evidence=evidence, observed=[describe_group(urx)], confidence=0.6, resources=[],
-            fix=Fix(summary="Fix the failure the retries hide (see the other findings); review VirtualService retries",
-                    steps=[FixStep(description="Read the server-side line of the same x-request-id",
+            args={"requests": describe_group(urx), "roots": [f"{f} ({n}×)" for f, n in roots.most_common(3)],
+                  "detail": dets.most_common(1)[0][0] if dets else None},
+            evidence=evidence, observed=[describe_group(urx)], resources=[],
+            fix=Fix(steps=[FixStep(description="Read the server-side line of the same x-request-id",
                                    command=f"kubectl logs {ctx.pod_name} -n {ctx.namespace} -c istio-proxy | grep URX")]),
         )
     return CheckResult.passed("no URX (retries exhausted) in the proxy logs")
@@ -283,18 +279,18 @@ def timeout(ctx: CheckContext, _: NoParams) -> CheckResult:
         if configured:
             label, secs, _ = min(configured, key=lambda c: c[1])
             return CheckResult.failed(
-                f"{describe_group(ut)} after ~{med} ms: {label} ({int(secs * 1000)} ms) is shorter than the upstream's response time",
-                evidence=evidence, observed=[describe_group(ut)], confidence=0.92,
+                message="configured",
+                args={"requests": describe_group(ut), "median_ms": med, "setting": label, "limit_ms": int(secs * 1000)},
+                corroboration="vs_timeout",
+                evidence=evidence, observed=[describe_group(ut)],
                 resources=[f"VirtualService {vs_obj.metadata.namespace}/{vs_obj.metadata.name}"] if vs_obj is not None else [],
-                fix=Fix(summary="Raise the route timeout above the upstream's real latency (or make the upstream faster)", steps=[
+                fix=Fix(steps=[
                     FixStep(description="Edit the timeout", command=f"kubectl edit virtualservice {vs_obj.metadata.name} -n {vs_obj.metadata.namespace}" if vs_obj else None)]),
             )
         return CheckResult.failed(
-            f"{describe_group(ut)} after ~{med} ms; no VirtualService sets a timeout for {us.fqdn if us and us.fqdn else 'this route'}, "
-            "so the limit comes from elsewhere (EnvoyFilter, gateway, or the caller's own deadline header)",
-            evidence=evidence, observed=[describe_group(ut)], confidence=0.6,
-            fix=Fix(summary="Find the route timeout in effect and raise it, or speed up the upstream",
-                    steps=[FixStep(description="Read the route's timeout", command=f"istioctl proxy-config route {pl.pod} -n {pl.namespace} -o json | grep -n timeout")]),
+            args={"requests": describe_group(ut), "median_ms": med, "host": us.fqdn if us and us.fqdn else None},
+            evidence=evidence, observed=[describe_group(ut)],
+            fix=Fix(steps=[FixStep(description="Read the route's timeout", command=f"istioctl proxy-config route {pl.pod} -n {pl.namespace} -o json | grep -n timeout")]),
         )
     return CheckResult.passed("no 504 UT (upstream request timeout) in the proxy logs")
 
@@ -312,7 +308,7 @@ def fault_config(ctx: CheckContext, _: NoParams) -> CheckResult:
         if host is None:
             auth = next((e.authority for e in fi if e.authority), None)
             if auth:
-                host = dns_fqdn(auth.split(":")[0], pl.namespace)
+                host = client_host(ctx, auth.split(":")[0], pl.namespace)
         faults = []
         if host and ctx.ev.has(Need.VIRTUAL_SERVICES):
             for vs in virtual_services_for_host(ctx, host, client_namespace=pl.namespace):
@@ -331,20 +327,20 @@ def fault_config(ctx: CheckContext, _: NoParams) -> CheckResult:
                 what.append(f"abort httpStatus {ab.http_status}" + (f" for {ab.percentage.value}%" if ab.percentage else ""))
             if r.fault.delay is not None:
                 what.append(f"delay {r.fault.delay.fixed_delay}")
-            retry_note = "; its retries do not apply to injected faults" if r.retries is not None else ""
             return CheckResult.failed(
-                f"VirtualService {vs.metadata.namespace}/{vs.metadata.name} injects a fault for {host} ({', '.join(what)}): "
-                f"the {describe_group(fi)} are configured, not a failure of the service{retry_note}",
-                evidence=evidence, observed=[describe_group(fi)], confidence=0.97,
+                message="virtual_service",
+                args={"vs": f"{vs.metadata.namespace}/{vs.metadata.name}", "host": host, "faults": what, "requests": describe_group(fi),
+                      "retries": r.retries is not None},  # a route's retries do not apply to injected faults
+                corroboration="vs_fault",
+                evidence=evidence, observed=[describe_group(fi)],
                 resources=[f"VirtualService {vs.metadata.namespace}/{vs.metadata.name}"],
-                fix=Fix(summary="If the fault injection is not intended any more, remove the fault block", steps=[
+                fix=Fix(steps=[
                     FixStep(description="Remove the fault from the route",
                             command=f"kubectl edit virtualservice {vs.metadata.name} -n {vs.metadata.namespace}")]),
             )
         return CheckResult.failed(
-            f"{describe_group(fi)}: Envoy's fault filter injected these responses (no VirtualService fault found for "
-            f"{host or 'the host'}; look for an EnvoyFilter)",
-            evidence=evidence, observed=[describe_group(fi)], confidence=0.85,
-            fix=Fix(summary="Find and remove the fault injection configuration if it is not intended"),
+            args={"requests": describe_group(fi), "host": host},
+            evidence=evidence, observed=[describe_group(fi)],
+            fix=Fix(),
         )
     return CheckResult.passed("no FI/DI fault-injected responses in the proxy logs")

@@ -17,10 +17,11 @@ from istio_doctor.engine.checks.routes._proxy import (
     _route_config_name,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, config_host, service_host
 from istio_doctor.engine.mesh import split_service_fqdn
 from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.evidence.bundle import MissingEvidence, Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn, host_matches, resolve_short_name
+from istio_doctor.engine.mesh.hosts import host_matches
 
 # --------------------------------------------------------------------------------------
 # Istio resource helpers
@@ -97,7 +98,7 @@ def _service_for_authority(ctx: CheckContext, host: str, client_ns: str) -> Any 
             return s
     if len(parts) == 1:
         return next((s for s in svcs if s.metadata.name == host and s.metadata.namespace == client_ns), None)
-    return _service_by_fqdn(ctx, dns_fqdn(host, client_ns))
+    return _service_by_fqdn(ctx, client_host(ctx, host, client_ns))
 
 
 def _service_entries_for(ctx: CheckContext, host: str) -> list[Any]:
@@ -111,9 +112,9 @@ def _in_registry(ctx: CheckContext, host: str) -> bool:
     return bool(_service_entries_for(ctx, host))
 
 
-def _vs_matches_host(vs: Any, host: str, svc_fqdn: str | None) -> bool:
+def _vs_matches_host(ctx: CheckContext, vs: Any, host: str, svc_fqdn: str | None) -> bool:
     for h in vs.spec.hosts:
-        r = resolve_short_name(h, _vs_ns(vs))
+        r = config_host(ctx, h, _vs_ns(vs))
         if host_matches(r, host) or (svc_fqdn and host_matches(r, svc_fqdn)):
             return True
     return False
@@ -171,10 +172,10 @@ def _selected_pods(pool: list[Any], selector: dict[str, str]) -> list[Any]:
 
 def _relevant_vs_for_pod(ctx: CheckContext, pod: Any) -> list[Any]:
     """VirtualServices that route to the examined pod's Services (it is their server)."""
-    fqdns = {s.fqdn() for s in _pod_services(ctx, pod)}
+    fqdns = {service_host(ctx, s) for s in _pod_services(ctx, pod)}
     out = []
     for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
-        if any(resolve_short_name(d.host, _vs_ns(vs)) in fqdns or dns_fqdn(d.host, _vs_ns(vs)) in fqdns for d in vs.destinations):
+        if any(config_host(ctx, d.host, _vs_ns(vs)) in fqdns or client_host(ctx, d.host, _vs_ns(vs)) in fqdns for d in vs.destinations):
             out.append(vs)
     return out
 
@@ -221,10 +222,10 @@ def _gw_serves_host(gw: Any, host: str, vs_ns: str | None = None) -> bool:
 
 
 def _relevant_hosts(ctx: CheckContext, pod: Any) -> set[str]:
-    hosts = {s.fqdn() for s in _pod_services(ctx, pod)}
+    hosts = {service_host(ctx, s) for s in _pod_services(ctx, pod)}
     for e in _entries(_log(ctx)):
         if e.is_envoy_generated and e.authority:
             svc = _service_for_authority(ctx, _authority_host(e.authority), ctx.namespace)
             if svc is not None:
-                hosts.add(svc.fqdn())
+                hosts.add(service_host(ctx, svc))
     return hosts

@@ -35,11 +35,11 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, config_host, service_host
 from istio_doctor.engine.mesh import all_destination_rules_for, destination_rule_for
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn, resolve_short_name
 from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
@@ -65,9 +65,9 @@ def _candidate_vs(ctx: CheckContext, pod: Any, entries: list[Any]) -> list[tuple
             if not host:
                 continue
             svc = _service_for_authority(ctx, host, ctx.namespace)
-            sfq = svc.fqdn() if svc is not None else None
+            sfq = service_host(ctx, svc) if svc is not None else None
             for vs in vss:
-                if vs.applies_to_mesh and exported_to(vs.spec.export_to, _vs_ns(vs), ctx.namespace) and _vs_matches_host(vs, host, sfq):
+                if vs.applies_to_mesh and exported_to(vs.spec.export_to, _vs_ns(vs), ctx.namespace) and _vs_matches_host(ctx, vs, host, sfq):
                     out[(_vs_ns(vs), vs.metadata.name)] = (vs, ctx.namespace)
     for vs in _relevant_vs_for_pod(ctx, pod):
         out.setdefault((_vs_ns(vs), vs.metadata.name), (vs, _vs_ns(vs)))
@@ -96,25 +96,22 @@ def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
     for vs, _client_ns in cands:
         vns = _vs_ns(vs)
         for d in vs.destinations:
-            r = resolve_short_name(d.host, vns)
+            r = config_host(ctx, d.host, vns)
             if _in_registry(ctx, r):
                 continue
             if dump is not None and dump.clusters_for(r):
                 continue  # Envoy knows it (e.g. a registry we cannot list): not unknown
-            hits = [e for e in nc if _vs_matches_host(vs, _authority_host(e.authority), None) or pod.is_gateway] or \
+            hits = [e for e in nc if _vs_matches_host(ctx, vs, _authority_host(e.authority), None) or pod.is_gateway] or \
                    [e for e in nc if e.route_name and e.route_name in {h.name for h in vs.spec.http if h.name}]
-            intended = dns_fqdn(d.host, vns)
+            intended = client_host(ctx, d.host, vns)
             names = [f"{s.metadata.name}.{s.metadata.namespace}" for s in ctx.services()]
             close = difflib.get_close_matches(f"{d.host.split('.')[0]}.{(d.host.split('.') + [vns])[1]}" if "." in d.host else f"{d.host}.{vns}", names, n=1)
             if _in_registry(ctx, intended) and intended != r:
-                suggestion = intended
-                why = f"Istio reads {d.host!r} literally (only dotless short names are expanded), so it is not {intended}"
+                suggestion, variant = intended, "literal"  # a dotted short name is not expanded
             elif close:
-                suggestion = dns_fqdn(close[0], vns)
-                why = f"no Service or ServiceEntry is named {r} (did you mean {suggestion}?)"
+                suggestion, variant = client_host(ctx, close[0], vns), "close"
             else:
-                suggestion = ""
-                why = f"no Service or ServiceEntry is named {r}"
+                suggestion, variant = "", None
             evidence = []
             if hits:
                 evidence.append(ctx.ref(Need.PROXY_LOGS, _lines(hits), "503 NC cluster_not_found"))
@@ -134,12 +131,13 @@ def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
                                                  f"  name: {r.replace('.', '-')[:50]}\n  namespace: {vns}\nspec:\n  hosts:\n  - {r}\n"
                                                  "  location: MESH_EXTERNAL\n  resolution: DNS\n  ports:\n  - number: 443\n    name: tls\n    protocol: TLS")))
             return CheckResult.failed(
-                f"VirtualService {vns}/{vs.metadata.name} routes to {d.host!r}, which is not in the service registry: {why}; "
-                "Envoy has no cluster for it and answers 503 NC cluster_not_found",
+                message=variant,
+                args={"vs": f"{vns}/{vs.metadata.name}", "vs_name": vs.metadata.name, "host": d.host, "resolved": r,
+                      "intended": intended, "suggestion": suggestion or None},
+                corroboration="logs" if hits else None,
                 evidence=evidence, observed=[f"{len(hits)}× 503 NC cluster_not_found"] if hits else [],
-                confidence=0.95 if hits else 0.75, resources=[f"VirtualService {vns}/{vs.metadata.name}"],
-                fix=Fix(summary=f"fix the destination host of VirtualService {vs.metadata.name}" + (f" to {suggestion}" if suggestion else " or add a ServiceEntry"),
-                        steps=steps),
+                resources=[f"VirtualService {vns}/{vs.metadata.name}"],
+                fix=Fix(steps=steps),
             )
     return CheckResult.passed(f"every destination of {len(cands)} VirtualService(s) is a known Service or ServiceEntry host")
 
@@ -159,7 +157,7 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
     dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
     for vs, cns, d in subset_dests:
         vns = _vs_ns(vs)
-        host = resolve_short_name(d.host, vns)
+        host = config_host(ctx, d.host, vns)
         applied = destination_rule_for(ctx, host, cns, pod.labels if cns == ctx.namespace else None)
         if applied is not None and applied.rule.subset(d.subset) is not None:
             continue
@@ -169,7 +167,7 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
         port = d.port.number if d.port else None
         if dump is not None and dump.clusters_for(host, port, d.subset):
             continue
-        hits = [e for e in nc + nr if _vs_matches_host(vs, _authority_host(e.authority), host)] or nc
+        hits = [e for e in nc + nr if _vs_matches_host(ctx, vs, _authority_host(e.authority), host)] or nc
         evidence = []
         if hits:
             evidence.append(ctx.ref(Need.PROXY_LOGS, _lines(hits), "requests routed to the missing subset fail"))
@@ -200,13 +198,12 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
         if (dref := ctx.describe_ref(("NO DESTINATION RULE", "UNKNOWN subset"), "istioctl x describe agrees")) is not None:
             evidence.append(dref)
         return CheckResult.failed(
-            f"VirtualService {vns}/{vs.metadata.name} routes to subset {d.subset!r} of {host}, but "
-            + (f"{applied.why} defines only {[s.name for s in applied.rule.spec.subsets]}" if applied else "no DestinationRule for that host exists")
-            + f"; Envoy has no cluster outbound|{port or '*'}|{d.subset}|{host} and answers 503 NC",
+            args={"vs": f"{vns}/{vs.metadata.name}", "subset": d.subset, "host": host, "port": port or "*",
+                  "dr": applied.why if applied else None, "dr_subsets": [s.name for s in applied.rule.spec.subsets] if applied else []},
+            corroboration="logs" if hits else None,
             evidence=evidence, observed=[f"{len(hits)}× {hits[0].response_code} {','.join(hits[0].response_flags)} {hits[0].response_code_details or ''}".strip()] if hits else [],
-            confidence=0.95 if hits else 0.75, resources=[f"VirtualService {vns}/{vs.metadata.name}"] + ([f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}"] if applied else []),
-            fix=Fix(summary=f"define subset {d.subset} in the DestinationRule for {host} first, then (re)apply the VirtualService",
-                    ordered=True,
+            resources=[f"VirtualService {vns}/{vs.metadata.name}"] + ([f"DestinationRule {applied.rule.metadata.namespace}/{applied.rule.metadata.name}"] if applied else []),
+            fix=Fix(ordered=True,
                     steps=[FixStep(description=f"add subset {d.subset} to the DestinationRule", command=dr_cmd, yaml_patch=dr_yaml),
                            FixStep(description="wait until the proxy has the subset cluster",
                                    command=f"istioctl proxy-config cluster {ctx.pod_name}.{ctx.namespace} --fqdn {host} --subset {d.subset}"),
@@ -228,18 +225,18 @@ def port_ambiguous(ctx: CheckContext, _: NoParams) -> CheckResult:
     for vs, _cns in cands:
         vns = _vs_ns(vs)
         gateway_bound = bool(_gw_refs(vs))
-        vs_fqdns = {resolve_short_name(h, vns) for h in vs.spec.hosts}
+        vs_fqdns = {config_host(ctx, h, vns) for h in vs.spec.hosts}
         for d in vs.destinations:
             if d.port is not None and d.port.number:
                 continue
-            svc = _service_by_fqdn(ctx, resolve_short_name(d.host, vns))
+            svc = _service_by_fqdn(ctx, config_host(ctx, d.host, vns))
             if svc is None or len(svc.spec.ports) < 2:
                 continue
-            host = svc.fqdn()
+            host = service_host(ctx, svc)
             # A mesh VS routing a service to itself keeps the listener's port: no ambiguity there.
             if not gateway_bound and host in vs_fqdns:
                 continue
-            hits = [e for e in nc if _vs_matches_host(vs, _authority_host(e.authority), None) or pod.is_gateway]
+            hits = [e for e in nc if _vs_matches_host(ctx, vs, _authority_host(e.authority), None) or pod.is_gateway]
             ports = [p.port for p in svc.spec.ports]
             evidence = []
             if hits:
@@ -249,12 +246,11 @@ def port_ambiguous(ctx: CheckContext, _: NoParams) -> CheckResult:
                                                  "ports": [_dump(p) for p in svc.spec.ports]}, "the Service has several ports")]
             evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0112"], kind="VirtualService", name=vs.metadata.name))
             return CheckResult.failed(
-                f"VirtualService {vns}/{vs.metadata.name} routes to {d.host} without destination.port, but Service "
-                f"{svc.metadata.namespace}/{svc.metadata.name} has ports {ports}; Istio cannot pick one and the route points at no cluster",
+                args={"vs": f"{vns}/{vs.metadata.name}", "host": d.host, "service": f"{svc.metadata.namespace}/{svc.metadata.name}", "ports": ports},
+                corroboration="logs" if hits else None,
                 evidence=evidence, observed=[f"{len(hits)}× 503 NC cluster_not_found"] if hits else [],
-                confidence=0.9 if hits else 0.65, resources=[f"VirtualService {vns}/{vs.metadata.name}", f"Service {svc.metadata.namespace}/{svc.metadata.name}"],
-                fix=Fix(summary=f"set destination.port.number (one of {ports}) on every route to {d.host}",
-                        steps=[FixStep(description="add the port", command=f"kubectl edit virtualservice {vs.metadata.name} -n {vns}",
+                resources=[f"VirtualService {vns}/{vs.metadata.name}", f"Service {svc.metadata.namespace}/{svc.metadata.name}"],
+                fix=Fix(steps=[FixStep(description="add the port", command=f"kubectl edit virtualservice {vs.metadata.name} -n {vns}",
                                        yaml_patch=f"- destination:\n    host: {d.host}\n    port:\n      number: {ports[0]}")]),
             )
     return CheckResult.passed("every destination of a multi-port Service names its port")

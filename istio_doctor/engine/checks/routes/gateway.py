@@ -41,10 +41,11 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import config_host
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import host_matches, hosts_intersect, resolve_short_name
+from istio_doctor.engine.mesh.hosts import host_matches, hosts_intersect
 
 # --------------------------------------------------------------------------------------
 # ROUTE-VS-NO-GATEWAY
@@ -67,13 +68,13 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
     log = _log(ctx)
     misses = _nr_without_vhost(ctx, dump, log, pod) if dump is not None and log is not None else {}
 
-    problems: list[tuple[Any, str, list[Any]]] = []  # (vs, why, nr entries)
+    problems: list[tuple[Any, str, dict[str, Any], list[Any]]] = []  # (vs, message variant, its arguments, nr entries)
     for vs in ctx.resources(Need.VIRTUAL_SERVICES):
         refs = _gw_refs(vs)
         if set(refs) & gw_keys:
             continue
         vns = _vs_ns(vs)
-        hosts = [resolve_short_name(h, vns) for h in vs.spec.hosts]
+        hosts = [config_host(ctx, h, vns) for h in vs.spec.hosts]
         hit_hosts = [a for a in misses if any(host_matches(h, a) for h in hosts)]
         hit = [e for a in hit_hosts for e in misses[a]]
         if not hit and log is not None:
@@ -86,27 +87,26 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
         dangling = [r for r in refs if r not in all_gw_keys]
         same_name = [g for g in gws for r in dangling if r.split("/")[1] == g.metadata.name]
         # A non-service host that a Gateway of this pod lists by name is meant for ingress.
-        explicit = [h for h in vs.spec.hosts if h != "*" and not _in_registry(ctx, resolve_short_name(h, vns))
+        explicit = [h for h in vs.spec.hosts if h != "*" and not _in_registry(ctx, config_host(ctx, h, vns))
                     and any(_gw_lists_host(g, h) for g in gws)]
         served = [a for a in hit_hosts if any(_gw_serves_host(g, a) for g in gws)]
-        if same_name:
-            why = (f"lists gateway {dangling[0]!r}, which does not exist (short names resolve in the VirtualService's namespace "
-                   f"{vns}); the Gateway is {_gw_key(same_name[0])}")
+        if same_name:  # a short gateway name resolved in the VirtualService's namespace
+            why, args = "dangling", {"dangling": dangling[0], "vs_namespace": vns, "real_gateway": _gw_key(same_name[0])}
         elif not vs.spec.gateways and (served or explicit):
-            why = "has no spec.gateways, so it binds only to the mesh (sidecars), never to the ingress gateway"
+            why, args = "mesh_only", {}
         elif refs and served:
-            why = f"is bound to {', '.join(refs)}, none of which selects gateway pod {pod.name}"
+            why, args = "other_gateway", {"refs": refs, "pod": pod.name}
         else:
             continue
-        problems.append((vs, why, hit))
+        problems.append((vs, why, args, hit))
     if not problems:
         if misses:
             return CheckResult.passed(f"no VirtualService for {', '.join(sorted(misses))} exists unbound from {', '.join(sorted(gw_keys))}")
         return CheckResult.passed(f"every VirtualService meant for {', '.join(sorted(gw_keys))} is bound to it")
-    vs, why, hit = problems[0]
+    vs, why, why_args, hit = problems[0]
     gw = gws[0]
     for g in gws:
-        if any(_gw_serves_host(g, resolve_short_name(h, _vs_ns(vs)), _vs_ns(vs)) for h in vs.spec.hosts):
+        if any(_gw_serves_host(g, config_host(ctx, h, _vs_ns(vs)), _vs_ns(vs)) for h in vs.spec.hosts):
             gw = g
             break
     gw_ref = _gw_key(gw)
@@ -130,14 +130,14 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
     cmd = (f"kubectl patch virtualservice {vs.metadata.name} -n {_vs_ns(vs)} --type merge "
            f"-p '{json.dumps({'spec': {'gateways': new + keep_mesh}})}'")
     return CheckResult.failed(
-        f"VirtualService {_vs_ns(vs)}/{vs.metadata.name} (hosts {vs.spec.hosts}) {why}; gateway {gw_ref} therefore has no route for it"
-        + (f" (was: {gws_list})" if gws_list else ""),
+        message=why,
+        args={"vs": f"{_vs_ns(vs)}/{vs.metadata.name}", "vs_name": vs.metadata.name, "hosts": vs.spec.hosts, "gateway": gw_ref,
+              "was": gws_list, **why_args},
+        corroboration="logs" if hit else None,
         evidence=evidence,
         observed=observed,
-        confidence=0.93 if hit else 0.7,
         resources=[f"VirtualService {_vs_ns(vs)}/{vs.metadata.name}", f"Gateway {gw_ref}"],
-        fix=Fix(summary=f"bind VirtualService {vs.metadata.name} to gateway {gw_ref} (namespace-qualified when it lives elsewhere)",
-                steps=[FixStep(description="set spec.gateways (keep 'mesh' if sidecars also use this VirtualService)",
+        fix=Fix(steps=[FixStep(description="set spec.gateways (keep 'mesh' if sidecars also use this VirtualService)",
                                command=cmd, yaml_patch=patch)]),
     )
 
@@ -160,7 +160,7 @@ def host_not_in_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
         for vs in _vs_bound_to(ctx, gw):
             vns = _vs_ns(vs)
             ghosts = [h for s in gw.spec.servers for h in _server_hosts_for(gw, s, vns)]
-            bad = [h for h in vs.spec.hosts if not any(hosts_intersect(g, resolve_short_name(h, vns)) or hosts_intersect(g, h) for g in ghosts)]
+            bad = [h for h in vs.spec.hosts if not any(hosts_intersect(g, config_host(ctx, h, vns)) or hosts_intersect(g, h) for g in ghosts)]
             if bad:
                 problems.append((gw, vs, bad))
     if not problems:
@@ -181,12 +181,11 @@ def host_not_in_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
     for s in new_servers:
         s["hosts"] = list(dict.fromkeys(list(s.get("hosts", [])) + bad))
     return CheckResult.failed(
-        f"VirtualService {_vs_ns(vs)}/{vs.metadata.name} host(s) {bad} are not among the hosts {ghosts} of Gateway {_gw_key(gw)} "
-        f"it is bound to, so Istio leaves them out of the gateway's routes",
-        evidence=evidence, observed=observed, confidence=0.93 if hit else 0.75,
+        args={"vs": f"{_vs_ns(vs)}/{vs.metadata.name}", "hosts": bad, "gateway_hosts": ghosts, "gateway": _gw_key(gw)},
+        corroboration="logs" if hit else None,
+        evidence=evidence, observed=observed,
         resources=[f"VirtualService {_vs_ns(vs)}/{vs.metadata.name}", f"Gateway {_gw_key(gw)}"],
-        fix=Fix(summary=f"make the hosts agree: add {bad} to Gateway {_gw_key(gw)} servers, or change the VirtualService hosts to one of {ghosts}",
-                steps=[FixStep(description=f"add the host(s) to Gateway {_gw_key(gw)}",
+        fix=Fix(steps=[FixStep(description=f"add the host(s) to Gateway {_gw_key(gw)}",
                                command=f"kubectl edit gateway {gw.metadata.name} -n {gw.metadata.namespace}",
                                yaml_patch=json.dumps({"spec": {"servers": new_servers}}, indent=2))]),
     )
@@ -248,11 +247,10 @@ def gw_selector(ctx: CheckContext, _: NoParams) -> CheckResult:
         good = next((lbl for lbl in labels.values() if lbl), None)
         patch = json.dumps({"spec": {"selector": good}}) if good else None
         return CheckResult.failed(
-            f"Gateway {_gw_key(g)} selects {sel}, which matches no pod in {sorted(known)}; no gateway proxy serves its servers "
-            f"(ports {[s.port.number for s in g.spec.servers]})",
-            evidence=evidence, confidence=0.85 if msgs else 0.75, resources=[f"Gateway {_gw_key(g)}"],
-            fix=Fix(summary=f"set Gateway {_gw_key(g)} spec.selector to the labels of the ingress gateway pods",
-                    steps=[FixStep(description="find the gateway pods' labels", command="kubectl get pods -A -l istio=ingressgateway --show-labels"),
+            args={"gateway": _gw_key(g), "selector": sel, "namespaces": sorted(known), "ports": [s.port.number for s in g.spec.servers]},
+            corroboration="analyze" if msgs else None,
+            evidence=evidence, resources=[f"Gateway {_gw_key(g)}"],
+            fix=Fix(steps=[FixStep(description="find the gateway pods' labels", command="kubectl get pods -A -l istio=ingressgateway --show-labels"),
                            FixStep(description="point the selector at them",
                                    command=(f"kubectl patch gateway {g.metadata.name} -n {g.metadata.namespace} --type merge -p '{patch}'" if patch else None),
                                    yaml_patch=patch)]),
@@ -304,12 +302,11 @@ def gw_port_not_on_svc(ctx: CheckContext, _: NoParams) -> CheckResult:
             evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0162"], kind="Gateway", name=g.metadata.name))
             new_ports = [{"name": f"port-{m}", "port": m, "targetPort": m, "protocol": "TCP"} for m in missing]
             return CheckResult.failed(
-                f"Gateway {_gw_key(g)} listens on port(s) {missing}, which Service {svc.metadata.namespace}/{svc.metadata.name} "
-                f"does not expose (ports/targetPorts {sorted(ports)}); clients cannot reach that listener",
-                evidence=evidence, confidence=0.8,
+                args={"gateway": _gw_key(g), "missing": missing, "service": f"{svc.metadata.namespace}/{svc.metadata.name}",
+                      "service_name": svc.metadata.name, "ports": sorted(ports)},
+                evidence=evidence,
                 resources=[f"Gateway {_gw_key(g)}", f"Service {svc.metadata.namespace}/{svc.metadata.name}"],
-                fix=Fix(summary=f"expose port(s) {missing} on Service {svc.metadata.name}, or use a port the Service already exposes in the Gateway",
-                        steps=[FixStep(description="add the port to the gateway Service",
+                fix=Fix(steps=[FixStep(description="add the port to the gateway Service",
                                        command=f"kubectl patch svc {svc.metadata.name} -n {svc.metadata.namespace} --type json -p "
                                                f"'{json.dumps([{'op': 'add', 'path': '/spec/ports/-', 'value': p} for p in new_ports])}'")]),
             )
@@ -349,25 +346,22 @@ def gw_tls_mode(ctx: CheckContext, _: NoParams) -> CheckResult:
         for vs in _vs_bound_to(ctx, g):
             vns = _vs_ns(vs)
             sh = _server_hosts_for(g, s, vns)
-            if not any(hosts_intersect(a, resolve_short_name(h, vns)) or hosts_intersect(a, h) for a in sh for h in vs.spec.hosts):
+            if not any(hosts_intersect(a, config_host(ctx, h, vns)) or hosts_intersect(a, h) for a in sh for h in vs.spec.hosts):
                 continue
-            problem = ""
+            problem = None
             if mode != "PASSTHROUGH" and vs.spec.tls and not vs.spec.http:
-                problem = (f"terminates TLS ({mode}) on port {s.port.number}, but VirtualService {vns}/{vs.metadata.name} has only tls: routes, "
-                           "which apply to PASSTHROUGH servers only; the decrypted HTTP requests find no route (404)")
-                fix = "use http: routes in the VirtualService (the gateway terminates TLS), or set the server's tls.mode: PASSTHROUGH"
+                problem, step = "terminate", "use http: routes in the VirtualService (the gateway terminates TLS), or set the server's tls.mode: PASSTHROUGH"
             elif mode == "PASSTHROUGH" and vs.spec.http and not vs.spec.tls and not vs.spec.tcp:
-                problem = (f"passes TLS through on port {s.port.number}, but VirtualService {vns}/{vs.metadata.name} has only http: routes, "
-                           "which cannot see encrypted traffic; no tls: route matches the SNI so the connection is dropped")
-                fix = "add a tls: route with match.sniHosts for the host, or terminate TLS at the gateway (tls.mode: SIMPLE with credentialName)"
+                problem, step = "passthrough", "add a tls: route with match.sniHosts for the host, or terminate TLS at the gateway (tls.mode: SIMPLE with credentialName)"
             if problem:
                 return CheckResult.failed(
-                    f"Gateway {_gw_key(g)} {problem}",
+                    message=problem,
+                    args={"gateway": _gw_key(g), "mode": mode, "port": s.port.number, "vs": f"{vns}/{vs.metadata.name}"},
                     evidence=[ctx.ref(Need.GATEWAYS, {"metadata": {"name": g.metadata.name, "namespace": g.metadata.namespace},
                                                       "server": _dump(s)}, "the TLS server"),
                               ctx.ref(Need.VIRTUAL_SERVICES, _vs_excerpt(vs), "the bound VirtualService's route type")],
-                    confidence=0.8, resources=[f"Gateway {_gw_key(g)}", f"VirtualService {vns}/{vs.metadata.name}"],
-                    fix=Fix(summary=fix, steps=[FixStep(description=fix, command=f"kubectl edit virtualservice {vs.metadata.name} -n {vns}")]),
+                    resources=[f"Gateway {_gw_key(g)}", f"VirtualService {vns}/{vs.metadata.name}"],
+                    fix=Fix(steps=[FixStep(description=step, command=f"kubectl edit virtualservice {vs.metadata.name} -n {vns}")]),
                 )
     return CheckResult.passed("VirtualService route types match the TLS mode of their Gateway servers")
 
@@ -407,11 +401,10 @@ def sni_missing(ctx: CheckContext, _: NoParams) -> CheckResult:
             {"server_names": fc.server_names, "tls": fc.has_tls} for fc in lst[0].filter_chains]}, "every filter chain requires one of these SNIs"))
     names = sni_ports.get(port, [])
     return CheckResult.failed(
-        f"gateway port {port} only accepts TLS with SNI {names}; clients connect without SNI (e.g. by IP, or a load balancer health check) "
-        "and Envoy finds no filter chain",
-        evidence=evidence, observed=observed, confidence=0.9 if hits else 0.7, resources=[f"Pod {pod.namespace}/{pod.name}"],
-        fix=Fix(summary=f"make clients send SNI (use the DNS name {names[0] if names else ''} or curl --resolve), pass TLS through at the load balancer, or add hosts: ['*'] to the Gateway server",
-                steps=[FixStep(description="test with SNI set",
+        args={"port": port, "server_names": names, "name": names[0] if names else ""},
+        corroboration="logs" if hits else None,
+        evidence=evidence, observed=observed, resources=[f"Pod {pod.namespace}/{pod.name}"],
+        fix=Fix(steps=[FixStep(description="test with SNI set",
                                command=f"curl -v --resolve {names[0] if names else '<host>'}:443:<gateway-ip> https://{names[0] if names else '<host>'}/")]),
     )
 
@@ -449,12 +442,11 @@ def dup_cert_404(ctx: CheckContext, _: NoParams) -> CheckResult:
         evidence.insert(0, ctx.ref(Need.PROXY_LOGS, _lines(hit), "HTTP/2 requests answered 404 NR on a reused connection"))
     evidence += _analyze_ref(ctx, msgs)
     return CheckResult.failed(
-        f"Gateways {sorted({_gw_key(g) for g, _ in pairs})} terminate TLS with the same certificate {cert.split('/')[-1]} for hosts {hosts}; "
-        "browsers reuse one HTTP/2 connection for all of them and requests for the other host hit the wrong server's routes (404 NR)",
+        args={"gateways": sorted({_gw_key(g) for g, _ in pairs}), "certificate": cert.split("/")[-1], "hosts": hosts},
+        corroboration="logs" if hit else None,
         evidence=evidence, observed=[f"{len(hit)}× HTTP/2 404 NR for {hit[0].authority}"] if hit else [],
-        confidence=0.85 if hit else 0.6, resources=[f"Gateway {_gw_key(g)}" for g, _ in pairs],
-        fix=Fix(summary="serve these hosts from one Gateway server (one wildcard or multi-host certificate), or give each Gateway its own certificate",
-                steps=[FixStep(description="merge the servers into one Gateway whose hosts list every host", yaml_patch=json.dumps(
+        resources=[f"Gateway {_gw_key(g)}" for g, _ in pairs],
+        fix=Fix(steps=[FixStep(description="merge the servers into one Gateway whose hosts list every host", yaml_patch=json.dumps(
                     {"spec": {"servers": [{"port": _dump(pairs[0][1].port), "hosts": hosts, "tls": _dump(pairs[0][1].tls)}]}}, indent=2))]),
     )
 
@@ -504,13 +496,12 @@ def gw_conflict(ctx: CheckContext, _: NoParams) -> CheckResult:
         evidence.insert(0, ctx.ref(Need.PROXY_LOGS, _lines(hit), "failing requests on the contested port"))
     evidence += _analyze_ref(ctx, msgs)
     return CheckResult.failed(
-        f"Gateways {_gw_key(g)} and {_gw_key(o)} select the same pods ({g.spec.selector}) and both declare port {s.port.number} "
-        f"for host(s) {sorted(set(common))}" + ("; for TLS only one filter chain per SNI can exist, so one server is dropped" if tls else
-                                                 "; the routes of one of them shadow the other's"),
+        message="tls" if tls else None,
+        args={"gateway": _gw_key(g), "other": _gw_key(o), "selector": g.spec.selector, "port": s.port.number, "hosts": sorted(set(common))},
+        corroboration="logs" if hit else ("tls" if tls else None),
         evidence=evidence, observed=[f"{len(hit)}× failing requests on gateway port {s.port.number}"] if hit else [],
-        confidence=0.85 if (hit or tls) else 0.65, resources=[f"Gateway {_gw_key(g)}", f"Gateway {_gw_key(o)}"],
-        fix=Fix(summary="merge the overlapping servers into one Gateway, or give them distinct hosts (and unique port names)",
-                steps=[FixStep(description="remove the duplicate server from one Gateway", command=f"kubectl edit gateway {o.metadata.name} -n {o.metadata.namespace}")]),
+        resources=[f"Gateway {_gw_key(g)}", f"Gateway {_gw_key(o)}"],
+        fix=Fix(steps=[FixStep(description="remove the duplicate server from one Gateway", command=f"kubectl edit gateway {o.metadata.name} -n {o.metadata.namespace}")]),
     )
 
 
@@ -533,17 +524,15 @@ def gw_credential(ctx: CheckContext, _: NoParams) -> CheckResult:
         active = [x for x in ours if x.status == "ACTIVE"]
         if active:
             continue
-        state = ", ".join(f"{x.name} {x.status}" for x in ours) or f"no secret named kubernetes://{cred}"
         msgs = _analyze(ctx, ["IST0101", "IST0161"], kind="Gateway", name=g.metadata.name)
         evidence = [ctx.ref(Need.CONFIG_DUMP, "NAME\tSTATUS\n" + "\n".join(f"{x.name}\t{x.status}" for x in dump.secrets), "gateway SDS secrets"),
                     ctx.ref(Need.GATEWAYS, {"gateway": _gw_key(g), "server": _dump(s)}, "the server's credentialName")]
         evidence += _analyze_ref(ctx, msgs)
         return CheckResult.failed(
-            f"Gateway {_gw_key(g)} port {s.port.number} uses credentialName {cred}, but the gateway has no usable certificate for it ({state}); "
-            f"TLS handshakes on that port fail",
-            evidence=evidence, confidence=0.9, resources=[f"Gateway {_gw_key(g)}", f"Secret {pod.namespace}/{cred}"],
-            fix=Fix(summary=f"create a valid TLS secret {cred} (keys tls.crt/tls.key, or cert/key) in the gateway pod's namespace {pod.namespace}",
-                    steps=[FixStep(description="check the secret exists where the gateway runs", command=f"kubectl get secret {cred} -n {pod.namespace}"),
+            args={"gateway": _gw_key(g), "port": s.port.number, "credential": cred, "secrets": [f"{x.name} {x.status}" for x in ours],
+                  "namespace": pod.namespace},
+            evidence=evidence, resources=[f"Gateway {_gw_key(g)}", f"Secret {pod.namespace}/{cred}"],
+            fix=Fix(steps=[FixStep(description="check the secret exists where the gateway runs", command=f"kubectl get secret {cred} -n {pod.namespace}"),
                            FixStep(description="create it", command=f"kubectl create -n {pod.namespace} secret tls {cred} --cert=<cert.pem> --key=<key.pem>")],
                     ordered=True),
         )

@@ -6,6 +6,7 @@ version).
 from __future__ import annotations
 
 from istio_doctor.engine.checks.routes._resources import _analyze, _analyze_ref, _pod_services
+from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
@@ -46,17 +47,13 @@ def gwapi_not_accepted(ctx: CheckContext, _: NoParams) -> CheckResult:
                             {"kind": kind, "metadata": {"name": obj.metadata.name, "namespace": obj.metadata.namespace},
                              "status": obj.status.model_dump(mode="json", by_alias=True, exclude_none=True)}, "negative status conditions")]
         evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0171"], name=obj.metadata.name))
-        hint = {"NoMatchingParent": "fix parentRefs (name, namespace, sectionName, port) or the Gateway listener's allowedRoutes",
-                "NotAllowedByListeners": "allow the route's namespace in the Gateway listener's allowedRoutes",
-                "RefNotPermitted": "add a ReferenceGrant in the backend's namespace",
-                "BackendNotFound": "fix the backendRef name/namespace/port to an existing Service",
-                "InvalidKind": "reference a supported backend kind (Service)",
-                "NoMatchingListenerHostname": "make the route hostnames intersect the listener hostname"}.get(c.reason or "", "fix the reference the condition names")
         return CheckResult.failed(
-            f"{kind} {obj.metadata.namespace}/{obj.metadata.name} has {c.type}={c.status} ({c.reason}): {c.message or ''}".rstrip(": ")
-            + "; the controller does not program its routes",
-            evidence=evidence, confidence=0.9, resources=[f"{kind} {obj.metadata.namespace}/{obj.metadata.name}"],
-            fix=Fix(summary=hint, steps=[FixStep(description="inspect the full status",
+            # the condition's reason is the variant: each has its own fix (the catalogue knows the common ones)
+            message=c.reason if c.reason in load_catalogue()["ROUTE-GWAPI-NOT-ACCEPTED"].message else None,
+            args={"kind": kind, "resource": f"{obj.metadata.namespace}/{obj.metadata.name}", "type": c.type, "status": c.status,
+                  "reason": c.reason, "condition_message": c.message or None},
+            evidence=evidence, resources=[f"{kind} {obj.metadata.namespace}/{obj.metadata.name}"],
+            fix=Fix(steps=[FixStep(description="inspect the full status",
                                                  command=f"kubectl get {kind.lower()} {obj.metadata.name} -n {obj.metadata.namespace} -o yaml")]),
         )
     return CheckResult.passed(f"{len(rel_routes)} HTTPRoute(s) and {len(rel_gws)} Gateway(s) are Accepted and resolved")
@@ -89,11 +86,10 @@ def gwapi_crd(ctx: CheckContext, _: NoParams) -> CheckResult:
                       f"{','.join(c.served_versions) if c else '-'}" for p, c in problems)
     bundle = next((c.labels.get("gateway.networking.k8s.io/bundle-version") for _, c in problems if c is not None), None)
     return CheckResult.failed(
-        f"Istio {v or '(version unknown)'} reads Gateway API {want}, but the installed CRDs ({bundle or 'unknown bundle'}) do not serve it for "
-        f"{[p for p, _ in problems]}; {len(gws)} Gateway(s) and {len(routes)} HTTPRoute(s) are ignored",
+        args={"version": str(v) if v else None, "want": want, "bundle": bundle, "crds": [p for p, _ in problems],
+              "gateways": len(gws), "routes": len(routes)},
         evidence=[ctx.ref(Need.CRDS, f"NAME\tBUNDLE-VERSION\tSERVED\n{lines}", "Gateway API CRD versions")],
-        confidence=0.85, resources=[f"CustomResourceDefinition {p}.gateway.networking.k8s.io" for p, _ in problems],
-        fix=Fix(summary="install the Gateway API CRDs this Istio release supports",
-                steps=[FixStep(description="upgrade the standard channel CRDs",
+        resources=[f"CustomResourceDefinition {p}.gateway.networking.k8s.io" for p, _ in problems],
+        fix=Fix(steps=[FixStep(description="upgrade the standard channel CRDs",
                                command="kubectl apply -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.2.1/standard-install.yaml")]),
     )

@@ -26,11 +26,11 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import config_host, service_host
 from istio_doctor.engine.mesh import destination_rule_for, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import resolve_short_name
 
 # --------------------------------------------------------------------------------------
 # ingress subset rules, JWT claim routing
@@ -50,7 +50,7 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
         gw_vss = [v for v in _relevant_vs_for_pod(ctx, pod) if _gw_refs(v)]
     if not gw_vss:
         return CheckResult.not_applicable("no gateway-bound VirtualService carries the examined pod's traffic")
-    mine = {s.fqdn() for s in _pod_services(ctx, pod)}
+    mine = {service_host(ctx, s) for s in _pod_services(ctx, pod)}
     dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name) if pod.is_gateway else None
     for gvs in gw_vss:
         if "mesh" in gvs.spec.gateways:
@@ -58,16 +58,16 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
         for d in gvs.destinations:
             if d.subset:
                 continue
-            host = resolve_short_name(d.host, _vs_ns(gvs))
+            host = config_host(ctx, d.host, _vs_ns(gvs))
             if mine and not pod.is_gateway and host not in mine:
                 continue
             svc = _service_by_fqdn(ctx, host)
             if svc is None:
                 continue
             for mvs in vss:
-                if _gw_refs(mvs) or not _vs_matches_host(mvs, host, host):
+                if _gw_refs(mvs) or not _vs_matches_host(ctx, mvs, host, host):
                     continue
-                subsets = sorted({x.subset for x in mvs.destinations if x.subset and resolve_short_name(x.host, _vs_ns(mvs)) == host})
+                subsets = sorted({x.subset for x in mvs.destinations if x.subset and config_host(ctx, x.host, _vs_ns(mvs)) == host})
                 if not subsets:
                     continue
                 applied = destination_rule_for(ctx, host, _vs_ns(gvs))
@@ -96,12 +96,10 @@ def ingress_subset_ignored(ctx: CheckContext, _: NoParams) -> CheckResult:
                 evidence = [ctx.ref(Need.VIRTUAL_SERVICES, [_vs_excerpt(gvs), _vs_excerpt(mvs)], "gateway VS without subset vs mesh VS with subsets"), table]
                 evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0140"]))
                 return CheckResult.failed(
-                    f"VirtualService {_vs_ns(gvs)}/{gvs.metadata.name} (gateways {gvs.spec.gateways}) sends ingress traffic to {host} without a subset, "
-                    f"while mesh-only VirtualService {_vs_ns(mvs)}/{mvs.metadata.name} pins {host} to subset(s) {subsets}; gateway traffic ignores "
-                    f"the mesh rules and also reaches {others}",
-                    evidence=evidence, confidence=0.7, resources=[f"VirtualService {_vs_ns(gvs)}/{gvs.metadata.name}", f"VirtualService {_vs_ns(mvs)}/{mvs.metadata.name}"],
-                    fix=Fix(summary=f"route to subset(s) {subsets} in the gateway VirtualService too, or bind {mvs.metadata.name} to the gateway as well (gateways: [<gateway>, mesh])",
-                            steps=[FixStep(description="set the subset on the gateway route", command=f"kubectl edit virtualservice {gvs.metadata.name} -n {_vs_ns(gvs)}",
+                    args={"gateway_vs": f"{_vs_ns(gvs)}/{gvs.metadata.name}", "gateways": gvs.spec.gateways, "host": host,
+                          "mesh_vs": f"{_vs_ns(mvs)}/{mvs.metadata.name}", "mesh_vs_name": mvs.metadata.name, "subsets": subsets, "others": others},
+                    evidence=evidence, resources=[f"VirtualService {_vs_ns(gvs)}/{gvs.metadata.name}", f"VirtualService {_vs_ns(mvs)}/{mvs.metadata.name}"],
+                    fix=Fix(steps=[FixStep(description="set the subset on the gateway route", command=f"kubectl edit virtualservice {gvs.metadata.name} -n {_vs_ns(gvs)}",
                                            yaml_patch=f"- destination:\n    host: {d.host}\n    subset: {subsets[0]}")]),
                 )
     return CheckResult.passed("gateway VirtualServices and mesh subset rules send traffic to the same pods")
@@ -146,7 +144,7 @@ def jwt_claim(ctx: CheckContext, _: NoParams) -> CheckResult:
             continue
         claims = _claim_headers(vs)
         log = _log(ctx) if pod.is_gateway else None
-        hit = [e for e in _entries(log) if _is_nr(e) and _vs_matches_host(vs, _authority_host(e.authority), None)]
+        hit = [e for e in _entries(log) if _is_nr(e) and _vs_matches_host(ctx, vs, _authority_host(e.authority), None)]
         evidence = []
         if hit:
             evidence.append(ctx.ref(Need.PROXY_LOGS, _lines(hit), "claim-based routes never match: 404 NR"))
@@ -158,11 +156,10 @@ def jwt_claim(ctx: CheckContext, _: NoParams) -> CheckResult:
                    f"  namespace: {gns}\nspec:\n  selector:\n    matchLabels:\n" + "".join(f"      {k}: {v}\n" for k, v in sel.items())
                    + "  jwtRules:\n  - issuer: <issuer>\n    jwksUri: <jwks-uri>\n")
         return CheckResult.failed(
-            f"VirtualService {_vs_ns(vs)}/{vs.metadata.name} on Gateway {_gw_key(g)} matches on {claims}, but no RequestAuthentication applies "
-            f"to the gateway pods in {gns}; claims are never extracted, so those routes never match (404 NR)",
+            args={"vs": f"{_vs_ns(vs)}/{vs.metadata.name}", "gateway": _gw_key(g), "claims": claims, "namespace": gns},
+            corroboration="logs" if hit else None,
             evidence=evidence, observed=[f"{len(hit)}× 404 NR route_not_found at the gateway"] if hit else [],
-            confidence=0.9 if hit else 0.8, resources=[f"VirtualService {_vs_ns(vs)}/{vs.metadata.name}", f"Gateway {_gw_key(g)}"],
-            fix=Fix(summary="add a RequestAuthentication selecting the gateway pods (in the gateway's namespace)",
-                    steps=[FixStep(description="create it", command="kubectl apply -f requestauthentication.yaml", yaml_patch=ra_yaml)]),
+            resources=[f"VirtualService {_vs_ns(vs)}/{vs.metadata.name}", f"Gateway {_gw_key(g)}"],
+            fix=Fix(steps=[FixStep(description="create it", command="kubectl apply -f requestauthentication.yaml", yaml_patch=ra_yaml)]),
         )
     return CheckResult.passed("a RequestAuthentication applies to every gateway whose VirtualServices route on JWT claims")

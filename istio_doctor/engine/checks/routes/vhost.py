@@ -27,10 +27,11 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import config_host, service_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import host_matches, resolve_short_name
+from istio_doctor.engine.mesh.hosts import host_matches
 
 # --------------------------------------------------------------------------------------
 # ROUTE-AUTHORITY-MISMATCH / ROUTE-MATCH-MISS (what Envoy does with the logged request)
@@ -42,10 +43,10 @@ def _known_host(ctx: CheckContext, host: str, client_ns: str) -> bool:
     svc = _service_for_authority(ctx, host, client_ns)
     if svc is not None or (not _is_ip(host) and _service_entries_for(ctx, host)):
         return True
-    sfq = svc.fqdn() if svc is not None else None
+    sfq = service_host(ctx, svc) if svc is not None else None
     for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
         for h in vs.spec.hosts:
-            r = resolve_short_name(h, _vs_ns(vs))
+            r = config_host(ctx, h, _vs_ns(vs))
             if h == "*":
                 # '*' names no host in particular, but a '*' VirtualService meant for a gateway
                 # does serve this request: then the binding, not the Host header, is wrong.
@@ -75,19 +76,15 @@ def authority_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     rc_name = _route_config_name(dump, es[0], pod.is_gateway)
     rc = dump.route_config(rc_name)
     domains = sorted({d for vh in (rc.virtual_hosts if rc else []) if vh.routes for d in vh.domains})
-    hint = ""
-    if _is_ip(host):
-        hint = " (the client addresses an IP instead of a host name)"
     evidence = [ctx.ref(Need.PROXY_LOGS, _lines(es), f"404 NR for authority {es[0].authority}")]
     if rc is not None:
         evidence.append(_route_ref(ctx, rc, f"route {rc_name}: no virtual host domain matches {es[0].authority}"))
     return CheckResult.failed(
-        f"{len(es)} request(s) with :authority {es[0].authority!r}{hint} got 404 NR: route {rc_name or '?'} has no virtual host for it "
-        f"(domains served: {domains or 'none'}) and no VirtualService or Service names that host",
-        evidence=evidence, observed=[f"{len(es)}× 404 NR route_not_found for authority {es[0].authority}"], confidence=0.85,
+        args={"count": len(es), "authority": es[0].authority, "by_ip": _is_ip(host), "route": rc_name or "?", "domains": domains,
+              "served": domains[:3], "host": host},
+        evidence=evidence, observed=[f"{len(es)}× 404 NR route_not_found for authority {es[0].authority}"],
         resources=[f"Pod {ctx.namespace}/{pod.name}"],
-        fix=Fix(summary=f"send a Host header the routes serve ({', '.join(domains[:3]) or 'a configured host'}), or add {host!r} to the VirtualService hosts (and Gateway hosts)",
-                steps=[FixStep(description="test with the served host name",
+        fix=Fix(steps=[FixStep(description="test with the served host name",
                                command=f"curl -sv -H 'Host: {domains[0] if domains else '<host>'}' http://<address>{_path_only(es[0].path)}"),
                        FixStep(description=f"or serve {host} too: add it to spec.hosts of the VirtualService (and the Gateway servers for ingress)")]),
     )
@@ -129,7 +126,6 @@ def match_miss(ctx: CheckContext, _: NoParams) -> CheckResult:
         if vs_obj is not None:
             evidence.append(ctx.ref(Need.VIRTUAL_SERVICES, _vs_excerpt(vs_obj), "the VirtualService behind these routes"))
     header_only = [m for m in matches if m.get("headers")]
-    why = " (some routes also require headers the request did not carry)" if header_only else ""
     default_dest = None
     if vs_obj is not None:
         for h in vs_obj.spec.http:
@@ -145,11 +141,11 @@ def match_miss(ctx: CheckContext, _: NoParams) -> CheckResult:
             f"        {k}: {json.dumps(v) if isinstance(v, dict) else v}\n" for k, v in d.items())
     target = f"VirtualService {vs_ref.split('.')[1]}/{vs_ref.split('.')[0]}" if vs_ref else f"virtual host {vh.name}"
     return CheckResult.failed(
-        f"{len(same)} request(s) to {e0.authority} for {paths} got 404 NR: virtual host {vh.name} (route {rc_name}) matches the host "
-        f"but none of its {len(vh.routes)} route(s) matches the path{why}; {target} has no catch-all rule",
-        evidence=evidence, observed=[f"{len(same)}× 404 NR route_not_found for {e0.authority}{paths[0]}"], confidence=0.9,
+        args={"count": len(same), "authority": e0.authority, "paths": paths, "path": paths[0], "vhost": vh.name, "route": rc_name,
+              "routes": len(vh.routes), "header_routes": bool(header_only),
+              "vs": f"{vs_ref.split('.')[1]}/{vs_ref.split('.')[0]}" if vs_ref else None},
+        evidence=evidence, observed=[f"{len(same)}× 404 NR route_not_found for {e0.authority}{paths[0]}"],
         resources=[target],
-        fix=Fix(summary=f"add a match for {paths[0]} or a default (match-less) last rule to {target}",
-                steps=[FixStep(description="append a catch-all route as the last http rule", yaml_patch=patch,
+        fix=Fix(steps=[FixStep(description="append a catch-all route as the last http rule", yaml_patch=patch,
                                command=(f"kubectl edit virtualservice {vs_ref.split('.')[0]} -n {vs_ref.split('.')[1]}" if vs_ref else None))]),
     )

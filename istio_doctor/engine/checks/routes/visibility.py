@@ -23,12 +23,19 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import (
+    config_host,
+    service_entry_visible,
+    service_export_default,
+    service_host,
+    service_visible,
+)
 from istio_doctor.engine.mesh import all_destination_rules_for, destination_rule_for, root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.engine.mesh.hosts import host_matches, resolve_short_name
-from istio_doctor.engine.mesh.visibility import exported_to
+from istio_doctor.engine.mesh.hosts import host_matches
+from istio_doctor.engine.mesh.visibility import SERVICE_EXPORT_ANNOTATION, exported_to
 
 # --------------------------------------------------------------------------------------
 # VirtualService conflicts, visibility (exportTo, Sidecar)
@@ -46,7 +53,7 @@ def vs_host_conflict(ctx: CheckContext, _: NoParams) -> CheckResult:
         if not vs.applies_to_mesh:
             continue
         for h in vs.spec.hosts:
-            r = resolve_short_name(h, _vs_ns(vs))
+            r = config_host(ctx, h, _vs_ns(vs))
             if r in hosts or (_vs_ns(vs) == ctx.namespace and "*" not in r):
                 by_host.setdefault(r, []).append(vs)
     conflicts = {h: v for h, v in by_host.items() if len({(_vs_ns(x), x.metadata.name) for x in v}) > 1}
@@ -72,13 +79,12 @@ def vs_host_conflict(ctx: CheckContext, _: NoParams) -> CheckResult:
     nr = [e for e in _entries(_log(ctx)) if _is_nr(e)]
     evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0109"]))
     return CheckResult.failed(
-        f"{len(vss)} VirtualServices define host {host} for the mesh ({', '.join(f'{_vs_ns(v)}/{v.metadata.name}' for v in vss)}); "
-        f"sidecars apply only {_vs_ns(winner)}/{winner.metadata.name}, so the rules of "
-        f"{', '.join(f'{_vs_ns(v)}/{v.metadata.name}' for v in losers)} are ignored",
+        args={"count": len(vss), "host": host, "vss": [f"{_vs_ns(v)}/{v.metadata.name}" for v in vss],
+              "winner": f"{_vs_ns(winner)}/{winner.metadata.name}", "losers": [f"{_vs_ns(v)}/{v.metadata.name}" for v in losers]},
+        corroboration="logs" if nr else None,
         evidence=evidence, observed=[f"{len(nr)}× 404 NR route_not_found"] if nr else [],
-        confidence=0.85 if nr else 0.75, resources=[f"VirtualService {_vs_ns(v)}/{v.metadata.name}" for v in vss],
-        fix=Fix(summary=f"merge the http rules into one VirtualService for {host} (or use delegate VirtualServices)",
-                steps=[FixStep(description=f"move the rules of {losers[0].metadata.name} into {winner.metadata.name}",
+        resources=[f"VirtualService {_vs_ns(v)}/{v.metadata.name}" for v in vss],
+        fix=Fix(steps=[FixStep(description=f"move the rules of {losers[0].metadata.name} into {winner.metadata.name}",
                                command=f"kubectl edit virtualservice {winner.metadata.name} -n {_vs_ns(winner)}"),
                        FixStep(description="delete the duplicate", command=f"kubectl delete virtualservice {losers[0].metadata.name} -n {_vs_ns(losers[0])}")],
                 ordered=True),
@@ -94,7 +100,7 @@ def _failing_targets(ctx: CheckContext) -> dict[str, tuple[Any, list[Any]]]:
         svc = _service_for_authority(ctx, _authority_host(e.authority), ctx.namespace)
         if svc is None:
             continue
-        out.setdefault(svc.fqdn(), (svc, []))[1].append(e)
+        out.setdefault(service_host(ctx, svc), (svc, []))[1].append(e)
     return out
 
 
@@ -112,29 +118,34 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
     dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
     cns = ctx.namespace
     for host, (svc, es) in targets.items():
-        ann = svc.annotations.get("networking.istio.io/exportTo")
-        exp = [x.strip() for x in ann.split(",")] if ann else []
+        ann = svc.annotations.get(SERVICE_EXPORT_ANNOTATION)
         hidden_obj = None
-        if exp and not exported_to(exp, svc.metadata.namespace, cns):
-            hidden_obj = (f"Service {svc.metadata.namespace}/{svc.metadata.name}", f"annotation networking.istio.io/exportTo: {ann}",
+        if not service_visible(ctx, svc, cns):
+            # the annotation, or (none set) MeshConfig defaultServiceExportTo
+            default = service_export_default(ctx) if not ann else []
+            hidden_obj = ("default" if default else "service",
+                          {"kind": "Service", "resource": f"{svc.metadata.namespace}/{svc.metadata.name}", "export_to": ann, "default": default},
                           {"metadata": {"name": svc.metadata.name, "namespace": svc.metadata.namespace,
-                                        "annotations": {"networking.istio.io/exportTo": ann}}}, Need.SERVICES,
-                          f"kubectl annotate service {svc.metadata.name} -n {svc.metadata.namespace} --overwrite networking.istio.io/exportTo='{ann},{cns}'")
+                                        "annotations": {SERVICE_EXPORT_ANNOTATION: ann} if ann else {}},
+                           **({"meshConfig": {"defaultServiceExportTo": default}} if default else {})}, Need.SERVICES,
+                          f"kubectl annotate service {svc.metadata.name} -n {svc.metadata.namespace} --overwrite "
+                          f"{SERVICE_EXPORT_ANNOTATION}='{(ann.replace(' ', '') if ann else '.')},{cns}'")
         if hidden_obj is None:
             for vs in ctx.resources(Need.VIRTUAL_SERVICES):
-                if not vs.applies_to_mesh or not exported_to(vs.spec.export_to, _vs_ns(vs), cns) or not _vs_matches_host(vs, host, host):
+                if not vs.applies_to_mesh or not exported_to(vs.spec.export_to, _vs_ns(vs), cns) or not _vs_matches_host(ctx, vs, host, host):
                     continue
                 for d in vs.destinations:
                     if not d.subset:
                         continue
-                    h = resolve_short_name(d.host, _vs_ns(vs))
+                    h = config_host(ctx, d.host, _vs_ns(vs))
                     applied = destination_rule_for(ctx, h, cns, pod.labels)
                     if applied is not None and applied.rule.subset(d.subset) is not None:
                         continue
                     for dr in all_destination_rules_for(ctx, h):
                         if dr.subset(d.subset) is not None and dr.spec.export_to and not exported_to(dr.spec.export_to, dr.metadata.namespace, cns):
-                            hidden_obj = (f"DestinationRule {dr.metadata.namespace}/{dr.metadata.name}",
-                                          f"exportTo {dr.spec.export_to} (defines subset {d.subset} routed to by VirtualService {_vs_ns(vs)}/{vs.metadata.name})",
+                            hidden_obj = ("destination_rule",
+                                          {"kind": "DestinationRule", "resource": f"{dr.metadata.namespace}/{dr.metadata.name}",
+                                           "export_to": dr.spec.export_to, "subset": d.subset, "vs": f"{_vs_ns(vs)}/{vs.metadata.name}"},
                                           _obj_excerpt(dr, "DestinationRule"), Need.DESTINATION_RULES,
                                           f"kubectl patch destinationrule {dr.metadata.name} -n {dr.metadata.namespace} --type merge -p "
                                           f"'{json.dumps({'spec': {'exportTo': list(dict.fromkeys(dr.spec.export_to + [cns]))}})}'")
@@ -145,14 +156,18 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
                     break
         if hidden_obj is None:
             for se in _service_entries_for(ctx, host):
-                if se.spec.export_to and not exported_to(se.spec.export_to, se.metadata.namespace or "", cns):
-                    hidden_obj = (f"ServiceEntry {se.metadata.namespace}/{se.metadata.name}", f"exportTo {se.spec.export_to}",
+                if not service_entry_visible(ctx, se, cns):
+                    default = service_export_default(ctx) if not se.spec.export_to else []
+                    hidden_obj = ("default" if default else "service_entry",
+                                  {"kind": "ServiceEntry", "resource": f"{se.metadata.namespace}/{se.metadata.name}",
+                                   "export_to": se.spec.export_to, "default": default},
                                   _obj_excerpt(se, "ServiceEntry"), Need.SERVICE_ENTRIES,
                                   f"kubectl edit serviceentry {se.metadata.name} -n {se.metadata.namespace}")
                     break
         if hidden_obj is None:
             continue
-        what, how, excerpt, need, cmd = hidden_obj
+        variant, hidden, excerpt, need, cmd = hidden_obj
+        what = f"{hidden['kind']} {hidden['resource']}"
         evidence = [ctx.ref(Need.PROXY_LOGS, _lines(es), f"failing requests to {host}"),
                     ctx.ref(need, excerpt, f"{what} is not exported to {cns}")]
         if dump is not None:
@@ -161,11 +176,12 @@ def exportto_hidden(ctx: CheckContext, _: NoParams) -> CheckResult:
                                     + (", ".join(c.name for c in have) if have else "(no clusters)"), "what the client's proxy knows"))
         e0 = es[0]
         return CheckResult.failed(
-            f"{what} has {how}, which excludes the client namespace {cns}; pod {pod.name} cannot use it and its requests to {host} fail "
-            f"({e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''})".rstrip(),
+            message=variant,
+            args={**hidden, "client_namespace": cns, "pod": pod.name, "host": host,
+                  "failure": f"{e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''}".rstrip()},
             evidence=evidence, observed=[f"{len(es)}× {e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''} to {host}".strip()],
-            confidence=0.9, resources=[what],
-            fix=Fix(summary=f"export {what} to namespace {cns} (or to '*')", steps=[FixStep(description="widen exportTo", command=cmd)]),
+            resources=[what],
+            fix=Fix(steps=[FixStep(description="widen exportTo", command=cmd)]),
         )
     return CheckResult.passed(f"Services, ServiceEntries and DestinationRules for {sorted(targets)} are exported to {cns}")
 
@@ -213,7 +229,7 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
     ctx.services()  # required: hosts are resolved through it
     targets = _failing_targets(ctx)
     if not targets:
-        called = sorted({s.fqdn() for e in log.entries if e.authority and e.direction == "outbound"
+        called = sorted({service_host(ctx, s) for e in log.entries if e.authority and e.direction == "outbound"
                          for s in [_service_for_authority(ctx, _authority_host(e.authority), ctx.namespace)] if s is not None})
         if called:
             return CheckResult.passed(f"no routed request of the pod failed; it reaches {called} within Sidecar "
@@ -223,9 +239,9 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
     for host, (svc, es) in targets.items():
         checks.append((host, svc.metadata.namespace, svc, es))
         for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES):
-            if vs.applies_to_mesh and _vs_matches_host(vs, host, host):
+            if vs.applies_to_mesh and _vs_matches_host(ctx, vs, host, host):
                 for d in vs.destinations:
-                    r = resolve_short_name(d.host, _vs_ns(vs))
+                    r = config_host(ctx, d.host, _vs_ns(vs))
                     dsvc = _service_by_fqdn(ctx, r)
                     if dsvc is not None and r != host:
                         checks.append((r, dsvc.metadata.namespace, dsvc, es))
@@ -234,6 +250,8 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
     for host, svc_ns, svc, es in checks:
         if _sidecar_imports(egress_hosts, ctx.namespace, svc_ns, host):
             continue
+        if not service_visible(ctx, svc, ctx.namespace):
+            continue  # not exported to this namespace at all: importing it would not help (ROUTE-EXPORTTO-HIDDEN)
         dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
         if dump is not None and dump.clusters_for(host):
             continue  # Envoy does have it: the Sidecar is not what hides it
@@ -246,13 +264,13 @@ def sidecar_scope(ctx: CheckContext, _: NoParams) -> CheckResult:
         new_hosts = list(dict.fromkeys([*(sc.spec.egress[0].hosts), f"{svc_ns}/{host}"]))
         patch = {"spec": {"egress": [{**_dump(sc.spec.egress[0]), "hosts": new_hosts}] + [_dump(x) for x in sc.spec.egress[1:]]}}
         return CheckResult.failed(
-            f"Sidecar {sc.metadata.namespace}/{sc.metadata.name} limits pod {pod.name}'s egress to {egress_hosts}, which does not include "
-            f"{svc_ns}/{host}; the proxy has no route or cluster for it and requests fail "
-            f"({e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''}, upstream {e0.upstream_cluster or '-'})",
+            args={"sidecar": f"{sc.metadata.namespace}/{sc.metadata.name}", "pod": pod.name, "egress_hosts": egress_hosts,
+                  "namespace": svc_ns, "host": host,
+                  "failure": f"{e0.response_code} {','.join(e0.response_flags) or '-'} {e0.response_code_details or ''}",
+                  "upstream": e0.upstream_cluster or "-"},
             evidence=evidence, observed=[f"{len(es)}× {e0.response_code} {','.join(e0.response_flags) or '-'} to {host} via {e0.upstream_cluster or '-'}"],
-            confidence=0.92, resources=[f"Sidecar {sc.metadata.namespace}/{sc.metadata.name}"],
-            fix=Fix(summary=f"add {svc_ns}/{host} (or {svc_ns}/*) to the Sidecar's egress hosts",
-                    steps=[FixStep(description="import the host",
+            resources=[f"Sidecar {sc.metadata.namespace}/{sc.metadata.name}"],
+            fix=Fix(steps=[FixStep(description="import the host",
                                    command=f"kubectl patch sidecar {sc.metadata.name} -n {sc.metadata.namespace} --type merge -p '{json.dumps(patch)}'",
                                    yaml_patch=json.dumps(patch, indent=2))]),
         )

@@ -24,11 +24,11 @@ from istio_doctor.engine.checks.routes._resources import (
     _vs_ns,
 )
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import client_host, config_host
 from istio_doctor.engine.mesh import root_namespace
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import MissingEvidence, Need
-from istio_doctor.engine.mesh.hosts import dns_fqdn, resolve_short_name
 from istio_doctor.engine.mesh.visibility import exported_to
 
 # --------------------------------------------------------------------------------------
@@ -51,29 +51,30 @@ def xds_stale(ctx: CheckContext, _: NoParams) -> CheckResult:
     mine = [r for r in rows if r.pod == pod.name and (r.namespace in (None, pod.metadata.namespace))]
     nacks = _nacks(ctx)
     evidence = []
-    problems = []
+    stale: list[str] = []  # "RDS STALE": what proxy-status reports not synced
+    absent = False  # not connected: missing from proxy-status
     if mine:
         bad = mine[0].not_synced
         if bad:
-            problems.append(f"proxy-status reports {', '.join(f'{k.upper()} {v}' for k, v in bad.items())}")
+            stale = [f"{k.upper()} {v}" for k, v in bad.items()]
             hdr = "NAME\tCDS\tLDS\tEDS\tRDS\tISTIOD"
             r = mine[0]
             evidence.append(ctx.ref(Need.PROXY_STATUS, f"{hdr}\n{r.name}\t{r.cds or '-'}\t{r.lds or '-'}\t{r.eds or '-'}\t{r.rds or '-'}\t{r.istiod or '-'}",
                                     "xDS sync state"))
     elif rows:
-        problems.append(f"{pod.name}.{pod.metadata.namespace} is absent from proxy-status (not connected to istiod)")
+        absent = True
         evidence.append(ctx.ref(Need.PROXY_STATUS, "\n".join(r.name for r in rows[:8]), "proxies connected to istiod (the pod is not among them)"))
     if nacks:
-        problems.append(f"the proxy rejected (NACKed) {len(nacks)} config update(s)")
         evidence.append(ctx.ref(Need.PROXY_LOGS, "\n".join(n.raw for n in nacks[:3]), "xDS NACK"))
-    if not problems:
+    if not (stale or absent or nacks):
         return CheckResult.passed(f"{pod.name} is connected and every xDS type is SYNCED")
     return CheckResult.failed(
-        f"pod {pod.name}'s proxy config is not what istiod computed: {'; '.join(problems)}; new routes and clusters do not reach it",
-        evidence=evidence, observed=[f"{len(nacks)}× xDS NACK"] if nacks else [], confidence=0.9 if nacks or (mine and mine[0].not_synced) else 0.7,
+        args={"pod": pod.name, "namespace": pod.metadata.namespace, "stale": stale, "absent": absent, "nacks": len(nacks) or None},
+        # proxy-status or the proxy itself says what is out of sync; absence alone may be a short reconnect
+        corroboration="stale_or_nack" if nacks or stale else None,
+        evidence=evidence, observed=[f"{len(nacks)}× xDS NACK"] if nacks else [],
         resources=[f"Pod {pod.metadata.namespace}/{pod.name}"],
-        fix=Fix(summary="fix the rejected configuration (often an EnvoyFilter) or istiod connectivity, then check proxy-status again",
-                steps=[FixStep(description="see what differs between istiod and the proxy", command=f"istioctl proxy-status {pod.name}.{pod.metadata.namespace}"),
+        fix=Fix(steps=[FixStep(description="see what differs between istiod and the proxy", command=f"istioctl proxy-status {pod.name}.{pod.metadata.namespace}"),
                        FixStep(description="read the rejection", command=f"kubectl logs {pod.name} -n {pod.metadata.namespace} -c istio-proxy | grep -i rejected"),
                        FixStep(description="if not connected, restart the proxy", command=f"kubectl delete pod {pod.name} -n {pod.metadata.namespace}")]),
     )
@@ -110,12 +111,13 @@ def envoyfilter(ctx: CheckContext, _: NoParams) -> CheckResult:
         evidence = [ctx.ref(Need.PROXY_LOGS, "\n".join(n.raw for n in nacks[:3]), "the proxy rejects the listener/route config"),
                     ctx.ref(Need.ENVOY_FILTERS, _obj_excerpt(ef, "EnvoyFilter"), "EnvoyFilter applying to this workload")]
         return CheckResult.failed(
-            f"EnvoyFilter {ef.metadata.namespace}/{ef.metadata.name} patches pod {pod.name}'s proxy and the proxy rejects the result "
-            f"({len(nacks)} NACK(s)" + (", naming a filter the EnvoyFilter adds" if culprit else "") + "); the proxy keeps stale listeners/routes",
-            evidence=evidence, observed=[f"{len(nacks)}× xDS NACK naming listener/route config"], confidence=0.92 if culprit else 0.8,
+            message="nack",
+            args={"envoyfilter": f"{ef.metadata.namespace}/{ef.metadata.name}", "name": ef.metadata.name, "pod": pod.name,
+                  "nacks": len(nacks), "names_filter": culprit is not None},
+            corroboration="nack_names_filter" if culprit else "nack",
+            evidence=evidence, observed=[f"{len(nacks)}× xDS NACK naming listener/route config"],
             resources=[f"EnvoyFilter {ef.metadata.namespace}/{ef.metadata.name}"],
-            fix=Fix(summary=f"fix or remove EnvoyFilter {ef.metadata.name} (typo'd filter name, wrong typed_config, or a patch valid only for another Envoy version)",
-                    steps=[FixStep(description="remove it to confirm", command=f"kubectl delete envoyfilter {ef.metadata.name} -n {ef.metadata.namespace}"),
+            fix=Fix(steps=[FixStep(description="remove it to confirm", command=f"kubectl delete envoyfilter {ef.metadata.name} -n {ef.metadata.namespace}"),
                            FixStep(description="check the proxy ACKs again", command=f"istioctl proxy-status {pod.name}.{pod.metadata.namespace}")],
                     ordered=True),
         )
@@ -125,12 +127,12 @@ def envoyfilter(ctx: CheckContext, _: NoParams) -> CheckResult:
     if errs:
         ef = next(e for e in efs if e.metadata.name == errs[0].origin_name)
         return CheckResult.failed(
-            f"EnvoyFilter {ef.metadata.namespace}/{ef.metadata.name} applies to pod {pod.name} but uses an operation Istio ignores "
-            f"({errs[0].code}: {errs[0].message}); the intended patch is silently not applied",
+            message="analyze",
+            args={"envoyfilter": f"{ef.metadata.namespace}/{ef.metadata.name}", "name": ef.metadata.name, "pod": pod.name,
+                  "code": errs[0].code, "analyzer_message": errs[0].message},
             evidence=_analyze_ref(ctx, errs) + [ctx.ref(Need.ENVOY_FILTERS, _obj_excerpt(ef, "EnvoyFilter"), "the EnvoyFilter")],
-            confidence=0.6, resources=[f"EnvoyFilter {ef.metadata.namespace}/{ef.metadata.name}"],
-            fix=Fix(summary="use an operation valid for the applyTo (MERGE for ROUTE_CONFIGURATION/HTTP_ROUTE; INSERT_* with priority for filters)",
-                    steps=[FixStep(description="edit the patch", command=f"kubectl edit envoyfilter {ef.metadata.name} -n {ef.metadata.namespace}")]),
+            resources=[f"EnvoyFilter {ef.metadata.namespace}/{ef.metadata.name}"],
+            fix=Fix(steps=[FixStep(description="edit the patch", command=f"kubectl edit envoyfilter {ef.metadata.name} -n {ef.metadata.namespace}")]),
         )
     return CheckResult.passed(f"{len(efs)} EnvoyFilter(s) apply to the pod and the proxy accepted its configuration")
 
@@ -179,13 +181,12 @@ def se_tcp_no_address(ctx: CheckContext, _: NoParams) -> CheckResult:
             evidence.insert(0, ctx.ref(Need.PROXY_LOGS, _lines(hits), f"TCP connections on port {port}"))
         evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0134"]))
         return CheckResult.failed(
-            f"ServiceEntr{'ies' if shared else 'y'} {', '.join(f'{s.metadata.namespace}/{s.metadata.name}' for s in group)} declare TCP port {port} "
-            f"without addresses; the sidecar can only build one 0.0.0.0:{port} listener, so TCP traffic on that port goes to "
-            f"{se.spec.hosts[0]} whatever host the client meant",
+            message="shared" if shared else None,
+            args={"service_entries": [f"{s.metadata.namespace}/{s.metadata.name}" for s in group], "port": port, "host": se.spec.hosts[0]},
+            corroboration="logs" if hits else None,
             evidence=evidence, observed=[f"{len(hits)}× failing TCP connection on port {port}"] if hits else [],
-            confidence=0.85 if hits else 0.65, resources=[f"ServiceEntry {s.metadata.namespace}/{s.metadata.name}" for s in group],
-            fix=Fix(summary="give each TCP ServiceEntry its addresses (IP/CIDR), or enable DNS auto-allocation (ISTIO_META_DNS_CAPTURE + ISTIO_META_DNS_AUTO_ALLOCATE)",
-                    steps=[FixStep(description="add spec.addresses", command=f"kubectl edit serviceentry {se.metadata.name} -n {se.metadata.namespace}",
+            resources=[f"ServiceEntry {s.metadata.namespace}/{s.metadata.name}" for s in group],
+            fix=Fix(steps=[FixStep(description="add spec.addresses", command=f"kubectl edit serviceentry {se.metadata.name} -n {se.metadata.namespace}",
                                    yaml_patch="spec:\n  addresses:\n  - <ip-or-cidr>"),
                            FixStep(description="or enable auto-allocation mesh-wide", yaml_patch=
                                    "meshConfig:\n  defaultConfig:\n    proxyMetadata:\n      ISTIO_META_DNS_CAPTURE: \"true\"\n      ISTIO_META_DNS_AUTO_ALLOCATE: \"true\"")]),
@@ -199,38 +200,39 @@ def dr_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule's host matches no Service or ServiceEntry, so the rule is silently unused."""
     pod = ctx.pod()
     hosts = _relevant_hosts(ctx, pod)
-    subset_hosts = {resolve_short_name(d.host, _vs_ns(vs)) for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES) for d in vs.destinations if d.subset}
+    subset_hosts = {config_host(ctx, d.host, _vs_ns(vs)) for vs in ctx.ev.get_or([], Need.VIRTUAL_SERVICES) for d in vs.destinations if d.subset}
     cands = []
     for dr in ctx.resources(Need.DESTINATION_RULES):
         if not dr.spec.host or "*" in dr.spec.host:
             continue
         ns = dr.metadata.namespace or "default"
-        meant = dns_fqdn(dr.spec.host, ns)
+        meant = client_host(ctx, dr.spec.host, ns)
         if ns == ctx.namespace or meant in hosts or meant in subset_hosts:
             cands.append(dr)
     if not cands:
         return CheckResult.not_applicable("no DestinationRule concerns the examined pod's traffic")
     for dr in cands:
         ns = dr.metadata.namespace or "default"
-        actual = resolve_short_name(dr.spec.host, ns)
+        actual = config_host(ctx, dr.spec.host, ns)
         if _in_registry(ctx, actual):
             continue
-        meant = dns_fqdn(dr.spec.host, ns)
+        meant = client_host(ctx, dr.spec.host, ns)
         names = [s.metadata.name for s in ctx.services(ns)]
         close = difflib.get_close_matches(dr.spec.host.split(".")[0], names, n=1)
         if meant != actual and _in_registry(ctx, meant):
-            suggestion, why = meant, f"Istio reads {dr.spec.host!r} literally (only dotless names are expanded), so it is not {meant}"
+            suggestion, variant = meant, "literal"  # a dotted short name is not expanded
         elif close:
-            suggestion, why = dns_fqdn(close[0], ns), f"no Service or ServiceEntry is named {actual} (did you mean {close[0]}?)"
+            suggestion, variant = client_host(ctx, close[0], ns), "close"
         else:
-            suggestion, why = "", f"no Service or ServiceEntry is named {actual}"
+            suggestion, variant = "", None
         evidence = [ctx.ref(Need.DESTINATION_RULES, _obj_excerpt(dr, "DestinationRule"), "the DestinationRule host")]
         evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0174"], kind="DestinationRule", name=dr.metadata.name))
         return CheckResult.failed(
-            f"DestinationRule {ns}/{dr.metadata.name} has host {dr.spec.host!r}: {why}; its subsets and traffic policy apply to nothing",
-            evidence=evidence, confidence=0.8, resources=[f"DestinationRule {ns}/{dr.metadata.name}"],
-            fix=Fix(summary=f"set spec.host to {suggestion or 'an existing service host'}",
-                    steps=[FixStep(description="correct the host",
+            message=variant,
+            args={"dr": f"{ns}/{dr.metadata.name}", "host": dr.spec.host, "actual": actual, "meant": meant,
+                  "close": close[0] if close else None, "suggestion": suggestion or None},
+            evidence=evidence, resources=[f"DestinationRule {ns}/{dr.metadata.name}"],
+            fix=Fix(steps=[FixStep(description="correct the host",
                                    command=(f"kubectl patch destinationrule {dr.metadata.name} -n {ns} --type merge -p "
                                             f"'{json.dumps({'spec': {'host': suggestion}})}'" if suggestion else f"kubectl edit destinationrule {dr.metadata.name} -n {ns}"))]),
         )

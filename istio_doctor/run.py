@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from istio_doctor.engine.ambient_plan import ambient_playbooks
 from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.plan import DiagnosisPlan, Examined, evaluate, missing_target, plan_needs, select_playbooks
 from istio_doctor.engine.playbook import load_playbooks
@@ -39,6 +40,8 @@ __all__ = [
     "DiagnosisResult",
     "ProgressEvent",
     "load_demo_recording_path",
+    "demo_names",
+    "DEFAULT_DEMO",
     "make_runner",
     "run_diagnosis",
 ]
@@ -66,9 +69,20 @@ def recordings_dir() -> Path:
     return _data_dir("recordings")
 
 
-def load_demo_recording_path() -> Path:
-    """The bundled demo incident (shipped in the wheel)."""
-    return recordings_dir() / "demo" / "bookinfo-reviews-503.yaml"
+#: the demo `istio-doctor demo` runs without a name
+DEFAULT_DEMO = "bookinfo-reviews-503"
+
+
+def demo_names() -> list[str]:
+    """The bundled demo incidents: every recording in recordings/demo (the default first)."""
+    d = recordings_dir() / "demo"
+    names = sorted(p.name.removesuffix(".yaml") for p in d.glob("*.yaml") if not p.name.endswith(".expect.yaml")) if d.is_dir() else []
+    return sorted(names, key=lambda n: n != DEFAULT_DEMO)
+
+
+def load_demo_recording_path(name: str | None = None) -> Path:
+    """A bundled demo incident (shipped in the wheel); the default one without a name."""
+    return recordings_dir() / "demo" / f"{name or DEFAULT_DEMO}.yaml"
 
 
 def make_runner(
@@ -129,9 +143,13 @@ async def run_diagnosis(
     catalogue = load_catalogue()
     playbooks = load_playbooks(playbook_dirs or [], known_checks=set(registry.checks))
     chosen = select_playbooks(playbooks, symptom)
-    needs, peer_needs = plan_needs(chosen, registry)
+    # Ambient-only playbooks gather their evidence in a pass of their own, for ambient pods only.
+    ambient_pbs = ambient_playbooks(chosen)
+    needs, peer_needs = plan_needs([pb for pb in chosen if pb not in ambient_pbs], registry)
+    ambient_needs, ambient_peer_needs = plan_needs(ambient_pbs, registry) if ambient_pbs else (set(), set())
     g = Gatherer(runner, conn, since=since, timeout_s=timeout_s, on_progress=on_progress)
-    plan = DiagnosisPlan(target, needs, peer_needs, playbooks=playbooks, symptom=symptom, registry=registry)
+    plan = DiagnosisPlan(target, needs, peer_needs, playbooks=playbooks, symptom=symptom, registry=registry,
+                         ambient_needs=ambient_needs, ambient_peer_needs=ambient_peer_needs)
     interrupted = False
     pf: Preflight | None = None
 

@@ -80,7 +80,7 @@ t istio-doctor --no-color dia
         "markdown",
         "recording playbook report trace",
         "list show validate",
-        "injection lifecycle mtls p503 routes trace triage",  # playbook ids after `playbooks show`
+        "authz capture egress injection lifecycle mtls p503 probes routes trace triage waypoint ztunnel",  # playbook ids after `playbooks show`
         "routes",
         "",
         "diagnose",  # a global flag before the command does not hide it

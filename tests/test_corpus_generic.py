@@ -39,6 +39,7 @@ from istio_doctor.evidence.errors import ParseError
 from istio_doctor.evidence.meshconfig import control_plane_configs, parse_injector_config, parse_mesh_config
 from istio_doctor.evidence.proxystatus import parse_proxy_status, parse_proxy_status_diff
 from istio_doctor.evidence.recording import RecordingError
+from tests import corpus_ambient
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 FILES = sorted(p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*") if p.is_file())
@@ -212,6 +213,13 @@ ROUTES: list[tuple[str, str]] = [
     ("istio/docs/istio.io/injection/kubectl_get_configmap_injector_policy.txt", "injector_config"),
     ("istio/docs/istio.io/injection/*", "event_text"),
 ]
+
+
+# ambient files (ztunnel, waypoints, istio-cni): routes and handlers live in tests/corpus_ambient.py
+NOT_APPLICABLE.update(corpus_ambient.NOT_APPLICABLE)
+EXPECT_PARSE_ERROR.update(corpus_ambient.EXPECT_PARSE_ERROR)
+ERROR_SAYS.update(corpus_ambient.ERROR_SAYS)
+ROUTES[:0] = corpus_ambient.ROUTES
 
 
 def route(rel: str) -> str | None:
@@ -502,6 +510,7 @@ HANDLERS: dict[str, Callable[[str, str], None]] = {
     "init_log": h_init_log,
     "event_text": h_event_text,
     "replicaset_status": h_replicaset_status,
+    **corpus_ambient.HANDLERS,
 }
 
 # --------------------------------------------------------------------------------------

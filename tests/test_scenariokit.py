@@ -108,6 +108,8 @@ def test_every_need_is_answerable(version: str) -> None:
     meshed = pod_of(w, "productpage-v1")
     bare = pod_of(w, "sleep", "legacy")
     for need in Need:
+        if need.node_agent or need is Need.SECURITY_GROUP_POLICIES:
+            continue  # ambient kinds: answered by an ambient (EKS) world, tests/test_scenariokit_ambient.py
         for pod in (meshed, bare):
             if need.requires and need is not Need.INIT_LOGS:
                 # kinds whose argv depends on other evidence: a healthy bookinfo pod has no restarted

@@ -29,10 +29,12 @@ from istio_doctor.evidence.target import Connection  # noqa: E402
 
 DOC = ROOT / "docs" / "checks.md"
 REFERENCE = ROOT / "docs" / "catalogue-reference.yaml"
+AMBIENT_REFERENCE = ROOT / "docs" / "catalogue-reference-ambient.yaml"
 NOT_IMPLEMENTED = ROOT / "docs" / "checks-not-implemented.yaml"
 SECTIONS = [("injection", "INJ", "Sidecar not injecting"), ("p503", "P503", "503 after sidecar injection"),
             ("mtls", "MTLS", "mTLS upstream connect error"), ("routes", "ROUTE", "Missing routes (NR / 404 / NC)"),
-            ("triage", "GEN", "General triage")]
+            ("triage", "GEN", "General triage"),
+            ("ambient", "AMB", "Ambient mode: ztunnel, waypoints, istio-cni (playbooks capture, ztunnel, waypoint, authz, probes, egress)")]
 
 
 def scenario_coverage() -> dict[str, Counter[str]]:
@@ -68,7 +70,7 @@ def render() -> str:
     reg = load_builtin_checks()
     cat = load_catalogue()
     pbs = load_playbooks(known_checks=set(reg.checks))
-    ref = yaml.safe_load(REFERENCE.read_text())
+    ref = {**yaml.safe_load(REFERENCE.read_text()), **yaml.safe_load(AMBIENT_REFERENCE.read_text())}
     missing = yaml.safe_load(NOT_IMPLEMENTED.read_text()) if NOT_IMPLEMENTED.exists() else {}
     cov = scenario_coverage()
     uses: dict[str, list[str]] = {}
@@ -164,7 +166,8 @@ def render() -> str:
     for need in Need:
         call = build_call(need, Connection(), namespace="ns-placeholder", name="pod-placeholder", fallback_namespace="ns-placeholder")
         cmds = [shlex.join(a).replace("ns-placeholder", "NS").replace("pod-placeholder", "POD") for a in (call.argv, *call.fallbacks)]
-        w(f"| `{need.value}` | " + "<br>".join(f"`{c}`" for c in cmds) + " |")
+        where = f" (POD: the {need.node_agent} pod on the examined pod's node)" if need.node_agent else ""
+        w(f"| `{need.value}` | " + "<br>".join(f"`{c}`" for c in cmds) + where + " |")
     w("")
     w("## Commands run inside the istio-proxy container\n")
     w("`kubectl exec` is allowed only into the `istio-proxy` container and only with these read-only commands "

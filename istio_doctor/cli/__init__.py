@@ -66,6 +66,7 @@ examples:
   istio-doctor diagnose deploy/reviews-v2 -n bookinfo --symptom 503 -o markdown
   istio-doctor diagnose ns/bookinfo -o json | jq .findings
   istio-doctor demo                      # a recorded incident, no cluster needed
+  istio-doctor demo --list               # every bundled incident (sidecar and ambient)
   istio-doctor                           # the interactive TUI
   kubectl istio-doctor diagnose productpage-v1-6b746f74dc-9stvs.bookinfo
 
@@ -83,7 +84,7 @@ def _first_command(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str] = (), *, with_proxy_config: bool | None = None) -> Parser:
     """The whole command line. ``proxy-config`` is loaded only when it is the command asked
     for (or ``with_proxy_config``), so other commands and ``--help`` never pay for its imports."""
-    from istio_doctor.cli import completion, diagnose_cmd, playbooks, schema, trace
+    from istio_doctor.cli import completion, diagnose_cmd, playbooks, schema, trace, ztunnel
 
     global PROG
     PROG = prog_name()
@@ -110,6 +111,7 @@ def build_parser(argv: Sequence[str] = (), *, with_proxy_config: bool | None = N
     if with_proxy_config is None:
         with_proxy_config = _first_command(argv) in PROXY_CONFIG_NAMES
     _add_proxy_config(sub, load=with_proxy_config)
+    ztunnel.add_parser(sub)
     playbooks.add_parser(sub)
     trace.add_parser(sub)
     schema.add_parser(sub)

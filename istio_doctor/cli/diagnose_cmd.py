@@ -134,8 +134,11 @@ def add_demo_parser(sub: Any) -> None:
     p = sub.add_parser(
         "demo",
         help="diagnose the bundled recorded incident (no cluster needed)",
-        description="Replay the bundled demo recording through the whole diagnosis; the report says it is a replay.",
+        description="Replay a bundled demo recording through the whole diagnosis; the report says it is a replay. "
+        "Without NAME: the default incident; --list shows them all.",
     )
+    p.add_argument("name", nargs="?", metavar="NAME", help="which incident (see --list); default: the first listed")
+    p.add_argument("--list", action="store_true", help="list the bundled incidents and exit")
     p.add_argument("--tui", action="store_true", help="open the demo in the interactive TUI")
     _add_output_args(p)
     p.set_defaults(handler=run_demo)
@@ -589,9 +592,14 @@ def _require_recorded(target: Target, runner: Runner, conn: Connection, path: Pa
 def run_demo(args: argparse.Namespace) -> int:
     from istio_doctor.cli import error
     from istio_doctor.evidence.recording import load_recording
-    from istio_doctor.run import load_demo_recording_path
+    from istio_doctor.run import demo_names, load_demo_recording_path
 
-    path = load_demo_recording_path()
+    names = demo_names()
+    if args.list:
+        return _list_demos(names)
+    if args.name is not None and args.name not in names:
+        raise _usage(f"no demo incident named {args.name!r}; choose one of: {', '.join(names)} (istio-doctor demo --list)")
+    path = load_demo_recording_path(args.name)
     if not path.is_file():
         # a broken installation, not a usage error: the user typed nothing wrong
         error(f"the demo recording {path} is missing from this installation")
@@ -610,6 +618,19 @@ def run_demo(args: argparse.Namespace) -> int:
         target, runner, conn, args=args, symptom="auto", playbook_dirs=[], since="1h", recording=path.name
     )
     return _finish(result, args)
+
+
+def _list_demos(names: list[str]) -> int:
+    """NAME and description of each bundled incident, the default marked."""
+    from istio_doctor.evidence.recording import load_recording
+    from istio_doctor.run import load_demo_recording_path
+
+    width = max((len(n) for n in names), default=0)
+    for i, name in enumerate(names):
+        desc = load_recording(load_demo_recording_path(name)).metadata.description or ""
+        mark = " (default)" if i == 0 else ""
+        print(f"{name:<{width}}  {desc}{mark}")
+    return 0
 
 
 def _open_tui(**options: Any) -> int:

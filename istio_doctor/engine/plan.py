@@ -19,6 +19,8 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from istio_doctor.engine import ambient_plan
+from istio_doctor.engine.ambient_plan import playbooks_for
 from istio_doctor.engine.catalogue import CatalogueEntry
 from istio_doctor.engine.context import CheckContext, RelatedPod
 from istio_doctor.engine.playbook import Playbook
@@ -296,6 +298,8 @@ class Examined:
     flagged_reason: str = ""
     #: playbooks walked for this pod only (auto mode: its timeline showed their signature)
     extra_playbooks: list[Playbook] = field(default_factory=list)
+    #: which playbooks the pod walks (engine.ambient_plan: sidecar, ambient, none, any)
+    dataplane: str = "sidecar"
 
 
 @dataclass(frozen=True)
@@ -324,6 +328,9 @@ class DiagnosisPlan:
     playbooks: dict[str, Playbook] = field(default_factory=dict)
     symptom: str = "auto"
     registry: Registry | None = None
+    #: needs of the ambient-only playbooks: gathered only for pods that walk them
+    ambient_needs: set[Need] = field(default_factory=set)
+    ambient_peer_needs: set[Need] = field(default_factory=set)
 
     def steps(self) -> Generator[Step, Evidence, None]:
         target, ns = self.target, self.target.namespace
@@ -366,11 +373,13 @@ class DiagnosisPlan:
             if self.registry is not None:
                 more, _peer = plan_needs(extra, self.registry)
                 ev = yield Step(keys_for(more, namespace=ns, pods=[pod]), f"pod {pod}: {reason}; walking {', '.join(p.id for p in extra)}")
+        if self.ambient_needs:
+            ev = yield from self._ambient_steps(ev)
         if not self.peer_needs:
             return
-        # The other side of the failing traffic.
+        # The other side of the failing traffic (ambient pods found theirs in ztunnel's log).
         for ex in self.examined:
-            if not ex.pod or not ex.pod_evidence_gathered:
+            if not ex.pod or not ex.pod_evidence_gathered or ex.dataplane == ambient_plan.AMBIENT:
                 continue
             rel, missing_ns = related_pods(ev, ns, ex.pod)
             if missing_ns:
@@ -381,6 +390,45 @@ class DiagnosisPlan:
         peer_keys = [EvidenceKey(need=n, namespace=r.namespace, name=r.name) for ex in self.examined for r in ex.related for n in peer]
         if peer_keys:
             yield Step(peer_keys, f"gathering evidence from {len({(k.namespace, k.name) for k in peer_keys})} related pod(s)")
+
+
+    def _ambient_steps(self, ev: Evidence) -> Generator[Step, Evidence, Evidence]:
+        """Ambient mode: decide each examined pod's data plane; for ambient pods (and pods out of
+        the mesh where the cluster uses ambient) gather the ambient evidence (ztunnel's config and
+        log and istio-cni's log on their node, waypoints, NetworkPolicies...), then the ztunnel logs
+        of the pods on the other side of their failing connections. A sidecar mesh makes no call."""
+        ns = self.target.namespace
+        if self.target.kind is TargetKind.NAMESPACE and ambient_plan.ambient_in_use(ev, ns):
+            # ambient pods have no proxy log: their failures are in the ztunnel log of each node
+            scouts = ambient_plan.log_scouts(ev, ns)
+            if scouts:
+                ev = yield Step([EvidenceKey(need=Need.ZTUNNEL_LOGS, namespace=ns, name=p) for p in scouts],
+                                f"reading the ztunnel logs of {len(scouts)} node(s)")
+            known = {e.pod for e in self.examined}
+            flagged = {p: r for p, r in ambient_plan.ambient_flags(ev, ns).items() if p not in known}
+            extra = [Examined(pod=p, related=[], flagged_reason=r) for p, r in list(flagged.items())[:MAX_FLAGGED_PODS]]
+            if extra:
+                self.examined = [e for e in self.examined if e.pod is not None] + extra
+        for ex in self.examined:
+            ex.dataplane = ambient_plan.dataplane_walk(ev, ns, ex.pod)
+        walking = [ex for ex in self.examined if ex.dataplane != ambient_plan.SIDECAR]
+        if not walking:
+            return ev
+        pods = [ex.pod for ex in walking if ex.pod and ex.pod_evidence_gathered]
+        pod_needs = {n for n in self.ambient_needs if n.scope is Scope.POD}
+        ev = yield Step(keys_for(self.ambient_needs, namespace=ns, scopes=(Scope.CLUSTER, Scope.NAMESPACE))
+                        + keys_for(pod_needs, namespace=ns, pods=pods),
+                        f"ambient mode: gathering ztunnel and istio-cni evidence for {len(pods) or 'the namespace'} pod(s)", ns)
+        peers: list[tuple[str, str]] = []
+        for ex in walking:
+            if ex.pod and ex.dataplane == ambient_plan.AMBIENT:
+                ex.related = ambient_plan.related_pods(ev, ns, ex.pod)
+                peers += [(r.namespace, r.name) for r in ex.related]
+        if peers:
+            kinds = sorted(self.ambient_peer_needs | {Need.POD, Need.ZTUNNEL_LOGS}, key=lambda n: n.value)
+            ev = yield Step([EvidenceKey(need=n, namespace=pns, name=pname) for pns, pname in dict.fromkeys(peers) for n in kinds],
+                            f"gathering the ztunnel logs of {len(set(peers))} related pod(s)")
+        return ev
 
 
 def control_plane_version(ev: Evidence) -> Any | None:
@@ -436,7 +484,8 @@ def evaluate(
             related=ex.related, istio_version=version, pod_evidence_gathered=ex.pod_evidence_gathered,
         )
         signals |= ctx.observed_signals() if ex.pod else set()
-        for pb in [*playbooks, *(p for p in ex.extra_playbooks if p not in playbooks)]:
+        pbs = playbooks_for(playbooks, ex.dataplane)
+        for pb in [*pbs, *(p for p in playbooks_for(ex.extra_playbooks, ex.dataplane) if p not in pbs)]:
             run = walk(pb, ctx, registry, catalogue)
             runs.append(run)
             findings.extend(run.findings)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -63,6 +63,11 @@ class Playbook(BaseModel):
     signals: list[str] = Field(default=[], description="access-log flags/details that make auto mode choose it")
     auto: str = Field(default="always", pattern=r"^(always|signature)$",
                       description="auto mode walks it always, or only for pods whose timeline shows its signature")
+    dataplane: list[Literal["sidecar", "ambient", "none"]] = Field(
+        default=["sidecar", "none"],
+        description="data-plane modes of the pods it is walked for: sidecar (istio-proxy), ambient (enrolled in "
+        "ztunnel, or meant to be) or none (out of the mesh); ambient-only playbooks that list none run for "
+        "out-of-mesh pods only where the cluster uses ambient")
     start: str | None = None
     nodes: list[Node] = Field(min_length=1)
 
@@ -172,7 +177,8 @@ def symptoms_of(playbooks: dict[str, Playbook]) -> list[str]:
     """The symptoms a user may ask for: ``auto`` and every symptom a loaded playbook declares
     (the one definition; the CLI's ``--symptom`` and the TUI's picker read it)."""
     out = [AUTO_SYMPTOM]
-    for pb in playbooks.values():
+    # ambient playbooks share the sidecar symptoms: the sidecar playbooks set the order
+    for pb in sorted(playbooks.values(), key=lambda pb: "sidecar" not in pb.dataplane):
         out += [s for s in pb.symptoms if s not in out]
     return out
 

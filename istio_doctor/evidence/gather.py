@@ -411,9 +411,16 @@ class Gatherer:
         fallback_ns = key.namespace if key.namespace else None
         if need.scope is Scope.CLUSTER and need.namespace_fallback:
             fallback_ns = self._fallback_namespace
+        at_ns, at_name = key.namespace, key.name
+        if need.node_agent:
+            # ambient: asked of the agent (ztunnel, istio-cni) on the pod's node, not of the pod
+            agent = await self._node_agent(key)
+            if isinstance(agent, EvidenceFailure):
+                return self._store(Item(key=key, failure=agent))
+            at_ns, at_name = agent
         inputs = await self._inputs(key) if need.requires else None
         try:
-            call = build_call(need, self.conn, namespace=key.namespace, name=key.name, since=self.since,
+            call = build_call(need, self.conn, namespace=at_ns, name=at_name, since=self.since,
                               tail=self.tail, istioctl_minor=minor, fallback_namespace=fallback_ns, inputs=inputs)
         except NothingToGather as exc:
             return self._store(Item(key=key, failure=EvidenceFailure(kind=FailureKind.NOT_APPLICABLE, reason=str(exc))))
@@ -448,6 +455,33 @@ class Gatherer:
             item = await self.request(sub)
             out[req.value] = item.value if item.ok else None
         return out
+
+    async def _node_agent(self, key: EvidenceKey) -> tuple[str, str] | EvidenceFailure:
+        """(namespace, name) of the ztunnel / istio-cni pod on the node of ``key``'s pod.
+
+        A missing agent is a gap with its reason, never an empty (healthy-looking) answer."""
+        agent = key.need.node_agent
+        pod_item = await self.request(EvidenceKey(need=Need.POD, namespace=key.namespace, name=key.name))
+        if not pod_item.ok:
+            f = pod_item.failure
+            assert f is not None
+            return EvidenceFailure(kind=f.kind, reason=f"the {agent} of pod {key.namespace}/{key.name} is unknown: {f.reason}", argv=f.argv)
+        node = getattr(pod_item.value.spec, "node_name", None)
+        if not node:
+            return EvidenceFailure(kind=FailureKind.NOT_APPLICABLE,
+                                   reason=f"pod {key.namespace}/{key.name} is not scheduled to a node, so no {agent} serves it yet")
+        agents = await self.request(EvidenceKey(need=Need.ZTUNNEL_PODS if agent == "ztunnel" else Need.CNI_PODS))
+        if not agents.ok:
+            f = agents.failure
+            assert f is not None
+            return EvidenceFailure(kind=f.kind, reason=f"the {agent} pods could not be listed: {f.reason}", argv=f.argv)
+        on_node = sorted((p for p in agents.value if p.spec.node_name == node),
+                         key=lambda p: (not p.ready, p.status.phase != "Running", p.name))
+        if not on_node:
+            label = "app=ztunnel" if agent == "ztunnel" else "k8s-app=istio-cni-node"
+            return EvidenceFailure(kind=FailureKind.NOT_FOUND, argv=agents.sources[-1] if agents.sources else (),
+                                   reason=f"no {agent} pod ({label}) runs on node {node}, where pod {key.namespace}/{key.name} runs")
+        return on_node[0].namespace or self.conn.istio_namespace, on_node[0].name
 
     async def _config_dump_from_parts(self, key: EvidenceKey, first: EvidenceFailure) -> Item[Any]:
         """`proxy-config all` failed: rebuild the dump from the per-type outputs (camelCase)."""

@@ -39,6 +39,16 @@ if TYPE_CHECKING:
     from pydantic_core import CoreSchema
 
     from istio_doctor.evidence.accesslog import ProxyLog
+    from istio_doctor.evidence.ambient.cni_log import CniLog
+    from istio_doctor.evidence.ambient.kube_models import (
+        DaemonSet,
+        NetworkPolicy,
+        Node,
+        ResourceQuota,
+        SecurityGroupPolicy,
+    )
+    from istio_doctor.evidence.ambient.ztunnel_dump import ZtunnelDump
+    from istio_doctor.evidence.ambient.ztunnel_log import ZtunnelLog
     from istio_doctor.evidence.analyze import AnalyzeMessage
     from istio_doctor.evidence.describe import DescribePod
     from istio_doctor.evidence.envoy.configdump import ConfigDump
@@ -58,6 +68,7 @@ if TYPE_CHECKING:
         VirtualService,
     )
     from istio_doctor.evidence.kube import (
+        ConfigMap,
         CustomResourceDefinition,
         Deployment,
         EndpointSlice,
@@ -163,6 +174,9 @@ class Need(str, Generic[T], metaclass=_NeedMeta):
     #: kinds whose gathered values the argv builder reads (``BuildArgs.inputs``): pod-scoped ones
     #: for the same pod, cluster-scoped ones once per session
     requires: tuple[Need[Any], ...]
+    #: a pod-scope kind read from the node agent on the pod's node ("ztunnel" or "cni"): the
+    #: gatherer finds that agent's pod and builds the argv with its name and namespace
+    node_agent: str
 
     @property
     def value(self) -> str:
@@ -242,6 +256,18 @@ class Need(str, Generic[T], metaclass=_NeedMeta):
     APP_PREVIOUS_LOGS: ClassVar[Need[PodLogs]]
     CNI_PODS: ClassVar[Need[list[Pod]]]
     CNI_NODE_LOGS: ClassVar[Need[PodLogs]]
+    # ambient (defined in the ambient section at the end of this module; CNI_PODS above serves both)
+    ZTUNNEL_PODS: ClassVar[Need[list[Pod]]]
+    DAEMONSETS: ClassVar[Need[list[DaemonSet]]]
+    NODES: ClassVar[Need[list[Node]]]
+    NETWORK_POLICIES: ClassVar[Need[list[NetworkPolicy]]]
+    CNI_CONFIG: ClassVar[Need[list[ConfigMap]]]
+    CILIUM_CONFIG: ClassVar[Need[list[ConfigMap]]]
+    RESOURCE_QUOTAS: ClassVar[Need[list[ResourceQuota]]]
+    SECURITY_GROUP_POLICIES: ClassVar[Need[list[SecurityGroupPolicy]]]
+    ZTUNNEL_CONFIG: ClassVar[Need[ZtunnelDump]]
+    ZTUNNEL_LOGS: ClassVar[Need[ZtunnelLog]]
+    CNI_LOGS: ClassVar[Need[CniLog]]
 
 
 def _define(
@@ -258,6 +284,7 @@ def _define(
     namespace_fallback: bool = False,
     version_dependent: bool = False,
     requires: tuple[Need[Any], ...] = (),
+    node_agent: str = "",
 ) -> Need[Any]:
     value = attr.lower()
     if value in Need._members:
@@ -265,7 +292,7 @@ def _define(
     need: Need[Any] = str.__new__(Need, value)
     for k, v in dict(scope=scope, build=build, parse=parse, value_type=value_type, doc=doc, proxy=proxy, crd=crd,
                      ok_exit_codes=ok_exit_codes, namespace_fallback=namespace_fallback,
-                     version_dependent=version_dependent, requires=requires).items():
+                     version_dependent=version_dependent, requires=requires, node_agent=node_agent).items():
         object.__setattr__(need, k, v)
     Need._members[value] = need
     setattr(Need, attr, need)
@@ -633,3 +660,99 @@ _define("CNI_PODS", Scope.CLUSTER, _cni_pods, _kube_list("istio_doctor.evidence.
 _define("CNI_NODE_LOGS", Scope.POD, _cni_node_logs, _call("istio_doctor.evidence.podlogs:parse_cni_agent_log"), "PodLogs",
         "the istio-cni node agent's log on the pod's node (redirection set up, repaired)",
         requires=(Need.POD, Need.CNI_PODS))
+
+
+# -- ambient: ztunnel, istio-cni, waypoints (issue 13) ------------------------------------------
+# Cluster-wide lists are asked in every namespace first (GKE and OpenShift run ztunnel and
+# istio-cni in kube-system), then narrowed to the control plane namespace when RBAC refuses -A.
+# The pod-scope kinds are read from the agent on the examined pod's node (``node_agent``):
+# ztunnel's /config_dump and log, istio-cni's log. Sources: istio/istio@86c9f01
+# manifests/charts/{ztunnel,istio-cni} (labels app=ztunnel, k8s-app=istio-cni-node, ConfigMap
+# istio-cni-config) and istioctl/cmd/root.go (ztunnel-config top level from 1.23, under `x` in 1.22).
+
+_AMBIENT_MODELS = "istio_doctor.evidence.ambient.kube_models"
+
+
+def _labelled_pods(selector: str) -> Builder:
+    def build(conn: Connection, a: BuildArgs) -> Call:
+        base = ["kubectl", "get", "pods"]
+        return Call(_c([*base, "--all-namespaces", "-l", selector, "-o", "json"], conn),
+                    (_c([*base, "-n", conn.istio_namespace, "-l", selector, "-o", "json"], conn),))
+
+    return build
+
+
+def _everywhere_or_istio_ns(kind: str) -> Builder:
+    def build(conn: Connection, a: BuildArgs) -> Call:
+        return Call(_c(kubectl_get(kind, all_namespaces=True), conn), (_c(kubectl_get(kind, namespace=conn.istio_namespace), conn),))
+
+    return build
+
+
+def _configmap(name: str, namespace: str | None) -> Builder:
+    """One ConfigMap asked as a list filtered by name: an absent one is an empty list (a fact: not
+    installed), not a NotFound gap. ``namespace`` None: wherever it is (istio-cni may run in
+    kube-system), narrowed to the control plane namespace when RBAC refuses -A."""
+
+    def build(conn: Connection, a: BuildArgs) -> Call:
+        sel = ["--field-selector", f"metadata.name={validate_name(name)}", "-o", "json"]
+        if namespace:
+            return Call(_c(["kubectl", "get", "configmaps", "-n", namespace, *sel], conn))
+        return Call(_c(["kubectl", "get", "configmaps", "--all-namespaces", *sel], conn),
+                    (_c(["kubectl", "get", "configmaps", "-n", conn.istio_namespace, *sel], conn),))
+
+    return build
+
+
+def _ztunnel_config(conn: Connection, a: BuildArgs) -> Call:
+    # ``all -o json`` prints the whole /config_dump (PrintFullDump): every view derives from it.
+    pod, ns = validate_name(a.name or ""), validate_namespace(a.namespace or conn.istio_namespace)
+    return Call(_c(["istioctl", "ztunnel-config", "all", pod, "-n", ns, "-o", "json"], conn),
+                (_c(["istioctl", "x", "ztunnel-config", "all", pod, "-n", ns, "-o", "json"], conn),))
+
+
+def _agent_logs(container: str | None) -> Builder:
+    """The agent's log. istio-cni's container is named (``install-cni``,
+    manifests/charts/istio-cni/templates/daemonset.yaml at 1.22.0 through 86c9f01) so the ask
+    differs from ztunnel's; ztunnel's only container is ``istio-proxy``, left to kubectl's default
+    so the ask also differs from a sidecar's ``-c istio-proxy`` log. A replay or a bug-report
+    archive thus knows which agent's log is wanted from the argv alone."""
+
+    def build(conn: Connection, a: BuildArgs) -> Call:
+        pod, ns = validate_name(a.name or ""), validate_namespace(a.namespace or conn.istio_namespace)
+        named = ["-c", container] if container else []
+        return Call(_c(["kubectl", "logs", pod, "-n", ns, *named, f"--since={a.since}", f"--tail={int(a.tail)}"], conn))
+
+    return build
+
+
+_define("ZTUNNEL_PODS", Scope.CLUSTER, _labelled_pods("app=ztunnel"), _kube_list("istio_doctor.evidence.kube:Pod"),
+        "list[Pod]", "ztunnel pods (one per node) in every namespace")
+# CNI_PODS (the istio-cni node agents, every namespace) is defined once, in the lifecycle section above.
+_define("DAEMONSETS", Scope.CLUSTER, _everywhere_or_istio_ns("daemonsets"), _kube_list(f"{_AMBIENT_MODELS}:DaemonSet"),
+        "list[DaemonSet]", "DaemonSets (ztunnel, istio-cni-node, and the CNI's own: aws-node, cilium)")
+_define("NODES", Scope.CLUSTER, _fixed(kubectl_get("nodes")), _kube_list(f"{_AMBIENT_MODELS}:Node"), "list[Node]",
+        "nodes (platform from providerID and kubelet version, taints)")
+_define("NETWORK_POLICIES", Scope.CLUSTER, _get_all("networkpolicies.networking.k8s.io"),
+        _kube_list(f"{_AMBIENT_MODELS}:NetworkPolicy"), "list[NetworkPolicy]",
+        "Kubernetes NetworkPolicies (HBONE port 15008 and the probe address 169.254.7.127)", namespace_fallback=True)
+_define("CNI_CONFIG", Scope.CLUSTER, _configmap("istio-cni-config", None), _kube_list("istio_doctor.evidence.kube:ConfigMap"),
+        "list[ConfigMap]", "istio-cni's settings (EXCLUDE_NAMESPACES, AMBIENT_ENABLED, AMBIENT_DNS_CAPTURE); empty: not installed")
+_define("CILIUM_CONFIG", Scope.CLUSTER, _configmap("cilium-config", "kube-system"),
+        _kube_list("istio_doctor.evidence.kube:ConfigMap"), "list[ConfigMap]",
+        "Cilium's settings (bpf masquerade, cni-exclusive); empty: Cilium is not the CNI")
+_define("RESOURCE_QUOTAS", Scope.CLUSTER, _get_in("resourcequotas", istio_namespace=True),
+        _kube_list(f"{_AMBIENT_MODELS}:ResourceQuota"), "list[ResourceQuota]",
+        "ResourceQuotas of the control plane namespace (GKE admits system-node-critical pods only with one)")
+_define("SECURITY_GROUP_POLICIES", Scope.CLUSTER, _get_all("securitygrouppolicies.vpcresources.k8s.aws"),
+        _kube_list(f"{_AMBIENT_MODELS}:SecurityGroupPolicy"), "list[SecurityGroupPolicy]",
+        "EKS SecurityGroupPolicies (security groups for pods)", crd=True, namespace_fallback=True)
+_define("ZTUNNEL_CONFIG", Scope.POD, _ztunnel_config,
+        _call("istio_doctor.evidence.ambient.ztunnel_dump:parse_ztunnel_dump", command=True, now=True), "ZtunnelDump",
+        "the /config_dump of the ztunnel on the pod's node (every ztunnel-config view derives from it)",
+        node_agent="ztunnel")
+_define("ZTUNNEL_LOGS", Scope.POD, _agent_logs(None), _call("istio_doctor.evidence.ambient.ztunnel_log:parse_ztunnel_log"),
+        "ZtunnelLog", "the log of the ztunnel on the pod's node (access lines and component events)", node_agent="ztunnel")
+_define("CNI_LOGS", Scope.POD, _agent_logs("install-cni"), _call("istio_doctor.evidence.ambient.cni_log:parse_cni_log"), "CniLog",
+        "the log of the istio-cni node agent on the pod's node", node_agent="cni")
+

@@ -89,7 +89,23 @@ _PROXY_CONFIG_SUBCOMMANDS = frozenset(
 # ``proxy-config log`` without these is a GET of Envoy's /logging; with them it POSTs a change.
 _LOG_LEVEL_FLAGS = frozenset({"--level", "-l", "--reset", "-r"})
 
-_EXPERIMENTAL_SUBCOMMANDS = frozenset({"describe", "check-inject", "precheck", "envoy-stats"})
+_EXPERIMENTAL_SUBCOMMANDS = frozenset({"describe", "check-inject", "precheck", "envoy-stats", "ztunnel-config", "zc", "waypoint"})
+
+# Ambient (ztunnel-config is `istioctl x ztunnel-config` in 1.22, top level from 1.23; same for
+# waypoint). Every ztunnel-config view is a GET of ztunnel's /config_dump; `log` is not listed:
+# it always POSTs /logging?level=... (istioctl/pkg/ztunnelconfig/ztunnelconfig.go logCmd), even
+# without --level. waypoint: only list and status read; apply/delete change the cluster.
+_ZTUNNEL_CONFIG_SUBCOMMANDS = frozenset(
+    {
+        "workload", "workloads", "w",
+        "service", "services", "s", "svc",
+        "policy", "policies", "p", "pol",
+        "certificate", "certificates", "certs", "cert",
+        "connections", "cons",
+        "all",
+    }
+)
+_WAYPOINT_SUBCOMMANDS = frozenset({"list", "status"})
 _DESCRIBE_KINDS = frozenset({"pod", "po", "pods", "service", "svc", "services"})
 
 # kubectl exec: the only flags we accept before `--`. An interactive session (-i/-t) is never
@@ -254,9 +270,16 @@ def _check_istioctl(argv: Sequence[str], verb: str, sub: str | None, pos: list[t
         if sub == "log" and any(_flag_name(w) in _LOG_LEVEL_FLAGS for w in argv):
             raise _refuse(argv, "istioctl proxy-config log with --level/--reset changes Envoy's log levels")
         return
+    if verb in ("ztunnel-config", "zc", "waypoint"):
+        _check_ambient(argv, verb, sub)
+        return
     if verb in ("x", "experimental"):
         if sub not in _EXPERIMENTAL_SUBCOMMANDS:
             raise _refuse(argv, f"istioctl {verb} {sub or ''}".rstrip() + " is not allowlisted")
+        if sub in ("ztunnel-config", "zc", "waypoint"):
+            third = pos[2] if len(pos) > 2 and pos[2][2] else None
+            _check_ambient(argv, sub, third[1] if third else None)
+            return
         if sub == "describe":
             kind = pos[2] if len(pos) > 2 else None
             if kind is None or not kind[2] or kind[1] not in _DESCRIBE_KINDS:
@@ -267,3 +290,9 @@ def _check_istioctl(argv: Sequence[str], verb: str, sub: str | None, pos: list[t
             return
         raise _refuse(argv, f"istioctl tag {sub or ''}".rstrip() + " is not read-only")
     raise _refuse(argv, f"istioctl {verb} is not an allowlisted read-only verb")
+
+
+def _check_ambient(argv: Sequence[str], verb: str, sub: str | None) -> None:
+    allowed = _WAYPOINT_SUBCOMMANDS if verb == "waypoint" else _ZTUNNEL_CONFIG_SUBCOMMANDS
+    if sub not in allowed:
+        raise _refuse(argv, f"istioctl {verb} {sub or ''}".rstrip() + " is not a read-only call")

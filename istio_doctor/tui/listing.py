@@ -39,6 +39,14 @@ class PodRow:
     in_mesh: bool
     revision: str
     phase: str = ""
+    #: ``ambient`` / ``ambient pending`` from istio-cni's ``ambient.istio.io/redirection``
+    #: annotation (an un-injected pod is not ambient just because it has no sidecar)
+    dataplane: str = ""
+    node: str = ""
+
+    @property
+    def mesh_cell(self) -> str:
+        return "✔" if self.in_mesh else (self.dataplane or "✘")
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,14 @@ def pod_row(item: dict[str, Any]) -> PodRow:
         in_mesh=in_mesh,
         revision=_revision(meta),
         phase=str(status.get("phase") or ""),
+        dataplane=_AMBIENT_CELL.get((meta.get("annotations") or {}).get("ambient.istio.io/redirection", ""), ""),
+        node=str(spec.get("nodeName") or ""),
     )
+
+
+#: istio-cni's annotation values (cni/pkg/util/podutil.go): ``enabled``; ``pending`` when no
+#: ztunnel accepted the pod yet
+_AMBIENT_CELL = {"enabled": "ambient", "pending": "ambient pending"}
 
 
 def parse_pods(result: CommandResult) -> list[PodRow]:

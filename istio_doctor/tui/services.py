@@ -76,6 +76,14 @@ def _default_config_views() -> Any:
     return views
 
 
+def _default_ztunnel_views() -> Any:
+    try:
+        from istio_doctor.evidence.ambient import ztunnel_views
+    except ImportError:
+        return None
+    return ztunnel_views
+
+
 @dataclass
 class Services:
     make_runner: RunnerFactory = _default_runner
@@ -84,3 +92,4 @@ class Services:
     #: resolved when first needed; returns None when the module is not available
     markdown: Callable[[], Callable[[Report], str] | None] = _default_markdown
     config_views: Callable[[], Any] = _default_config_views
+    ztunnel_views: Callable[[], Any] = _default_ztunnel_views

@@ -205,7 +205,9 @@ def pod_annotations(world: World, pod: Pod) -> dict[str, str]:
         })
         if not w.proxy.rewrite_probes:
             ann["sidecar.istio.io/rewriteAppHTTPProbers"] = "false"
-    return ann
+    from tests.scenariokit.ambient_calls import annotate_pod
+
+    return annotate_pod(world, pod, ann)
 
 
 def _status_running(name: str, image: str, ready: bool, restarts: int, started: bool = True,
@@ -302,7 +304,7 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
     proxy_ready = pod.proxy_ready
     cstat = []
     for c in w.containers:
-        ready = c.ready and not init_failed and not pod.forced_unready
+        ready = c.ready and not init_failed and not pod.forced_unready and not (pod.probes_dropped and (c.readiness or c.liveness))
         if c.terminated is not None or c.waiting or c.started_s is not None:
             cstat.append(lifecycle.lifecycle_status(pod, c, _status_running(c.name, c.image, ready, c.restarts), blocked=init_failed))
             continue
@@ -394,7 +396,11 @@ def pod_json(world: World, pod: Pod) -> dict[str, Any]:
                  **({"deletionGracePeriodSeconds": GRACE_S,
                      "deletionTimestamp": iso(w.deleted_at_s + GRACE_S - LOG_WINDOW_S)} if pod.terminating else {}),
                  ownerReferences=[owner])
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+    from tests.scenariokit.ambient_calls import adjust_pod
+
+    adjust_pod(world, pod, obj)
+    return obj
 
 
 def _job_done(w: Workload) -> bool:
@@ -537,9 +543,13 @@ def service_json(world: World, s: Service) -> dict[str, Any]:
     status: dict[str, Any] = {"loadBalancer": {}}
     if s.type == "LoadBalancer":
         status = {"loadBalancer": {"ingress": [{"ip": "172.18.255.200", "ipMode": "VIP"}]}}
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": _meta("Service", s.name, s.namespace, labels=s.labels or None, annotations=s.annotations or None),
-            "spec": spec, "status": status}
+    obj = {"apiVersion": "v1", "kind": "Service",
+           "metadata": _meta("Service", s.name, s.namespace, labels=s.labels or None, annotations=s.annotations or None),
+           "spec": spec, "status": status}
+    from tests.scenariokit.ambient_calls import service_status
+
+    service_status(world, s, obj)
+    return obj
 
 
 def endpointslice_json(world: World, s: Service) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from istio_doctor.evidence.runner import BinaryNotFound, CommandResult, CommandTimeout, Runner
-from tests.scenariokit import lifecycle, render_envoy, render_istioctl, render_kube, render_logs
+from tests.scenariokit import ambient_calls, lifecycle, render_envoy, render_istioctl, render_kube, render_logs
 from tests.scenariokit.world import Pod, Ver, World, labels_match
 
 _CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
@@ -227,6 +227,10 @@ class WorldRunner(Runner):
 
     def _get(self, a: list[str]) -> str:
         w = self.world
+        field_selector = None
+        if "--field-selector" in a:
+            i = a.index("--field-selector")
+            field_selector, a = a[i + 1], a[:i] + a[i + 2:]
         opts = _opts(a)
         if opts.get("-o") != "json":
             raise _Reply("", f"error: unsupported output format {opts.get('-o')!r} in scenario kit\n", 1)
@@ -243,27 +247,39 @@ class WorldRunner(Runner):
                 raise _Reply("", f'error: the server doesn\'t have a resource type "{kind_word}"\n', 1)
             objs = [o for o in w.resources(k) if allns or o["metadata"]["namespace"] == (ns or "default")]
             out = [render_kube.istio_cr_json(o) for o in objs]
+            for o, r in zip(objs, out, strict=True):
+                ambient_calls.cr_status(w, o, r)
             if k in ("K8sGateway", "HTTPRoute"):
                 # kubectl asks without a version: the server answers in its preferred one
                 pref = render_kube.gateway_api_preferred(w, "Gateway" if k == "K8sGateway" else k)
                 for o in out:
                     o["apiVersion"] = f"gateway.networking.k8s.io/{pref}"
             return render_kube.as_list(out)
+        try:
+            amb_items = ambient_calls.get_list(w, kind_word, ns, allns)
+        except ambient_calls.NotOurs as e:
+            raise _Reply("", f"{e}\n", 1) from None
+        if amb_items is not None:
+            return render_kube.as_list(amb_items)
         kind = _KINDS.get(kind_word)
         if kind is None:
             raise _Reply("", f'error: the server doesn\'t have a resource type "{kind_word}"\n', 1)
         in_ns: Callable[[str], bool] = (lambda n: True) if allns else (lambda n: n == (ns or "default"))
         items: list[dict[str, Any]]
         if kind == "pods":
+            selector = dict(kv.split("=", 1) for kv in opts["-l"].split(",")) if "-l" in opts else None
             if name:
+                agent = ambient_calls.agent_pod(w, name, ns or "default")
+                if agent is not None:
+                    return render_kube.dump(agent)
                 return render_kube.dump(render_kube.pod_json(w, self._pod(name, ns or "default")))
             agents = lifecycle.cni_agents(w) if w.cni else []
-            if opts.get("-l") == "k8s-app=istio-cni-node":
-                return render_kube.as_list([a for a in agents if in_ns(a["metadata"]["namespace"])])
-            if "-l" in opts:
-                raise _Reply("", f"error: scenario kit cannot select pods by {opts['-l']}\n", 1)
-            items = [render_kube.pod_json(w, p) for p in sorted(w.pods, key=lambda p: (p.namespace, p.name)) if in_ns(p.namespace)]
-            items += [a for a in agents if in_ns(a["metadata"]["namespace"])]
+            items = [render_kube.pod_json(w, p) for p in sorted(w.pods, key=lambda p: (p.namespace, p.name)) if in_ns(p.namespace)
+                     and (selector is None or labels_match(selector, p.labels))]
+            items += [x for x in agents if in_ns(x["metadata"]["namespace"])
+                      and (selector is None or labels_match(selector, x["metadata"].get("labels") or {}))]
+            items = sorted(items + ambient_calls.agent_pods(w, ns, allns, selector),
+                           key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
         elif kind == "services":
             items = [render_kube.service_json(w, s) for s in sorted(w.services, key=lambda s: (s.namespace, s.name)) if in_ns(s.namespace)]
             if ns is None and allns:
@@ -284,10 +300,23 @@ class WorldRunner(Runner):
         elif kind == "deployments":
             items = [render_kube.deployment_json(w, x) for x in sorted(w.workloads, key=lambda x: x.name)
                      if in_ns(x.namespace) and x.kind == "Deployment"]
+            for d in items:
+                ambient_calls.istiod_env(w, d)
         elif kind == "replicasets":
             items = [render_kube.replicaset_json(w, x) for x in sorted(w.workloads, key=lambda x: x.name)
                      if in_ns(x.namespace) and x.kind == "Deployment"]
+        elif kind == "configmaps" and field_selector is not None:
+            want = field_selector.removeprefix("metadata.name=")
+            nss = {w.control_plane.namespace, "kube-system", "default", "istio-system"} if allns else {ns or "default"}
+            items = [cm for n in sorted(nss) if (cm := ambient_calls.configmap(w, want, n)) is not None]
+            items += [cm for cm in render_kube.configmaps_json(w) if cm["metadata"]["name"] == want
+                      and (allns or cm["metadata"]["namespace"] == (ns or "default"))]
         elif kind == "configmaps":
+            if name:
+                cm = ambient_calls.configmap(w, name, ns or "default")
+                if cm is None:
+                    raise _Reply("", f'Error from server (NotFound): configmaps "{name}" not found\n', 1)
+                return render_kube.dump(cm)
             items = render_kube.configmaps_json(w) if in_ns(w.control_plane.namespace) else []
         elif kind == "mutatingwebhookconfigurations":
             items = render_kube.webhooks_json(w)
@@ -304,6 +333,12 @@ class WorldRunner(Runner):
         if "-l" in opts:
             return self._logs_by_selector(opts, a)
         name, ns = opts["_pos"][0], opts.get("-n", "default")
+        try:
+            agent_log = ambient_calls.agent_logs(self.world, name, ns, opts.get("-c"))
+        except ValueError as bad_container:
+            raise _Reply("", str(bad_container), 1) from None
+        if agent_log is not None:
+            return agent_log
         tail = None
         for x in a:
             if x.startswith("--tail="):
@@ -449,6 +484,9 @@ class WorldRunner(Runner):
             if typ == "all":
                 return json.dumps(dump, indent=1) + "\n"
             return _per_type(dump, typ)
+        if a[:1] == ["ztunnel-config"] or a[:2] == ["x", "ztunnel-config"]:
+            exp = a[:1] == ["x"]
+            raise _Reply(*ambient_calls.ztunnel_config(w, a[2:] if exp else a[1:], exp))
         if a[:2] == ["x", "describe"] or a[:2] == ["experimental", "describe"]:
             opts = _opts(a[2:])
             if opts["_pos"][:1] != ["pod"]:

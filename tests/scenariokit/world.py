@@ -510,9 +510,12 @@ class Pod:
     def proxy_ready(self) -> bool:
         return self.injected and not self.init_failed and self.workload.proxy.state != "no_config"
 
+    #: set by the world: the pod's kubelet probes are dropped (ambient probe SNAT, see ambient.py)
+    probes_dropped: bool = False
+
     @property
     def app_ready(self) -> bool:
-        if self.init_failed or self.init_blocked or self.forced_unready:
+        if self.init_failed or self.init_blocked or self.forced_unready or self.probes_dropped:
             return False
         return all(c.ready and c.terminated is None and c.waiting is None for c in self.workload.containers)
 
@@ -584,6 +587,8 @@ class World:
     analyze_extra: list[dict[str, Any]] = field(default_factory=list)
     #: TLS Secrets that exist (Gateway credentialName); a credentialName not listed is missing
     tls_secrets: list[TlsSecret] = field(default_factory=list)
+    #: ambient mode (tests.scenariokit.ambient.Ambient): ztunnel and istio-cni per node; None = sidecar only
+    ambient: Any = None
 
     # -- versions ------------------------------------------------------------------------
     @property
@@ -658,6 +663,11 @@ class World:
                                decision == "injected", native, rs_hash, rs_name,
                                forced_unready=is_istiod and not self.control_plane.istiod_ready))
                 out[-1].init_blocked = init_blocked(self, out[-1])
+        if self.ambient is not None:
+            from tests.scenariokit.ambient import probe_blocked
+
+            for p in out:
+                p.probes_dropped = any(c.readiness or c.liveness for c in p.workload.containers) and probe_blocked(self, p)
         return out
 
     def at_s_for_next(self, t: float) -> float:
@@ -758,6 +768,10 @@ class World:
         from tests.scenariokit.lifecycle import lifecycle_events
 
         out = list(self.events) + lifecycle_events(self)
+        if self.ambient is not None:
+            from tests.scenariokit.ambient_traffic import events as ambient_events
+
+            out += ambient_events(self)
         for w in self.workloads:
             if self.injection(w) == "rejected":
                 out.append(Event(w.namespace, "ReplicaSet", f"{w.name}-{kube_suffix(f'{w.key}/template/rejected', 10)}",

@@ -221,7 +221,11 @@ def _kube_system_pod(w: World) -> None:
 
 
 def _ambient_ns(w: World) -> None:
+    # an ambient namespace needs the ambient data plane (istio-cni, ztunnel) to be in the mesh
+    from tests.scenariokit.ambient import Ambient
+
     _ns(w, "foo", {"istio.io/dataplane-mode": "ambient"})
+    w.ambient = Ambient()
 
 
 def _yes_in_injected(w: World) -> None:

@@ -28,6 +28,13 @@ def pod_has_sidecar(ctx: CheckContext, _: NoParams) -> CheckResult:
     if pod.has_sidecar:
         kind = "native sidecar (initContainers, restartPolicy: Always)" if pod.is_native_sidecar else "sidecar container"
         return CheckResult.passed(f"pod {pod.name} runs istio-proxy as a {kind}", evidence=[ctx.ref(Need.POD, excerpt, "containers")])
+    redirection = pod.annotations.get("ambient.istio.io/redirection")
+    if redirection:
+        # ambient pods have no sidecar by design: say so, the ambient playbooks examine them
+        excerpt += f"\nannotations: ambient.istio.io/redirection: {redirection}"
+        return CheckResult.failed(f"pod {pod.name} has no istio-proxy container: it is in ambient mode "
+                                  f"(ambient.istio.io/redirection={redirection}), ztunnel carries its traffic",
+                                  evidence=[ctx.ref(Need.POD, excerpt, "containers")])
     return CheckResult.failed(f"pod {pod.name} has no istio-proxy container", evidence=[ctx.ref(Need.POD, excerpt, "containers")])
 
 

@@ -393,6 +393,64 @@ def _cni_node_logs(r: BugReport, a: Ask) -> str:
     return convert.tail(convert.timestamped_like_kubectl(r.text(path, why)), a.tail)
 
 
+# -- ambient (issue 13): ztunnel, istio-cni, their pods and what decides their paths -----------
+# bug-report keeps ztunnel as a proxy with only its admin ``config_dump`` and log
+# (``common.go`` ztunnelDebugURLs, PR #43878), istio-cni's log under ``cni/<pod>/cni.log``
+# (``bugreport.go`` getCniLogs, PR #45712: every k8s-app=istio-cni-node pod, any namespace),
+# the agents' Pod and DaemonSet objects in the cluster dump (``all`` lists both).
+
+
+def _labelled_pods(selector: str) -> Answer:
+    key, _, value = selector.partition("=")
+
+    def answer(r: BugReport, a: Ask) -> str:
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        extra = _items(r.archive.read_text("cluster/pods")) if r.archive.has("cluster/pods") else []
+        for o in [*r.objects("Pod"), *extra]:
+            meta = o.get("metadata") or {}
+            if o.get("kind") == "Pod" and (meta.get("labels") or {}).get(key) == value:
+                if a.namespace is None or meta.get("namespace") == a.namespace:
+                    seen.setdefault((meta.get("namespace", ""), meta.get("name", "")), o)
+        return as_list(list(seen.values()))
+
+    return answer
+
+
+def _nodes(r: BugReport, a: Ask) -> str:
+    try:
+        objs = r.objects("Node", cluster_scoped=True)
+    except Missing:
+        objs = []
+    if not objs and r.archive.has("cluster/nodes"):  # `kubectl get nodes -o yaml`, its own file
+        objs = [o for o in _items(r.archive.read_text("cluster/nodes")) if o.get("kind") == "Node"]
+    return as_list(objs)
+
+
+def _configmap(name: str, namespace: str | None) -> Answer:
+    def answer(r: BugReport, a: Ask) -> str:
+        objs = r.namespaced("ConfigMap", namespace) if namespace else r.objects("ConfigMap", namespace=a.namespace)
+        return as_list([o for o in objs if (o.get("metadata") or {}).get("name") == name])
+
+    return answer
+
+
+def _ztunnel_config(r: BugReport, a: Ask) -> str:
+    # ztunnel's admin /config_dump: the JSON `istioctl ztunnel-config all -o json` prints
+    return r.proxy_file(_ns(a), a.name or "", "config_dump",
+                        "bug-report fetches it from every ztunnel pod (label app=ztunnel) since istioctl 1.18")
+
+
+def _ztunnel_logs(r: BugReport, a: Ask) -> str:
+    # ztunnel's container is named istio-proxy, so its log is kept as a proxy's
+    return convert.tail(r.proxy_file(_ns(a), a.name or "", "istio-proxy.log"), a.tail)
+
+
+def _cni_logs(r: BugReport, a: Ask) -> str:
+    pod = a.name or ""
+    return convert.tail(r.text(f"cni/{pod}/cni.log", "bug-report fetches the log of every istio-cni-node pod since istioctl "
+                                                     "1.19; an empty log is not written"), a.tail)
+
+
 ANSWERS: dict[Need[Any], Answer] = {
     Need.KUBECTL_VERSION: _kubectl_version,
     Need.ISTIOCTL_VERSION: _istioctl_version,
@@ -432,6 +490,17 @@ ANSWERS: dict[Need[Any], Answer] = {
     Need.ENVOY_CLUSTERS: _envoy_clusters,
     Need.CNI_PODS: _cni_pods,
     Need.CNI_NODE_LOGS: _cni_node_logs,
+    # ambient
+    Need.ZTUNNEL_PODS: _labelled_pods("app=ztunnel"),
+    Need.DAEMONSETS: _all_namespaces("DaemonSet"),
+    Need.NODES: _nodes,
+    Need.NETWORK_POLICIES: _all_namespaces("NetworkPolicy"),
+    Need.CNI_CONFIG: _configmap("istio-cni-config", None),
+    Need.CILIUM_CONFIG: _configmap("cilium-config", "kube-system"),
+    Need.SECURITY_GROUP_POLICIES: _custom("vpcresources.k8s.aws", "SecurityGroupPolicy"),
+    Need.ZTUNNEL_CONFIG: _ztunnel_config,
+    Need.ZTUNNEL_LOGS: _ztunnel_logs,
+    Need.CNI_LOGS: _cni_logs,
 }
 
 #: kinds an archive never holds, and why (the runner says so; a test keeps this table complete)
@@ -443,4 +512,6 @@ ABSENT: dict[Need[Any], str] = {
                    "not the application's (nor init containers')",
     Need.APP_PREVIOUS_LOGS: "bug-report collects only the istio-proxy, discovery, operator and CNI container logs, "
                             "not the previous run of an application container",
+    Need.RESOURCE_QUOTAS: "bug-report's cluster dump lists all, jobs, ingresses, endpointslices, configmaps and "
+                          "networkpolicies (content.go GetK8sResources), not ResourceQuotas",
 }

@@ -12,7 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import ContentSwitcher, Input, OptionList, Tree
+from textual.widgets import ContentSwitcher, Input, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
@@ -21,6 +21,7 @@ from istio_doctor.evidence.bundle import Need
 from istio_doctor.evidence.target import Target, TargetKind
 from istio_doctor.report.fixes import report_connection, steps_of
 from istio_doctor.report.model import NodeReport, Report
+from istio_doctor.tui.ambient import ambient_facts, ambient_summary
 from istio_doctor.tui.messages import DiagnosisReady, GatherProgress
 from istio_doctor.tui.present import (
     finding_for,
@@ -55,7 +56,7 @@ class DiagnosisScreen(DoctorScreen):
         Binding("u", "unchecked", "Could not check", id="unchecked",
                 tooltip="What could not be checked: one row per root failure, with what to do"),
         Binding("e", "focus_evidence", "Evidence", id="focus-evidence"),
-        Binding("p", "proxy_config", "Proxy config", id="proxy-config", tooltip="Browse the pod's Envoy configuration"),
+        Binding("p", "proxy_config", "Proxy config", id="proxy-config", tooltip="Browse the pod's Envoy configuration (ztunnel's, for an ambient pod)"),
         Binding("l", "calls_log", "Calls", id="calls-log", tooltip="Every command run, exit code and duration"),
         Binding("w", "timeline", "Timeline", id="timeline", tooltip="The pod's lifecycle timeline, deciding moments highlighted"),
         Binding("m", "export_markdown", "Export md", id="export-markdown", tooltip="Write the report as Markdown in the current folder"),
@@ -93,6 +94,7 @@ class DiagnosisScreen(DoctorScreen):
             yield ProgressPanel(id="progress")
             with Horizontal(id="results"):
                 with Vertical(id="left"):
+                    yield Static(id="dataplane", classes="pane hidden")  # ambient pods: mode, ztunnel, waypoint
                     if self.target.kind is not TargetKind.POD:
                         # deploy/, svc/ and ns/: the pods examined (flagged first); enter opens one
                         yield OptionList(id="pods-list")
@@ -193,6 +195,11 @@ class DiagnosisScreen(DoctorScreen):
     def _load_report(self, report: Report) -> None:
         tree = self.query_one("#tree", DecisionTree)
         tree.load(report)
+        facts = ambient_facts(self.result.evidence, self.target.namespace, self.target.name) if self.result and self.target.name else None
+        box = self.query_one("#dataplane", Static)
+        box.border_title = "Data plane"
+        box.update(Text(ambient_summary(facts)) if facts is not None else "")
+        box.set_class(facts is None, "hidden")
         if self.target.kind is not TargetKind.POD:
             self._load_pods(report)
         findings = self.query_one("#findings", OptionList)
@@ -431,7 +438,15 @@ class DiagnosisScreen(DoctorScreen):
         dump = self.result.evidence.get_or(None, Need.CONFIG_DUMP, self.target.namespace, self.target.name)
         finding = self.current_finding()
         pre = proxy_filter_for(finding) if finding is not None else None
-        self.app.push_screen(ProxyConfigScreen(f"{self.target.name}.{self.target.namespace}", dump, pre or ""))
+        label = f"{self.target.name}.{self.target.namespace}"
+        if dump is None and ambient_facts(self.result.evidence, self.target.namespace, self.target.name or "") is not None:
+            # an ambient pod has no Envoy: browse the ztunnel of its node instead
+            from istio_doctor.tui.screens.ztunnel_config import ZtunnelConfigScreen
+
+            zdump = self.result.evidence.get_or(None, Need.ZTUNNEL_CONFIG, self.target.namespace, self.target.name)
+            self.app.push_screen(ZtunnelConfigScreen(label, zdump, pre or ""))
+            return
+        self.app.push_screen(ProxyConfigScreen(label, dump, pre or ""))
 
     def action_export_markdown(self) -> None:
         report = self.report

@@ -25,11 +25,11 @@ VIEWS: dict[str, tuple[str, str]] = {
 }
 
 
-def view_rows(views: Any, dump: Any) -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
+def view_rows(views: Any, dump: Any, spec: dict[str, tuple[str, str]] | None = None) -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
     """Columns and string rows per tab. A view that fails is reported in its own tab rather
     than hiding the four that work (a dump from a newer Envoy may have a surprise in one)."""
     out: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {}
-    for tab, (_title, fn_name) in VIEWS.items():
+    for tab, (_title, fn_name) in (spec or VIEWS).items():
         fn: Callable[[Any], Sequence[Any]] | None = getattr(views, fn_name, None)
         if fn is None:
             out[tab] = (["problem"], [(f"views.{fn_name} is not available",)])
@@ -60,6 +60,9 @@ class ProxyConfigScreen(DoctorScreen):
         Binding("5", "tab('secret')", "Secrets", id="proxy-tab-secret", show=False),
     ]
 
+    #: the tabs (subclasses browse other dumps: ztunnel_config.py)
+    VIEW_SPEC: dict[str, tuple[str, str]] = VIEWS
+
     def __init__(self, pod_label: str, dump: Any, initial_filter: str = "") -> None:
         super().__init__()
         self.pod_label = pod_label
@@ -75,33 +78,39 @@ class ProxyConfigScreen(DoctorScreen):
                     classes="" if self.filter_text else "hidden")
         yield Static(id="proxy-message")
         with TabbedContent(id="proxy-tabs"):
-            for tab, (title, _fn) in VIEWS.items():
+            for tab, (title, _fn) in self.VIEW_SPEC.items():
                 with TabPane(title, id=f"tab-{tab}"):
                     yield DataTable(id=f"table-{tab}", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         message = self.query_one("#proxy-message", Static)
         if self.dump is None:
-            message.update(Text(f"No config dump for {self.pod_label}: the pod has no sidecar, or "
-                                "`istioctl proxy-config all` failed (see the calls log, l on the diagnosis).", style="yellow"))
+            message.update(Text(self.no_dump_message(), style="yellow"))
             return
-        views = self.doctor.services.config_views()
+        views = self.views_module()
         if views is None:
             message.update(Text("Proxy-config views are not available in this build.", style="yellow"))
             return
         message.display = False
-        self.tables = view_rows(views, self.dump)
+        self.tables = view_rows(views, self.dump, self.VIEW_SPEC)
         self._fill_tables()
         if self.filter_text:
             # open on the first tab that has a match for the pre-filled resource name
-            for tab in VIEWS:
+            for tab in self.VIEW_SPEC:
                 if self._filtered(tab):
                     self.query_one(TabbedContent).active = f"tab-{tab}"
                     break
         self.query_one(f"#table-{self._active_tab()}", DataTable).focus()
 
+    def no_dump_message(self) -> str:
+        return (f"No config dump for {self.pod_label}: the pod has no sidecar, or "
+                "`istioctl proxy-config all` failed (see the calls log, l on the diagnosis).")
+
+    def views_module(self) -> Any:
+        return self.doctor.services.config_views()
+
     def _active_tab(self) -> str:
-        return (self.query_one(TabbedContent).active or "tab-cluster").removeprefix("tab-")
+        return (self.query_one(TabbedContent).active or f"tab-{next(iter(self.VIEW_SPEC))}").removeprefix("tab-")
 
     def _filtered(self, tab: str) -> list[tuple[str, ...]]:
         _cols, rows = self.tables.get(tab, ([], []))
@@ -109,7 +118,7 @@ class ProxyConfigScreen(DoctorScreen):
         return [r for r in rows if not needle or any(needle in c.lower() for c in r)]
 
     def _fill_tables(self) -> None:
-        for tab, (title, _fn) in VIEWS.items():
+        for tab, (title, _fn) in self.VIEW_SPEC.items():
             cols, rows = self.tables.get(tab, ([], []))
             table: DataTable[str] = self.query_one(f"#table-{tab}", DataTable)
             table.clear(columns=True)

@@ -40,7 +40,9 @@ def symptom_choices(playbook_dirs: list[Path]) -> tuple[list[SymptomChoice], str
     if not playbooks:
         return [AUTO], "no playbook was found: only auto can be chosen"
     out = [AUTO]
-    for pb in playbooks.values():
+    # ambient playbooks share the sidecar symptoms (they run instead for ambient pods): the
+    # sidecar playbook names the symptom
+    for pb in sorted(playbooks.values(), key=lambda pb: "sidecar" not in getattr(pb, "dataplane", ["sidecar"])):
         # triage-like playbooks list every symptom (they run alongside the others): only a
         # playbook's first symptom names it, and each symptom is offered once
         symptom = pb.symptoms[0] if pb.symptoms else ""

@@ -196,7 +196,7 @@ class TargetPickerScreen(DoctorScreen):
         for p in self.pods:
             if needle and needle not in p.name:
                 continue
-            table.add_row(p.name, p.ready, str(p.restarts), "✔" if p.in_mesh else "✘", p.revision or "-", key=p.name)
+            table.add_row(p.name, p.ready, str(p.restarts), p.mesh_cell, p.revision or "-", key=p.name)
 
     # -- selection --------------------------------------------------------------------------
     def _choose_context(self, ctx: ContextRow | None) -> None:

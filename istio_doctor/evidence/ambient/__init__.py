@@ -1,0 +1,1 @@
+"""Ambient mode evidence: ztunnel, waypoints, istio-cni (parsers and typed models)."""

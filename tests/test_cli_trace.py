@@ -115,3 +115,23 @@ def test_live_destination_errors_are_usage_errors(capsys: pytest.CaptureFixture[
 def test_live_trace_needs_a_pod(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "trace", "deploy/reviews-v2", "-n", "default", "--to", "svc/ratings:9080", "--replay", REC)
     assert code == 2 and "pod/NAME" in err
+
+
+def test_live_trace_from_a_bug_report_archive_equals_the_replayed_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The same world as REC laid out as an `istioctl bug-report` archive: the client's and the
+    server's dumps come from proxies/<ns>/<pod>/config_dump?include_eds, so the trace is the replayed one."""
+    import importlib
+
+    from tests.bugreportkit import world_tree, write_archive
+    from tests.scenariokit.world import EPOCH
+
+    sc = next(s for s in importlib.import_module("tests.scenarios.p503").SCENARIOS if s.name == "localhost-bind-client")
+    archive = write_archive(world_tree(sc.world, layout="1.30"), tmp_path / "bug-report.tar.gz", mtime=EPOCH)
+    argv = ["trace", CLIENT, "-n", "default", "--to", "svc/ratings:9080", "--path", "/ratings/0", "-o", "json"]
+    code, out, err = run(capsys, *argv, "--replay", REC)
+    code2, out2, err2 = run(capsys, *argv, "--bug-report", str(archive))
+    assert code2 == code == 1, err2
+    assert json.loads(out2) == json.loads(out)
+    assert "continued on the server's proxy default/ratings-v1-tg8lt8qrmc-rmh9x" in err2
+    code3, _, err3 = run(capsys, *argv, "--bug-report", str(archive), "--replay", REC)
+    assert code3 == 2 and "cannot be combined" in err3

@@ -21,6 +21,7 @@ from typing import Any
 
 from istio_doctor.exitcodes import ExitCode
 from istio_doctor.report.formats import FORMATS
+from istio_doctor.cli.sources import add_bug_report_arg
 
 
 def add_parser(sub: Any) -> None:
@@ -57,6 +58,7 @@ def add_parser(sub: Any) -> None:
     rec.add_argument("--record", type=Path, metavar="FILE", help="save every call made to FILE (redacted)")
     rec.add_argument("--replay", type=Path, metavar="FILE", help="answer every call from a recording instead of a cluster")
     p.add_argument("--timeout", type=timeout_value, default=30.0, metavar="SECONDS", help="per-call timeout (default: 30)")
+    add_bug_report_arg(p)
     p.set_defaults(handler=run)
 
 
@@ -103,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
     headers = _headers(args.header)
     protocol = "tcp" if args.tcp else ("http2" if args.http2 else "http1")
     if args.file is not None:
-        if args.target is not None or args.replay is not None:
-            raise UsageError("--file traces one dump offline: give no pod and no --replay with it")
+        if args.target is not None or args.replay is not None or args.bug_report is not None:
+            raise UsageError("--file traces one dump offline: give no pod, --replay or --bug-report with it")
         return _run_offline(args, headers, protocol)
     if args.target is None:
         raise UsageError("give the client pod (pod/NAME -n NS), or --file DUMP to trace offline")
@@ -151,7 +153,7 @@ def _run_live(args: argparse.Namespace, headers: dict[str, str], protocol: str) 
     from istio_doctor.cli import UsageError
     from istio_doctor.cli.diagnose_cmd import _readable_file, _save_recording, connection_from_args, parse_target
     from istio_doctor.evidence.target import TargetKind
-    from istio_doctor.run import make_runner
+    from istio_doctor.cli.sources import runner_from_args
     from istio_doctor.trace_session import RequestShape, trace_live
 
     if args.replay is not None:
@@ -160,7 +162,8 @@ def _run_live(args: argparse.Namespace, headers: dict[str, str], protocol: str) 
     target = parse_target(args.target, args.namespace, kubeconfig=args.kubeconfig, context=args.context)
     if target.kind is not TargetKind.POD:
         raise UsageError(f"trace starts at one client pod: pod/NAME (got {args.target!r})")
-    runner = make_runner(conn=conn, replay=args.replay, record=args.record, timeout_s=args.timeout)
+    # the cluster, a recording, or the client's (and server's) dump in a bug-report archive
+    runner, conn = runner_from_args(args, conn, timeout_s=args.timeout)
     shape = RequestShape(to=args.to, host=args.host, path=args.path, method=args.method, headers=headers, protocol=protocol)
 
     async def go() -> Any:

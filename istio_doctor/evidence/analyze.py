@@ -90,6 +90,8 @@ class AnalyzeMessage(BaseModel):
     reference: str | None = None  # "file.yaml:41" for file inputs
     documentation_url: str | None = None
     cluster: str | None = None
+    #: the line as istioctl printed it (log form); "" for JSON/YAML output, which prints no line
+    printed: str = ""
 
     def is_(self, code_or_name: str) -> bool:
         return code_or_name in (self.code, self.name)
@@ -102,6 +104,13 @@ class AnalyzeMessage(BaseModel):
         if self.origin_namespace:
             return f"{self.origin_kind} {self.origin_namespace}/{self.origin_name}"
         return f"{self.origin_kind} {self.origin_name}"
+
+    @property
+    def as_printed(self) -> str:
+        """The message as evidence quotes it: verbatim when istioctl printed a line (its 1.4
+        ``Error [IST0101](VirtualService/default/httpbin) ...`` stays as it was), else one line in
+        the current log form built from the JSON/YAML fields."""
+        return self.printed or f"{self.level} [{self.code}] ({self.origin_ref}) {self.message}"
 
 
 def find_messages(messages: list[AnalyzeMessage], code_or_name: str) -> list[AnalyzeMessage]:
@@ -147,7 +156,8 @@ def parse_origin(origin: str) -> tuple[str | None, str | None, str | None, str |
     return kind, ns, name, ref_s
 
 
-def _message(code: str, level: Any, text: str, origin: str = "", reference: str | None = None, url: str | None = None, cluster: str | None = None) -> AnalyzeMessage:
+def _message(code: str, level: Any, text: str, origin: str = "", reference: str | None = None, url: str | None = None,
+             cluster: str | None = None, printed: str = "") -> AnalyzeMessage:
     code = code.upper()
     kind, ns, name, ref = parse_origin(origin)
     info = catalogue().get(code)
@@ -163,6 +173,7 @@ def _message(code: str, level: Any, text: str, origin: str = "", reference: str 
         reference=reference or ref,
         documentation_url=url or None,
         cluster=cluster or None,
+        printed=printed,
     )
 
 
@@ -240,7 +251,7 @@ def _parse_log(text: str, command: str) -> list[AnalyzeMessage]:
         m = _LINE.match(line)
         if m:
             recognised = True
-            out.append(_message(m["code"], m["level"], m["message"], origin=m["origin"] or "", cluster=m["cluster"]))
+            out.append(_message(m["code"], m["level"], m["message"], origin=m["origin"] or "", cluster=m["cluster"], printed=line))
             continue
         if re.search(r"\bIST\d{4}\b", line):
             raise ParseError("istioctl analyze output", f"unrecognised message line: {line[:120]!r}", command=command)

@@ -10,7 +10,8 @@ capture sits in a complete, consistent session. What is spliced, by ``Capture.ho
 * ``append``: the capture's lines follow the world's stdout (a proxy log with real lines);
 * ``events``: in ``kubectl get events -o json``, the messages (and counts) of the world's events
   of ``reason`` become the captured ones, verbatim (kubectl prints the same message in every
-  format);
+  format): ``FailedCreate`` lines in any form the API server's error appears in, other reasons
+  as ``kubectl describe`` event lines;
 * ``rs_failure``: in ``kubectl get replicasets -o json``, the ``ReplicaFailure`` condition of the
   world's failing ReplicaSets carries the captured message (a captured ``status`` YAML).
 
@@ -85,6 +86,8 @@ class Capture:
         FailedCreate event and the ReplicaFailure condition carry the same error)."""
         if self.text.lstrip().startswith("status:"):
             return [(f"Error creating: {_folded_message(self.text)}", 1)]
+        if self.reason != "FailedCreate":
+            return self._describe_events()
         out = []
         # a documentation page wraps a long message with shell-style continuations: one line again
         for line in re.sub(r"\\\n\s*", "", self.text).splitlines():
@@ -96,6 +99,18 @@ class Capture:
             if count is None and re.match(r"^\s*\S+\s+\S+\s+(\d+)\s", line):  # get events: LAST SEEN FIRST SEEN COUNT
                 count = re.match(r"^\s*\S+\s+\S+\s+(?P<n>\d+)\s", line)
             out.append((msg, int(count.group("n")) if count else 1))
+        return out
+
+    def _describe_events(self) -> list[tuple[str, int]]:
+        """(message, count) of the captured ``kubectl describe`` event lines of ``reason``: columns
+        Type, Reason, Age (``106s (x298 over 11m)``), From (``kubelet, NODE``), Message, two or more
+        spaces apart, as ``describe`` prints them."""
+        out = []
+        for line in self.text.splitlines():
+            cols = re.split(r"\s{2,}", line.strip(), maxsplit=4)
+            if len(cols) == 5 and cols[1] == self.reason:
+                count = _EVENT_COUNT.search(cols[2])
+                out.append((cols[4], int(count.group("n")) if count else 1))
         return out
 
     @property

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from tests.scenariokit import Capture, Expect, Scenario
 from tests.scenariokit.bookinfo import bookinfo_world, proxy
-from tests.scenariokit.helpers import STRICT_MESH, pod_target, ratings_calls, wl
-from tests.scenariokit.world import Namespace, Request, World, cr
+from tests.scenariokit.helpers import STRICT_FOO, STRICT_MESH, pod_target, ratings_calls, wl
+from tests.scenariokit.world import Container, Namespace, Port, Request, Service, ServicePort, Workload, World, cr
 
 
 def _world(mutate: Callable[[World], None] | None = None, version: str = "1.22.3", **kw: object) -> World:
@@ -109,3 +109,164 @@ P503 = [
 ]
 
 SCENARIOS: list[Scenario] = [*INJECTION, *P503]
+
+
+def _log(w: World, workload: str, corpus: str, how: str = "replace", **kw: object) -> Capture:
+    """A captured istio-proxy log of ``workload``'s first pod: the whole log (``replace``) or real
+    lines after the world's (``append``)."""
+    pod = w.pods_of(wl(w, workload))[0].name
+    return Capture(("logs", pod, "istio-proxy"), corpus, how=how, **kw)  # type: ignore[arg-type]
+
+
+def _ip(w: World, workload: str) -> str:
+    return w.pods_of(wl(w, workload))[0].ip
+
+
+# -- p503: the kubelet's view of a sidecar that never gets its configuration ----------------------
+#
+# istio/istio#23410 again, the pod's events this time: the kubelet's readiness probe of istio-proxy
+# failed with 503 298 times over 11 minutes (pilot-agent answers 503 on /healthz/ready until Envoy
+# has its first config). A pod that is never Ready is no endpoint: P503-PROXY-NOT-READY.
+
+P503 += [
+    Scenario("p503", "captured-proxy-not-ready-probe-events-1-5",
+             "istio/istio#23410 (1.5): kubelet events, istio-proxy readiness probe failed with statuscode 503 (x298 over 11m)",
+             "deploy/reviews-v2 -n default", "503", _NO_CONFIG_1_5,
+             Expect("P503-PROXY-NOT-READY", ["P503-PROXY-NOT-READY"]),
+             [Capture(("get", "events"), "captured/events/istio-23410_pod_events_readiness_503_x298.txt", how="events",
+                      reason="Unhealthy")]),
+]
+
+
+# -- mtls: the client cannot verify the server's certificate ------------------------------------
+#
+# istio/istio#26349 (1.6/1.7, "Istio-proxy sidecar mutual TLS verify issue"): the calling sidecar's
+# Envoy debug log shows its upstream handshake failing with CERTIFICATE_VERIFY_FAILED: the server's
+# certificate does not chain to a root the client trusts. With both sides holding valid workload
+# certificates, the two proxies trust different roots: MTLS-ROOTCA-MISMATCH.
+
+def _rootca(w: World) -> None:
+    w.istio.append(STRICT_MESH)
+    wl(w, "default/ratings-v1").proxy = proxy(root_ca="other")
+    ratings_calls(w)
+
+
+_ROOTCA_1_7 = _world(_rootca, "1.7.0")
+
+# -- mtls: a plaintext client against a STRICT server ---------------------------------------------
+#
+# istio/istio#43505: a socket server (TCP, port 50000) logs `"- - -" 0 NR filter_chain_not_found`
+# for connections from its socket client once its PeerAuthentication is STRICT; with PERMISSIVE
+# the traffic works but is not encrypted: the client sends plaintext, i.e. it is not in the mesh.
+# The server's inbound listener only has TLS filter chains under STRICT: MTLS-NONMESH-CLIENT.
+
+
+def _socket_pair(w: World) -> None:
+    w.workloads += [
+        Workload("socket-server", "foo", [Container("socket-server", "docker.io/library/python:3.11", ports=[Port(50000)])],
+                 labels={"app": "socket-server"}, service_account="socket-server"),
+        Workload("socket-client", "legacy", [Container("socket-client", "docker.io/library/python:3.11")],
+                 labels={"app": "socket-client"}, service_account="socket-client"),
+    ]
+    w.services.append(Service("socket-server", "foo", [ServicePort(50000, "tcp")], selector={"app": "socket-server"},
+                              labels={"app": "socket-server"}))
+    w.istio.append(STRICT_FOO)
+    w.traffic.append(Request("legacy/socket-client", "socket-server.foo:50000", "/", count=2))
+
+
+_SOCKETS = _world(_socket_pair)
+
+MTLS = [
+    Scenario("mtls", "captured-rootca-verify-failed-1-7",
+             "istio/istio#26349 (1.6/1.7): the client sidecar's debug log, upstream TLS error CERTIFICATE_VERIFY_FAILED",
+             "deploy/reviews-v2 -n default", "mtls", _ROOTCA_1_7,
+             Expect("MTLS-ROOTCA-MISMATCH", ["MTLS-ROOTCA-MISMATCH"]),
+             [_log(_ROOTCA_1_7, "default/reviews-v2", "captured/access-logs/istio-26349_envoy_debug_tls_certificate_verify_failed.log",
+                   how="append")]),
+    Scenario("mtls", "captured-nonmesh-client-nr-strict",
+             "istio/istio#43505: a STRICT TCP socket server logs NR filter_chain_not_found for its plaintext client",
+             "deploy/socket-server -n foo", "mtls", _SOCKETS,
+             Expect("MTLS-NONMESH-CLIENT", ["MTLS-NONMESH-CLIENT"]),
+             [_log(_SOCKETS, "foo/socket-server", "captured/access-logs/istio-43505_server_nr_filter_chain_not_found_strict.log",
+                   names={"10.1.2.188": _ip(_SOCKETS, "foo/socket-server"), "10.1.2.182": _ip(_SOCKETS, "legacy/socket-client")})]),
+]
+
+
+# -- routes / injection: istioctl analyze names the broken resource --------------------------------
+#
+# istio/istio#17440 (1.4): `istioctl x analyze samples/httpbin/httpbin-gateway.yaml` says the
+# VirtualService default/httpbin routes to host "httpbin", which does not exist (httpbin was not
+# deployed in default): the gateway's route has no destination: ROUTE-DEST-HOST-UNKNOWN.
+
+def _httpbin_gateway_without_httpbin(w: World) -> None:
+    # the sample's Gateway and VirtualService instead of bookinfo's (the ingress gateway stays)
+    w.istio = [o for o in w.istio if o["kind"] not in ("Gateway", "VirtualService")]
+    w.istio += [
+        cr("Gateway", "httpbin-gateway", "default", {"selector": {"istio": "ingressgateway"}, "servers": [
+            {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}),
+        cr("VirtualService", "httpbin", "default", {"hosts": ["*"], "gateways": ["httpbin-gateway"], "http": [
+            {"route": [{"destination": {"host": "httpbin", "port": {"number": 8000}}}]}]}),
+    ]
+    w.traffic.append(Request("istio-system/istio-ingressgateway", "httpbin.example.com", "/status/200", count=3))
+
+
+_HTTPBIN_GW_1_4 = _world(_httpbin_gateway_without_httpbin, "1.4.3")
+
+# istio/istio#27390 (1.7): `istioctl analyze --all-namespaces` warns IST0102, the namespace of the
+# application (bookinfo there, default here) is not enabled for injection: its pods run without a
+# sidecar: INJ-NS-LABEL.
+
+
+def _default_unlabelled(w: World) -> None:
+    w.namespaces[0] = Namespace("default", {})
+
+
+_UNLABELLED_1_7 = _world(_default_unlabelled, "1.7.0")
+
+ROUTES = [
+    Scenario("routes", "captured-analyze-ist0101-httpbin-1-4",
+             "istio/istio#17440 (1.4): analyze IST0101, VirtualService default/httpbin routes to host httpbin, which does not exist",
+             pod_target(_HTTPBIN_GW_1_4, "istio-system/istio-ingressgateway"), "routes", _HTTPBIN_GW_1_4,
+             Expect("ROUTE-DEST-HOST-UNKNOWN", ["ROUTE-DEST-HOST-UNKNOWN"]),
+             [Capture(("analyze",), "captured/analyze/istio-17440_x_analyze_file_ist0101_1.4.txt", after="x analyze",
+                      until="echo $?", exit_code=79)]),
+]
+
+INJECTION += [
+    _inj("captured-analyze-ist0102-ns-not-enabled-1-7",
+         "istio/istio#27390 (1.7): analyze IST0102, the application's namespace is not enabled for injection",
+         "deploy/productpage-v1 -n default", _UNLABELLED_1_7,
+         [Capture(("analyze",), "captured/analyze/istio-27390_warn_ist0102_many_ns_1.7.txt", names={"bookinfo": "default"},
+                  after="analyze --all-namespaces", until="(Namespace cert-manager)", exit_code=79)], "INJ-NS-LABEL"),
+]
+
+SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES]
+
+
+# -- triage: the application's own 500, seen through its sidecar ---------------------------------
+#
+# istio/istio#29109 (1.7/1.8, lines as `kubectl logs --timestamps` prints them): the inbound line
+# of scrappers-service says 500 with no response flag after the app worked 11.9 s on it
+# (upstream service time 11933 ms, upstream host 127.0.0.1:8080, the pre-1.10 inbound delivery),
+# and the app's own outbound HTTPS goes out through PassthroughCluster with bytes both ways: the
+# proxy forwarded the app's answer, nothing in the mesh failed. No finding: no_problem_found.
+
+def _scrappers(w: World) -> None:
+    w.workloads.append(Workload("scrappers", "default", [Container("scrappers", "docker.io/library/node:14", ports=[Port(8080)])],
+                                labels={"app": "scrappers"}, service_account="scrappers"))
+    w.services.append(Service("scrappers-service", "default", [ServicePort(8080, "http-8080")], selector={"app": "scrappers"},
+                              labels={"app": "scrappers"}))
+
+
+_SCRAPPERS_1_8 = _world(_scrappers, "1.7.6")
+
+TRIAGE = [
+    Scenario("triage", "captured-app-500-inbound-1-7",
+             "istio/istio#29109 (1.7/1.8): scrappers-service answers 500 itself (inbound line without flags); its HTTPS egress passes through",
+             pod_target(_SCRAPPERS_1_8, "default/scrappers"), "auto", _SCRAPPERS_1_8,
+             Expect(None, [], absent=["GEN-FLAG-CLASSIFY", "GEN-WHICH-PROXY"], verdict="no_problem_found"),
+             [_log(_SCRAPPERS_1_8, "default/scrappers", "captured/access-logs/istio-29109_inbound_500_and_passthrough_tcp.log",
+                   how="append", names={"172.18.0.10": _ip(_SCRAPPERS_1_8, "default/scrappers")})]),
+]
+
+SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]

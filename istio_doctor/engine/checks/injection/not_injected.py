@@ -74,7 +74,7 @@ def inj_injected(ctx: CheckContext, _: NoParams) -> CheckResult:
 # --------------------------------------------------------------------------------------
 
 
-@check("INJ-NS-LABEL", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
+@check("INJ-NS-LABEL", needs=_SUBJECT_NEEDS, optional=(*_SUBJECT_OPTIONAL, Need.ANALYZE))
 def ns_label(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The namespace carries no label an injector webhook selects, so its pods run without sidecar."""
     s = situation(ctx)
@@ -120,9 +120,13 @@ def ns_label(ctx: CheckContext, _: NoParams) -> CheckResult:
         steps.append(FixStep(description="Label the namespace for injection (if it should be in the mesh)",
                              command=f"kubectl label namespace {ns} {INJECTION_NS_LABEL}=enabled --overwrite"))
     steps.append(_restart_step(s))
+    # istioctl analyze says the same of this namespace (IST0102 NamespaceNotInjected): quoted as printed
+    agrees = [m for m in ctx.ev.get_or([], Need.ANALYZE, ns)
+              if getattr(m, "code", "") == "IST0102" and m.origin_kind == "Namespace" and m.origin_name == ns]
     return CheckResult.failed(
         summary,
-        evidence=[_ns_ref(ctx, ns, nl), _pod_meta_ref(ctx, s), _hooks_ref(ctx, s.hooks[:4], "the injector webhooks and the labels they select")],
+        evidence=[_ns_ref(ctx, ns, nl), _pod_meta_ref(ctx, s), _hooks_ref(ctx, s.hooks[:4], "the injector webhooks and the labels they select"),
+                  *([ctx.ref(Need.ANALYZE, agrees[0].as_printed, "istioctl analyze agrees")] if agrees else [])],
         fix=Fix(summary="If this workload belongs in the mesh, label its namespace for injection and restart it; "
                         "if it is deliberately outside, nothing is wrong.", steps=steps, ordered=True),
         resources=[f"Namespace {ns}"],

@@ -117,9 +117,12 @@ def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
             if es:
                 ev.append(ctx.ref(Need.PROXY_LOGS, _raw(es), "certificate verification fails", namespace=ns, name=name))
                 observed += _summarize(es, name)
-            elif evs:
-                ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in evs[:3]), "certificate verification fails", namespace=ns, name=name))
-                observed.append(f"{len(evs)}× CERTIFICATE_VERIFY_FAILED in the istio-proxy log of {name}")
+            if evs:
+                # Envoy's own handshake lines (debug level, as incident threads quote them, e.g.
+                # istio/istio#26349) say it even when the access-log lines do too: quoted as well
+                ev.append(ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in evs[:3]), "the TLS handshake fails", namespace=ns, name=name))
+                if not es:
+                    observed.append(f"{len(evs)}× CERTIFICATE_VERIFY_FAILED in the istio-proxy log of {name}")
         no_bundle = [(who, v) for who, v in rejected if v.why == "no-bundle"]
         if no_bundle:  # a SPIFFE validator without the bundle of the peer's trust domain
             who, v = no_bundle[0]

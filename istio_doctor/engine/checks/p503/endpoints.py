@@ -281,7 +281,7 @@ def subset_no_pods(ctx: CheckContext, _: NoParams) -> CheckResult:
                 ev = [ctx.ref(Need.VIRTUAL_SERVICES, dump(vs.spec), f"VirtualService {vs.metadata.namespace}/{vs.metadata.name} routes to subset {d.subset}")]
                 analyze = [m for m in ctx.ev.get_or([], Need.ANALYZE, ctx.namespace) if m.code == "IST0173"]
                 if analyze:
-                    ev.append(ctx.ref(Need.ANALYZE, "\n".join(f"{m.level} [{m.code}] ({m.origin}) {m.message}" for m in analyze[:3]), "istioctl analyze agrees"))
+                    ev.append(ctx.ref(Need.ANALYZE, "\n".join(m.as_printed for m in analyze[:3]), "istioctl analyze agrees"))
                 return _subset_fail(ctx, svc, dr, d.subset, labels, pods, ev, [], None)
     return CheckResult.passed("every DestinationRule subset in use selects at least one pod")
 

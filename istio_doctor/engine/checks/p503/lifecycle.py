@@ -188,7 +188,7 @@ def uid_1337(ctx: CheckContext, _: NoParams) -> CheckResult:
                       "runAsUser 1337", namespace=pod.metadata.namespace, name=pod.metadata.name)]
         msgs = [m for m in ctx.ev.get_or([], Need.ANALYZE, pod.metadata.namespace) if m.code == "IST0144"]
         if msgs:
-            ev.append(ctx.ref(Need.ANALYZE, "\n".join(f"{m.level} [{m.code}] ({m.origin}) {m.message}" for m in msgs[:3]), "istioctl analyze agrees",
+            ev.append(ctx.ref(Need.ANALYZE, "\n".join(m.as_printed for m in msgs[:3]), "istioctl analyze agrees",
                               namespace=pod.metadata.namespace))
         return CheckResult.failed(
             f"{pod_ref(pod)}: container(s) {', '.join(bad)} run as UID 1337, which Istio reserves for the proxy; iptables exempts "
@@ -200,7 +200,7 @@ def uid_1337(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.passed("no app container of the examined pods runs as UID 1337")
 
 
-@check("P503-PROXY-NOT-READY", needs=(Need.POD,), optional=(Need.PROXY_LOGS, Need.PROXY_STATUS), peer_needs=(Need.PROXY_LOGS,))
+@check("P503-PROXY-NOT-READY", needs=(Need.POD,), optional=(Need.PROXY_LOGS, Need.PROXY_STATUS, Need.EVENTS), peer_needs=(Need.PROXY_LOGS,))
 def proxy_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
     """istio-proxy is not Ready because it never got its configuration from istiod (read on each pod's
     timeline: a proxy that has not started, behind an init container, says nothing about istiod)."""
@@ -232,6 +232,15 @@ def proxy_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
                             if st is not None else "istio-proxy has no status", "istio-proxy container status", namespace=ns, name=nm)]
         if no_cfg:
             evidence.append(moments_ref(ctx, tl, no_cfg[-2:], "pilot-agent's readiness, on the pod's timeline"))
+        # the kubelet's side: pilot-agent answers 503 on /healthz/ready until Envoy has its first
+        # config, so the readiness probe fails (istio/istio#23410: "x298 over 11m"); a probe of
+        # another container is excluded when the event names it (involvedObject.fieldPath)
+        probes = [e for e in ctx.ev.get_or([], Need.EVENTS, ns)
+                  if e.involved_object.name == nm and e.reason == "Unhealthy" and (e.message or "").startswith("Readiness probe failed")
+                  and (e.involved_object.field_path is None or "istio-proxy" in e.involved_object.field_path)]
+        if probes:
+            evidence.append(ctx.ref(Need.EVENTS, "\n".join(f"{e.type} {e.reason} pod/{nm}: {e.message} (x{e.count or 1})" for e in probes[:3]),
+                                    "the kubelet's readiness probe", namespace=ns))
         if in_status is False:
             evidence.append(ctx.ref(Need.PROXY_STATUS, f"{nm}.{ns} is not listed ({len(status or [])} proxies connected)", "istioctl proxy-status"))
             observed.append(f"{nm}.{ns} missing from istioctl proxy-status")

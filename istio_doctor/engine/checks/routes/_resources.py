@@ -145,7 +145,7 @@ def _analyze(ctx: CheckContext, codes: Iterable[str], *, kind: str | None = None
 def _analyze_ref(ctx: CheckContext, msgs: list[Any]) -> list[EvidenceRef]:
     if not msgs:
         return []
-    text = "\n".join(f"{m.level} [{m.code}] ({m.origin_ref}) {m.message}" for m in msgs[:4])
+    text = "\n".join(m.as_printed for m in msgs[:4])
     return [ctx.ref(Need.ANALYZE, text, "istioctl analyze agrees")]
 
 

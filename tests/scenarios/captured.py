@@ -270,3 +270,26 @@ TRIAGE = [
 ]
 
 SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]
+
+
+# -- routes: the gateway has the host, not the path ----------------------------------------------
+#
+# istio/istio#24042 (EKS, May 2020, the 1.5/1.6 text format): bookinfo opened in a browser; the
+# browser also asks for /favicon.ico, and the reporter shows the ingress gateway answering it
+# `404 NR` itself ("The ingress responds with 404", nothing in productpage's proxy). bookinfo's
+# VirtualService serves host "*" on bookinfo-gateway but only /productpage, /static*, /login,
+# /logout and /api/v1/products*: the virtual host matches, no route matches the path:
+# ROUTE-MATCH-MISS.
+
+_BOOKINFO_1_6 = _world(version="1.6.0")
+
+ROUTES += [
+    Scenario("routes", "captured-ingress-404-nr-favicon",
+             "istio/istio#24042 (1.5/1.6): the ingress gateway logs 404 NR for GET /favicon.ico, a path bookinfo's VirtualService does not route",
+             pod_target(_BOOKINFO_1_6, "istio-system/istio-ingressgateway"), "routes", _BOOKINFO_1_6,
+             Expect("ROUTE-MATCH-MISS", ["ROUTE-MATCH-MISS"]),
+             [_log(_BOOKINFO_1_6, "istio-system/istio-ingressgateway", "captured/access-logs/istio-24042_ingress_404_NR_favicon_1.6.log",
+                   how="append", names={"10.10.202.119": _ip(_BOOKINFO_1_6, "istio-system/istio-ingressgateway")})]),
+]
+
+SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]

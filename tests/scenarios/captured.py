@@ -269,9 +269,6 @@ TRIAGE = [
                    how="append", names={"172.18.0.10": _ip(_SCRAPPERS_1_8, "default/scrappers")})]),
 ]
 
-SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]
-
-
 # -- routes: the gateway has the host, not the path ----------------------------------------------
 #
 # istio/istio#24042 (EKS, May 2020, the 1.5/1.6 text format): bookinfo opened in a browser; the
@@ -290,6 +287,38 @@ ROUTES += [
              Expect("ROUTE-MATCH-MISS", ["ROUTE-MATCH-MISS"]),
              [_log(_BOOKINFO_1_6, "istio-system/istio-ingressgateway", "captured/access-logs/istio-24042_ingress_404_NR_favicon_1.6.log",
                    how="append", names={"10.10.202.119": _ip(_BOOKINFO_1_6, "istio-system/istio-ingressgateway")})]),
+]
+
+# -- mtls: plaintext into a STRICT mesh ----------------------------------------------------------
+#
+# envoyproxy/ratelimit#296 (= istio/istio#35398, Istio 1.10.2): bookinfo with the rate-limit task's
+# ratelimit service (gRPC port 8081); once a mesh-wide PeerAuthentication in istio-system says
+# STRICT, ratelimit's sidecar logs `"- - -" 0 NR filter_chain_not_found` for a connection from
+# 172.17.0.1 (the node's bridge address, no pod of the mesh): under STRICT the inbound listener
+# only has mTLS filter chains, so a client without an Istio certificate finds none:
+# MTLS-NONMESH-CLIENT. The reporter's log viewer put the container name before each line; the
+# capture is spliced without it (what `kubectl logs -c istio-proxy` prints).
+
+
+def _ratelimit(w: World) -> None:
+    w.workloads.append(Workload("ratelimit", "default", [Container("ratelimit", "docker.io/envoyproxy/ratelimit:6f5de117",
+                                                                   ports=[Port(8080), Port(8081), Port(6070)])],
+                                labels={"app": "ratelimit"}, service_account="default"))
+    w.services.append(Service("ratelimit", "default", [ServicePort(8080, "http-port"), ServicePort(8081, "grpc-port"),
+                                                       ServicePort(6070, "http-debug")],
+                              selector={"app": "ratelimit"}, labels={"app": "ratelimit"}))
+    w.istio.append(STRICT_MESH)
+
+
+_RATELIMIT_1_10 = _world(_ratelimit, "1.10.2")
+
+MTLS += [
+    Scenario("mtls", "captured-nonmesh-client-nr-mesh-strict-1-10",
+             "envoyproxy/ratelimit#296 (1.10): after a mesh-wide STRICT PeerAuthentication the ratelimit sidecar logs NR filter_chain_not_found for a plaintext peer",
+             "deploy/ratelimit -n default", "mtls", _RATELIMIT_1_10,
+             Expect("MTLS-NONMESH-CLIENT", ["MTLS-NONMESH-CLIENT"]),
+             [_log(_RATELIMIT_1_10, "default/ratelimit", "captured/access-logs/ratelimit-296_server_nr_filter_chain_not_found_mesh_strict_1.10.log",
+                   how="append", names={"istio-proxy [": "[", "172.17.0.8": _ip(_RATELIMIT_1_10, "default/ratelimit")})]),
 ]
 
 SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]

@@ -321,4 +321,39 @@ MTLS += [
                    how="append", names={"istio-proxy [": "[", "172.17.0.8": _ip(_RATELIMIT_1_10, "default/ratelimit")})]),
 ]
 
+# -- mtls: a 403 that is an authorization decision -----------------------------------------------
+#
+# istio/istio#40944 (Sep 2022, CUSTOM ext-authz): httpbin's sidecar answers GET /headers with
+# `403 - rbac_access_denied_matched_policy[default-deny-all-due-to-bad-CUSTOM-action]`. istiod
+# names that policy when it cannot build a CUSTOM AuthorizationPolicy's provider (undefined or
+# invalid in meshConfig.extensionProviders) and denies every request instead
+# (istio/istio@1.15.0:pilot/pkg/security/authz/builder/builder.go, extauthz.go); the reporters
+# fixed it by defining the provider again. The handshake worked: MTLS-AUTHZ-CONFUSION, naming
+# the CUSTOM policy whose provider the mesh config does not define.
+
+
+def _httpbin_bad_custom(w: World) -> None:
+    w.workloads += [
+        Workload("httpbin", "foo", [Container("httpbin", "docker.io/kennethreitz/httpbin", ports=[Port(80)])],
+                 labels={"app": "httpbin", "version": "v1"}, service_account="httpbin"),
+        Workload("sleep", "foo", [Container("sleep", "curlimages/curl")], labels={"app": "sleep"}, service_account="sleep"),
+    ]
+    w.services.append(Service("httpbin", "foo", [ServicePort(8000, "http", 80)], selector={"app": "httpbin"}, labels={"app": "httpbin"}))
+    w.istio.append(cr("AuthorizationPolicy", "ext-authz", "foo", {
+        "selector": {"matchLabels": {"app": "httpbin"}}, "action": "CUSTOM", "provider": {"name": "sample-ext-authz-http"},
+        "rules": [{"to": [{"operation": {"paths": ["/headers"]}}]}]}))
+
+
+_BAD_CUSTOM_1_15 = _world(_httpbin_bad_custom, "1.15.0")
+
+MTLS += [
+    Scenario("mtls", "captured-authz-bad-custom-deny-all-1-15",
+             "istio/istio#40944 (1.15): httpbin answers 403 rbac_access_denied_matched_policy[default-deny-all-due-to-bad-CUSTOM-action]",
+             "deploy/httpbin -n foo", "mtls", _BAD_CUSTOM_1_15,
+             Expect("MTLS-AUTHZ-CONFUSION", ["MTLS-AUTHZ-CONFUSION"]),
+             [_log(_BAD_CUSTOM_1_15, "foo/httpbin", "captured/access-logs/istio-40944_httpbin_403_rbac_bad_custom_action.log",
+                   how="append", names={"192.168.24.67": _ip(_BAD_CUSTOM_1_15, "foo/httpbin"),
+                                        "192.168.54.235": _ip(_BAD_CUSTOM_1_15, "foo/sleep")})]),
+]
+
 SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]

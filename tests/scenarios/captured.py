@@ -332,13 +332,18 @@ MTLS += [
 # the CUSTOM policy whose provider the mesh config does not define.
 
 
-def _httpbin_bad_custom(w: World) -> None:
+def _sleep_httpbin(w: World) -> None:
+    """The httpbin and sleep samples in namespace foo (httpbin:8000 -> port 80)."""
     w.workloads += [
         Workload("httpbin", "foo", [Container("httpbin", "docker.io/kennethreitz/httpbin", ports=[Port(80)])],
                  labels={"app": "httpbin", "version": "v1"}, service_account="httpbin"),
         Workload("sleep", "foo", [Container("sleep", "curlimages/curl")], labels={"app": "sleep"}, service_account="sleep"),
     ]
     w.services.append(Service("httpbin", "foo", [ServicePort(8000, "http", 80)], selector={"app": "httpbin"}, labels={"app": "httpbin"}))
+
+
+def _httpbin_bad_custom(w: World) -> None:
+    _sleep_httpbin(w)
     w.istio.append(cr("AuthorizationPolicy", "ext-authz", "foo", {
         "selector": {"matchLabels": {"app": "httpbin"}}, "action": "CUSTOM", "provider": {"name": "sample-ext-authz-http"},
         "rules": [{"to": [{"operation": {"paths": ["/headers"]}}]}]}))
@@ -354,6 +359,33 @@ MTLS += [
              [_log(_BAD_CUSTOM_1_15, "foo/httpbin", "captured/access-logs/istio-40944_httpbin_403_rbac_bad_custom_action.log",
                    how="append", names={"192.168.24.67": _ip(_BAD_CUSTOM_1_15, "foo/httpbin"),
                                         "192.168.54.235": _ip(_BAD_CUSTOM_1_15, "foo/sleep")})]),
+]
+
+# -- triage: an answer the application chose ------------------------------------------------------
+#
+# istio.io's "Envoy Access Logs" task (1.8 docs, snips of a real run): sleep calls
+# httpbin:8000/status/418 in namespace foo; sleep's sidecar logs 418 with no response flag,
+# details via_upstream and httpbin's pod as upstream host (the task's httpbin line says the same;
+# a healthy 418 gives the tool no reason to read the server's log, so only sleep's is spliced). httpbin's /status/418 answers "I'm a teapot" by design: the mesh carried
+# the request both ways and nothing failed: no_problem_found.
+
+
+_TEAPOT_1_8 = _world(_sleep_httpbin, "1.8.0")
+
+
+def _teapot_names(w: World) -> dict[str, str]:
+    httpbin = w.service("httpbin", "foo")
+    assert httpbin is not None
+    return {"10.44.1.23": _ip(w, "foo/sleep"), "10.44.1.27": _ip(w, "foo/httpbin"), "10.0.45.184": str(w.cluster_ip(httpbin))}
+
+
+TRIAGE += [
+    Scenario("triage", "captured-app-418-teapot-1-8",
+             "istio.io access-log task (1.8): sleep -> httpbin /status/418, sleep's sidecar logs 418 via_upstream without flags: the app's own answer",
+             pod_target(_TEAPOT_1_8, "foo/sleep"), "auto", _TEAPOT_1_8,
+             Expect(None, [], absent=["GEN-FLAG-CLASSIFY", "GEN-WHICH-PROXY"], verdict="no_problem_found"),
+             [_log(_TEAPOT_1_8, "foo/sleep", "istio/docs/istio.io/access-log/access_log_client_outbound.txt", how="append",
+                   names=_teapot_names(_TEAPOT_1_8))]),
 ]
 
 SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]

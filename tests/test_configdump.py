@@ -138,10 +138,10 @@ def test_wildcard_domain_precedence() -> None:
         VirtualHost(name="longsfx", domains=["*.api.example.com"]),
         VirtualHost(name="exact", domains=["www.example.com"]),
     ]
-    assert match_virtual_host(vhs, "www.example.com").name == "exact"  # type: ignore[union-attr]
-    assert match_virtual_host(vhs, "v1.api.example.com").name == "longsfx"  # type: ignore[union-attr]
-    assert match_virtual_host(vhs, "api.internal").name == "pfx"  # type: ignore[union-attr]
-    assert match_virtual_host(vhs, "10.0.0.1:8080").name == "any"  # type: ignore[union-attr]
+    assert match_virtual_host(vhs, "www.example.com", ignore_port=False).name == "exact"  # type: ignore[union-attr]
+    assert match_virtual_host(vhs, "v1.api.example.com", ignore_port=False).name == "longsfx"  # type: ignore[union-attr]
+    assert match_virtual_host(vhs, "api.internal", ignore_port=False).name == "pfx"  # type: ignore[union-attr]
+    assert match_virtual_host(vhs, "10.0.0.1:8080", ignore_port=False).name == "any"  # type: ignore[union-attr]
 
 
 def test_camelcase_parts_equal_snake_case_dump() -> None:
@@ -236,5 +236,24 @@ def test_specific_domain_without_port_beats_the_catch_all() -> None:
     allow_any = VirtualHost.model_construct(name="allow_any", domains=["*"], routes=[])
     reviews = VirtualHost.model_construct(name="reviews.default.svc.cluster.local:9080",
                                           domains=["reviews.default.svc.cluster.local", "reviews", "reviews.default"], routes=[])
-    assert match_virtual_host([allow_any, reviews], "reviews:9080") is reviews
-    assert match_virtual_host([allow_any, reviews], "unknown:9080") is allow_any
+    assert match_virtual_host([allow_any, reviews], "reviews:9080", ignore_port=True) is reviews
+    assert match_virtual_host([allow_any, reviews], "unknown:9080", ignore_port=True) is allow_any
+
+
+def test_port_in_host_matches_as_sent_without_ignore_port() -> None:
+    """Envoy strips the Host's port only under ignore_port_in_host_matching (istiod 1.15+): before,
+    a gateway matched ``host:31080`` only through a ``host:<server port>`` twin (<= 1.5) or the
+    ``host:*`` wildcard (1.6-1.14), istio/istio@1.3.0 / @1.6.0
+    pilot/pkg/networking/core/v1alpha3/gateway.go (istio/istio#17140: a browser's NodePort Host
+    got 404 NR)."""
+    from istio_doctor.evidence.envoy.configdump import VirtualHost, match_virtual_host
+
+    catch_all = VirtualHost.model_construct(name="blackhole:80", domains=["*"], routes=[])
+    v1_3 = VirtualHost.model_construct(name="httpbin.example.com:80", domains=["httpbin.example.com", "httpbin.example.com:80"], routes=[])
+    v1_6 = VirtualHost.model_construct(name="httpbin.example.com:80", domains=["httpbin.example.com", "httpbin.example.com:*"], routes=[])
+    assert match_virtual_host([v1_3], "httpbin.example.com:31080", ignore_port=False) is None
+    assert match_virtual_host([catch_all, v1_3], "httpbin.example.com:31080", ignore_port=False) is catch_all
+    assert match_virtual_host([v1_3], "httpbin.example.com:80", ignore_port=False) is v1_3
+    assert match_virtual_host([v1_6], "httpbin.example.com:31080", ignore_port=False) is v1_6
+    assert match_virtual_host([VirtualHost.model_construct(name="h", domains=["httpbin.example.com"], routes=[])],
+                              "httpbin.example.com:31080", ignore_port=True) is not None

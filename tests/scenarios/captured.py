@@ -388,4 +388,42 @@ TRIAGE += [
                    names=_teapot_names(_TEAPOT_1_8))]),
 ]
 
+# -- routes: the Host header carries the NodePort -------------------------------------------------
+#
+# istio/istio#17140 (Sep 2019, the Istio 1.0 text format): the ingress gateway routes curl's
+# `HEAD /status/200` with authority httpbin.example.com to httpbin (200) but answers a browser's
+# `GET /status/200` with authority httpbin.example.com:31080 `404 NR` ("Accessible through curl,
+# not through browsers"; a maintainer: no virtual service matches the request). The browser puts
+# the NodePort in the Host header; the gateway's virtual host serves httpbin.example.com (and
+# httpbin.example.com:80), never :31080 (istio.io#1454: reach the gateway from a browser on the
+# standard port only): ROUTE-AUTHORITY-MISMATCH. The world is the ingress task's httpbin
+# Gateway/VirtualService on port 80; the kit's oldest control plane (1.1.3) stands for 1.0.
+
+
+def _httpbin_ingress_task(w: World) -> None:
+    w.workloads.append(Workload("httpbin", "default", [Container("httpbin", "docker.io/kennethreitz/httpbin", ports=[Port(80)])],
+                                labels={"app": "httpbin", "version": "v1"}, service_account="httpbin"))
+    w.services.append(Service("httpbin", "default", [ServicePort(8000, "http", 80)], selector={"app": "httpbin"}, labels={"app": "httpbin"}))
+    w.istio += [
+        cr("Gateway", "httpbin-gateway", "default", {"selector": {"istio": "ingressgateway"}, "servers": [
+            {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["httpbin.example.com"]}]}),
+        cr("VirtualService", "httpbin", "default", {"hosts": ["httpbin.example.com"], "gateways": ["httpbin-gateway"], "http": [
+            {"match": [{"uri": {"prefix": "/status"}}, {"uri": {"prefix": "/delay"}}],
+             "route": [{"destination": {"host": "httpbin", "port": {"number": 8000}}}]}]}),
+    ]
+
+
+_HTTPBIN_INGRESS_1_1 = _world(_httpbin_ingress_task, "1.1.3")
+
+ROUTES += [
+    Scenario("routes", "captured-ingress-404-nr-host-with-nodeport",
+             "istio/istio#17140 (1.0 format): the gateway answers 404 NR to a browser's Host httpbin.example.com:31080, routes curl's httpbin.example.com",
+             pod_target(_HTTPBIN_INGRESS_1_1, "istio-system/istio-ingressgateway"), "routes", _HTTPBIN_INGRESS_1_1,
+             Expect("ROUTE-AUTHORITY-MISMATCH", ["ROUTE-AUTHORITY-MISMATCH"], absent=["ROUTE-MATCH-MISS"]),
+             [_log(_HTTPBIN_INGRESS_1_1, "istio-system/istio-ingressgateway",
+                   "captured/access-logs/istio-17140_ingress_404_NR_host_with_nodeport.log", how="append", proof_line="404 NR",
+                   names={"172.30.76.15": _ip(_HTTPBIN_INGRESS_1_1, "istio-system/istio-ingressgateway"),
+                          "172.30.76.13": _ip(_HTTPBIN_INGRESS_1_1, "default/httpbin")})]),
+]
+
 SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]

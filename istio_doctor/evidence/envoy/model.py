@@ -170,6 +170,10 @@ class RouteConfig(_WithRaw):
     name: str = ""
     virtual_hosts: list[VirtualHost] = Field(default_factory=list)
     static: bool = False
+    #: Envoy matches the Host without its port (route.v3.RouteConfiguration.ignore_port_in_host_matching);
+    #: istiod sets it on gateway route tables of 1.15+ proxies (and on sidecars' later), before that a
+    #: Host's port had to match a domain as written (``host:port`` / ``host:*`` twins)
+    ignore_port_in_host_matching: bool = False
     #: where the resource's JSON is (see :class:`RawRef`); read it through ``raw``.
     raw_ref: RawRef | None = Field(default=None, repr=False, exclude=True)
 
@@ -351,19 +355,23 @@ class ConfigDump(_Model):
         rc = self.route_config(route_name)
         if rc is None:
             return None
-        return match_virtual_host(rc.virtual_hosts, authority)
+        return match_virtual_host(rc.virtual_hosts, authority, ignore_port=rc.ignore_port_in_host_matching)
 
 
-def match_virtual_host(vhosts: list[VirtualHost], authority: str) -> VirtualHost | None:
+def match_virtual_host(vhosts: list[VirtualHost], authority: str, *, ignore_port: bool) -> VirtualHost | None:
+    """Envoy's virtual-host choice for ``authority``. Without ``ignore_port`` (the route table's
+    ``ignore_port_in_host_matching``) Envoy matches the Host as sent, port included: a
+    ``host:31080`` then matches only a ``host:31080`` or ``host:*`` domain (or ``*``), which is why
+    istiod wrote those twins before 1.15 (pilot/pkg/networking/core/v1alpha3/gateway.go
+    buildGatewayVirtualHostDomains at 1.3.0 ``host:<server port>``, 1.6.0-1.14 ``host:*``)."""
     host = authority.lower()
     candidates = [host]
-    if ":" in host and not host.endswith("]"):
+    if ignore_port and ":" in host and not host.endswith("]"):
         bare = host.rsplit(":", 1)[0]
         if bare:
-            candidates.append(bare)
-    # Envoy matches the Host as sent; Istio >= 1.15 also sets ignore_port_in_host_matching, so
-    # the bare host counts too. A specific domain in either form beats the "*" catch-all
-    # (allow_any), which is only used when no form matches anything more specific.
+            candidates = [bare]
+    # A specific domain beats the "*" catch-all (allow_any), used only when nothing more
+    # specific matches.
     default: VirtualHost | None = None
     for h in candidates:
         exact: VirtualHost | None = None

@@ -108,20 +108,13 @@ def _route_config_name(dump: Any, entry: Any, is_gateway: bool) -> str:
 
 
 def _find_vhost(dump: Any, route_name: str, authority: str) -> Any | None:
-    """Envoy's virtual-host choice: every specific domain (with and without the port) before ``*``.
-
-    ``ConfigDump.find_virtual_host`` tries ``host:port`` including the ``*`` fallback before the
-    bare host, so a sidecar request for ``reviews:9080`` would land on ``allow_any``; Istio sets
-    ``ignore_port_in_host_matching``, so the bare host must win over ``*``.
-    """
+    """Envoy's virtual-host choice in route table ``route_name``: a specific domain before ``*``,
+    the Host's port ignored only where the table says ``ignore_port_in_host_matching`` (istiod
+    sets it from 1.15 on; an older gateway needs a ``host:port``/``host:*`` domain)."""
     rc = dump.route_config(route_name)
     if rc is None:
         return None
-    specific = [vh for vh in rc.virtual_hosts if vh.domains != ["*"]]
-    vh = match_virtual_host(specific, authority)
-    if vh is not None:
-        return vh
-    return match_virtual_host(rc.virtual_hosts, authority)
+    return match_virtual_host(rc.virtual_hosts, authority, ignore_port=rc.ignore_port_in_host_matching)
 
 
 def _vhost_table(rc: Any) -> list[dict[str, Any]]:

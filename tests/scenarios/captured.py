@@ -77,6 +77,14 @@ INJECTION = [
          "istio/istio#13840: kubectl get events, the legacy istio-sidecar-injector webhook times out (deadline, client timeout)",
          "deploy/details-v1 -n default", _world(_webhook_fails("default/details-v1"), "1.1.3"),
          _failed_create("captured/events/istio-13840_get_events_legacy_injector_timeouts.txt"), "INJ-WEBHOOK-DOWN"),
+    _inj("captured-webhook-unexpected-eof-microk8s",
+         "istio/istio#35725 (microk8s, pre-1.10 webhook name): FailedCreate x40, the injector call ended in unexpected EOF",
+         "deploy/productpage-v1 -n default", _world(_webhook_fails("default/productpage-v1"), "1.9.9"),
+         _failed_create("captured/events/istio-35725_rs_event_webhook_unexpected_eof_microk8s.txt"), "INJ-WEBHOOK-DOWN"),
+    _inj("captured-webhook-deadline-failed-to-call-1-15",
+         "istio/istio#41653 (1.15.2): FailedCreate, 'failed to call webhook: ... context deadline exceeded' (newer apiserver wording)",
+         "deploy/ratings-v1 -n default", _world(_webhook_fails("default/ratings-v1"), "1.15.2"),
+         _failed_create("captured/events/istio-41653_webhook_deadline_failed_to_call_1.15.txt"), "INJ-WEBHOOK-DOWN"),
 ]
 
 

@@ -52,39 +52,38 @@ def _inj(name: str, desc: str, target: str, world: World, captures: list[Capture
 # Each event/status says the API server could not call the sidecar injector webhook while
 # creating pods: the cause is INJ-WEBHOOK-DOWN, whatever the error behind it.
 
+#: (name, what the capture says, workload whose new pods fail, error the world gives the webhook, Istio version, corpus file)
+_WEBHOOK_DOWN = [
+    ("captured-webhook-deadline-eks-1-12",
+     "istio/istio#36955 (1.12 on EKS): FailedCreate, the webhook call exceeded its deadline",
+     "productpage-v1", "deadline", "1.12.1", "captured/events/istio-36955_rs_event_webhook_deadline_1.12_eks.txt"),
+    ("captured-webhook-replicafailure-status",
+     "istio/istio#43882 (1.17): the ReplicaSet's ReplicaFailure condition, webhook call deadline exceeded",
+     "details-v1", "deadline", "1.17.1", "captured/events/istio-43882_rs_status_replicafailure_webhook.yaml"),
+    ("captured-webhook-internal-error-1-20",
+     "istio/istio#48098 (1.20): the injector answered the webhook call with Internal Server Error",
+     "ratings-v1", "deadline", "1.20.3", "captured/events/istio-48098_webhook_internal_server_error_1.20.txt"),
+    ("captured-webhook-x509-unknown-authority",
+     "istio/istio#6186: the API server does not trust the injector's certificate (x509, crypto/rsa verification error)",
+     "reviews-v1", "x509", "1.1.3", "captured/events/istio-6186_rs_event_x509_crypto_rsa_0.8.txt"),
+    ("captured-webhook-x509-not-valid-for-names",
+     "istio/istio#7409: the injector's certificate is not valid for the service name the API server calls",
+     "reviews-v2", "x509", "1.1.3", "captured/events/istio-7409_rs_event_x509_not_valid_for_names.txt"),
+    ("captured-webhook-legacy-injector-timeouts",
+     "istio/istio#13840: kubectl get events, the legacy istio-sidecar-injector webhook times out (deadline, client timeout)",
+     "details-v1", "deadline", "1.1.3", "captured/events/istio-13840_get_events_legacy_injector_timeouts.txt"),
+    ("captured-webhook-unexpected-eof-microk8s",
+     "istio/istio#35725 (microk8s, pre-1.10 webhook name): FailedCreate x40, the injector call ended in unexpected EOF",
+     "productpage-v1", "deadline", "1.9.9", "captured/events/istio-35725_rs_event_webhook_unexpected_eof_microk8s.txt"),
+    ("captured-webhook-deadline-failed-to-call-1-15",
+     "istio/istio#41653 (1.15.2): FailedCreate, 'failed to call webhook: ... context deadline exceeded' (newer apiserver wording)",
+     "ratings-v1", "deadline", "1.15.2", "captured/events/istio-41653_webhook_deadline_failed_to_call_1.15.txt"),
+]
+
 INJECTION = [
-    _inj("captured-webhook-deadline-eks-1-12",
-         "istio/istio#36955 (1.12 on EKS): FailedCreate, the webhook call exceeded its deadline",
-         "deploy/productpage-v1 -n default", _world(_webhook_fails("default/productpage-v1"), "1.12.1"),
-         _failed_create("captured/events/istio-36955_rs_event_webhook_deadline_1.12_eks.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-replicafailure-status",
-         "istio/istio#43882 (1.17): the ReplicaSet's ReplicaFailure condition, webhook call deadline exceeded",
-         "deploy/details-v1 -n default", _world(_webhook_fails("default/details-v1"), "1.17.1"),
-         _failed_create("captured/events/istio-43882_rs_status_replicafailure_webhook.yaml"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-internal-error-1-20",
-         "istio/istio#48098 (1.20): the injector answered the webhook call with Internal Server Error",
-         "deploy/ratings-v1 -n default", _world(_webhook_fails("default/ratings-v1"), "1.20.3"),
-         _failed_create("captured/events/istio-48098_webhook_internal_server_error_1.20.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-x509-unknown-authority",
-         "istio/istio#6186: the API server does not trust the injector's certificate (x509, crypto/rsa verification error)",
-         "deploy/reviews-v1 -n default", _world(_webhook_fails("default/reviews-v1", "x509"), "1.1.3"),
-         _failed_create("captured/events/istio-6186_rs_event_x509_crypto_rsa_0.8.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-x509-not-valid-for-names",
-         "istio/istio#7409: the injector's certificate is not valid for the service name the API server calls",
-         "deploy/reviews-v2 -n default", _world(_webhook_fails("default/reviews-v2", "x509"), "1.1.3"),
-         _failed_create("captured/events/istio-7409_rs_event_x509_not_valid_for_names.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-legacy-injector-timeouts",
-         "istio/istio#13840: kubectl get events, the legacy istio-sidecar-injector webhook times out (deadline, client timeout)",
-         "deploy/details-v1 -n default", _world(_webhook_fails("default/details-v1"), "1.1.3"),
-         _failed_create("captured/events/istio-13840_get_events_legacy_injector_timeouts.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-unexpected-eof-microk8s",
-         "istio/istio#35725 (microk8s, pre-1.10 webhook name): FailedCreate x40, the injector call ended in unexpected EOF",
-         "deploy/productpage-v1 -n default", _world(_webhook_fails("default/productpage-v1"), "1.9.9"),
-         _failed_create("captured/events/istio-35725_rs_event_webhook_unexpected_eof_microk8s.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-deadline-failed-to-call-1-15",
-         "istio/istio#41653 (1.15.2): FailedCreate, 'failed to call webhook: ... context deadline exceeded' (newer apiserver wording)",
-         "deploy/ratings-v1 -n default", _world(_webhook_fails("default/ratings-v1"), "1.15.2"),
-         _failed_create("captured/events/istio-41653_webhook_deadline_failed_to_call_1.15.txt"), "INJ-WEBHOOK-DOWN"),
+    _inj(name, desc, f"deploy/{workload} -n default", _world(_webhook_fails(f"default/{workload}", error), version),
+         _failed_create(corpus), "INJ-WEBHOOK-DOWN")
+    for name, desc, workload, error, version, corpus in _WEBHOOK_DOWN
 ]
 
 

@@ -39,6 +39,14 @@ FLAG_MEANING: dict[str, tuple[str, str]] = {
     "OM": ("overload manager", "proxy resource pressure"),
 }
 
+# On an inbound line the upstream is the pod's own application (the inbound|port|| cluster), so a
+# flag about the upstream points at the app, not at the mesh between the proxies: a server proxy
+# never meets a client's plaintext there (that is NR filter_chain_not_found at its listener).
+INBOUND_FLAG_MEANING: dict[str, tuple[str, str]] = {
+    "UC": ("upstream connection termination", "p503 (the application closed or reset the connection before answering: "
+                                              "its keep-alive timeout, or the app dropped the request)"),
+}
+
 
 def _version_of_image(image: str | None) -> Version | None:
     if not image or ":" not in image.rsplit("/", 1)[-1]:
@@ -259,7 +267,8 @@ def flag_classify(ctx: CheckContext, _: NoParams) -> CheckResult:
     groups = Counter((tuple(e.response_flags), (e.response_code_details or "").split("{")[0], e.direction) for e in bad)
     lines = []
     for (flags, detail, direction), n in groups.most_common(5):
-        meanings = "; ".join(f"{f} = {FLAG_MEANING[f][0]} -> {FLAG_MEANING[f][1]}" for f in flags if f in FLAG_MEANING)
+        table = {**FLAG_MEANING, **INBOUND_FLAG_MEANING} if direction == "inbound" else FLAG_MEANING
+        meanings = "; ".join(f"{f} = {table[f][0]} -> {table[f][1]}" for f in flags if f in table)
         lines.append(f"{n}× {','.join(flags) or '-'} {detail or ''} ({direction}): {meanings or 'see response details'}")
     return CheckResult.failed(
         args={"groups": lines},

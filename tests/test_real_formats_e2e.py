@@ -245,6 +245,22 @@ def case_json_uc_app_reset(tmp: Path) -> Case:
                 says=["(inbound)", "the application closed or reset the connection before answering"])
 
 
+def case_json_503_client_of_app_reset(tmp: Path) -> Case:
+    """ssup2 blog, the same request from the client: shell's sidecar logs 503 via_upstream without
+    flags ([Text 8]) because mock-server's sidecar answered 503 when its app reset the connection
+    ([Text 9], same x-request-id). The failure comes from the server side, where the app dropped
+    the request: never healthy, no keep-alive race, and the server's inbound UC is what is shown."""
+    w = _mock_server_world()
+    shell, server = _pod(w, "shell"), _pod(w, "mock-server")
+    client_lines = compact_json_records(real("ssup2-blog_json_503_via_upstream_client_side_of_reset.txt"), rebase_to=LAST_MINUTE)
+    server_lines = compact_json_records(real("ssup2-blog_json_UC_connection_termination_server_side.txt"), rebase_to=LAST_MINUTE)
+    return Case("json-ssup2-503-client-of-app-reset", w, f"pod/{shell} -n default",
+                [(_log_with(w, shell, "default", tmp, client_lines, "client503"), "ssup2-blog_json_503_via_upstream_client_side_of_reset.txt"),
+                 (_log_with(w, server, "default", tmp, server_lines, "serveruc"), "ssup2-blog_json_UC_connection_termination_server_side.txt")],
+                absent=["P503-KEEPALIVE-UC"], parsed=lambda: parse_proxy_log(client_lines),
+                says=["answered by the server's istio-proxy", "503 UC upstream_reset_before_response_started{connection_termination}"])
+
+
 def case_gateway_json_uaex(tmp: Path) -> Case:
     """istio-19056: an ingress gateway JSON line, 503 UAEX (the external authorization / policy
     check was unavailable): a failure the tool has no dedicated check for; never healthy."""
@@ -282,6 +298,7 @@ def case_analyze_text_exportto(tmp: Path) -> Case:
 CASES: list[Callable[[Path], Case]] = [
     case_proxy_status_1_6, case_legacy_404_nr_egress, case_egress_503_uh, case_json_ut, case_json_uf_uh,
     case_gateway_json_uaex, case_analyze_text_selector, case_analyze_text_exportto, case_json_uc_app_reset,
+    case_json_503_client_of_app_reset,
 ]
 
 

@@ -112,6 +112,8 @@ class Case:
     symptom: str = "auto"
     #: parse check of the capture itself (the parser the gatherer uses for that call)
     parsed: Callable[[], object] | None = None
+    #: words the headline must hold (what the report says about failures no check explains)
+    says: list[str] = field(default_factory=list)
 
 
 def _log_with(w: World, pod: str, ns: str, tmp: Path, lines: str, name: str) -> Rule:
@@ -228,6 +230,37 @@ def case_json_uf_uh(tmp: Path) -> Case:
                 absent=["MTLS-CERT-NOT-READY"], parsed=lambda: parse_proxy_log(lines))
 
 
+def case_json_uc_app_reset(tmp: Path) -> Case:
+    """ssup2 blog, "Upstream TCP RST before Response Case": mock-server's app answers
+    /reset-before-response/1000 by resetting the TCP connection after 1 s; its sidecar logs 503 UC
+    upstream_reset_before_response_started{connection_termination} after 1047 ms and the client
+    gets the 503. The application reset the request it was working on: not a stale keep-alive
+    connection (those fail as the request is written, not a second later), never healthy."""
+    w = _mock_server_world()
+    pod = _pod(w, "mock-server")
+    lines = compact_json_records(real("ssup2-blog_json_UC_connection_termination_server_side.txt"), rebase_to=LAST_MINUTE)
+    return Case("json-ssup2-uc-app-reset", w, f"pod/{pod} -n default",
+                [(_log_with(w, pod, "default", tmp, lines, "uc"), "ssup2-blog_json_UC_connection_termination_server_side.txt")],
+                absent=["P503-KEEPALIVE-UC"], parsed=lambda: parse_proxy_log(lines),
+                says=["(inbound)", "the application closed or reset the connection before answering"])
+
+
+def case_json_503_client_of_app_reset(tmp: Path) -> Case:
+    """ssup2 blog, the same request from the client: shell's sidecar logs 503 via_upstream without
+    flags ([Text 8]) because mock-server's sidecar answered 503 when its app reset the connection
+    ([Text 9], same x-request-id). The failure comes from the server side, where the app dropped
+    the request: never healthy, no keep-alive race, and the server's inbound UC is what is shown."""
+    w = _mock_server_world()
+    shell, server = _pod(w, "shell"), _pod(w, "mock-server")
+    client_lines = compact_json_records(real("ssup2-blog_json_503_via_upstream_client_side_of_reset.txt"), rebase_to=LAST_MINUTE)
+    server_lines = compact_json_records(real("ssup2-blog_json_UC_connection_termination_server_side.txt"), rebase_to=LAST_MINUTE)
+    return Case("json-ssup2-503-client-of-app-reset", w, f"pod/{shell} -n default",
+                [(_log_with(w, shell, "default", tmp, client_lines, "client503"), "ssup2-blog_json_503_via_upstream_client_side_of_reset.txt"),
+                 (_log_with(w, server, "default", tmp, server_lines, "serveruc"), "ssup2-blog_json_UC_connection_termination_server_side.txt")],
+                absent=["P503-KEEPALIVE-UC"], parsed=lambda: parse_proxy_log(client_lines),
+                says=["answered by the server's istio-proxy", "503 UC upstream_reset_before_response_started{connection_termination}"])
+
+
 def case_gateway_json_uaex(tmp: Path) -> Case:
     """istio-19056: an ingress gateway JSON line, 503 UAEX (the external authorization / policy
     check was unavailable): a failure the tool has no dedicated check for; never healthy."""
@@ -264,7 +297,8 @@ def case_analyze_text_exportto(tmp: Path) -> Case:
 
 CASES: list[Callable[[Path], Case]] = [
     case_proxy_status_1_6, case_legacy_404_nr_egress, case_egress_503_uh, case_json_ut, case_json_uf_uh,
-    case_gateway_json_uaex, case_analyze_text_selector, case_analyze_text_exportto,
+    case_gateway_json_uaex, case_analyze_text_selector, case_analyze_text_exportto, case_json_uc_app_reset,
+    case_json_503_client_of_app_reset,
 ]
 
 
@@ -325,6 +359,8 @@ def test_real_capture_through_installed_cli(tmp_path: Path, cache_dir: Path, bui
     ctx = f"{case.id}: headline {report['headline']!r}, findings {codes}, unchecked {[u['reason'] for u in report['unchecked']]}"
     for code in case.absent:
         assert code not in codes, ctx
+    for words in case.says:
+        assert words in report["headline"], ctx
     if case.healthy:
         assert report["verdict"] == "no_problem_found", ctx
         return

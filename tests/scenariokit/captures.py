@@ -58,6 +58,9 @@ class Capture:
     #: (a capture that quotes its command lines around the output)
     after: str = ""
     until: str = ""
+    #: the capture's line holding this text is its proof (default: the last line); for a capture
+    #: whose last line is context (a request that worked) rather than the failure
+    proof_line: str = ""
 
     def applies(self, argv: tuple[str, ...]) -> bool:
         words = set(argv)
@@ -128,8 +131,11 @@ class Capture:
             return self.messages[0][0]
         if self.how == "rs_failure":
             return self.condition_message
+        lines = [ln for ln in self.text.splitlines() if ln.strip()]
+        if self.proof_line:
+            return next(ln for ln in lines if self.proof_line in ln)
         # the last line: a capture's first line may be a fragment cut by its source's excerpt
-        return [ln for ln in self.text.splitlines() if ln.strip()][-1]
+        return lines[-1]
 
     def splice(self, result: CommandResult) -> CommandResult:
         if self.how == "replace":

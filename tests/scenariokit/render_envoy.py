@@ -988,11 +988,30 @@ def _gateway_vhosts(world: World, pairs: list[tuple[dict[str, Any], dict[str, An
                 for host in hosts:
                     routes = vs_routes(world, vs, 9080, host)
                     # gateway routes keep the destination's own port; recompute the decorator host
-                    vhosts.append({"name": f"{host}:{svc_port}", "domains": [host] if host != "*" else ["*"],
+                    vhosts.append({"name": f"{host}:{svc_port}", "domains": _gateway_domains(world, host, s["port"]["number"]),
                                    "routes": routes, "include_request_attempt_count": True})
     if not vhosts:
         vhosts = [{"name": f"blackhole:{svc_port}", "domains": ["*"], "routes": []}]
     return vhosts
+
+
+def _gateway_domains(world: World, host: str, port: int) -> list[str]:
+    """A gateway virtual host's domains as istiod writes them (buildGatewayVirtualHostDomains in
+    pilot/pkg/networking/core/v1alpha3/gateway.go): ``host`` and ``host:<server port>`` up to 1.5;
+    ``host:*`` (any port, for a gateway behind a LB/NodePort) from 1.6, wildcard hosts keeping
+    ``:<port>`` from 1.8; from 1.15 the bare host, the route table ignoring the Host's port."""
+    if host == "*" or world.version >= Ver(1, 15):
+        return [host]
+    if world.version < Ver(1, 6) or (host.startswith("*") and world.version >= Ver(1, 8)):
+        return [host, f"{host}:{port}"]
+    return [host, f"{host}:*"]
+
+
+def _gateway_route_table(world: World, name: str, vhosts: list[dict[str, Any]]) -> dict[str, Any]:
+    rc: dict[str, Any] = {"@type": T_ROUTE, "name": name, "virtual_hosts": vhosts, "validate_clusters": False}
+    if world.version >= Ver(1, 15):  # GatewayIgnorePort: proxies >= 1.15 (istio/istio@1.15.0 httproute.go)
+        rc["ignore_port_in_host_matching"] = True
+    return rc
 
 
 def _gateway_svc_port(world: World, pod: Pod, port: int) -> int:
@@ -1015,12 +1034,10 @@ def gateway_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
             https.append((g, s))
     for port, pairs in sorted(ports.items()):
         vhosts = _gateway_vhosts(world, pairs, _gateway_svc_port(world, pod, port))
-        out.append({"@type": T_ROUTE, "name": f"http.{port}", "virtual_hosts": vhosts, "validate_clusters": False,
-                    "ignore_port_in_host_matching": True})
+        out.append(_gateway_route_table(world, f"http.{port}", vhosts))
     for g, s in https:
         vhosts = _gateway_vhosts(world, [(g, s)], _gateway_svc_port(world, pod, s["port"]["number"]))
-        out.append({"@type": T_ROUTE, "name": gateway_https_route_name(g, s), "virtual_hosts": vhosts,
-                    "validate_clusters": False, "ignore_port_in_host_matching": True})
+        out.append(_gateway_route_table(world, gateway_https_route_name(g, s), vhosts))
     return out
 
 

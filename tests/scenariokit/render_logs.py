@@ -513,6 +513,10 @@ class _Sim:
         for vh in rc["virtual_hosts"]:
             if any(d.startswith("*.") and host.endswith(d[1:]) for d in vh["domains"]):
                 return vh
+        # Envoy's prefix wildcards come after suffix ones: a gateway's "host:*" takes any port
+        for vh in rc["virtual_hosts"]:
+            if any(d != "*" and d.endswith("*") and len(host) > len(d) - 1 and host.startswith(d[:-1]) for d in vh["domains"]):
+                return vh
         for vh in rc["virtual_hosts"]:
             if "*" in vh["domains"]:
                 return vh

@@ -52,31 +52,38 @@ def _inj(name: str, desc: str, target: str, world: World, captures: list[Capture
 # Each event/status says the API server could not call the sidecar injector webhook while
 # creating pods: the cause is INJ-WEBHOOK-DOWN, whatever the error behind it.
 
+#: (name, what the capture says, workload whose new pods fail, error the world gives the webhook, Istio version, corpus file)
+_WEBHOOK_DOWN = [
+    ("captured-webhook-deadline-eks-1-12",
+     "istio/istio#36955 (1.12 on EKS): FailedCreate, the webhook call exceeded its deadline",
+     "productpage-v1", "deadline", "1.12.1", "captured/events/istio-36955_rs_event_webhook_deadline_1.12_eks.txt"),
+    ("captured-webhook-replicafailure-status",
+     "istio/istio#43882 (1.17): the ReplicaSet's ReplicaFailure condition, webhook call deadline exceeded",
+     "details-v1", "deadline", "1.17.1", "captured/events/istio-43882_rs_status_replicafailure_webhook.yaml"),
+    ("captured-webhook-internal-error-1-20",
+     "istio/istio#48098 (1.20): the injector answered the webhook call with Internal Server Error",
+     "ratings-v1", "deadline", "1.20.3", "captured/events/istio-48098_webhook_internal_server_error_1.20.txt"),
+    ("captured-webhook-x509-unknown-authority",
+     "istio/istio#6186: the API server does not trust the injector's certificate (x509, crypto/rsa verification error)",
+     "reviews-v1", "x509", "1.1.3", "captured/events/istio-6186_rs_event_x509_crypto_rsa_0.8.txt"),
+    ("captured-webhook-x509-not-valid-for-names",
+     "istio/istio#7409: the injector's certificate is not valid for the service name the API server calls",
+     "reviews-v2", "x509", "1.1.3", "captured/events/istio-7409_rs_event_x509_not_valid_for_names.txt"),
+    ("captured-webhook-legacy-injector-timeouts",
+     "istio/istio#13840: kubectl get events, the legacy istio-sidecar-injector webhook times out (deadline, client timeout)",
+     "details-v1", "deadline", "1.1.3", "captured/events/istio-13840_get_events_legacy_injector_timeouts.txt"),
+    ("captured-webhook-unexpected-eof-microk8s",
+     "istio/istio#35725 (microk8s, pre-1.10 webhook name): FailedCreate x40, the injector call ended in unexpected EOF",
+     "productpage-v1", "deadline", "1.9.9", "captured/events/istio-35725_rs_event_webhook_unexpected_eof_microk8s.txt"),
+    ("captured-webhook-deadline-failed-to-call-1-15",
+     "istio/istio#41653 (1.15.2): FailedCreate, 'failed to call webhook: ... context deadline exceeded' (newer apiserver wording)",
+     "ratings-v1", "deadline", "1.15.2", "captured/events/istio-41653_webhook_deadline_failed_to_call_1.15.txt"),
+]
+
 INJECTION = [
-    _inj("captured-webhook-deadline-eks-1-12",
-         "istio/istio#36955 (1.12 on EKS): FailedCreate, the webhook call exceeded its deadline",
-         "deploy/productpage-v1 -n default", _world(_webhook_fails("default/productpage-v1"), "1.12.1"),
-         _failed_create("captured/events/istio-36955_rs_event_webhook_deadline_1.12_eks.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-replicafailure-status",
-         "istio/istio#43882 (1.17): the ReplicaSet's ReplicaFailure condition, webhook call deadline exceeded",
-         "deploy/details-v1 -n default", _world(_webhook_fails("default/details-v1"), "1.17.1"),
-         _failed_create("captured/events/istio-43882_rs_status_replicafailure_webhook.yaml"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-internal-error-1-20",
-         "istio/istio#48098 (1.20): the injector answered the webhook call with Internal Server Error",
-         "deploy/ratings-v1 -n default", _world(_webhook_fails("default/ratings-v1"), "1.20.3"),
-         _failed_create("captured/events/istio-48098_webhook_internal_server_error_1.20.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-x509-unknown-authority",
-         "istio/istio#6186: the API server does not trust the injector's certificate (x509, crypto/rsa verification error)",
-         "deploy/reviews-v1 -n default", _world(_webhook_fails("default/reviews-v1", "x509"), "1.1.3"),
-         _failed_create("captured/events/istio-6186_rs_event_x509_crypto_rsa_0.8.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-x509-not-valid-for-names",
-         "istio/istio#7409: the injector's certificate is not valid for the service name the API server calls",
-         "deploy/reviews-v2 -n default", _world(_webhook_fails("default/reviews-v2", "x509"), "1.1.3"),
-         _failed_create("captured/events/istio-7409_rs_event_x509_not_valid_for_names.txt"), "INJ-WEBHOOK-DOWN"),
-    _inj("captured-webhook-legacy-injector-timeouts",
-         "istio/istio#13840: kubectl get events, the legacy istio-sidecar-injector webhook times out (deadline, client timeout)",
-         "deploy/details-v1 -n default", _world(_webhook_fails("default/details-v1"), "1.1.3"),
-         _failed_create("captured/events/istio-13840_get_events_legacy_injector_timeouts.txt"), "INJ-WEBHOOK-DOWN"),
+    _inj(name, desc, f"deploy/{workload} -n default", _world(_webhook_fails(f"default/{workload}", error), version),
+         _failed_create(corpus), "INJ-WEBHOOK-DOWN")
+    for name, desc, workload, error, version, corpus in _WEBHOOK_DOWN
 ]
 
 
@@ -267,6 +274,163 @@ TRIAGE = [
              Expect(None, [], absent=["GEN-FLAG-CLASSIFY", "GEN-WHICH-PROXY"], verdict="no_problem_found"),
              [_log(_SCRAPPERS_1_8, "default/scrappers", "captured/access-logs/istio-29109_inbound_500_and_passthrough_tcp.log",
                    how="append", names={"172.18.0.10": _ip(_SCRAPPERS_1_8, "default/scrappers")})]),
+]
+
+# -- routes: the gateway has the host, not the path ----------------------------------------------
+#
+# istio/istio#24042 (EKS, May 2020, the 1.5/1.6 text format): bookinfo opened in a browser; the
+# browser also asks for /favicon.ico, and the reporter shows the ingress gateway answering it
+# `404 NR` itself ("The ingress responds with 404", nothing in productpage's proxy). bookinfo's
+# VirtualService serves host "*" on bookinfo-gateway but only /productpage, /static*, /login,
+# /logout and /api/v1/products*: the virtual host matches, no route matches the path:
+# ROUTE-MATCH-MISS.
+
+_BOOKINFO_1_6 = _world(version="1.6.0")
+
+ROUTES += [
+    Scenario("routes", "captured-ingress-404-nr-favicon",
+             "istio/istio#24042 (1.5/1.6): the ingress gateway logs 404 NR for GET /favicon.ico, a path bookinfo's VirtualService does not route",
+             pod_target(_BOOKINFO_1_6, "istio-system/istio-ingressgateway"), "routes", _BOOKINFO_1_6,
+             Expect("ROUTE-MATCH-MISS", ["ROUTE-MATCH-MISS"]),
+             [_log(_BOOKINFO_1_6, "istio-system/istio-ingressgateway", "captured/access-logs/istio-24042_ingress_404_NR_favicon_1.6.log",
+                   how="append", names={"10.10.202.119": _ip(_BOOKINFO_1_6, "istio-system/istio-ingressgateway")})]),
+]
+
+# -- mtls: plaintext into a STRICT mesh ----------------------------------------------------------
+#
+# envoyproxy/ratelimit#296 (= istio/istio#35398, Istio 1.10.2): bookinfo with the rate-limit task's
+# ratelimit service (gRPC port 8081); once a mesh-wide PeerAuthentication in istio-system says
+# STRICT, ratelimit's sidecar logs `"- - -" 0 NR filter_chain_not_found` for a connection from
+# 172.17.0.1 (the node's bridge address, no pod of the mesh): under STRICT the inbound listener
+# only has mTLS filter chains, so a client without an Istio certificate finds none:
+# MTLS-NONMESH-CLIENT. The reporter's log viewer put the container name before each line; the
+# capture is spliced without it (what `kubectl logs -c istio-proxy` prints).
+
+
+def _ratelimit(w: World) -> None:
+    w.workloads.append(Workload("ratelimit", "default", [Container("ratelimit", "docker.io/envoyproxy/ratelimit:6f5de117",
+                                                                   ports=[Port(8080), Port(8081), Port(6070)])],
+                                labels={"app": "ratelimit"}, service_account="default"))
+    w.services.append(Service("ratelimit", "default", [ServicePort(8080, "http-port"), ServicePort(8081, "grpc-port"),
+                                                       ServicePort(6070, "http-debug")],
+                              selector={"app": "ratelimit"}, labels={"app": "ratelimit"}))
+    w.istio.append(STRICT_MESH)
+
+
+_RATELIMIT_1_10 = _world(_ratelimit, "1.10.2")
+
+MTLS += [
+    Scenario("mtls", "captured-nonmesh-client-nr-mesh-strict-1-10",
+             "envoyproxy/ratelimit#296 (1.10): after a mesh-wide STRICT PeerAuthentication the ratelimit sidecar logs NR filter_chain_not_found for a plaintext peer",
+             "deploy/ratelimit -n default", "mtls", _RATELIMIT_1_10,
+             Expect("MTLS-NONMESH-CLIENT", ["MTLS-NONMESH-CLIENT"]),
+             [_log(_RATELIMIT_1_10, "default/ratelimit", "captured/access-logs/ratelimit-296_server_nr_filter_chain_not_found_mesh_strict_1.10.log",
+                   how="append", names={"istio-proxy [": "[", "172.17.0.8": _ip(_RATELIMIT_1_10, "default/ratelimit")})]),
+]
+
+# -- mtls: a 403 that is an authorization decision -----------------------------------------------
+#
+# istio/istio#40944 (Sep 2022, CUSTOM ext-authz): httpbin's sidecar answers GET /headers with
+# `403 - rbac_access_denied_matched_policy[default-deny-all-due-to-bad-CUSTOM-action]`. istiod
+# names that policy when it cannot build a CUSTOM AuthorizationPolicy's provider (undefined or
+# invalid in meshConfig.extensionProviders) and denies every request instead
+# (istio/istio@1.15.0:pilot/pkg/security/authz/builder/builder.go, extauthz.go); the reporters
+# fixed it by defining the provider again. The handshake worked: MTLS-AUTHZ-CONFUSION, naming
+# the CUSTOM policy whose provider the mesh config does not define.
+
+
+def _sleep_httpbin(w: World) -> None:
+    """The httpbin and sleep samples in namespace foo (httpbin:8000 -> port 80)."""
+    w.workloads += [
+        Workload("httpbin", "foo", [Container("httpbin", "docker.io/kennethreitz/httpbin", ports=[Port(80)])],
+                 labels={"app": "httpbin", "version": "v1"}, service_account="httpbin"),
+        Workload("sleep", "foo", [Container("sleep", "curlimages/curl")], labels={"app": "sleep"}, service_account="sleep"),
+    ]
+    w.services.append(Service("httpbin", "foo", [ServicePort(8000, "http", 80)], selector={"app": "httpbin"}, labels={"app": "httpbin"}))
+
+
+def _httpbin_bad_custom(w: World) -> None:
+    _sleep_httpbin(w)
+    w.istio.append(cr("AuthorizationPolicy", "ext-authz", "foo", {
+        "selector": {"matchLabels": {"app": "httpbin"}}, "action": "CUSTOM", "provider": {"name": "sample-ext-authz-http"},
+        "rules": [{"to": [{"operation": {"paths": ["/headers"]}}]}]}))
+
+
+_BAD_CUSTOM_1_15 = _world(_httpbin_bad_custom, "1.15.0")
+
+MTLS += [
+    Scenario("mtls", "captured-authz-bad-custom-deny-all-1-15",
+             "istio/istio#40944 (1.15): httpbin answers 403 rbac_access_denied_matched_policy[default-deny-all-due-to-bad-CUSTOM-action]",
+             "deploy/httpbin -n foo", "mtls", _BAD_CUSTOM_1_15,
+             Expect("MTLS-AUTHZ-CONFUSION", ["MTLS-AUTHZ-CONFUSION"]),
+             [_log(_BAD_CUSTOM_1_15, "foo/httpbin", "captured/access-logs/istio-40944_httpbin_403_rbac_bad_custom_action.log",
+                   how="append", names={"192.168.24.67": _ip(_BAD_CUSTOM_1_15, "foo/httpbin"),
+                                        "192.168.54.235": _ip(_BAD_CUSTOM_1_15, "foo/sleep")})]),
+]
+
+# -- triage: an answer the application chose ------------------------------------------------------
+#
+# istio.io's "Envoy Access Logs" task (1.8 docs, snips of a real run): sleep calls
+# httpbin:8000/status/418 in namespace foo; sleep's sidecar logs 418 with no response flag,
+# details via_upstream and httpbin's pod as upstream host (the task's httpbin line says the same;
+# a healthy 418 gives the tool no reason to read the server's log, so only sleep's is spliced). httpbin's /status/418 answers "I'm a teapot" by design: the mesh carried
+# the request both ways and nothing failed: no_problem_found.
+
+
+_TEAPOT_1_8 = _world(_sleep_httpbin, "1.8.0")
+
+
+def _teapot_names(w: World) -> dict[str, str]:
+    httpbin = w.service("httpbin", "foo")
+    assert httpbin is not None
+    return {"10.44.1.23": _ip(w, "foo/sleep"), "10.44.1.27": _ip(w, "foo/httpbin"), "10.0.45.184": str(w.cluster_ip(httpbin))}
+
+
+TRIAGE += [
+    Scenario("triage", "captured-app-418-teapot-1-8",
+             "istio.io access-log task (1.8): sleep -> httpbin /status/418, sleep's sidecar logs 418 via_upstream without flags: the app's own answer",
+             pod_target(_TEAPOT_1_8, "foo/sleep"), "auto", _TEAPOT_1_8,
+             Expect(None, [], absent=["GEN-FLAG-CLASSIFY", "GEN-WHICH-PROXY"], verdict="no_problem_found"),
+             [_log(_TEAPOT_1_8, "foo/sleep", "istio/docs/istio.io/access-log/access_log_client_outbound.txt", how="append",
+                   names=_teapot_names(_TEAPOT_1_8))]),
+]
+
+# -- routes: the Host header carries the NodePort -------------------------------------------------
+#
+# istio/istio#17140 (Sep 2019, the Istio 1.0 text format): the ingress gateway routes curl's
+# `HEAD /status/200` with authority httpbin.example.com to httpbin (200) but answers a browser's
+# `GET /status/200` with authority httpbin.example.com:31080 `404 NR` ("Accessible through curl,
+# not through browsers"; a maintainer: no virtual service matches the request). The browser puts
+# the NodePort in the Host header; the gateway's virtual host serves httpbin.example.com (and
+# httpbin.example.com:80), never :31080 (istio.io#1454: reach the gateway from a browser on the
+# standard port only): ROUTE-AUTHORITY-MISMATCH. The world is the ingress task's httpbin
+# Gateway/VirtualService on port 80; the kit's oldest control plane (1.1.3) stands for 1.0.
+
+
+def _httpbin_ingress_task(w: World) -> None:
+    w.workloads.append(Workload("httpbin", "default", [Container("httpbin", "docker.io/kennethreitz/httpbin", ports=[Port(80)])],
+                                labels={"app": "httpbin", "version": "v1"}, service_account="httpbin"))
+    w.services.append(Service("httpbin", "default", [ServicePort(8000, "http", 80)], selector={"app": "httpbin"}, labels={"app": "httpbin"}))
+    w.istio += [
+        cr("Gateway", "httpbin-gateway", "default", {"selector": {"istio": "ingressgateway"}, "servers": [
+            {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["httpbin.example.com"]}]}),
+        cr("VirtualService", "httpbin", "default", {"hosts": ["httpbin.example.com"], "gateways": ["httpbin-gateway"], "http": [
+            {"match": [{"uri": {"prefix": "/status"}}, {"uri": {"prefix": "/delay"}}],
+             "route": [{"destination": {"host": "httpbin", "port": {"number": 8000}}}]}]}),
+    ]
+
+
+_HTTPBIN_INGRESS_1_1 = _world(_httpbin_ingress_task, "1.1.3")
+
+ROUTES += [
+    Scenario("routes", "captured-ingress-404-nr-host-with-nodeport",
+             "istio/istio#17140 (1.0 format): the gateway answers 404 NR to a browser's Host httpbin.example.com:31080, routes curl's httpbin.example.com",
+             pod_target(_HTTPBIN_INGRESS_1_1, "istio-system/istio-ingressgateway"), "routes", _HTTPBIN_INGRESS_1_1,
+             Expect("ROUTE-AUTHORITY-MISMATCH", ["ROUTE-AUTHORITY-MISMATCH"], absent=["ROUTE-MATCH-MISS"]),
+             [_log(_HTTPBIN_INGRESS_1_1, "istio-system/istio-ingressgateway",
+                   "captured/access-logs/istio-17140_ingress_404_NR_host_with_nodeport.log", how="append", proof_line="404 NR",
+                   names={"172.30.76.15": _ip(_HTTPBIN_INGRESS_1_1, "istio-system/istio-ingressgateway"),
+                          "172.30.76.13": _ip(_HTTPBIN_INGRESS_1_1, "default/httpbin")})]),
 ]
 
 SCENARIOS = [*INJECTION, *P503, *MTLS, *ROUTES, *TRIAGE]

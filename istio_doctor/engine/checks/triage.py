@@ -12,7 +12,7 @@ from typing import Any
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
-from istio_doctor.evidence.accesslog import is_failure
+from istio_doctor.evidence.accesslog import ProxyLog, is_failure, join_by_request_id
 from istio_doctor.evidence.bundle import FailureKind, Need
 from istio_doctor.evidence.versions import Version, parse_version
 
@@ -37,6 +37,14 @@ FLAG_MEANING: dict[str, tuple[str, str]] = {
     "UPE": ("upstream HTTP protocol error", "p503 (protocol selection)"),
     "SI": ("stream idle timeout", "timeouts"),
     "OM": ("overload manager", "proxy resource pressure"),
+}
+
+# On an inbound line the upstream is the pod's own application (the inbound|port|| cluster), so a
+# flag about the upstream points at the app, not at the mesh between the proxies: a server proxy
+# never meets a client's plaintext there (that is NR filter_chain_not_found at its listener).
+INBOUND_FLAG_MEANING: dict[str, tuple[str, str]] = {
+    "UC": ("upstream connection termination", "p503 (the application closed or reset the connection before answering: "
+                                              "its keep-alive timeout, or the app dropped the request)"),
 }
 
 
@@ -206,8 +214,6 @@ def _failing(ctx: CheckContext) -> list[Any]:
 @check("GEN-WHICH-PROXY", needs=(Need.POD, Need.PROXY_LOGS), peer_needs=(Need.PROXY_LOGS,))
 def which_proxy(ctx: CheckContext, _: NoParams) -> CheckResult:
     """Which side produced the failures: this pod's proxy as client, as server, or the application itself."""
-    from istio_doctor.evidence.accesslog import join_by_request_id
-
     pod = ctx.pod()
     if not pod.has_sidecar:
         return CheckResult.not_applicable(f"pod {pod.name} has no istio-proxy")
@@ -217,6 +223,22 @@ def which_proxy(ctx: CheckContext, _: NoParams) -> CheckResult:
     envoy = [e for e in bad if e.is_envoy_generated]
     app = [e for e in bad if e.app_responded and not e.response_flags]
     if not envoy:
+        # "via_upstream" on a client line only says the next hop answered: the server's sidecar
+        # answers 503 itself when its app resets the connection (it logs UC inbound with the same
+        # x-request-id). Only a via_upstream server line means the application answered.
+        by_server = _generated_by_server_proxy(ctx, app)
+        if by_server:
+            server, c, srv = by_server[0]
+            return CheckResult.failed(
+                message="server_proxy",
+                args={"pod": pod.name, "count": len(by_server), "server": server,
+                      "client_first": f"{c.response_code} {c.response_code_details or '-'}",
+                      "first": f"{srv.response_code} {','.join(srv.response_flags) or '-'} {srv.response_code_details or ''}".rstrip(),
+                      "cluster": srv.upstream_cluster or "-"},
+                evidence=[ctx.ref(Need.PROXY_LOGS, "\n".join(c.raw for _, c, _ in by_server[:3]), "the client's lines: the next hop answered"),
+                          ctx.ref(Need.PROXY_LOGS, "\n".join(s.raw for _, _, s in by_server[:3]), "the server proxy's lines for the same requests",
+                                  namespace=server.split("/")[0], name=server.split("/")[1])],
+            )
         codes = Counter(e.response_code for e in app)
         return CheckResult.passed(
             f"the application answered the failing requests itself ({', '.join(f'{n}× {c}' for c, n in codes.most_common())}, "
@@ -226,14 +248,7 @@ def which_proxy(ctx: CheckContext, _: NoParams) -> CheckResult:
     sides = Counter(e.direction for e in envoy)
     parts = [f"{n} as {d}" for d, n in sides.most_common()]
     joined = []
-    for r in ctx.related:
-        if r.role != "server":
-            continue
-        peer = ctx.ev.get_or(None, Need.PROXY_LOGS, r.namespace, r.name)
-        if peer is None:
-            continue
-        from istio_doctor.evidence.accesslog import ProxyLog
-
+    for r, peer in _server_logs(ctx):
         pairs = join_by_request_id(ProxyLog(entries=envoy), peer)
         reached = [(c, s) for c, s in pairs if s is not None]
         joined.append(f"{len(reached)}/{len(pairs)} of them reached the server proxy of {r.namespace}/{r.name}")
@@ -245,6 +260,27 @@ def which_proxy(ctx: CheckContext, _: NoParams) -> CheckResult:
               "cluster": first.upstream_cluster or "-", "servers": joined},
         evidence=[ctx.ref(Need.PROXY_LOGS, "\n".join(e.raw for e in envoy[:5]), "Envoy-generated failures")],
     )
+
+
+def _server_logs(ctx: CheckContext) -> list[tuple[Any, Any]]:
+    """(related server pod, its istio-proxy log) for each server peer whose log was gathered."""
+    out = []
+    for r in ctx.related:
+        peer = ctx.ev.get_or(None, Need.PROXY_LOGS, r.namespace, r.name) if r.role == "server" else None
+        if peer is not None:
+            out.append((r, peer))
+    return out
+
+
+def _generated_by_server_proxy(ctx: CheckContext, entries: list[Any]) -> list[tuple[str, Any, Any]]:
+    """(server pod, client line, server line) for the client's via_upstream failures whose server
+    proxy line (same x-request-id) says Envoy, not the application, produced the answer."""
+    out = []
+    for r, peer in _server_logs(ctx):
+        for c, srv in join_by_request_id(ProxyLog(entries=entries), peer):
+            if srv is not None and srv.is_envoy_generated:
+                out.append((f"{r.namespace}/{r.name}", c, srv))
+    return out
 
 
 @check("GEN-FLAG-CLASSIFY", needs=(Need.POD, Need.PROXY_LOGS))
@@ -259,7 +295,8 @@ def flag_classify(ctx: CheckContext, _: NoParams) -> CheckResult:
     groups = Counter((tuple(e.response_flags), (e.response_code_details or "").split("{")[0], e.direction) for e in bad)
     lines = []
     for (flags, detail, direction), n in groups.most_common(5):
-        meanings = "; ".join(f"{f} = {FLAG_MEANING[f][0]} -> {FLAG_MEANING[f][1]}" for f in flags if f in FLAG_MEANING)
+        table = {**FLAG_MEANING, **INBOUND_FLAG_MEANING} if direction == "inbound" else FLAG_MEANING
+        meanings = "; ".join(f"{f} = {table[f][0]} -> {table[f][1]}" for f in flags if f in table)
         lines.append(f"{n}× {','.join(flags) or '-'} {detail or ''} ({direction}): {meanings or 'see response details'}")
     return CheckResult.failed(
         args={"groups": lines},

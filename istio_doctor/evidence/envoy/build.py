@@ -375,7 +375,8 @@ def _build_route_config(rc: dict[str, Any], ref: RawRef, *, static: bool) -> Rou
                 },
             )
         )
-    return _mk(RouteConfig, {"name": rc.get("name", ""), "virtual_hosts": vhosts, "static": static, "raw_ref": ref})
+    return _mk(RouteConfig, {"name": rc.get("name", ""), "virtual_hosts": vhosts, "static": static, "raw_ref": ref,
+                             "ignore_port_in_host_matching": bool(_g(rc, "ignore_port_in_host_matching", False))})
 
 
 def _build_filter_chain(fc: dict[str, Any], ref: RawRef, *, is_default: bool) -> FilterChain:

@@ -170,6 +170,10 @@ class RouteConfig(_WithRaw):
     name: str = ""
     virtual_hosts: list[VirtualHost] = Field(default_factory=list)
     static: bool = False
+    #: Envoy matches the Host without its port (route.v3.RouteConfiguration.ignore_port_in_host_matching);
+    #: istiod sets it on gateway route tables of 1.15+ proxies (and on sidecars' later), before that a
+    #: Host's port had to match a domain as written (``host:port`` / ``host:*`` twins)
+    ignore_port_in_host_matching: bool = False
     #: where the resource's JSON is (see :class:`RawRef`); read it through ``raw``.
     raw_ref: RawRef | None = Field(default=None, repr=False, exclude=True)
 

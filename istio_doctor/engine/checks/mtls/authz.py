@@ -10,7 +10,7 @@ from typing import Any
 
 from istio_doctor.engine.checks.mtls._reading import _RBAC, _obj_excerpt, _pods_in, _raw, _summarize
 from istio_doctor.engine.context import CheckContext
-from istio_doctor.engine.mesh import root_namespace, service_for_host
+from istio_doctor.engine.mesh import mesh_config, root_namespace, service_for_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
@@ -22,6 +22,11 @@ from istio_doctor.evidence.bundle import Need
 
 _MATCHED = re.compile(r"rbac_access_denied_matched_policy\[(?P<p>.*)\]")
 _POLICY = re.compile(r"ns\[(?P<ns>[^\]]*)\]-policy\[(?P<name>[^\]]*)\]")
+#: the DENY-all policy istiod puts in place of a CUSTOM AuthorizationPolicy whose provider it cannot
+#: build: not defined in meshConfig.extensionProviders, invalid, or several providers on one workload
+#: (istio/istio@1.15.0:pilot/pkg/security/authz/builder/extauthz.go rbacDefaultDenyAll, getExtAuthz;
+#: builder.go "failed to parse CUSTOM action, will generate a deny all config")
+_BAD_CUSTOM = "default-deny-all-due-to-bad-CUSTOM-action"
 
 
 def _rbac_entries(log: Any) -> list[AccessLogEntry]:
@@ -42,6 +47,26 @@ def _policies_for(ctx: CheckContext, pod: Any) -> list[Any]:
         if ap.spec.target_ref is not None or ap.spec.target_refs:
             continue  # waypoint / gateway policies: not enforced by this sidecar
         out.append(ap)
+    return out
+
+
+def _bad_custom(ctx: CheckContext, server: Any) -> list[str]:
+    """The CUSTOM policies on ``server``, each with its provider and what MeshConfig says of it."""
+    mc = mesh_config(ctx)
+    out = []
+    for a in _policies_for(ctx, server):
+        if a.spec.action != "CUSTOM":
+            continue
+        provider = str((a.spec.provider or {}).get("name") or "")
+        if not provider:
+            why = "no provider named"
+        elif mc is None:
+            why = "MeshConfig not read"
+        elif mc.provider(provider) is None:
+            why = "not defined in meshConfig.extensionProviders"
+        else:
+            why = "defined in meshConfig.extensionProviders, but istiod could not build it (invalid, or its service not found)"
+        out.append(f"{a.metadata.namespace}/{a.metadata.name} (provider {provider or '-'}: {why})")
     return out
 
 
@@ -77,16 +102,25 @@ def authz_confusion(ctx: CheckContext, _: NoParams) -> CheckResult:
             pm = _POLICY.search(n)
             if pm:
                 pols += [a for a in aps if a.metadata.namespace == pm.group("ns") and a.metadata.name == pm.group("name")]
-        if not pols or "none" in names:
+        bad_custom = _bad_custom(ctx, server) if _BAD_CUSTOM in names else None
+        if bad_custom is not None:
+            pols += [a for a in _policies_for(ctx, server) if a.spec.action == "CUSTOM" and a not in pols]
+        elif not pols or "none" in names:
             pols += [a for a in _policies_for(ctx, server) if a.spec.action == "ALLOW" and a not in pols]
         ev = [ctx.ref(Need.PROXY_LOGS, _raw(entries), "denied by the RBAC filter of the server's sidecar",
                       namespace=server.metadata.namespace, name=server.metadata.name)]
         if pols:
             ev.append(ctx.ref(Need.AUTHORIZATION_POLICIES, [_obj_excerpt(a, "AuthorizationPolicy") for a in pols[:3]], "the policies involved"))
+        mc = mesh_config(ctx) if bad_custom is not None else None
+        if mc is not None:
+            ev.append(ctx.ref(Need.CONTROL_PLANE_CONFIGMAPS, {"extensionProviders": [p.name for p in mc.extension_providers]},
+                              "the extension providers MeshConfig defines"))
         needs_mtls = [a for a in pols if any(r.needs_mtls for r in a.spec.rules)]
         return CheckResult.failed(
-            message="server",
+            message="bad_custom" if bad_custom is not None else "server",
             args={"count": len(entries), "server": f"{server.metadata.namespace}/{server.metadata.name}",
+                  # CUSTOM policies whose provider istiod could not build: "ns/name (provider P: why)"
+                  **({"custom": bad_custom} if bad_custom is not None else {}),
                   # the policies the RBAC filter names; none (or [none]): no ALLOW policy matched
                   "matched": [] if names == ["none"] or not names else names[:2],
                   "policies": [f"{a.metadata.namespace}/{a.metadata.name} ({a.spec.action})" for a in pols[:3]],

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from istio_doctor.engine.checks.routes._proxy import (
+    _authority_host,
     _is_ip,
     _is_nr,
     _lines,
@@ -28,6 +29,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh.resolve import config_host, service_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
+from istio_doctor.engine.trace.http import find_virtual_host
 from istio_doctor.evidence.bundle import Need
 from istio_doctor.engine.mesh.hosts import host_matches
 
@@ -69,6 +71,9 @@ def authority_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     misses = _nr_without_vhost(ctx, dump, log, pod)
     unknown = {a: es for a, es in misses.items() if not _known_host(ctx, a, ctx.namespace)}
     if not unknown:
+        by_port = {a: ps for a, es in misses.items() if (ps := [e for e in es if _port_only_miss(ctx, dump, e)])}
+        if by_port:
+            return _port_in_host(ctx, dump, pod, *max(by_port.items(), key=lambda kv: len(kv[1])))
         return CheckResult.passed("every authority of the 404 NR requests is a configured host: the miss is elsewhere")
     host, es = max(unknown.items(), key=lambda kv: len(kv[1]))
     routed = _routed(ctx, dump, es[0])
@@ -86,6 +91,42 @@ def authority_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
         fix=Fix(steps=[FixStep(description="test with the served host name",
                                command=f"curl -sv -H 'Host: {domains[0] if domains else '<host>'}' http://<address>{_path_only(es[0].path)}"),
                        FixStep(description=f"or serve {host} too: add it to spec.hosts of the VirtualService (and the Gateway servers for ingress)")]),
+    )
+
+
+def _port_only_miss(ctx: CheckContext, dump: Any, e: Any) -> bool:
+    """The Host names a served host, but its port makes Envoy miss: the route table does not
+    ignore the port (istiod sets ignore_port_in_host_matching from 1.15) and no ``host:port`` /
+    ``host:*`` domain takes this one (istio/istio@1.3.0 gateway.go wrote ``host:<server port>``).
+    Both choices are the tracer's (engine/trace/http.find_virtual_host), the one copy of Envoy's rule."""
+    host = _authority_host(e.authority)
+    if host == (e.authority or "").strip().lower():
+        return False
+    routed = _routed(ctx, dump, e)
+    if routed is None or routed.route_config is None:
+        return False
+    vh = find_virtual_host(routed.route_config, host).vhost
+    return vh is not None and bool(vh.routes) and vh.domains != ["*"]
+
+
+def _port_in_host(ctx: CheckContext, dump: Any, pod: Any, host: str, es: list[Any]) -> CheckResult:
+    routed = _routed(ctx, dump, es[0])
+    rc = routed.route_config if routed is not None else None
+    rc_name = rc.name if rc is not None else ""
+    vh = find_virtual_host(rc, host).vhost if rc is not None else None
+    domains = list(vh.domains) if vh is not None else []
+    port = (es[0].authority or "").rsplit(":", 1)[1]
+    evidence = [ctx.ref(Need.PROXY_LOGS, _lines(es), f"404 NR for authority {es[0].authority}")]
+    if rc is not None:
+        evidence.append(_route_ref(ctx, rc, f"route {rc_name}: {host} is served, {es[0].authority} matches no domain"))
+    return CheckResult.failed(
+        message="port",
+        args={"count": len(es), "authority": es[0].authority, "route": rc_name or "?", "domains": domains, "host": host,
+              "port": port, "vhost": vh.name if vh is not None else "?"},
+        evidence=evidence, observed=[f"{len(es)}× 404 NR route_not_found for authority {es[0].authority}"],
+        resources=[f"Pod {ctx.namespace}/{pod.name}"],
+        fix=Fix(steps=[FixStep(description="test with the Host the routes serve, without the port",
+                               command=f"curl -sv -H 'Host: {host}' http://<address>{_path_only(es[0].path)}")]),
     )
 
 

@@ -175,3 +175,19 @@ def test_join_unmatched_client_failure() -> None:
 def test_parse_proxy_log_never_raises(text: str) -> None:
     log = parse_proxy_log(text)
     assert len(log.entries) + len(log.events) + log.component_lines + log.unparsed == log.records
+
+
+@pytest.mark.parametrize("prefix", ["istio-proxy ", "reviews-v2-abc istio-proxy ", "[pod/reviews-v2-abc/istio-proxy] "])
+def test_a_log_viewers_prefix_before_an_access_line_is_skipped(prefix: str) -> None:
+    # envoyproxy/ratelimit#296 quotes its line with the container name in front (tests/fixtures/corpus/
+    # captured/access-logs/ratelimit-296_...); stern prints POD CONTAINER, kubectl --prefix [pod/NAME/CONTAINER]
+    line = ('[2021-09-28T14:55:12.134Z] "- - -" 0 NR filter_chain_not_found - "-" 0 0 0 - "-" "-" "-" "-" "-" - - '
+            '172.17.0.8:8081 172.17.0.1:38748 - -')
+    log = parse_proxy_log(prefix + line)
+    assert log.unparsed == 0 and log.entries[0].response_flags == ["NR"]
+    assert log.entries[0].response_code_details == "filter_chain_not_found"
+
+
+def test_a_component_line_is_not_taken_for_a_prefixed_access_line() -> None:
+    log = parse_proxy_log("2024-07-15T08:30:12.000000Z\tinfo\tEnvoy proxy is ready")
+    assert not log.entries

@@ -185,6 +185,11 @@ _KUBECTL_TS = re.compile(
     rf"^({_RFC3339}) (?=\S)(?!(?:debug|info|warn|warning|error|critical|fatal|trace|none)\s)"
 )
 _ACCESS_START = re.compile(r'^\[(\d{4}-\d\d-\d\dT[^\]]*)\]\s+"')
+# A log viewer's prefix before an access line: the container name (docker-compose, the
+# reporter's viewer in envoyproxy/ratelimit#296: ``istio-proxy [2021-09-28T14:55:12.134Z] "- - -" ...``),
+# stern's ``POD CONTAINER`` or kubectl --prefix's ``[pod/NAME/CONTAINER]``. Only stripped when an
+# access line follows, so component lines are never cut.
+_VIEWER_PREFIX = re.compile(r'^(?:\[pod/[^\]\s]+\]\s+|(?:[a-z0-9][-a-z0-9.]{0,252}\s+){1,2})(?=\[\d{4}-\d\d-\d\dT[^\]]*\]\s+")')
 _ISTIO_COMPONENT = re.compile(
     rf"^(?P<ts>{_RFC3339})\s+(?P<level>debug|info|warn|warning|error|critical|fatal|trace|none)\s+(?P<msg>.*)$",
     re.IGNORECASE,
@@ -550,6 +555,9 @@ def _parse_one(st: _State, lines: list[str], raw: str, line_no: int) -> None:
         st.log.formats.add(FMT_KUBECTL_TIMESTAMPS)
         line = line[m.end():]
     stripped = line.strip()
+    vp = None if _ACCESS_START.match(stripped) else _VIEWER_PREFIX.match(stripped)
+    if vp:
+        stripped = stripped[vp.end():]
 
     if _ACCESS_START.match(stripped):
         entry = _parse_text_entry(stripped, line_no, raw)

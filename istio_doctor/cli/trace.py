@@ -118,7 +118,8 @@ def _run_offline(args: argparse.Namespace, headers: dict[str, str], protocol: st
 
     from istio_doctor.cli import UsageError
     from istio_doctor.engine.trace import TraceRequest, trace_request
-    from istio_doctor.engine.trace.resolve import DestinationError, _is_ip, _split_port
+    from istio_doctor.engine.mesh.hosts import is_ip
+    from istio_doctor.engine.trace.resolve import DestinationError, _split_port
     from istio_doctor.evidence.envoy.configdump import parse_config_dump
     from istio_doctor.evidence.errors import ParseError
 
@@ -126,7 +127,7 @@ def _run_offline(args: argparse.Namespace, headers: dict[str, str], protocol: st
         host, port = _split_port(args.to)
     except DestinationError as e:
         raise UsageError(str(e)) from None
-    if port is None or not _is_ip(host):
+    if port is None or not is_ip(host):
         raise UsageError(f"--to {args.to!r}: offline traces need IP:PORT (the dump cannot resolve names); put the name in --host")
     try:
         data = args.file.read_bytes()

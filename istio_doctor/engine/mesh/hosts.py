@@ -26,7 +26,8 @@ from collections.abc import Iterable
 DEFAULT_DOMAIN = "cluster.local"
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """An IPv4 or IPv6 literal (not a host name)."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -36,7 +37,7 @@ def _is_ip(host: str) -> bool:
 
 def resolve_short_name(host: str, namespace: str, domain: str = DEFAULT_DOMAIN) -> str:
     """``ResolveShortnameToFQDN``: only a dotless short name is expanded in the resource's namespace."""
-    if not host or host == "*" or _is_ip(host) or "." in host:
+    if not host or host == "*" or is_ip(host) or "." in host:
         return host
     return f"{host}.{namespace}.svc.{domain}"
 
@@ -44,7 +45,7 @@ def resolve_short_name(host: str, namespace: str, domain: str = DEFAULT_DOMAIN) 
 def dns_fqdn(host: str, namespace: str, domain: str = DEFAULT_DOMAIN) -> str:
     """The Service FQDN a client's DNS search path gives ``host`` (``reviews``, ``reviews.default``
     and ``reviews.default.svc`` all reach ``reviews.default.svc.<domain>``); other names unchanged."""
-    if host.startswith("*") or _is_ip(host):
+    if host.startswith("*") or is_ip(host):
         return host
     parts = host.rstrip(".").split(".")
     if len(parts) == 1:

@@ -9,11 +9,10 @@ must give ``IP:PORT`` and ``--host``.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, dns_fqdn, split_service_fqdn
+from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, dns_fqdn, is_ip, split_service_fqdn
 
 
 class DestinationError(ValueError):
@@ -39,14 +38,6 @@ def _split_port(text: str) -> tuple[str, int | None]:
             raise DestinationError(f"port {port!r} in {text!r} is not a number")
         return host, int(port)
     return text, None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _find_service(services: list[Any], name: str, namespace: str) -> Any | None:
@@ -76,7 +67,7 @@ def resolve_destination(text: str, *, client_namespace: str, services: list[Any]
         shown = name if ns == client_namespace else f"{name}.{ns}"
         return _service_dest(svc, port, shown, pods)
     host, port = _split_port(text)
-    if _is_ip(host):
+    if is_ip(host):
         if port is None:
             raise DestinationError(f"{text!r} names no port: use IP:PORT")
         return Destination(ip=host, port=port, authority=None)

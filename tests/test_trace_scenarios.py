@@ -55,6 +55,12 @@ NO_TRACE_POSSIBLE = {
     "routes/httproute-not-accepted": "the examined proxy's access log has no failing request to trace",
     "routes/subset-undefined-server-view": "the examined proxy's access log has no failing request to trace (the server's view: only the client logs the failure)",
     "routes/xds-rds-stale": "the examined proxy's access log has no failing request to trace",
+    "routes/captured-analyze-ist0101-httpbin-1-4": "the capture is istioctl analyze's IST0101 (istio/istio#17440): the "
+                                                   "examined proxy's access log has no failing request to trace",
+    "mtls/captured-authz-bad-custom-deny-all-1-15": "the captured 403 line (istio/istio#40944) is spliced onto a kit world "
+                                                    "whose server dump lacks istiod's deny-all stand-in RBAC for the broken "
+                                                    "CUSTOM policy: the trace of that dump delivers, the log and the finding "
+                                                    "are the capture's",
 }
 
 

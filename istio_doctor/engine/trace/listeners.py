@@ -207,11 +207,12 @@ class Conn:
 def _ranges(m: dict[str, Any], key: str) -> list[str]:
     out = []
     for p in field(m, key) or ():
-        out.append(f"{field(p, 'address_prefix', '')}/{_plen(field(p, 'prefix_len'))}")
+        out.append(f"{field(p, 'address_prefix', '')}/{proto_int(field(p, 'prefix_len'))}")
     return out
 
 
-def _plen(v: Any) -> int:
+def proto_int(v: Any) -> int:
+    """A protobuf integer as JSON gives it: a number, a string, or a wrapper ``{"value": N}``."""
     if isinstance(v, dict):
         v = v.get("value")
     try:
@@ -450,7 +451,7 @@ def eval_matcher(m: dict[str, Any], conn: Conn, path: list[str]) -> str | None:
                 addr = ipaddress.ip_address(value)
                 for rm in field(tc, "range_matchers") or ():
                     for r in rm.get("ranges") or ():
-                        net = ipaddress.ip_network(f"{field(r, 'address_prefix')}/{_plen(field(r, 'prefix_len'))}", strict=False)
+                        net = ipaddress.ip_network(f"{field(r, 'address_prefix')}/{proto_int(field(r, 'prefix_len'))}", strict=False)
                         if net.version == addr.version and addr in net:
                             matches.append((net.prefixlen, rm))
             matches.sort(key=lambda x: -x[0])

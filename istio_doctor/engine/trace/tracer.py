@@ -291,7 +291,7 @@ class _Tracer:
         cluster = tc.get("cluster")
         wc = field(tc, "weighted_clusters")
         if cluster is None and wc:
-            items = [(w.get("name", ""), _int(w.get("weight"))) for w in wc.get("clusters") or ()]
+            items = [(w.get("name", ""), L.proto_int(w.get("weight"))) for w in wc.get("clusters") or ()]
             cluster = max(items, key=lambda x: x[1])[0] if items else None
             self.hop(Stage.ROUTE_ACTION, "tcp_proxy", "weighted clusters",
                      ", ".join(f"{n} ({w})" for n, w in items), L.excerpt(wc), "info")
@@ -440,7 +440,7 @@ class _Tracer:
         name = route.name or "route"
         dr = field(raw, "direct_response")
         if dr is not None:
-            status = _int(dr.get("status"))
+            status = L.proto_int(dr.get("status"))
             if status >= 400:
                 self.brk(Stage.ROUTE_ACTION, name, f"direct response {status}",
                          "the route answers itself (direct_response); Istio writes one for REGISTRY_ONLY (block_all, 502) "
@@ -461,7 +461,7 @@ class _Tracer:
         cluster = act.get("cluster")
         wc = field(act, "weighted_clusters")
         if cluster is None and wc:
-            items = [(w.get("name", ""), _int(w.get("weight"))) for w in wc.get("clusters") or ()]
+            items = [(w.get("name", ""), L.proto_int(w.get("weight"))) for w in wc.get("clusters") or ()]
             total = sum(w for _, w in items) or 1
             cluster = max(items, key=lambda x: x[1])[0] if items else None
             missing = [(n, w) for n, w in items if w > 0 and self.dump.cluster(n) is None]
@@ -683,15 +683,6 @@ def _miss_excerpt(rc: RouteConfig, vh: Any) -> str:
     if vh is None:
         return L.excerpt([{"name": v.name, "domains": v.domains} for v in rc.virtual_hosts][:20])
     return L.excerpt({"virtual_host": vh.name, "routes": [{"name": r.name, "match": r.raw.get("match")} for r in vh.routes][:20]})
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, dict):
-        v = v.get("value")
-    try:
-        return int(v or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _percent(p: Any) -> float:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from istio_doctor.evidence.runner import RecordingRunner, ReplayRunner
 from istio_doctor.evidence.target import Connection, Target
 from istio_doctor.run import run_diagnosis
 from tests.scenariokit.ambient import Ambient
+from tests.test_cli_e2e import entry_point
 from tests.scenariokit.ambient_bookinfo import ambient_world
 from tests.scenariokit.runner import WorldRunner
 from tests.scenariokit.world import EPOCH, World
@@ -141,20 +141,21 @@ def test_healthy_ambient_pod_reports_no_problem() -> None:
     assert not [f for f in report.findings if f.code.startswith("AMB-")]
 
 
-@pytest.mark.skipif(shutil.which("istio-doctor") is None, reason="console script not on PATH")
 def test_cli_healthy_ambient_recording_exits_zero() -> None:
     """``istio-doctor diagnose --replay recordings/ambient/healthy-ambient-pod.yaml`` (the CLI e2e
     path: installed console script, replayed kit recording) reports no problem."""
     rec = ROOT / "recordings/ambient/healthy-ambient-pod.yaml"
     env = {**os.environ, "NO_COLOR": "1"}
-    p = subprocess.run(["istio-doctor", "diagnose", "--replay", str(rec), "-o", "json"], capture_output=True, text=True, env=env,
+    # never skipped: the installed console script when there is one (CI's fresh install), else the module
+    cmd = entry_point()
+    p = subprocess.run([*cmd, "diagnose", "--replay", str(rec), "-o", "json"], capture_output=True, text=True, env=env,
                        timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     report = json.loads(p.stdout)
     assert report["verdict"] == "no_problem_found" and report["findings"] == []
     assert {"capture", "ztunnel", "waypoint", "authz"} <= set(report["playbooks_run"])
     assert not {"injection", "p503", "mtls", "routes"} & set(report["playbooks_run"])
-    text = subprocess.run(["istio-doctor", "diagnose", "--replay", str(rec)], capture_output=True, text=True, env=env, timeout=120)
+    text = subprocess.run([*cmd, "diagnose", "--replay", str(rec)], capture_output=True, text=True, env=env, timeout=120)
     assert text.returncode == 0
     assert "it is in ambient mode (ambient.istio.io/redirection=enabled), ztunnel carries its traffic" in " ".join(text.stdout.split())
 

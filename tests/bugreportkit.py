@@ -42,6 +42,16 @@ def _yaml_list(items: list[dict[str, Any]]) -> bytes:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False).encode()
 
 
+
+def _cluster_files(layout: str, namespaced: list[dict[str, Any]], cluster_scoped: list[dict[str, Any]],
+                   events: list[dict[str, Any]]) -> Tree:
+    """The cluster files as each istioctl writes them: from 1.30 namespaced and cluster-scoped
+    objects apart and events as a table; before, one List with everything (events included)."""
+    if layout == "1.30":
+        return {"cluster/k8s-resources": _yaml_list(namespaced), "cluster/k8s-cluster-resources": _yaml_list(cluster_scoped),
+                "cluster/events": events_table(events, TAKEN_AT).encode()}
+    return {"cluster/k8s-resources": _yaml_list(cluster_scoped + namespaced + events)}
+
 def _items(path: Path) -> list[dict[str, Any]]:
     text = path.read_text()
     if path.suffix == ".json":
@@ -135,13 +145,7 @@ def corpus_tree(*, layout: str = "1.30") -> Tree:
                   + _items(live / "replicasets.json") + _items(FIX / "kube" / "configmaps" / "sidecar-injector-configmap.yaml"))
     cluster_scoped = _items(live / "namespaces.json") + _items(live / "webhooks_canary.json")
     events = _items(live / "events.json")
-    t: Tree = {}
-    if layout == "1.30":
-        t["cluster/k8s-resources"] = _yaml_list(namespaced)
-        t["cluster/k8s-cluster-resources"] = _yaml_list(cluster_scoped)
-        t["cluster/events"] = events_table(events, TAKEN_AT).encode()
-    else:
-        t["cluster/k8s-resources"] = _yaml_list(cluster_scoped + namespaced + events)
+    t: Tree = _cluster_files(layout, namespaced, cluster_scoped, events)
     crs: list[dict[str, Any]] = []
     for f in ("virtual-service-all-v1.yaml", "destination-rule-all.yaml"):
         for o in _items(FIX / "istio" / "bookinfo" / f):
@@ -228,13 +232,7 @@ def world_tree(world: Any, *, layout: str = "1.30") -> Tree:
                       + _json_items(_run(r, "kubectl", "get", "mutatingwebhookconfigurations", "-o", "json"))
                       + _json_items(_run(r, "kubectl", "get", "customresourcedefinitions", "-o", "json")))
     events = _json_items(_run(r, "kubectl", "get", "events", "--all-namespaces", "-o", "json"))
-    t: Tree = {}
-    if layout == "1.30":
-        t["cluster/k8s-resources"] = _yaml_list(namespaced)
-        t["cluster/k8s-cluster-resources"] = _yaml_list(cluster_scoped)
-        t["cluster/events"] = events_table(events, TAKEN_AT).encode()
-    else:
-        t["cluster/k8s-resources"] = _yaml_list(cluster_scoped + namespaced + events)
+    t: Tree = _cluster_files(layout, namespaced, cluster_scoped, events)
     from tests.scenariokit.runner import _ISTIO_KINDS
 
     crs: list[dict[str, Any]] = []

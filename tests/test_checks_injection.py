@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from istio_doctor.engine.catalogue import load_catalogue
 from istio_doctor.engine.checks import injection as inj
 from istio_doctor.engine.mesh.injection import _WEBHOOK_CALL
 from istio_doctor.engine.checks.injection.webhook import _webhook_failure_kind
@@ -28,6 +29,7 @@ from tests.scenariokit.runner import WorldRunner
 from tests.scenariokit.world import World
 
 REG = load_builtin_checks()
+CATALOGUE = load_catalogue()
 CONN = Connection()
 CLUSTER = (Need.NAMESPACES, Need.WEBHOOKS, Need.CONTROL_PLANE_CONFIGMAPS, Need.CONTROL_PLANE_PODS,
            Need.CONTROL_PLANE_ENDPOINTSLICES, Need.PROXY_STATUS, Need.SERVICES)
@@ -69,6 +71,14 @@ def run(check_id: str, ctx: CheckContext) -> CheckResult:
     return run_check(REG, check_id, {}, ctx)[0]
 
 
+def worded(check_id: str, res: CheckResult) -> tuple[str, str, float]:
+    """The finding's summary, fix and confidence as the catalogue words them from the result's
+    arguments (raises when a template names an argument the check did not return)."""
+    entry = CATALOGUE[check_id]
+    return (entry.render_message(res.message, res.args), entry.render_fix(res.message, res.args),
+            entry.confidence_for(res.corroboration))
+
+
 def _scenario(name: str) -> tuple[World, str]:
     s = next(x for x in sc.SCENARIOS if x.name == name)
     return s.world, s.target
@@ -108,6 +118,10 @@ def test_fails_on_its_cause(check_id: str) -> None:
     assert res.outcome is Outcome.FAIL, res.summary
     assert res.evidence and all(e.excerpt for e in res.evidence)
     assert res.fix is not None and res.fix.steps
+    # prose and numbers are data: the check returns arguments, the catalogue words them
+    assert not res.summary and not res.fix.summary and res.confidence is None
+    summary, fix, _ = worded(check_id, res)
+    assert summary and fix
 
 
 @pytest.mark.parametrize("check_id", sorted(CASES))
@@ -162,7 +176,8 @@ def test_label_overrides_annotation() -> None:
     wl.annotations["sidecar.istio.io/inject"] = "true"
     res = run("INJ-POD-OPTOUT", ctx_for(world, "deploy/details-v1 -n default"))
     assert res.outcome is Outcome.FAIL
-    assert "overrides the annotation" in res.summary
+    assert res.args["value"] == "label sidecar.istio.io/inject: 'false'" and res.args["annotation"] == "true"
+    assert "(the label overrides the annotation sidecar.istio.io/inject: 'true')" in worded("INJ-POD-OPTOUT", res)[0]
 
 
 def test_pod_less_deployment_is_decided_on_its_template() -> None:
@@ -208,7 +223,9 @@ def test_rev_missing_names_the_installed_revisions() -> None:
     world, target = _scenario("rev-missing-injection-enabled")
     res = run("INJ-REV-MISSING", ctx_for(world, target))
     assert res.outcome is Outcome.FAIL
-    assert "1-22" in res.summary
+    assert res.message is None and res.args["revisions"] == ["1-22"] and res.args["requested"] == "istio-injection=enabled"
+    assert res.args["default_injector"] is False
+    assert "selectable by istio.io/rev: 1-22; no webhook handles istio-injection=enabled" in worded("INJ-REV-MISSING", res)[0]
     assert any(s.command == "istioctl tag set default --revision 1-22" for s in res.fix.steps)  # type: ignore[union-attr]
 
 
@@ -236,3 +253,33 @@ def test_scopes_are_as_planned() -> None:
     for cid in CASES:
         spec = REG.get(cid)
         assert all(n.scope is not Scope.POD or n is Need.POD for n in spec.needs), cid
+
+
+def test_init_fail_fix_follows_the_container_that_failed() -> None:
+    """The remedy depends on which init container failed. istio-init programs iptables itself and
+    needs NET_ADMIN and NET_RAW unless the Istio CNI plugin is used
+    (https://istio.io/latest/docs/ops/deployment/application-requirements/), which Pod Security
+    "baseline" forbids (https://istio.io/latest/docs/setup/additional-setup/pod-security-admission/).
+    istio-validation exists only with the CNI plugin and blocks start-up while the node's istio-cni
+    agent has not set up the pod's redirection
+    (https://istio.io/latest/docs/ops/diagnostic-tools/cni/, "Diagnose pod start-up failure"):
+    there capabilities are beside the point and the agent is what to fix."""
+    from tests.scenarios import lifecycle
+
+    world, target = _scenario("init-fail-net-admin")
+    res = run("INJ-INIT-FAIL", ctx_for(world, target))
+    assert res.outcome is Outcome.FAIL and res.args["container"] == "istio-init"
+    assert res.message == "capabilities" and res.args["missing"] == ["NET_ADMIN", "NET_RAW"]
+    summary, fix, _ = worded("INJ-INIT-FAIL", res)
+    assert "it lacks NET_ADMIN/NET_RAW" in summary
+    assert fix.startswith("Allow NET_ADMIN and NET_RAW for istio-init in namespace default") and "istio-validation" not in fix
+    assert not any("istio-cni-node" in (s.command or "") for s in res.fix.steps)  # type: ignore[union-attr]
+
+    cni = next(s for s in lifecycle.SCENARIOS if s.name == "cni-agent-not-ready-1-22")
+    res = run("INJ-INIT-FAIL", ctx_for(cni.world, "deploy/productpage-v1 -n default"))
+    assert res.outcome is Outcome.FAIL and res.args["container"] == "istio-validation" and res.message == "validation"
+    _, fix, _ = worded("INJ-INIT-FAIL", res)
+    assert f"the istio-cni node agent on node {res.args['node']} must be Ready" in fix and "NET_ADMIN" not in fix
+    assert "Capabilities play no part" in fix
+    commands = [s.command or "" for s in res.fix.steps]  # type: ignore[union-attr]
+    assert not any("components.cni.enabled" in c for c in commands) and any("istio-cni-node" in c for c in commands)

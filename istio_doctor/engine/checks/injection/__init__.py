@@ -24,8 +24,9 @@ the sidecar out.
 Layout (each submodule's docstring states its contract):
 
 * ``rules``: the injector's decision (webhook selectors, ``injectRequired()``), the subject, ``situation``
-* ``_findings``: what findings cite, and the fix steps they share
-* ``not_injected``: the gates, and the configuration that keeps the sidecar out
+* ``_findings``: the registration of a check on the situation, what findings cite, the arguments and fix steps they share
+* ``gates``: the playbook's gates (is there a subject, is it injected)
+* ``not_injected``: the configuration that keeps the sidecar out
 * ``webhook``: the webhook is down, fails open, or is doubled
 * ``injected``: injected, but broken (init container, proxy skew, gateway ``image: auto``, ambient conflict)
 """
@@ -35,10 +36,11 @@ from __future__ import annotations
 # Importing a submodule registers its checks (``@check`` runs at import). Importing the package
 # imports every check module, so importing the playbook's package registers all of its checks as
 # it did when this was one module (``load_builtin_checks`` walks subpackages as well).
-from istio_doctor.engine.checks.injection import injected, not_injected, webhook
+from istio_doctor.engine.checks.injection import gates, injected, not_injected, webhook
 from istio_doctor.engine.mesh.injection import INJECTOR_SUFFIX, is_injected, situation
 
 __all__ = [
+    "gates",
     "injected",
     "INJECTOR_SUFFIX",
     "is_injected",

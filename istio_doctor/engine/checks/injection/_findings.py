@@ -1,20 +1,56 @@
-"""What ``INJ-*`` findings cite and propose: references to the namespace, the pod's injection labels
-and annotations and the webhooks, and the restart / pod-template patch fix steps.
+"""What ``INJ-*`` checks share: the registration of a check decided on the injection situation,
+what findings cite (the namespace, the pod's injection labels and annotations, the webhooks) and
+the arguments and fix steps they have in common (restart, pod-template patch).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
-from istio_doctor.engine.mesh.injection import Decision, Hook, Situation
 from istio_doctor.engine.context import CheckContext
-from istio_doctor.engine.model import EvidenceRef, FixStep
+from istio_doctor.engine.mesh.injection import _NO_SUBJECT, _SUBJECT_NEEDS, _SUBJECT_OPTIONAL, Decision, Hook, Situation, situation
+from istio_doctor.engine.model import CheckResult, EvidenceRef, FixStep
+from istio_doctor.engine.registry import CheckFn, NoParams, check
 from istio_doctor.evidence.bundle import Need
 from istio_doctor.evidence.kube import DATAPLANE_MODE_LABEL, INJECT_KEY, INJECTION_NS_LABEL, REV_KEY, STATUS_ANNOTATION
 
 # --------------------------------------------------------------------------------------
-# citations and fixes
+# registration
 # --------------------------------------------------------------------------------------
+
+
+def situation_check(check_id: str, *, needs: tuple[Need, ...] = _SUBJECT_NEEDS,
+                    optional: tuple[Need, ...] = _SUBJECT_OPTIONAL) -> Callable[[Callable[[CheckContext, Situation], CheckResult]], CheckFn]:
+    """Register ``fn(ctx, situation)`` as check ``check_id``: every such check decides on the
+    injector's view of the subject (pod, or Deployment pod template), and none applies without one."""
+
+    def deco(fn: Callable[[CheckContext, Situation], CheckResult]) -> CheckFn:
+        @functools.wraps(fn)
+        def run(ctx: CheckContext, _: NoParams) -> CheckResult:
+            s = situation(ctx)
+            return CheckResult.not_applicable(_NO_SUBJECT) if s is None else fn(ctx, s)
+
+        return check(check_id, needs=needs, optional=optional)(run)
+
+    return deco
+
+
+# --------------------------------------------------------------------------------------
+# arguments, citations and fixes
+# --------------------------------------------------------------------------------------
+
+
+def _subject_resource(s: Situation) -> str:
+    """The resource a pod-level finding is about: the pod, or the Deployment when no pod exists."""
+    return f"{'Pod' if s.subject.live else 'Deployment'} {s.subject.namespace}/{s.subject.name}"
+
+
+def _subject_args(s: Situation) -> dict[str, Any]:
+    """Arguments every pod-level INJ message may name: the subject, its namespace and the
+    namespace's injection labels (``k=v`` values; none: the templates say so)."""
+    return {"subject": s.subject.desc, "namespace": s.subject.namespace, "ns_labels": _label_values(s.ns_labels)}
 
 
 def _ns_ref(ctx: CheckContext, ns: str, labels: dict[str, str]) -> EvidenceRef:
@@ -78,6 +114,11 @@ def _explicit_pretty(d: Decision) -> str:
     return f"{d.explicit_source} {INJECT_KEY}: {d.explicit!r}"
 
 
-def _fmt_labels(labels: dict[str, str], keys: tuple[str, ...] = (INJECTION_NS_LABEL, REV_KEY, DATAPLANE_MODE_LABEL)) -> str:
-    shown = [f"{k}={labels[k]}" for k in keys if k in labels]
-    return ", ".join(shown) if shown else "no injection label"
+def _label_values(labels: dict[str, str], keys: tuple[str, ...] = (INJECTION_NS_LABEL, REV_KEY, DATAPLANE_MODE_LABEL)) -> list[str]:
+    """The injection labels present, as ``key=value``."""
+    return [f"{k}={labels[k]}" for k in keys if k in labels]
+
+
+def _fmt_labels(labels: dict[str, str]) -> str:
+    """The injection labels for a pass / not-applicable line (findings pass ``_label_values``)."""
+    return ", ".join(_label_values(labels)) or "no injection label"

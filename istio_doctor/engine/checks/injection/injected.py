@@ -8,28 +8,15 @@ from __future__ import annotations
 
 import re
 
-from istio_doctor.engine.checks.injection._findings import (
-    _fmt_labels,
-    _ns_ref,
-    _pod_meta_ref,
-    _restart_step,
-    _template_patch_step,
-)
-from istio_doctor.engine.mesh.injection import (
-    _NO_SUBJECT,
-    _SUBJECT_NEEDS,
-    _SUBJECT_OPTIONAL,
-    _is_true,
-    is_injected,
-    situation,
-)
+from istio_doctor.engine.checks.injection._findings import _ns_ref, _pod_meta_ref, _restart_step, _subject_args, _subject_resource, _template_patch_step, situation_check
+from istio_doctor.engine.mesh.injection import Situation, _is_true, is_injected
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.lifecycle import readings
 from istio_doctor.engine.lifecycle.cite import ids, moments_ref, timeline_of
 from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.kube import DATAPLANE_MODE_LABEL, INJECT_KEY, INJECTION_NS_LABEL, SIDECAR_NAME
+from istio_doctor.evidence.kube import DATAPLANE_MODE_LABEL, INJECT_KEY, INJECTION_NS_LABEL, SIDECAR_NAME, Pod
 from istio_doctor.evidence.versions import parse_version
 
 # --------------------------------------------------------------------------------------
@@ -37,6 +24,8 @@ from istio_doctor.evidence.versions import parse_version
 # --------------------------------------------------------------------------------------
 
 _INIT_NAMES = ("istio-init", "istio-validation")
+#: what istio-init needs to program iptables (istio.io ops/deployment/application-requirements)
+_INIT_CAPS = ("NET_ADMIN", "NET_RAW")
 _INIT_ERR = re.compile(r"(error|fail|denied|unable|not permitted|can't|cannot|exit status)", re.I)
 
 
@@ -66,36 +55,50 @@ def init_fail(ctx: CheckContext, _: NoParams) -> CheckResult:
         ev.append(moments_ref(ctx, tl, [exited], f"{name}'s last exit on the pod's timeline"))
     if log_lines:
         ev.append(ctx.ref(Need.INIT_LOGS, "\n".join(log_lines), f"{name} log"))
-    text = " ".join(log_lines).lower()
-    init = next(c for c in pod.spec.init_containers if c.name == name)
-    caps = ((init.security_context.model_extra or {}).get("capabilities") or {}) if init.security_context is not None else {}
-    added = set(caps.get("add") or [])
+    args: dict[str, object] = {"pod": pod.name, "container": name, "state": state, "namespace": ctx.namespace, "node": pod.spec.node_name}
+    # The remedy depends on which container failed (istio.io, ops/diagnostic-tools/cni "Diagnose pod
+    # start-up failure" and ops/deployment/application-requirements): istio-validation exists only
+    # with the Istio CNI plugin and fails when the node's istio-cni agent has not set up the pod's
+    # redirection, so capabilities are beside the point; istio-init programs iptables itself and needs
+    # NET_ADMIN/NET_RAW, which Pod Security "baseline" forbids (setup/additional-setup/pod-security-admission).
     if name == "istio-validation":
-        message, why = "validation", "the istio-cni node agent has not set up this pod's traffic redirection"
+        message = "validation"
         steps = [FixStep(description="Check the istio-cni node agent on the pod's node (LIFE-CNI-NOT-READY compares their start times)",
                          command=f"kubectl get pods -A -l k8s-app=istio-cni-node -o wide --field-selector spec.nodeName={pod.spec.node_name or 'NODE'}"),
                  FixStep(description="Read the validation error", command=f"kubectl logs {pod.name} -n {ctx.namespace} -c istio-validation"),
                  FixStep(description="Recreate the pod once the agent is Ready", command=f"kubectl delete pod {pod.name} -n {ctx.namespace}")]
     else:
-        message = None
-        missing = [c for c in ("NET_ADMIN", "NET_RAW") if c not in added]
-        if missing or "permission denied" in text or "unable to initialize table" in text or "capability" in text:
-            why = (f"istio-init cannot program iptables: it lacks {'/'.join(missing) if missing else 'NET_ADMIN/NET_RAW'} "
-                   "(a Pod Security admission / PSP / policy engine strips capabilities)")
-        else:
-            why = "istio-init failed to program iptables (see its log)"
-        steps = [FixStep(description="Read the istio-init error", command=f"kubectl logs {pod.name} -n {ctx.namespace} -c istio-init"),
-                 FixStep(description="Allow NET_ADMIN and NET_RAW for istio-init in this namespace, or install the Istio CNI node agent "
-                                     "so pods need no privileged init container",
-                         command="istioctl install --set components.cni.enabled=true")]
+        missing = _missing_capabilities(pod, name, " ".join(log_lines).lower())
+        message = "capabilities" if missing else None
+        args["missing"] = missing
+        steps = [FixStep(description="Read the istio-init error", command=f"kubectl logs {pod.name} -n {ctx.namespace} -c istio-init")]
+        if missing:
+            steps.append(FixStep(description="See which Pod Security level the namespace enforces (baseline and restricted forbid NET_ADMIN/NET_RAW)",
+                                 command=f"kubectl get namespace {ctx.namespace} --show-labels"))
+        steps.append(FixStep(description="Allow NET_ADMIN and NET_RAW for istio-init in this namespace, or install the Istio CNI node agent "
+                                         "so pods need no privileged init container",
+                             command="istioctl install --set components.cni.enabled=true"))
         if pod.owner_workload is not None and pod.owner_workload.kind == "Deployment":
             steps.append(FixStep(description="Restart the workload",
                                  command=f"kubectl rollout restart deployment/{pod.owner_workload.name} -n {ctx.namespace}"))
     return CheckResult.failed(
-        message=message, args={"pod": pod.name, "container": name, "state": state, "why": why},
+        message=message, args=args,
         corroboration="logged" if log_lines else None, evidence=ev, fix=Fix(steps=steps),
         observed=[f"{name} {state}"], moments=ids(exited), resources=[f"Pod {ctx.namespace}/{pod.name}"],
     )
+
+
+def _missing_capabilities(pod: Pod, name: str, log_text: str) -> list[str]:
+    """The capabilities istio-init lacks to program iptables: those its securityContext does not
+    add, or both when its log says it was refused (the container spec may add them while a policy
+    engine strips them at admission); none when neither shows."""
+    init = next(c for c in pod.spec.init_containers if c.name == name)
+    caps = ((init.security_context.model_extra or {}).get("capabilities") or {}) if init.security_context is not None else {}
+    added = set(caps.get("add") or [])
+    missing = [c for c in _INIT_CAPS if c not in added]
+    if missing or any(s in log_text for s in ("permission denied", "unable to initialize table", "capability")):
+        return missing or list(_INIT_CAPS)
+    return []
 
 
 def _tag_of(image: str | None) -> str | None:
@@ -144,26 +147,21 @@ def proxy_skew(ctx: CheckContext, _: NoParams) -> CheckResult:
     older = hv is not None and wv is not None and hv < wv
     wl = pod.owner_workload
     return CheckResult.failed(
-        f"pod {pod.name} runs istio-proxy {have} but the injector (ConfigMap {cm}, revision {rev}) now injects {want}: "
-        + ("the pod was injected before the control-plane upgrade and keeps the old proxy until it is recreated" if older
-           else "the running proxy does not match the injector's image"),
+        message=None if older else "mismatch",
+        args={"pod": pod.name, "running": have, "configmap": cm, "revision": rev, "injected": want},
         evidence=[ctx.ref(Need.POD, {"spec": {"containers": [{"name": SIDECAR_NAME, "image": have}]}}, "running proxy image"),
                   ctx.ref(Need.CONTROL_PLANE_CONFIGMAPS, {"global": {"hub": inj.values.hub, "tag": inj.values.tag, "proxy": {"image": inj.values.proxy_image}}},
                           f"ConfigMap {cm} data.values")] + ps_ev,
-        fix=Fix(summary="Restart the workload so it is re-injected with the current proxy.",
-                steps=[FixStep(description="Recreate the pods",
+        fix=Fix(steps=[FixStep(description="Recreate the pods",
                                command=f"kubectl rollout restart {wl.kind.lower()}/{wl.name} -n {ctx.namespace}" if wl is not None and wl.kind in ("Deployment", "StatefulSet", "DaemonSet")
                                else f"kubectl delete pod {pod.name} -n {ctx.namespace}")]),
         resources=[f"Pod {ctx.namespace}/{pod.name}"],
     )
 
 
-@check("INJ-GATEWAY-IMAGE-AUTO", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def gateway_image_auto(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-GATEWAY-IMAGE-AUTO")
+def gateway_image_auto(ctx: CheckContext, s: Situation) -> CheckResult:
     """A gateway deployed with image: auto is not selected by injection, so the placeholder is never replaced."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     p = s.subject.pod
     auto = next((c for c in p.spec.containers if c.name == SIDECAR_NAME and (c.image or "") == "auto"), None)
     if auto is None:
@@ -171,61 +169,47 @@ def gateway_image_auto(ctx: CheckContext, _: NoParams) -> CheckResult:
     if not s.subject.live and s.decision.inject:
         return CheckResult.passed(f"injection ({s.decision.hooks[0].label}) will replace image: auto in the pods of {s.subject.desc}")
     st = p.container_status(SIDECAR_NAME) if s.subject.live else None
-    state = f" (container state: {st.state.summary})" if st is not None else ""
-    why = s.decision.detail
-    if s.decision.blocker == "no-webhook":
-        why = f"no injector webhook selects it ({_fmt_labels(s.ns_labels)} on namespace {s.subject.namespace}"
-        why += f", pod {INJECT_KEY}={p.labels[INJECT_KEY]!r})" if INJECT_KEY in p.labels else ")"
     ev = [_pod_meta_ref(ctx, s, "istio-proxy image: auto")]
     if st is not None:
         ev.append(ctx.ref(Need.POD, {"status": {"containerStatuses": [st.model_dump(mode="json", by_alias=True, exclude_none=True, include={"name", "image", "ready", "state"})]}},
                           "the placeholder image cannot run"))
     ev.append(_ns_ref(ctx, s.subject.namespace, s.ns_labels))
     return CheckResult.failed(
-        f"{s.subject.desc} declares istio-proxy with image: auto, which only the injector's gateway template replaces, but it is not "
-        f"injected: {why}{state}",
+        message="no_webhook" if s.decision.blocker == "no-webhook" else None,
+        args={**_subject_args(s), "decision": s.decision.detail, "pod_value": p.labels.get(INJECT_KEY),
+              "state": st.state.summary if st is not None else None},
+        # a running pod shows the placeholder failing; a pod template alone only predicts it
+        corroboration="pod" if s.subject.live else None,
         evidence=ev,
-        fix=Fix(summary="Let injection select the gateway: label its pod template sidecar.istio.io/inject: \"true\" (plus istio.io/rev for a "
-                        "revisioned control plane) and do not set istio-injection=disabled on its namespace; then restart.",
-                steps=[_template_patch_step(s, "true", "Opt the gateway pods in to injection"),
+        fix=Fix(steps=[_template_patch_step(s, "true", "Opt the gateway pods in to injection"),
                        *([FixStep(description="Remove the namespace opt-out", command=f"kubectl label namespace {s.subject.namespace} {INJECTION_NS_LABEL}-")]
                          if s.ns_labels.get(INJECTION_NS_LABEL) == "disabled" else []),
                        _restart_step(s)], ordered=True),
-        confidence=0.92 if s.subject.live else 0.85,
         observed=[f"istio-proxy {st.state.summary} with image auto"] if st is not None and not st.ready else [],
-        resources=[f"{'Pod' if s.subject.live else 'Deployment'} {s.subject.namespace}/{s.subject.name}"],
+        resources=[_subject_resource(s)],
     )
 
 
-@check("INJ-AMBIENT-CONFLICT", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def ambient_conflict(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-AMBIENT-CONFLICT")
+def ambient_conflict(ctx: CheckContext, s: Situation) -> CheckResult:
     """Ambient mode and sidecar injection are both asked for: the sidecar wins and ztunnel skips the pod."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     nl, p, ns = s.ns_labels, s.subject.pod, s.subject.namespace
     ambient_ns = nl.get(DATAPLANE_MODE_LABEL) == "ambient"
     ambient_pod = p.labels.get(DATAPLANE_MODE_LABEL) == "ambient"
     if not (ambient_ns or ambient_pod) or p.labels.get(DATAPLANE_MODE_LABEL) == "none":
         return CheckResult.not_applicable(f"{s.subject.desc} is not in ambient mode")
-    conflicts: list[str] = []
-    if s.subject.live and is_injected(p):
-        conflicts.append(f"pod {p.name} runs an istio-proxy sidecar")
-    if nl.get(INJECTION_NS_LABEL) == "enabled":
-        conflicts.append(f"namespace {ns} also has {INJECTION_NS_LABEL}=enabled")
-    if _is_true(p.labels.get(INJECT_KEY)):
-        conflicts.append(f"the pod opts in with {INJECT_KEY}={p.labels[INJECT_KEY]}")
-    if not conflicts:
+    # what asks for a sidecar as well: a running istio-proxy, the namespace label, the pod's opt-in
+    sidecar = p.name if s.subject.live and is_injected(p) else None
+    ns_injection = nl.get(INJECTION_NS_LABEL) == "enabled"
+    opt_in = p.labels[INJECT_KEY] if _is_true(p.labels.get(INJECT_KEY)) else None
+    if not (sidecar or ns_injection or opt_in):
         return CheckResult.passed(f"{s.subject.desc} is in ambient mode without sidecar injection")
-    where = f"namespace {ns}" if ambient_ns else s.subject.desc
     return CheckResult.failed(
-        f"{where} is labelled {DATAPLANE_MODE_LABEL}=ambient but " + " and ".join(conflicts)
-        + ": a pod with a sidecar is not captured by ztunnel, so it runs in sidecar mode, not the ambient mode the label asks for",
+        args={"subject": s.subject.desc, "namespace": ns, "ambient_namespace": ambient_ns, "sidecar": sidecar,
+              "ns_injection": ns_injection, "opt_in": opt_in},
         evidence=[_ns_ref(ctx, ns, nl), _pod_meta_ref(ctx, s)],
-        fix=Fix(summary="Choose one data-plane mode per namespace: remove the sidecar injection label (ambient) or the dataplane-mode label (sidecar), then restart.",
-                steps=[FixStep(description="Keep ambient: stop sidecar injection in the namespace", command=f"kubectl label namespace {ns} {INJECTION_NS_LABEL}-"),
+        fix=Fix(steps=[FixStep(description="Keep ambient: stop sidecar injection in the namespace", command=f"kubectl label namespace {ns} {INJECTION_NS_LABEL}-"),
                        FixStep(description="Or keep sidecars: leave ambient", command=f"kubectl label namespace {ns} {DATAPLANE_MODE_LABEL}-"),
                        _restart_step(s)]),
-        confidence=0.8,
         resources=[f"Namespace {ns}"],
     )

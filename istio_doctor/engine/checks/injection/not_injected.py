@@ -1,5 +1,4 @@
-"""The playbook's gates (``gate.inj-subject``, ``gate.inj-injected``) and the causes that keep the
-sidecar out by configuration: ``INJ-NS-LABEL``, ``INJ-POD-PREDATES``, ``INJ-LABEL-PRECEDENCE``,
+"""The causes that keep the sidecar out by configuration: ``INJ-NS-LABEL``, ``INJ-POD-PREDATES``, ``INJ-LABEL-PRECEDENCE``,
 ``INJ-REV-MISSING``, ``INJ-POD-OPTOUT``, ``INJ-ANNOTATION-OPTIN``, ``INJ-ANNOTATION-MISPLACED``,
 ``INJ-INVALID-VALUE``, ``INJ-HOSTNETWORK``, ``INJ-SYSTEM-NS`` and ``INJ-POLICY-DISABLED``. Each
 fires only when its own cause is what keeps the sidecar out (the counterfactual decision).
@@ -14,7 +13,10 @@ from istio_doctor.engine.checks.injection._findings import (
     _ns_ref,
     _pod_meta_ref,
     _restart_step,
+    _subject_args,
+    _subject_resource,
     _template_patch_step,
+    situation_check,
 )
 from istio_doctor.engine.mesh.injection import (
     _NO_SUBJECT,
@@ -29,7 +31,6 @@ from istio_doctor.engine.mesh.injection import (
     is_control_plane,
     is_injected,
     situation,
-    subject_of,
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.lifecycle.facts import V, vtext
@@ -42,44 +43,13 @@ from istio_doctor.evidence.kube import DATAPLANE_MODE_LABEL, INJECT_KEY, INJECTI
 V_127 = V("1.27")
 
 # --------------------------------------------------------------------------------------
-# gates
-# --------------------------------------------------------------------------------------
-
-
-@check("gate.inj-subject", needs=(Need.POD,), optional=(Need.DEPLOYMENTS, Need.SERVICES))
-def inj_subject(ctx: CheckContext, _: NoParams) -> CheckResult:
-    """There is a pod, or a Deployment pod template, whose injection can be decided."""
-    subj = subject_of(ctx)
-    if subj is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
-    return CheckResult.passed(f"examining {subj.desc}")
-
-
-@check("gate.inj-injected", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def inj_injected(ctx: CheckContext, _: NoParams) -> CheckResult:
-    """The pod runs a real istio-proxy (or, with no pod, its template would be injected)."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
-    ev = [_pod_meta_ref(ctx, s)]
-    if s.injected:
-        kind = "native sidecar" if s.subject.pod.is_native_sidecar else "sidecar container"
-        what = f"runs istio-proxy as a {kind}" if s.subject.live else "would be injected by " + ", ".join(h.label for h in s.decision.hooks)
-        return CheckResult.passed(f"{s.subject.desc} {what}", evidence=ev)
-    return CheckResult.failed(f"{s.subject.desc} has no istio-proxy ({s.decision.detail})", evidence=ev)
-
-
-# --------------------------------------------------------------------------------------
 # why it is not injected
 # --------------------------------------------------------------------------------------
 
 
-@check("INJ-NS-LABEL", needs=_SUBJECT_NEEDS, optional=(*_SUBJECT_OPTIONAL, Need.ANALYZE))
-def ns_label(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-NS-LABEL", optional=(*_SUBJECT_OPTIONAL, Need.ANALYZE))
+def ns_label(ctx: CheckContext, s: Situation) -> CheckResult:
     """The namespace carries no label an injector webhook selects, so its pods run without sidecar."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     p, ns, nl = s.subject.pod, s.subject.namespace, s.ns_labels
     if s.injected:
         return CheckResult.not_applicable(f"{s.subject.desc} is injected")
@@ -103,14 +73,6 @@ def ns_label(ctx: CheckContext, _: NoParams) -> CheckResult:
         options.append((f"{REV_KEY}={rev}", {**{k: v for k, v in nl.items() if k != INJECTION_NS_LABEL}, REV_KEY: rev}))
     chosen = next(((lbl, new) for lbl, new in options if s.counterfactual(ctx, ns_labels=new).inject), None)
     current = nl.get(INJECTION_NS_LABEL)
-    if current == "disabled":
-        why = f"namespace {ns} is labelled {INJECTION_NS_LABEL}=disabled"
-    elif current is not None:
-        why = f"namespace {ns} is labelled {INJECTION_NS_LABEL}={current}, a value no webhook matches (the namespace webhook needs exactly 'enabled')"
-    else:
-        why = f"namespace {ns} has neither {INJECTION_NS_LABEL}=enabled nor {REV_KEY}=<revision>"
-    who = "its pods are" if not s.subject.live else f"pod {p.name} is"
-    summary = f"{why}, so no sidecar-injector webhook is called and {who} created without istio-proxy (outside the mesh)"
     steps: list[FixStep] = []
     if chosen is not None:
         remove = f" {REV_KEY}-" if chosen[0].startswith(INJECTION_NS_LABEL) and REV_KEY in nl else (f" {INJECTION_NS_LABEL}-" if INJECTION_NS_LABEL in nl and chosen[0].startswith(REV_KEY) else "")
@@ -124,21 +86,18 @@ def ns_label(ctx: CheckContext, _: NoParams) -> CheckResult:
     agrees = [m for m in ctx.ev.get_or([], Need.ANALYZE, ns)
               if getattr(m, "code", "") == "IST0102" and m.origin_kind == "Namespace" and m.origin_name == ns]
     return CheckResult.failed(
-        summary,
+        message=None if current is None else ("disabled" if current == "disabled" else "other_value"),
+        args={"namespace": ns, "value": current, "pod": p.name if s.subject.live else None},
         evidence=[_ns_ref(ctx, ns, nl), _pod_meta_ref(ctx, s), _hooks_ref(ctx, s.hooks[:4], "the injector webhooks and the labels they select"),
                   *([ctx.ref(Need.ANALYZE, agrees[0].as_printed, "istioctl analyze agrees")] if agrees else [])],
-        fix=Fix(summary="If this workload belongs in the mesh, label its namespace for injection and restart it; "
-                        "if it is deliberately outside, nothing is wrong.", steps=steps, ordered=True),
+        fix=Fix(steps=steps, ordered=True),
         resources=[f"Namespace {ns}"],
     )
 
 
-@check("INJ-POD-PREDATES", needs=_SUBJECT_NEEDS, optional=(*_SUBJECT_OPTIONAL, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES))
-def pod_predates(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-POD-PREDATES", optional=(*_SUBJECT_OPTIONAL, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES))
+def pod_predates(ctx: CheckContext, s: Situation) -> CheckResult:
     """The injector would inject this pod today, but it has no sidecar: it was created before."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     if not s.subject.live:
         return CheckResult.not_applicable("no pod exists; new pods are what the injector decides on")
     p = s.subject.pod
@@ -153,32 +112,24 @@ def pod_predates(ctx: CheckContext, _: NoParams) -> CheckResult:
     hook = s.decision.hooks[0]
     created = p.metadata.creation_timestamp
     hook_created = hook.config.metadata.creation_timestamp
-    when = ""
-    conf = 0.85
-    if created is not None and hook_created is not None and created < hook_created:
-        when = f"; it was created at {created.isoformat()}, before {hook.config.name} ({hook_created.isoformat()})"
-        conf = 0.92
-    if not s.decision.injector_known:
-        conf = min(conf, 0.7)
+    before = created is not None and hook_created is not None and created < hook_created
     return CheckResult.failed(
-        f"pod {p.name} has no istio-proxy and no {STATUS_ANNOTATION} annotation, yet webhook {hook.label} selects it now "
-        f"({_fmt_labels(s.ns_labels)} on namespace {s.subject.namespace}; {s.decision.detail}): "
-        f"the pod was created before injection was enabled for it{when}",
+        args={**_subject_args(s), "pod": p.name, "webhook": hook.label, "decision": s.decision.detail,
+              "created": created.isoformat() if before and created else None, "webhook_config": hook.config.name,
+              "webhook_created": hook_created.isoformat() if before and hook_created else None},
+        # the injector's own config unread: the webhook selects the pod, but injectRequired() is assumed
+        corroboration="injector_unknown" if not s.decision.injector_known else ("created_before" if before else None),
         evidence=[_pod_meta_ref(ctx, s, f"pod {p.name}: no istio-proxy, no {STATUS_ANNOTATION}"),
                   _ns_ref(ctx, s.subject.namespace, s.ns_labels),
                   _hooks_ref(ctx, [hook], "the webhook that selects the pod today")],
-        fix=Fix(summary="Restart the workload: injection happens only when a pod is created.", steps=[_restart_step(s)]),
-        confidence=conf,
+        fix=Fix(steps=[_restart_step(s)]),
         resources=[f"Pod {s.subject.namespace}/{p.name}"] + ([s.subject.workload] if s.subject.workload else []),
     )
 
 
-@check("INJ-LABEL-PRECEDENCE", needs=_SUBJECT_NEEDS, optional=(*_SUBJECT_OPTIONAL, Need.ANALYZE))
-def label_precedence(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-LABEL-PRECEDENCE", optional=(*_SUBJECT_OPTIONAL, Need.ANALYZE))
+def label_precedence(ctx: CheckContext, s: Situation) -> CheckResult:
     """Both istio-injection and istio.io/rev are on the namespace; istio-injection wins."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     nl, ns = s.ns_labels, s.subject.namespace
     if not (INJECTION_NS_LABEL in nl and REV_KEY in nl):
         return CheckResult.not_applicable(f"namespace {ns} does not carry both {INJECTION_NS_LABEL} and {REV_KEY}")
@@ -190,34 +141,28 @@ def label_precedence(ctx: CheckContext, _: NoParams) -> CheckResult:
         got = pod.revision if s.subject.live else s.decision.revision
         if got in (want, None) or not alt.inject:
             return CheckResult.passed(f"namespace {ns} has both labels but {s.subject.desc} is injected by revision {got or want}")
-        outcome = f"{s.subject.desc} was injected by revision {got} instead of {want}"
+        message, args = "wrong_revision", {"injected_by": got}
     else:
         if not alt.inject:
             return CheckResult.passed(f"namespace {ns} has both labels, but removing {INJECTION_NS_LABEL} would not inject {s.subject.desc} either ({alt.detail})")
-        outcome = (f"{INJECTION_NS_LABEL}={nl[INJECTION_NS_LABEL]} blocks every revision, so {s.subject.desc} has no istio-proxy"
-                   if nl[INJECTION_NS_LABEL] != "enabled" else f"{s.subject.desc} has no istio-proxy ({s.decision.detail})")
+        message, args = (None, {}) if nl[INJECTION_NS_LABEL] != "enabled" else ("enabled", {"decision": s.decision.detail})
     analyze = [m for m in ctx.ev.get_or([], Need.ANALYZE, ns) if getattr(m, "code", "") == "IST0123"]
     observed = [f"istioctl analyze IST0123 on namespace {ns}"] if analyze else []
     return CheckResult.failed(
-        f"namespace {ns} carries both {INJECTION_NS_LABEL}={nl[INJECTION_NS_LABEL]} and {REV_KEY}={want}; the revision webhooks "
-        f"require {INJECTION_NS_LABEL} DoesNotExist, so {INJECTION_NS_LABEL} wins: {outcome}",
+        message=message, args={"subject": s.subject.desc, "namespace": ns, "injection": nl[INJECTION_NS_LABEL], "revision": want, **args},
         evidence=[_ns_ref(ctx, ns, nl),
                   _hooks_ref(ctx, [h for h in s.hooks if want in h.selectable_revisions()][:2] or s.hooks[:2],
                              f"the {want} webhook's namespaceSelector excludes namespaces with {INJECTION_NS_LABEL}")],
-        fix=Fix(summary=f"Keep exactly one injection label: remove {INJECTION_NS_LABEL} to use revision {want}, then restart.",
-                steps=[FixStep(description=f"Remove {INJECTION_NS_LABEL} so {REV_KEY}={want} selects the revision",
+        fix=Fix(steps=[FixStep(description=f"Remove {INJECTION_NS_LABEL} so {REV_KEY}={want} selects the revision",
                                command=f"kubectl label namespace {ns} {INJECTION_NS_LABEL}-"), _restart_step(s)], ordered=True),
         observed=observed,
         resources=[f"Namespace {ns}"],
     )
 
 
-@check("INJ-REV-MISSING", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def rev_missing(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-REV-MISSING")
+def rev_missing(ctx: CheckContext, s: Situation) -> CheckResult:
     """The revision the namespace/pod asks for has no injector webhook (or no default injector exists)."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     if s.injected:
         return CheckResult.not_applicable(f"{s.subject.desc} is injected")
     nl, ns, p = s.ns_labels, s.subject.namespace, s.subject.pod
@@ -228,37 +173,32 @@ def rev_missing(ctx: CheckContext, _: NoParams) -> CheckResult:
     available = sorted({r for h in s.hooks for r in h.selectable_revisions()})
     tags = sorted({f"{h.tag}->{h.revision}" for h in s.hooks if h.tag})
     have_default = any(h.hook.name in (f"namespace.{INJECTOR_SUFFIX}", INJECTOR_SUFFIX) for h in s.hooks)
-    inventory = (f"installed revisions/tags selectable by {REV_KEY}: {', '.join(available) or 'none'}"
-                 + (f" (tags {', '.join(tags)})" if tags else "")
-                 + ("" if have_default else f"; no webhook handles {INJECTION_NS_LABEL}=enabled"))
+    overridden = None
     if INJECTION_NS_LABEL in nl:
         if nl[INJECTION_NS_LABEL] != "enabled":
             return CheckResult.not_applicable(f"namespace {ns} is labelled {INJECTION_NS_LABEL}={nl[INJECTION_NS_LABEL]}")
-        if REV_KEY in nl:
-            requested = f"{INJECTION_NS_LABEL}=enabled (which overrides {REV_KEY}={nl[REV_KEY]})"
-        else:
-            requested = f"{INJECTION_NS_LABEL}=enabled"
-        where = f"namespace {ns}"
+        requested, on_namespace = f"{INJECTION_NS_LABEL}=enabled", True
+        overridden = f"{REV_KEY}={nl[REV_KEY]}" if REV_KEY in nl else None
     elif REV_KEY in nl:
-        requested, where = f"{REV_KEY}={nl[REV_KEY]}", f"namespace {ns}"
+        requested, on_namespace = f"{REV_KEY}={nl[REV_KEY]}", True
     elif REV_KEY in p.labels:
-        requested, where = f"{REV_KEY}={p.labels[REV_KEY]}", s.subject.desc
+        requested, on_namespace = f"{REV_KEY}={p.labels[REV_KEY]}", False
     else:
         return CheckResult.not_applicable(f"neither namespace {ns} nor {s.subject.desc} asks for a revision (see INJ-NS-LABEL)")
+    args = {"subject": s.subject.desc, "namespace": ns, "on_namespace": on_namespace, "requested": requested, "overridden": overridden,
+            "revisions": available, "tags": tags, "default_injector": have_default}
     if not s.hooks:
-        summary = f"{where} asks for injection with {requested}, but no Istio sidecar-injector webhook is installed at all"
         steps = [FixStep(description="Look for the injector webhook configurations", command="kubectl get mutatingwebhookconfigurations -l app=sidecar-injector"),
                  FixStep(description="Reinstall or repair the control plane so its webhook exists", command="istioctl install --dry-run  # compare with your installation profile")]
     else:
-        summary = f"{where} asks for injection with {requested}, but no sidecar-injector webhook selects it ({inventory})"
         target_rev = next((r for r in available if r != "default"), available[0] if available else "<revision>")
-        if REV_KEY in requested.split(" ")[0]:
+        if requested.startswith(REV_KEY):
             steps = [FixStep(description="Point the label at an installed revision or tag",
-                             command=(f"kubectl label namespace {ns} {REV_KEY}={target_rev} --overwrite" if where.startswith("namespace")
+                             command=(f"kubectl label namespace {ns} {REV_KEY}={target_rev} --overwrite" if on_namespace
                                       else f"kubectl patch {s.subject.workload or 'pod/' + p.name} -n {ns} --type merge -p "
                                            f"'{{\"spec\":{{\"template\":{{\"metadata\":{{\"labels\":{{\"istio.io/rev\":\"{target_rev}\"}}}}}}}}}}'")),
                      FixStep(description="Or create a tag with the requested name for an installed revision",
-                             command=f"istioctl tag set {requested.split('=')[1].split(' ')[0]} --revision {target_rev}")]
+                             command=f"istioctl tag set {requested.split('=', 1)[1]} --revision {target_rev}")]
         else:
             steps = [FixStep(description="Make the revisioned control plane handle istio-injection=enabled",
                              command=f"istioctl tag set default --revision {target_rev}"),
@@ -266,19 +206,16 @@ def rev_missing(ctx: CheckContext, _: NoParams) -> CheckResult:
                              command=f"kubectl label namespace {ns} {INJECTION_NS_LABEL}- {REV_KEY}={target_rev} --overwrite")]
     steps.append(_restart_step(s))
     return CheckResult.failed(
-        summary,
+        message=None if s.hooks else "no_webhook", args=args,
         evidence=[_ns_ref(ctx, ns, nl), _pod_meta_ref(ctx, s), _hooks_ref(ctx, s.hooks[:6], "every Istio injector webhook installed")],
-        fix=Fix(summary="Label for a revision that exists (or create the tag), then restart the workload.", steps=steps, ordered=True),
+        fix=Fix(steps=steps, ordered=True),
         resources=[f"Namespace {ns}"],
     )
 
 
-@check("INJ-POD-OPTOUT", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def pod_optout(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-POD-OPTOUT")
+def pod_optout(ctx: CheckContext, s: Situation) -> CheckResult:
     """The pod template says sidecar.istio.io/inject: "false" (label over annotation) where injection is on."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     d = s.decision
     if d.explicit is None or d.explicit.strip().lower() not in FALSE_VALUES:
         return CheckResult.not_applicable(f"{s.subject.desc} does not opt out of injection")
@@ -292,27 +229,20 @@ def pod_optout(ctx: CheckContext, _: NoParams) -> CheckResult:
     alt = s.counterfactual(ctx, labels=without_l, annotations=without_a)
     if not alt.inject:
         return CheckResult.passed(f"{s.subject.desc} opts out with {_explicit_pretty(d)}, but it would not be injected without it either ({alt.detail})")
-    other = ""
-    if d.explicit_source == "label" and INJECT_KEY in p.annotations:
-        other = f" (the label overrides the annotation {INJECT_KEY}: {p.annotations[INJECT_KEY]!r})"
+    overridden = p.annotations.get(INJECT_KEY) if d.explicit_source == "label" else None
     return CheckResult.failed(
-        f"{s.subject.desc} carries {_explicit_pretty(d)}{other}: webhook {alt.hooks[0].label} would inject it otherwise "
-        f"({_fmt_labels(s.ns_labels)} on namespace {s.subject.namespace}), so it runs without istio-proxy",
+        args={**_subject_args(s), "value": _explicit_pretty(d), "annotation": overridden, "webhook": alt.hooks[0].label},
         evidence=[_pod_meta_ref(ctx, s, f"the opt-out {d.explicit_source}"), _ns_ref(ctx, s.subject.namespace, s.ns_labels)],
-        fix=Fix(summary="If the workload belongs in the mesh, remove the opt-out from the pod template (or set it to \"true\") and restart.",
-                steps=[_template_patch_step(s, None if d.explicit_source == "label" else "true", "Remove the opt-out label" if d.explicit_source == "label" else "Set the inject label to true (the label overrides the annotation)"),
+        fix=Fix(steps=[_template_patch_step(s, None if d.explicit_source == "label" else "true", "Remove the opt-out label" if d.explicit_source == "label" else "Set the inject label to true (the label overrides the annotation)"),
                        _restart_step(s)] if s.subject.workload else [_template_patch_step(s, "true", "Set the inject label to true")],
                 ordered=True),
-        resources=[f"{'Pod' if s.subject.live else 'Deployment'} {s.subject.namespace}/{s.subject.name}"],
+        resources=[_subject_resource(s)],
     )
 
 
-@check("INJ-ANNOTATION-OPTIN", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def annotation_optin(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-ANNOTATION-OPTIN")
+def annotation_optin(ctx: CheckContext, s: Situation) -> CheckResult:
     """Opt-in via the annotation in an unlabelled namespace: the object webhook selects only the label."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     p = s.subject.pod
     ann = p.annotations.get(INJECT_KEY)
     if not _is_true(ann) or INJECT_KEY in p.labels:
@@ -323,13 +253,11 @@ def annotation_optin(ctx: CheckContext, _: NoParams) -> CheckResult:
     if not alt.inject:
         return CheckResult.passed(f"even the label would not get {s.subject.desc} injected ({alt.detail})")
     return CheckResult.failed(
-        f"{s.subject.desc} opts in with the annotation {INJECT_KEY}: {ann!r}, but namespace {s.subject.namespace} has {_fmt_labels(s.ns_labels)} "
-        f"and webhook {alt.hooks[0].label} selects only the pod *label* {INJECT_KEY}=true, so the injector is never called",
+        args={**_subject_args(s), "annotation": ann, "webhook": alt.hooks[0].label},
         evidence=[_pod_meta_ref(ctx, s, "annotation present, label absent"),
                   _hooks_ref(ctx, alt.hooks[:1], "the object webhook's objectSelector matches the label, not the annotation")],
-        fix=Fix(summary=f"Use the label {INJECT_KEY}: \"true\" on the pod template (the annotation is deprecated for opt-in) and restart.",
-                steps=[_template_patch_step(s, "true", "Add the label to the pod template"), _restart_step(s)], ordered=True),
-        resources=[f"{'Pod' if s.subject.live else 'Deployment'} {s.subject.namespace}/{s.subject.name}"],
+        fix=Fix(steps=[_template_patch_step(s, "true", "Add the label to the pod template"), _restart_step(s)], ordered=True),
+        resources=[_subject_resource(s)],
     )
 
 
@@ -354,16 +282,14 @@ def annotation_misplaced(ctx: CheckContext, _: NoParams) -> CheckResult:
     alt = s.counterfactual(ctx, labels={**p.labels, INJECT_KEY: value})
     if alt.inject == s.injected:
         return CheckResult.passed(f"moving {INJECT_KEY}={value!r} to the pod template would not change injection of {s.subject.desc}")
-    effect = "has no istio-proxy" if not s.injected else "is injected anyway"
     md = {"metadata": {"name": dep.name, ("labels" if where == "label" else "annotations"): {INJECT_KEY: value}},
           "spec": {"template": {"metadata": {"labels": {k: v for k, v in sorted(tpl.labels.items())},
                                              **({"annotations": dict(sorted(tpl.annotations.items()))} if tpl.annotations else {})}}}}
     return CheckResult.failed(
-        f"Deployment {s.subject.namespace}/{dep.name} sets {INJECT_KEY}: {value!r} as a {where} on its own .metadata, not on "
-        f".spec.template.metadata; the injector only reads the pod, so {s.subject.desc} {effect}",
+        message="injected_anyway" if s.injected else None,
+        args={"subject": s.subject.desc, "deployment": f"{s.subject.namespace}/{dep.name}", "value": value, "field": where},
         evidence=[ctx.ref(Need.DEPLOYMENTS, md, "Deployment metadata vs pod template metadata")],
-        fix=Fix(summary="Move the setting to .spec.template.metadata.labels (and drop it from the Deployment metadata), then let the rollout recreate the pods.",
-                steps=[FixStep(description="Set it on the pod template (this also triggers a rollout)",
+        fix=Fix(steps=[FixStep(description="Set it on the pod template (this also triggers a rollout)",
                                command=(f"kubectl patch deployment/{dep.name} -n {s.subject.namespace} --type merge -p "
                                         f"'{{\"spec\":{{\"template\":{{\"metadata\":{{\"labels\":{{\"sidecar.istio.io/inject\":\"{value}\"}}}}}}}}}}'")),
                        FixStep(description="Remove the ignored one from the Deployment metadata",
@@ -373,16 +299,13 @@ def annotation_misplaced(ctx: CheckContext, _: NoParams) -> CheckResult:
     )
 
 
-@check("INJ-INVALID-VALUE", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def invalid_value(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-INVALID-VALUE")
+def invalid_value(ctx: CheckContext, s: Situation) -> CheckResult:
     """sidecar.istio.io/inject has a value other than "true"/"false", and the version's reading of it
     (engine/mesh/injection.py inject_value) does what its author did not mean: before 1.27 any value
     but y/yes/true/on keeps the sidecar out; from 1.27 (istio/istio#56737) such a value is invalid and
     the default policy decides, which can inject a pod its author opted out ("False", "no") or leave
     out one that opted in ("yes" where the policy is disabled)."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     d, p = s.decision, s.subject.pod
     raw = d.explicit
     version = ctx.istio_version
@@ -391,7 +314,7 @@ def invalid_value(ctx: CheckContext, _: NoParams) -> CheckResult:
         return CheckResult.not_applicable(f"{s.subject.desc} has no unusual {INJECT_KEY} value")
     common = {"subject": s.subject.desc, "value": _explicit_pretty(d), "raw": raw, "version": vtext(version)}
     evidence = [_pod_meta_ref(ctx, s, f"the {d.explicit_source} value"), _ns_ref(ctx, s.subject.namespace, s.ns_labels)]
-    resources = [f"{'Pod' if s.subject.live else 'Deployment'} {s.subject.namespace}/{s.subject.name}"]
+    resources = [_subject_resource(s)]
     meant_no = raw.strip().lower() in FALSE_VALUES
     if s.injected:
         if new_rules and meant_no and d.invalid:
@@ -432,12 +355,9 @@ def _wants_injection(s: Situation) -> bool:
         p.labels.get(INJECT_KEY)) or _is_true(p.annotations.get(INJECT_KEY)) or REV_KEY in p.labels
 
 
-@check("INJ-HOSTNETWORK", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def host_network(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-HOSTNETWORK")
+def host_network(ctx: CheckContext, s: Situation) -> CheckResult:
     """hostNetwork pods are never injected, even where injection is asked for."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     p = s.subject.pod
     if not p.spec.host_network:
         return CheckResult.not_applicable(f"{s.subject.desc} does not use hostNetwork")
@@ -446,27 +366,19 @@ def host_network(ctx: CheckContext, _: NoParams) -> CheckResult:
     if not _wants_injection(s):
         return CheckResult.not_applicable(f"{s.subject.desc} uses hostNetwork and nothing asks for its injection")
     return CheckResult.failed(
-        f"{s.subject.desc} sets hostNetwork: true; injectRequired() never injects hostNetwork pods (iptables would rewrite the node's "
-        f"routing), so it has no istio-proxy although {_fmt_labels(s.ns_labels)} on namespace {s.subject.namespace}"
-        + (f" and webhook {s.decision.hooks[0].label} selects it" if s.decision.hooks else ""),
+        args={**_subject_args(s), "webhook": s.decision.hooks[0].label if s.decision.hooks else None},
         evidence=[_pod_meta_ref(ctx, s, "spec.hostNetwork"), _ns_ref(ctx, s.subject.namespace, s.ns_labels)],
-        fix=Fix(summary="Drop hostNetwork if the workload must be in the mesh; otherwise accept it is outside "
-                        "(and let mesh servers accept plaintext from it, e.g. PERMISSIVE).",
-                steps=[FixStep(description="Remove hostNetwork from the pod template",
+        fix=Fix(steps=[FixStep(description="Remove hostNetwork from the pod template",
                                command=(f"kubectl patch {s.subject.workload} -n {s.subject.namespace} --type json -p "
                                         "'[{\"op\":\"remove\",\"path\":\"/spec/template/spec/hostNetwork\"}]'") if s.subject.workload
                                else None), _restart_step(s)]),
-        confidence=0.9,
-        resources=[f"{'Pod' if s.subject.live else 'Deployment'} {s.subject.namespace}/{s.subject.name}"],
+        resources=[_subject_resource(s)],
     )
 
 
-@check("INJ-SYSTEM-NS", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def system_ns(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-SYSTEM-NS")
+def system_ns(ctx: CheckContext, s: Situation) -> CheckResult:
     """The pod lives in a namespace the injector always skips."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     ns = s.subject.namespace
     if ns not in AUTO_EXCLUDED_NAMESPACES:
         return CheckResult.not_applicable(f"namespace {ns} is not one the injector skips")
@@ -474,29 +386,21 @@ def system_ns(ctx: CheckContext, _: NoParams) -> CheckResult:
         return CheckResult.passed(f"{s.subject.desc} carries istio-proxy")
     if not _wants_injection(s) or is_control_plane(s.subject.pod):
         return CheckResult.not_applicable(f"nothing asks for injection of {s.subject.desc} (system pods are deliberately outside the mesh)")
-    if ns in IGNORED_NAMESPACES:
-        why = f"injectRequired() skips {ns} whatever the labels say"
-    else:
-        why = f"the injector webhooks' namespaceSelector excludes {ns} (kubernetes.io/metadata.name NotIn)"
+    pod = s.subject.pod
     return CheckResult.failed(
-        f"{s.subject.desc} asks for a sidecar ({_fmt_labels(s.ns_labels)} on the namespace"
-        + (f", {INJECT_KEY}={s.subject.pod.labels.get(INJECT_KEY) or s.subject.pod.annotations.get(INJECT_KEY)} on the pod" if s.decision.explicit else "")
-        + f"), but {why}",
+        # kube-system/kube-public: injectRequired() itself; the others: the webhooks' namespaceSelector
+        message=None if ns in IGNORED_NAMESPACES else "webhook_excluded",
+        args={**_subject_args(s), "pod_value": (pod.labels.get(INJECT_KEY) or pod.annotations.get(INJECT_KEY)) if s.decision.explicit else None},
         evidence=[_ns_ref(ctx, ns, s.ns_labels), _pod_meta_ref(ctx, s)],
-        fix=Fix(summary=f"Run the workload in an application namespace; {ns} is never injected.",
-                steps=[FixStep(description="Create an application namespace labelled for injection and deploy the workload there",
+        fix=Fix(steps=[FixStep(description="Create an application namespace labelled for injection and deploy the workload there",
                                command="kubectl create namespace <app-namespace> && kubectl label namespace <app-namespace> istio-injection=enabled")]),
-        confidence=0.9,
         resources=[f"Namespace {ns}"],
     )
 
 
-@check("INJ-POLICY-DISABLED", needs=(*_SUBJECT_NEEDS, Need.CONTROL_PLANE_CONFIGMAPS), optional=(Need.DEPLOYMENTS, Need.SERVICES))
-def policy_disabled(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-POLICY-DISABLED", needs=(*_SUBJECT_NEEDS, Need.CONTROL_PLANE_CONFIGMAPS), optional=(Need.DEPLOYMENTS, Need.SERVICES))
+def policy_disabled(ctx: CheckContext, s: Situation) -> CheckResult:
     """The injector ConfigMap's policy (or neverInjectSelector) refuses pods without an explicit opt-in."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     d = s.decision
     if s.injected:
         return CheckResult.not_applicable(f"{s.subject.desc} is injected")
@@ -513,23 +417,19 @@ def policy_disabled(ctx: CheckContext, _: NoParams) -> CheckResult:
     ns = ctx.conn.istio_namespace
     if d.blocker == "never-selector":
         excerpt = {"neverInjectSelector": [d.selector]}
-        summary = (f"{s.subject.desc} matches neverInjectSelector {d.selector} in ConfigMap {ns}/{cm}, "
-                   f"so the injector refuses it although webhook {d.hooks[0].label} calls it")
         step = FixStep(description="Remove the selector from neverInjectSelector (mesh config values sidecarInjectorWebhook.neverInjectSelector), "
                                    "or opt the pod in explicitly: an explicit label overrides the selectors",
                        command=f"kubectl -n {ns} edit configmap {cm}")
     else:
         excerpt = {"policy": inj.policy}
-        summary = (f"ConfigMap {ns}/{cm} sets policy: {inj.policy}: the injector only injects pods that opt in with "
-                   f"{INJECT_KEY}=true, and {s.subject.desc} does not, so it has no istio-proxy "
-                   f"even though webhook {d.hooks[0].label} calls the injector")
         step = FixStep(description="Turn default injection back on (Helm/istioctl value global.proxy.autoInject=enabled)",
                        command="istioctl install --set values.global.proxy.autoInject=enabled"
                                + ("" if d.revision in (None, "default") else f" --set revision={d.revision}"))
     return CheckResult.failed(
-        summary,
+        message="never_selector" if d.blocker == "never-selector" else None,
+        args={"subject": s.subject.desc, "configmap": f"{ns}/{cm}", "webhook": d.hooks[0].label, "policy": inj.policy,
+              "selector": d.selector if d.blocker == "never-selector" else None},
         evidence=[ctx.ref(Need.CONTROL_PLANE_CONFIGMAPS, excerpt, f"ConfigMap {cm} data.config"), _pod_meta_ref(ctx, s)],
-        fix=Fix(summary="Enable default injection in the injector config, or opt this workload in with the label, then restart.",
-                steps=[step, _template_patch_step(s, "true", "Or opt this workload in explicitly"), _restart_step(s)]),
+        fix=Fix(steps=[step, _template_patch_step(s, "true", "Or opt this workload in explicitly"), _restart_step(s)]),
         resources=[f"ConfigMap {ns}/{cm}"],
     )

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from istio_doctor.engine.checks.injection._findings import _hooks_ref, _ns_ref, _pod_meta_ref, _restart_step
+from istio_doctor.engine.checks.injection._findings import _hooks_ref, _ns_ref, _pod_meta_ref, _restart_step, situation_check
 from istio_doctor.engine.mesh.injection import (
-    _NO_SUBJECT,
-    _SUBJECT_NEEDS,
     _SUBJECT_OPTIONAL,
     _WEBHOOK_CALL,
     INJECTOR_SUFFIX,
     Hook,
+    Situation,
     injector_hooks,
-    situation,
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
@@ -186,13 +184,9 @@ def webhook_down(ctx: CheckContext, _: NoParams) -> CheckResult:
     )
 
 
-@check("INJ-WEBHOOK-FAILOPEN", needs=_SUBJECT_NEEDS,
-       optional=(*_SUBJECT_OPTIONAL, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES))
-def webhook_failopen(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-WEBHOOK-FAILOPEN", optional=(*_SUBJECT_OPTIONAL, Need.CONTROL_PLANE_PODS, Need.CONTROL_PLANE_ENDPOINTSLICES))
+def webhook_failopen(ctx: CheckContext, s: Situation) -> CheckResult:
     """The injector webhook's failurePolicy is Ignore: pods are created without sidecar when it fails."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     relevant = s.decision.hooks or s.hooks
     ignore = [h for h in relevant if h.hook.failure_policy == "Ignore"]
     if not relevant:
@@ -223,12 +217,9 @@ def webhook_failopen(ctx: CheckContext, _: NoParams) -> CheckResult:
     )
 
 
-@check("INJ-MULTI-WEBHOOK", needs=_SUBJECT_NEEDS, optional=_SUBJECT_OPTIONAL)
-def multi_webhook(ctx: CheckContext, _: NoParams) -> CheckResult:
+@situation_check("INJ-MULTI-WEBHOOK")
+def multi_webhook(ctx: CheckContext, s: Situation) -> CheckResult:
     """More than one injector webhook configuration selects the pod (two revisions inject it)."""
-    s = situation(ctx)
-    if s is None:
-        return CheckResult.not_applicable(_NO_SUBJECT)
     hooks = s.decision.hooks
     configs = list(dict.fromkeys(h.config.name for h in hooks))
     if len(configs) < 2:

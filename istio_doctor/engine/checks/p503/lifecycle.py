@@ -10,17 +10,7 @@ from typing import Any
 
 import yaml
 
-from istio_doctor.engine.checks.p503._reading import (
-    describe_group,
-    dump,
-    has_flag,
-    log_ref,
-    pod_logs,
-    pod_ref,
-    pods_in,
-    server_pods,
-    workload_name,
-)
+from istio_doctor.engine.checks.p503._reading import describe_group, dump, has_flag, log_ref, pod_logs, pod_ref, pods_in, server_pods, workload_name
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.lifecycle import facts, readings
 from istio_doctor.engine.lifecycle.cite import ids, kube_minor, moments_ref, quote, timeline_of, when
@@ -191,10 +181,9 @@ def uid_1337(ctx: CheckContext, _: NoParams) -> CheckResult:
             ev.append(ctx.ref(Need.ANALYZE, "\n".join(m.as_printed for m in msgs[:3]), "istioctl analyze agrees",
                               namespace=pod.metadata.namespace))
         return CheckResult.failed(
-            f"{pod_ref(pod)}: container(s) {', '.join(bad)} run as UID 1337, which Istio reserves for the proxy; iptables exempts "
-            "that UID, so the app's outbound traffic skips the sidecar (no mTLS, no routing)",
-            evidence=ev, confidence=0.88, resources=[pod_ref(pod)],
-            fix=Fix(summary=f"Run the app of {workload_name(pod)} as another UID", steps=[
+            args={"pod": pod_ref(pod), "containers": bad, "workload": workload_name(pod)},
+            evidence=ev, resources=[pod_ref(pod)],
+            fix=Fix(steps=[
                 FixStep(description="Change runAsUser in the pod template", command=f"kubectl edit {workload_name(pod)} -n {pod.metadata.namespace}")]),
         )
     return CheckResult.passed("no app container of the examined pods runs as UID 1337")

@@ -338,7 +338,7 @@ class WorldRunner(Runner):
         except ValueError as bad_container:
             raise _Reply("", str(bad_container), 1) from None
         if agent_log is not None:
-            return agent_log
+            return ambient_calls.kubectl_timestamps(agent_log) if "--timestamps=true" in a else agent_log
         tail = None
         for x in a:
             if x.startswith("--tail="):

@@ -162,6 +162,10 @@ def server_leg(zt: ZtunnelDump | None, ip: str, addr: str, *, proxy: str, source
     if w is None:
         why = f"the server node's ztunnel has no workload with IP {ip}: it would refuse the tunnel"
         return [_hop(proxy, Stage.TUNNEL, addr, "unknown destination", why, "break")], []
+    if not w.captured:
+        why = (f"{w.namespace}/{w.name} has protocol {w.protocol or 'none'} in ztunnel's config: no ztunnel terminates "
+               "HBONE for it, so a tunnel to its port 15008 finds nothing listening (and no L4 policy applies)")
+        return [_hop(proxy, Stage.TUNNEL, addr, "not an HBONE workload", why, "warn")], [why]
     hops = [_hop(proxy, Stage.TUNNEL, f"{w.namespace}/{w.name}", f"terminates HBONE on {HBONE_PORT}",
                  f"the destination ztunnel accepts HBONE for {w.namespace}/{w.name} ({_IN})", "info")]
     names = list(w.authorization_policies)

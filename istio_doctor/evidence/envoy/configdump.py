@@ -42,61 +42,21 @@ from istio_doctor.evidence.envoy.build import (
 )
 from istio_doctor.evidence.envoy.decode import Raw, RawRef, decode_any, raw_ref, ref_child, scan_list, scan_object, scan_top
 from istio_doctor.evidence.envoy.model import (
-    FAULT_NAMES,
-    HCM_NAMES,
-    RBAC_NAMES,
-    TCP_PROXY_NAMES,
-    VIRTUAL_PORTS,
-    CircuitBreakers,
     Cluster,
     ClusterEndpoints,
-    ClusterTLS,
     ConfigDump,
     EcdsFilter,
-    Endpoint,
-    FilterChain,
     Listener,
     NodeInfo,
-    Route,
     RouteConfig,
-    RouteMatch,
     SecretInfo,
     VersionSummary,
-    VirtualHost,
     _mk,
-    render_istio_config,
-    split_cluster_name,
 )
 from istio_doctor.evidence.errors import ParseError
 
-__all__ = [
-    "FAULT_NAMES",
-    "HCM_NAMES",
-    "RBAC_NAMES",
-    "TCP_PROXY_NAMES",
-    "VIRTUAL_PORTS",
-    "CircuitBreakers",
-    "Cluster",
-    "ClusterEndpoints",
-    "ClusterTLS",
-    "ConfigDump",
-    "EcdsFilter",
-    "Endpoint",
-    "FilterChain",
-    "Listener",
-    "NodeInfo",
-    "RawRef",
-    "Route",
-    "RouteConfig",
-    "RouteMatch",
-    "SecretInfo",
-    "VersionSummary",
-    "VirtualHost",
-    "config_dump_from_parts",
-    "parse_config_dump",
-    "render_istio_config",
-    "split_cluster_name",
-]
+# The models live in :mod:`.model`: import them from there. This module is the parser.
+__all__ = ["config_dump_from_parts", "parse_config_dump"]
 
 _WHAT = "Envoy config dump"
 

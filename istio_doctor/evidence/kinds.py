@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from istio_doctor.evidence.ambient.ztunnel_log import ZtunnelLog
     from istio_doctor.evidence.analyze import AnalyzeMessage
     from istio_doctor.evidence.describe import DescribePod
-    from istio_doctor.evidence.envoy.configdump import ConfigDump
+    from istio_doctor.evidence.envoy.model import ConfigDump
     from istio_doctor.evidence.envoystats import ClusterHostStatus
     from istio_doctor.evidence.istio import (
         AuthorizationPolicy,

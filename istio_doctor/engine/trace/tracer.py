@@ -31,7 +31,7 @@ from istio_doctor.engine.trace.model import (
     TraceRequest,
     Upstream,
 )
-from istio_doctor.evidence.envoy.configdump import (
+from istio_doctor.evidence.envoy.model import (
     HCM_NAMES,
     RBAC_NAMES,
     TCP_PROXY_NAMES,

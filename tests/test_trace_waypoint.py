@@ -19,7 +19,8 @@ import pytest
 
 from istio_doctor.engine.trace import Stage, TraceRequest, trace_request
 from istio_doctor.engine.trace.waypoint import is_waypoint, trace_waypoint
-from istio_doctor.evidence.envoy.configdump import ConfigDump, parse_config_dump
+from istio_doctor.evidence.envoy.configdump import parse_config_dump
+from istio_doctor.evidence.envoy.model import ConfigDump
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "tests/fixtures/corpus/istio/proxy-config/all/config_dump.json"

@@ -43,7 +43,7 @@ from istio_doctor.engine.trace import upstream as U
 from istio_doctor.engine.trace.index import field
 from istio_doctor.engine.trace.model import Stage, Trace, TraceRequest, Upstream
 from istio_doctor.engine.trace.tracer import _Tracer
-from istio_doctor.evidence.envoy.configdump import ConfigDump, Listener
+from istio_doctor.evidence.envoy.model import ConfigDump, Listener
 
 __all__ = ["CONNECT_TERMINATE", "CONNECT_ORIGINATE", "HBONE_PORT", "MAIN_INTERNAL", "is_waypoint", "trace_waypoint"]
 

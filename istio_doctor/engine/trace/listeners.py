@@ -60,6 +60,25 @@ def listener_excerpt(lst: Listener) -> str:
     return excerpt(keep)
 
 
+def warming_certificates(fc: FilterChain, secrets: Iterable[Any]) -> list[str]:
+    """The chain's SDS server certificates the dump shows WARMING (never delivered by the SDS server).
+
+    Envoy: "If Envoy fails to fetch the certificates due to connection failures, or bad response
+    data, the listener will be marked as active, and the port will be open, but the connection to
+    the port will be reset" (envoy docs, configuration/security/secret, "SDS Configuration"). A
+    gateway whose credentialName Secret istiod cannot serve shows it in ``dynamic_warming_secrets``
+    (``istioctl proxy-config secret``: WARMING). Only an explicit WARMING decides: a dump without
+    the secrets section says nothing.
+    """
+    if not fc.has_tls:
+        return []
+    tls = field(fc.raw, "transport_socket") or {}
+    ctx = field(field(tls, "typed_config") or {}, "common_tls_context") or {}
+    names = [c.get("name", "") for c in field(ctx, "tls_certificate_sds_secret_configs") or () if isinstance(c, dict)]
+    warming = {s.name for s in secrets if getattr(s, "status", "") == "WARMING"}
+    return [n for n in names if n and n in warming]
+
+
 def chain_excerpt(fc: FilterChain) -> str:
     raw = fc.raw
     keep: dict[str, Any] = {}

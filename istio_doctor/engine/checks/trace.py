@@ -79,8 +79,7 @@ def _make(code: str, stages: tuple[Stage, ...]) -> None:
             "count": count, "request": request_line(st.shape.request), "proxy": hop.proxy, "stage": hop.stage.value,
             "element": hop.element, "decision": hop.decision, "why": hop.why.rstrip("."), "logged": st.shape.logged,
             "response": st.trace.response or "-", "cluster": st.trace.cluster or "none",
-            "reason": probe.reason if probe else "",
-        }
+        } | ({"reason": probe.reason} if probe else {})
         if probe is not None:
             # a synthesised request: no log line corroborates it, so it says so and weighs less
             observed = [f"{probe_line(st.shape.request, probe.reason)}: {probe.about}"]
@@ -97,9 +96,10 @@ def _make(code: str, stages: tuple[Stage, ...]) -> None:
                            f"{' / '.join(sorted(values))}.")
     # services: a passthrough to a ClusterIP continues on a pod the Service selects. The proxy log
     # is optional: without it (forbidden, access logging off) the probes of engine/trace/probes
-    # trace the requests the Services, VirtualServices, DestinationRules and Gateways name
-    check(code, needs=(Need.POD, Need.CONFIG_DUMP),
-          optional=(Need.PROXY_LOGS, Need.SOCKETS, Need.SERVICES, Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.GATEWAYS),
+    # trace the requests the Services name, and the VirtualServices, DestinationRules and Gateways
+    # when the session gathered them (the routes and mtls playbooks do): never fetched for a probe
+    check(code, needs=(Need.POD, Need.CONFIG_DUMP), optional=(Need.PROXY_LOGS, Need.SOCKETS, Need.SERVICES),
+          if_gathered=(Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.GATEWAYS),
           peer_needs=(Need.POD, Need.CONFIG_DUMP, Need.SOCKETS))(stage_check)
 
 

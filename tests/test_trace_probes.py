@@ -196,3 +196,24 @@ def test_probe_is_marked_in_every_output_format() -> None:
     folded = [f for f in report.findings if f.code.startswith("TRACE-")] + [finding]
     assert any(o.startswith("probe: ") for f in folded for o in f.observed) or any(
         "request trace" in e.note for e in finding.evidence)
+
+
+def test_client_probes_skip_hosts_the_sidecar_resource_does_not_import() -> None:
+    """A Sidecar's egress hosts (``ns/host``; ``.`` its own namespace, ``*`` any) scope what the proxy
+    knows (https://istio.io/latest/docs/reference/config/networking/sidecar/#IstioEgressListener):
+    a host outside them is one the pod was scoped not to call, never a probe target."""
+    from types import SimpleNamespace as NS
+
+    from istio_doctor.engine.trace.probes import _imported
+
+    svc = NS(namespace="default", fqdn=lambda d: f"reviews.default.svc.{d}")
+    other = NS(namespace="shop", fqdn=lambda d: f"cart.shop.svc.{d}")
+
+    def sc(*hosts: str) -> NS:
+        return NS(spec=NS(egress=[NS(hosts=list(hosts))]))
+
+    assert _imported(None, svc, "default", "cluster.local")  # no Sidecar: everything visible
+    assert _imported(sc("./*", "istio-system/*"), svc, "default", "cluster.local")
+    assert not _imported(sc("./*", "istio-system/*"), other, "default", "cluster.local")
+    assert _imported(sc("*/cart.shop.svc.cluster.local"), other, "default", "cluster.local")
+    assert not _imported(sc("shop/orders.shop.svc.cluster.local"), other, "default", "cluster.local")

@@ -99,7 +99,7 @@ def _make(code: str, stages: tuple[Stage, ...]) -> None:
     # trace the requests the Services name, and the VirtualServices, DestinationRules and Gateways
     # when the session gathered them (the routes and mtls playbooks do): never fetched for a probe
     check(code, needs=(Need.POD, Need.CONFIG_DUMP), optional=(Need.PROXY_LOGS, Need.SOCKETS, Need.SERVICES),
-          if_gathered=(Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.GATEWAYS),
+          if_gathered=(Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.GATEWAYS, Need.SIDECARS),
           peer_needs=(Need.POD, Need.CONFIG_DUMP, Need.SOCKETS))(stage_check)
 
 

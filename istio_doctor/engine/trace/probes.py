@@ -11,9 +11,9 @@ traced through the same dumps the same way:
   SNI ``outbound_.PORT_._.HOST`` and the ALPN the client's HTTP/TCP filters set, unless the
   DestinationRule the client applies says ``DISABLE`` (plaintext) or ``SIMPLE``/``MUTUAL`` (the
   client originates its own TLS, no Istio certificate).
-* **client** (a sidecar): a plaintext request from the app to each host a VirtualService,
-  DestinationRule or ServiceEntry visible to the pod's namespace customises (the routing the
-  diagnosis is about), at its ClusterIP and port, with ``Host: host[:port]``.
+* **client** (a sidecar): a plaintext request from the app to each Service host a VirtualService
+  or DestinationRule visible to the pod's namespace customises (the routing the diagnosis is
+  about) and its Sidecar resource imports, at its ClusterIP and port, with ``Host: host[:port]``.
 * **gateway** (a router node): each Gateway server selecting the pod, for the hosts it serves
   (or the hosts of the VirtualServices bound to it when it serves ``*``), on the pod port the
   gateway Service forwards that port to.
@@ -31,8 +31,8 @@ from pydantic import ValidationError
 
 from istio_doctor.engine.mesh import protocol as P
 from istio_doctor.engine.mesh.domain import cluster_domain
-from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, is_ip, resolve_short_name
-from istio_doctor.engine.mesh.lookup import MeshView, destination_rule, vs_gateways
+from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, host_matches, is_ip, resolve_short_name
+from istio_doctor.engine.mesh.lookup import MeshView, destination_rule, sidecar, vs_gateways
 from istio_doctor.engine.trace.model import TraceRequest
 from istio_doctor.evidence.bundle import Evidence, Need
 
@@ -171,8 +171,25 @@ def _vs_hosts_for(ev: Evidence, namespace: str, domain: str, gateway: str | None
     return out
 
 
-def client_probes(ev: Evidence, namespace: str, domain: str) -> list[Probe]:
+def _imported(sc: Any | None, svc: Any, namespace: str, domain: str) -> bool:
+    """Whether the Sidecar resource scoping the client imports the Service (``ns/host`` egress hosts,
+    ``.`` for the Sidecar's namespace, ``*`` for any): a host it does not import is one the pod was
+    scoped not to call, so probing it would report the scoping as a fault."""
+    if sc is None or not sc.spec.egress:
+        return True
+    fqdn = svc.fqdn(domain)
+    for eg in sc.spec.egress:
+        for h in eg.hosts:
+            ns, _, pattern = h.partition("/")
+            ns = namespace if ns == "." else ns
+            if ns in ("*", svc.namespace) and (pattern == "*" or host_matches(resolve_short_name(pattern, svc.namespace, domain), fqdn)):
+                return True
+    return False
+
+
+def client_probes(ev: Evidence, namespace: str, pod: Any, domain: str) -> list[Probe]:
     """The app's plaintext request to each Service host whose routing the namespace customises."""
+    sc = sidecar(ev.get_or([], Need.SIDECARS), namespace, dict(pod.labels), MeshView(domain=domain))
     hosts: list[str] = _vs_hosts_for(ev, namespace, domain, None)
     for dr in ev.get_or([], Need.DESTINATION_RULES):
         if dr.spec.host and (dr.metadata.namespace == namespace or not dr.spec.export_to or "*" in dr.spec.export_to):
@@ -183,6 +200,8 @@ def client_probes(ev: Evidence, namespace: str, domain: str) -> list[Probe]:
         svc = services.get(host)
         if svc is None or svc.is_headless or not svc.spec.cluster_ip:
             continue  # a host without a ClusterIP: where the app connects needs DNS this tool does not have
+        if not _imported(sc, svc, namespace, domain):
+            continue
         for sp in svc.spec.ports:
             sel = P.of_service_port(sp)
             if (sp.protocol or "TCP").upper() != "TCP" or not sel.protocol.is_http:
@@ -283,7 +302,7 @@ def probes_for(ev: Evidence, namespace: str, pod_name: str, dump: Any, reason: s
     if dump.node.type == "router":
         probes = gateway_probes(ev, pod, domain)
     else:
-        probes = server_probes(ev, namespace, pod, domain) + client_probes(ev, namespace, domain)
+        probes = server_probes(ev, namespace, pod, domain) + client_probes(ev, namespace, pod, domain)
     for p in probes:
         p.reason = reason
     return probes[:MAX_PROBES]

@@ -90,8 +90,9 @@ def test_trace_for_finds_a_probe_by_its_hop_list() -> None:
     from istio_doctor.tui.screens.trace_view import trace_for
 
     report, rt = _probe_trace()
-    refs = [e for e in report.findings[0].evidence if e.note.startswith("request trace")]
-    assert refs and trace_for(refs[0], report.traces) is rt
+    # the folded TRACE finding's hop list (the root cause's own evidence may quote another trace)
+    refs = [e for e in report.findings[0].evidence if e.note.startswith("request trace through ratings")]
+    assert refs and all(trace_for(e, report.traces) is rt for e in refs)
 
 
 async def test_a_probe_trace_says_it_was_synthesised(make_app) -> None:  # type: ignore[no-untyped-def]

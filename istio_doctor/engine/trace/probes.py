@@ -187,8 +187,10 @@ def _imported(sc: Any | None, svc: Any, namespace: str, domain: str) -> bool:
     return False
 
 
-def client_probes(ev: Evidence, namespace: str, pod: Any, domain: str) -> list[Probe]:
-    """The app's plaintext request to each Service host whose routing the namespace customises."""
+def client_probes(ev: Evidence, namespace: str, pod: Any, domain: str, limit: int = MAX_PROBES) -> list[Probe]:
+    """The app's plaintext request to each Service host whose routing the namespace customises (the
+    first ``limit``: each costs a scan of the VirtualServices for its path, so a namespace with
+    thousands of them stops early)."""
     sc = sidecar(ev.get_or([], Need.SIDECARS), namespace, dict(pod.labels), MeshView(domain=domain))
     hosts: list[str] = _vs_hosts_for(ev, namespace, domain, None)
     for dr in ev.get_or([], Need.DESTINATION_RULES):
@@ -197,6 +199,8 @@ def client_probes(ev: Evidence, namespace: str, pod: Any, domain: str) -> list[P
     services = {s.fqdn(domain): s for s in ev.get_or([], Need.SERVICES)}
     out: list[Probe] = []
     for host in dict.fromkeys(h.lower() for h in hosts if "*" not in h and not is_ip(h)):
+        if len(out) >= limit:
+            break
         svc = services.get(host)
         if svc is None or svc.is_headless or not svc.spec.cluster_ip:
             continue  # a host without a ClusterIP: where the app connects needs DNS this tool does not have
@@ -302,7 +306,8 @@ def probes_for(ev: Evidence, namespace: str, pod_name: str, dump: Any, reason: s
     if dump.node.type == "router":
         probes = gateway_probes(ev, pod, domain)
     else:
-        probes = server_probes(ev, namespace, pod, domain) + client_probes(ev, namespace, pod, domain)
+        probes = server_probes(ev, namespace, pod, domain)[:MAX_PROBES]
+        probes += client_probes(ev, namespace, pod, domain, MAX_PROBES - len(probes))
     for p in probes:
         p.reason = reason
     return probes[:MAX_PROBES]

@@ -24,6 +24,7 @@ Pure: reads gathered evidence; the tracer's dump index is memoised per dump.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ from pydantic import ValidationError
 
 from istio_doctor.engine.mesh import protocol as P
 from istio_doctor.engine.mesh.domain import cluster_domain
-from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, host_matches, is_ip, resolve_short_name
+from istio_doctor.engine.mesh.hosts import DEFAULT_DOMAIN, host_matches, resolve_short_name
 from istio_doctor.engine.mesh.lookup import MeshView, destination_rule, sidecar, vs_gateways
 from istio_doctor.engine.trace.model import TraceRequest
 from istio_doctor.evidence.bundle import Evidence, Need
@@ -156,9 +157,9 @@ def server_probes(ev: Evidence, namespace: str, pod: Any, domain: str) -> list[P
     return out
 
 
-def _vs_hosts_for(ev: Evidence, namespace: str, domain: str, gateway: str | None) -> list[str]:
-    """Hosts of the VirtualServices bound to ``gateway`` (``ns/name``), or to the mesh when None."""
-    out: list[str] = []
+def _vs_hosts(ev: Evidence, namespace: str, domain: str, gateway: str | None) -> Iterator[str]:
+    """Hosts of the VirtualServices bound to ``gateway`` (``ns/name``), or to the mesh when None,
+    lazily: a caller that has enough stops the scan."""
     for vs in ev.get_or([], Need.VIRTUAL_SERVICES):
         gws = vs_gateways(vs)
         vns = vs.metadata.namespace or "default"
@@ -167,8 +168,16 @@ def _vs_hosts_for(ev: Evidence, namespace: str, domain: str, gateway: str | None
                 continue
         elif gateway not in gws:
             continue
-        out += [resolve_short_name(h, vns, domain) for h in vs.spec.hosts]
-    return out
+        for h in vs.spec.hosts:
+            yield resolve_short_name(h, vns, domain)
+
+
+def _customised_hosts(ev: Evidence, namespace: str, domain: str) -> Iterator[str]:
+    """Service hosts a VirtualService (mesh) or DestinationRule visible to ``namespace`` customises."""
+    yield from _vs_hosts(ev, namespace, domain, None)
+    for dr in ev.get_or([], Need.DESTINATION_RULES):
+        if dr.spec.host and (dr.metadata.namespace == namespace or not dr.spec.export_to or "*" in dr.spec.export_to):
+            yield resolve_short_name(dr.spec.host, dr.metadata.namespace or namespace, domain)
 
 
 def _imported(sc: Any | None, svc: Any, namespace: str, domain: str) -> bool:
@@ -192,16 +201,17 @@ def client_probes(ev: Evidence, namespace: str, pod: Any, domain: str, limit: in
     first ``limit``: each costs a scan of the VirtualServices for its path, so a namespace with
     thousands of them stops early)."""
     sc = sidecar(ev.get_or([], Need.SIDECARS), namespace, dict(pod.labels), MeshView(domain=domain))
-    hosts: list[str] = _vs_hosts_for(ev, namespace, domain, None)
-    for dr in ev.get_or([], Need.DESTINATION_RULES):
-        if dr.spec.host and (dr.metadata.namespace == namespace or not dr.spec.export_to or "*" in dr.spec.export_to):
-            hosts.append(resolve_short_name(dr.spec.host, dr.metadata.namespace or namespace, domain))
     services = {s.fqdn(domain): s for s in ev.get_or([], Need.SERVICES)}
     out: list[Probe] = []
-    for host in dict.fromkeys(h.lower() for h in hosts if "*" not in h and not is_ip(h)):
+    seen: set[str] = set()
+    for host in _customised_hosts(ev, namespace, domain):
         if len(out) >= limit:
             break
-        svc = services.get(host)
+        host = host.lower()
+        if host in seen or "*" in host:
+            continue
+        seen.add(host)
+        svc = services.get(host)  # an IP literal or an external name is no Service: skipped here
         if svc is None or svc.is_headless or not svc.spec.cluster_ip:
             continue  # a host without a ClusterIP: where the app connects needs DNS this tool does not have
         if not _imported(sc, svc, namespace, domain):
@@ -261,7 +271,7 @@ def gateway_probes(ev: Evidence, pod: Any, domain: str) -> list[Probe]:
             continue
         gns = gw.metadata.namespace or "default"
         gref = f"{gns}/{gw.metadata.name}"
-        bound = _vs_hosts_for(ev, gns, domain, gref)
+        bound = list(_vs_hosts(ev, gns, domain, gref))
         for server in gw.spec.servers:
             number = server.port.number
             # istiod's resolvePorts (istio/istio@1.22.0:pilot/pkg/model/gateway.go): a server port

@@ -116,7 +116,8 @@ def render() -> str:
     if own:
         w("## TRACE — Request traces (where Envoy drops a failing request)\n")
         w("Not in the shared catalogue: each failing request shape of the proxy logs is traced through the config dump "
-          "(`istio-doctor trace` shows the same hops). A check fails when the requests break at its stage; when a "
+          "(`istio-doctor trace` shows the same hops); when the proxy logged no failing request, the requests its "
+          "Services, VirtualServices and Gateways name are traced instead, as probes (docs/trace.md). A check fails when the requests break at its stage; when a "
           "catalogue check explains that break (its `explains` lists the TRACE code), that finding carries the trace "
           "and the TRACE finding is folded into it. `tests/test_trace_scenarios.py` replays every recording and "
           "checks that each explained break is found by the trace and carried by the explaining finding; the last "

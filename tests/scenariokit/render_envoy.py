@@ -917,10 +917,20 @@ def _domains(world: World, svc: Service, port: int, client_ns: str) -> list[str]
     doms += [f"{svc.name}.{svc.namespace}.svc", f"{svc.name}.{svc.namespace}"]
     if ip:
         doms.append(ip)
-    if world.version < Ver(1, 15):
-        # before ignore_port_in_host_matching, every domain also came with its :port twin
+    if not sidecar_ignores_port(world):
+        # without ignore_port_in_host_matching, every domain also comes with its :port twin
         doms = [x for d in doms for x in (d, f"{d}:{port}")]
     return doms
+
+
+def sidecar_ignores_port(world: World) -> bool:
+    """Whether istiod sets ``ignore_port_in_host_matching`` on a sidecar's outbound route tables.
+    Gateways do from 1.15 (``GatewayIgnorePort``); sidecars only behind ``SIDECAR_IGNORE_PORT_IN_HOST_MATCH``,
+    which defaults to false in every 1.15.x and to true from 1.16 (istio/istio@1.15.0 and @1.15.7
+    pilot/pkg/features/pilot.go, @1.16.0 the same; httproute.go ``SidecarIgnorePort``). A 1.15 sidecar
+    therefore still lists ``host`` and ``host:port`` (the 1.15.2 config dump quoted in istio/istio#41715:
+    ``"api-internal.mycompany.com", "api-internal.mycompany.com:80"``)."""
+    return world.version >= Ver(1, 16)
 
 
 def sidecar_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
@@ -965,7 +975,7 @@ def sidecar_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
                 "include_request_attempt_count": True})
         out.append({"@type": T_ROUTE, "name": str(port), "virtual_hosts": vhosts, "validate_clusters": False,
                     "max_direct_response_body_size_bytes": 1048576, "ignore_port_in_host_matching": True}
-                   if world.version >= Ver(1, 15) else
+                   if sidecar_ignores_port(world) else
                    {"@type": T_ROUTE, "name": str(port), "virtual_hosts": vhosts, "validate_clusters": False})
     return out
 
@@ -974,6 +984,7 @@ def _gateway_vhosts(world: World, pairs: list[tuple[dict[str, Any], dict[str, An
     vhosts = []
     for g, s in pairs:
         gref = f"{g['metadata']['namespace']}/{g['metadata']['name']}"
+        pair_start = len(vhosts)
         for vs in world.resources("VirtualService"):
             gws = [world._gw_ref(x, vs["metadata"]["namespace"]) for x in vs["spec"].get("gateways") or []]
             if gref not in gws:
@@ -987,6 +998,16 @@ def _gateway_vhosts(world: World, pairs: list[tuple[dict[str, Any], dict[str, An
                              if vs_host == "*" or (vs_host.startswith("*.") and h.split("/")[-1].endswith(vs_host[1:]))]
                 for host in hosts:
                     routes = vs_routes(world, vs, 9080, host)
+                    # istiod merges the routes of every VirtualService bound to the gateway for one host
+                    # into one virtual host, in the order it meets them (istio/istio@1.22.0
+                    # pilot/pkg/networking/core/gateway.go, vHostDedupMap: ``vHost.Routes = append(vHost.Routes,
+                    # routes...)``); Envoy would reject two virtual hosts with one domain. Only within one
+                    # Gateway's server: a second Gateway with the same port and host is a conflict whose
+                    # server istiod drops (IST0145), which the kit keeps rendering as the losing duplicate
+                    same = next((v for v in vhosts[pair_start:] if v["name"] == f"{host}:{svc_port}"), None)
+                    if same is not None:
+                        same["routes"] += routes
+                        continue
                     # gateway routes keep the destination's own port; recompute the decorator host
                     vhosts.append({"name": f"{host}:{svc_port}", "domains": _gateway_domains(world, host, s["port"]["number"]),
                                    "routes": routes, "include_request_attempt_count": True})

@@ -210,6 +210,9 @@ class _Sim:
         client = ex.client
         rid = uid("request", str(ex.index), req.authority, req.path)
         host, port, svc, ip_pod = self.resolve(client.namespace if client else "default", req.authority)
+        if req.connect_port is not None:
+            # the Host names one port, the connection goes to another; Envoy matches the Host as sent
+            port = req.connect_port
         if client is not None and client.is_gateway and req.tls and ":" not in req.authority:
             port = 443  # https://host/ : the authority carries no port, the connection goes to 443
         cport = _port_of(client, ex.index)

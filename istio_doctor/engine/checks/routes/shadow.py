@@ -1,0 +1,109 @@
+"""A route that catches requests meant for a later one: ``ROUTE-PREFIX-SHADOWED``.
+
+Envoy takes the first route of a virtual host whose match holds (envoy
+``source/common/router/config_impl.cc`` ``VirtualHostImpl::getRouteFromEntries``), and a ``prefix``
+match is a plain string prefix, not a path segment (envoy ``api/envoy/config/route/v3/route_components.proto``
+``RouteMatch.prefix``; ``path_separated_prefix`` is the segment-aware one). istiod turns an Istio
+``uri: {prefix: /policy}`` into ``prefix: /policy`` and, on a gateway, appends the routes of every
+VirtualService bound to one host into one virtual host (istio/istio@1.22.0
+``pilot/pkg/networking/core/gateway.go``, ``vHostDedupMap``). So ``/policy`` placed before
+``/policy-author`` sends ``/policy-author/...`` to the ``/policy`` service, whose own 404
+(``via_upstream``, no flag) is all the access log shows (istio/istio#18849,
+openmobilityfoundation/mds-core#224).
+
+The check reads the examined proxy's upstream 404s, replays Envoy's route choice on the dump and
+reports a request that a shorter prefix caught in the middle of a path segment while a later route
+of the same virtual host, to another destination, matches it more specifically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from istio_doctor.engine.checks.routes._proxy import _lines, _path_only, _route_match_text, _routed
+from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.model import CheckResult, Fix, FixStep
+from istio_doctor.engine.registry import NoParams, check
+from istio_doctor.engine.trace.http import match_route, split_path
+from istio_doctor.evidence.bundle import Need
+from istio_doctor.evidence.envoy.configdump import Route, VirtualHost
+
+
+def _dest(r: Route) -> str:
+    return r.cluster or ",".join(c for c, _ in r.weighted_clusters) or "?"
+
+
+def _mid_segment(prefix: str, path: str) -> bool:
+    """The prefix ends inside a path segment of ``path`` (``/policy`` in ``/policy-author/``)."""
+    return bool(prefix) and not prefix.endswith("/") and len(path) > len(prefix) and path[len(prefix)] != "/"
+
+
+def _vs_ref(r: Route) -> str | None:
+    if not r.virtual_service:
+        return None
+    name, _, ns = r.virtual_service.partition(".")
+    return f"{ns}/{name}"
+
+
+def _shadowing(vh: VirtualHost, path: str, query: str) -> tuple[int, Route, int, Route] | None:
+    """(index, route) Envoy picks and (index, route) of the later, more specific one, when the pick is a
+    prefix caught mid-segment. Routes with header matchers are left alone: the log does not carry headers."""
+    first = match_route(vh, path, query, {})
+    if first.route is None or first.route.match.headers:
+        return None
+    prefix = first.route.match.prefix
+    if prefix is None or not _mid_segment(prefix, path):
+        return None
+    rest = VirtualHost(name=vh.name, domains=vh.domains, routes=vh.routes[first.index + 1:])
+    later = match_route(rest, path, query, {})
+    if later.route is None or later.route.match.headers or _dest(later.route) == _dest(first.route):
+        return None
+    m = later.route.match
+    specific = (m.path == path) or (m.prefix is not None and len(m.prefix) > len(prefix)) or (
+        m.path_separated_prefix is not None and len(m.path_separated_prefix) > len(prefix))
+    if not specific:
+        return None
+    return first.index, first.route, first.index + 1 + later.index, later.route
+
+
+@check("ROUTE-PREFIX-SHADOWED", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS))
+def prefix_shadowed(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """An earlier route's string prefix catches requests that a later, more specific route serves."""
+    dump = ctx.config_dump()
+    log = ctx.proxy_log()
+    app_404 = [e for e in log.entries if e.response_code == 404 and not e.response_flags and not e.is_tcp and e.path
+               and e.upstream_cluster and not e.upstream_cluster.startswith("inbound|")]
+    if not app_404:
+        return CheckResult.not_applicable("no upstream 404 on an outbound or gateway route in the istio-proxy log")
+    found: list[tuple[Any, Any, tuple[int, Route, int, Route]]] = []
+    for e in app_404:
+        r = _routed(ctx, dump, e)
+        if r is None or r.vhost is None:
+            continue
+        path, query = split_path(e.path)
+        hit = _shadowing(r.vhost, path, query)
+        if hit is not None:
+            found.append((e, r, hit))
+    if not found:
+        return CheckResult.passed(f"{len(app_404)} upstream 404(s), none caught by a shorter prefix before a more specific route")
+    e0, r0, (i, first, j, later) = found[0]
+    same = [e for e, r, h in found if r.vhost is r0.vhost and h[0] == i and h[2] == j]
+    paths = sorted({_path_only(e.path) for e in same})
+    rc_name = r0.route_config.name if r0.route_config is not None else "?"
+    prefix = first.match.prefix or ""
+    first_vs, later_vs = _vs_ref(first), _vs_ref(later)
+    later_match = ", ".join(f"{k} {v!r}" for k, v in _route_match_text(later).items())
+    return CheckResult.failed(
+        args={"count": len(same), "paths": paths, "authority": e0.authority, "vhost": r0.vhost.name, "route": rc_name,
+              "prefix": prefix, "first": i, "first_dest": _dest(first), "first_vs": first_vs,
+              "later": j, "later_dest": _dest(later), "later_vs": later_vs, "later_match": later_match},
+        evidence=[ctx.ref(Need.PROXY_LOGS, _lines(same), f"upstream 404 from {_dest(first)} for paths a later route serves"),
+                  ctx.ref(Need.CONFIG_DUMP, {"route_config": rc_name, "virtual_host": r0.vhost.name, "routes": [
+                      {"index": i, "match": _route_match_text(first), "cluster": _dest(first), "virtual_service": first_vs},
+                      {"index": j, "match": _route_match_text(later), "cluster": _dest(later), "virtual_service": later_vs}]},
+                      "Envoy takes the first route whose match holds; a prefix is a plain string prefix")],
+        observed=[f"{len(same)}× 404 via_upstream from {_dest(first)} for {paths[0]}"],
+        resources=[f"VirtualService {v}" for v in dict.fromkeys(x for x in (first_vs, later_vs) if x)] or [f"virtual host {r0.vhost.name}"],
+        fix=Fix(steps=[FixStep(description=f"make route {i} match whole segments: `prefix: {prefix}/` plus `exact: {prefix}` "
+                                           f"(or move the more specific match first, in one VirtualService)")]),
+    )

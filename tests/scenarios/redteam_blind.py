@@ -177,7 +177,81 @@ def mysql_outside() -> Scenario:
                     Expect("P503-SERVER-FIRST", ["P503-SERVER-FIRST"], ["P503-PROTOCOL-MISMATCH", "MTLS-TO-NONMESH-SERVER"]))
 
 
+# -- 5. Istio 1.10 delivers inbound traffic to the pod IP: an app bound to localhost stops answering -----
+#
+# https://github.com/kubeflow/kubeflow/issues/5938 ("Don't bind to localhost for Istio 1.10"): "the
+# Envoy proxy will not redirect inbound traffic from eth0 to lo. This means that if a web server in a
+# container is listening to localhost then it won't be working in 1.10", after Istio's 1.10 upgrade
+# notes ("Inbound Forwarding Configuration"). The gateway routes to the dashboard, whose server is
+# bound to 127.0.0.1. P503-LOCALHOST-BIND on 1.10; the same pod on 1.9 is fine (loopback forwarding).
+
+
+def _dashboard_on_localhost(w: World) -> None:
+    wl(w, "default/productpage-v1").containers[0].ports = [Port(9080, bind="127.0.0.1")]
+    w.traffic.append(Request(GW, "bookinfo.example.com", "/productpage", count=4))
+
+
+def localhost_1_10() -> Scenario:
+    w = world(_dashboard_on_localhost, version="1.10.0")
+    return Scenario(FOLDER, "upgrade-1-10-app-bound-to-localhost",
+                    "kubeflow/kubeflow#5938: after the upgrade to 1.10 productpage (bound to 127.0.0.1:9080) gets no inbound "
+                    "traffic; the ingress gateway sees 503",
+                    gateway_target(w), "auto", w,
+                    Expect("P503-LOCALHOST-BIND", ["P503-LOCALHOST-BIND"], ["P503-TARGETPORT", "P503-NO-ENDPOINTS",
+                                                                             "MTLS-DR-DISABLE-VS-STRICT", "ROUTE-MATCH-MISS"]))
+
+
+def localhost_1_9_control() -> Scenario:
+    w = world(_dashboard_on_localhost, version="1.9.9")
+    return Scenario(FOLDER, "app-bound-to-localhost-1-9-control",
+                    "control for kubeflow/kubeflow#5938: on 1.9 the sidecar forwards inbound traffic to 127.0.0.1, the "
+                    "localhost-bound productpage answers (healthy)",
+                    gateway_target(w), "auto", w,
+                    Expect(None, [], ["P503-LOCALHOST-BIND", "P503-TARGETPORT"], "no_problem_found"))
+
+
+# -- 6. default retries per version: from 1.24 an upstream 503 is not retried ------------------------------
+#
+# istio/istio#50506 ("Add feature flag to disable default retry policy": the default retried 503s, which
+# double-paid a non-idempotent POST) led to istio/istio#52111: from 1.24 ``EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY``
+# (default true) drops 503 from the default retriable codes, and ``ENABLE_INBOUND_RETRY_POLICY`` (#52055)
+# makes the server's sidecar retry a reset before the request reached the app (``reset-before-request``).
+# So on 1.24 the caller logs ``503 - via_upstream`` once (no URX) where 1.22 logged ``503 URX``, and a
+# localhost-bound server logs one ``503 UF,URX`` line instead of three ``503 UF``. The causes stay the same:
+# the application's own 503 is not explained by the mesh (cause not determined, never healthy), and the
+# localhost bind is P503-LOCALHOST-BIND.
+
+
+def _ratings_503(w: World) -> None:
+    ratings_calls(w, count=4, status=503)
+
+
+def app_503_1_24() -> Scenario:
+    w = world(_ratings_503, version="1.24.2")
+    return Scenario(FOLDER, "app-503-not-retried-1-24",
+                    "istio/istio#50506 / #52111: on 1.24 ratings' own 503s reach reviews-v2 unretried (503 via_upstream, "
+                    "no URX): the application's answer, not a mesh cause",
+                    pod_target(w, "default/reviews-v2"), "auto", w,
+                    Expect(None, [], ["P503-RETRIES-EXHAUSTED", "P503-LOCALHOST-BIND", "P503-NO-ENDPOINTS", "P503-OUTLIER-EJECTED"],
+                           "cause_not_determined"))
+
+
+def _ratings_localhost(w: World) -> None:
+    wl(w, "default/ratings-v1").containers[0].ports = [Port(9080, bind="127.0.0.1")]
+    ratings_calls(w, count=4)
+
+
+def localhost_1_24() -> Scenario:
+    w = world(_ratings_localhost, version="1.24.2")
+    return Scenario(FOLDER, "localhost-bind-inbound-retry-1-24",
+                    "istio/istio#52055 on 1.24: ratings bound to 127.0.0.1; its sidecar retries the refused connection "
+                    "itself (one 503 UF,URX line), reviews-v2 gets 503 via_upstream without URX",
+                    pod_target(w, "default/reviews-v2"), "auto", w,
+                    Expect("P503-LOCALHOST-BIND", ["P503-LOCALHOST-BIND"], ["P503-TARGETPORT", "P503-RETRIES-EXHAUSTED"]))
+
+
 SCENARIOS: list[Scenario] = [
     nodeport_host_1_5(), nodeport_host_1_6_control(), prefix_shadow(), prefix_segments_control(), keepalive(),
+    localhost_1_10(), localhost_1_9_control(), app_503_1_24(), localhost_1_24(),
     # mysql_outside(): a known miss, see the comment above it
 ]

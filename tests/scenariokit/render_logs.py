@@ -210,6 +210,11 @@ class _Sim:
         client = ex.client
         rid = uid("request", str(ex.index), req.authority, req.path)
         host, port, svc, ip_pod = self.resolve(client.namespace if client else "default", req.authority)
+        routed_svc = svc  # the Service HTTP routing reaches: the Host's
+        if req.connect_host is not None:
+            # the app connects to one Service and sends another's name as Host: the socket (listener,
+            # %DOWNSTREAM_LOCAL_ADDRESS%, passthrough, TCP) is the connected Service's, HTTP routing the Host's
+            _, _, svc, ip_pod = self.resolve(client.namespace if client else "default", req.connect_host)
         if req.connect_port is not None:
             # the Host names one port, the connection goes to another; Envoy matches the Host as sent
             port = req.connect_port
@@ -415,7 +420,7 @@ class _Sim:
         attempts = 0
         while True:
             code, sdetails = self.server_side(ex, pod, tp, t + 0.002 * attempts, base, client,
-                                              _port_of(client, ex.index + 1 + attempts), tls=tls, svc=svc, sp=sp,
+                                              _port_of(client, ex.index + 1 + attempts), tls=tls, svc=routed_svc, sp=routed_svc.port_for(port) if routed_svc else None,
                                               retries=attempts, sni=sni_v)
             attempts += 1
             if code == 503 and retry_503 and attempts <= retries:

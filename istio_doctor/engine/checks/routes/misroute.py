@@ -1,4 +1,9 @@
-"""A route that catches requests meant for a later one: ``ROUTE-PREFIX-SHADOWED``.
+"""Requests Envoy delivers to another service than the caller meant: ``ROUTE-PREFIX-SHADOWED`` (a route
+that catches requests meant for a later one) and ``ROUTE-HOST-OVERRIDES-ADDRESS`` (the Host header names
+another service than the address the app connected to). Both show only as the wrong service's own
+answer (``via_upstream``, no flag), which is why the other routing checks, reading Envoy's flags, miss them.
+
+``ROUTE-PREFIX-SHADOWED``:
 
 Envoy takes the first route of a virtual host whose match holds (envoy
 ``source/common/router/config_impl.cc`` ``VirtualHostImpl::getRouteFromEntries``), and a ``prefix``
@@ -20,8 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from istio_doctor.engine.checks.routes._proxy import _lines, _path_only, _route_match_text, _routed
+from istio_doctor.engine.checks.routes._proxy import _authority_host, _lines, _path_only, _route_match_text, _routed
+from istio_doctor.engine.checks.routes._resources import _service_for_authority
 from istio_doctor.engine.context import CheckContext
+from istio_doctor.engine.mesh.resolve import service_host
 from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.engine.trace.http import match_route, split_path
@@ -106,4 +113,54 @@ def prefix_shadowed(ctx: CheckContext, _: NoParams) -> CheckResult:
         resources=[f"VirtualService {v}" for v in dict.fromkeys(x for x in (first_vs, later_vs) if x)] or [f"virtual host {r0.vhost.name}"],
         fix=Fix(steps=[FixStep(description=f"make route {i} match whole segments: `prefix: {prefix}/` plus `exact: {prefix}` "
                                            f"(or move the more specific match first, in one VirtualService)")]),
+    )
+
+
+def _svc_ref(s: Any) -> str:
+    return f"{s.metadata.namespace}/{s.metadata.name}"
+
+
+@check("ROUTE-HOST-OVERRIDES-ADDRESS", needs=(Need.POD, Need.PROXY_LOGS, Need.SERVICES))
+def host_overrides_address(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """The app connected to one Service's address but its Host header named another; the sidecar routed by
+    the Host (Envoy picks the virtual host from ``:authority``, envoy ``config_impl.cc`` ``findVirtualHost``; the
+    outbound listener's address only picks the route table), so the other service answered.
+
+    istio/istio#22727 (``curl http://service2/... -H 'Host: service3'``: service3 answered 404, service2 saw
+    nothing), istio/istio#11670 (nginx forwarding the client's Host). Only failed requests count: a Host
+    rewritten on purpose that gets its answer is not an incident.
+    """
+    pod = ctx.pod()
+    if pod.is_gateway:
+        return CheckResult.not_applicable("an ingress gateway is addressed by its own IP; the Host picks the service there")
+    log = ctx.proxy_log()
+    found: list[tuple[Any, Any, Any]] = []
+    for e in log.entries:
+        us = e.upstream_service
+        if (e.is_tcp or e.response_code < 400 or e.response_flags or not e.authority or us is None
+                or us.direction != "outbound" or not e.downstream_local_address):
+            continue
+        ip = e.downstream_local_address.rsplit(":", 1)[0]
+        connected = _service_for_authority(ctx, ip, ctx.namespace)
+        named = _service_for_authority(ctx, _authority_host(e.authority), ctx.namespace)
+        if connected is None or named is None or connected is named:
+            continue
+        if service_host(ctx, named) != us.fqdn or service_host(ctx, connected) == us.fqdn:
+            continue  # a VirtualService, not the Host, chose the destination
+        found.append((e, connected, named))
+    if not found:
+        return CheckResult.passed("every failed request went to the service whose address the app connected to")
+    e0, conn, named = found[0]
+    same = [e for e, c, n in found if c is conn and n is named]
+    codes = sorted({e.response_code for e in same})
+    return CheckResult.failed(
+        args={"count": len(same), "codes": codes, "address": e0.downstream_local_address, "connected": _svc_ref(conn),
+              "authority": e0.authority, "named": _svc_ref(named), "cluster": e0.upstream_cluster},
+        evidence=[ctx.ref(Need.PROXY_LOGS, _lines(same), f"sent to {_svc_ref(conn)}'s address with Host {e0.authority}"),
+                  ctx.ref(Need.SERVICES, [{"name": s.metadata.name, "namespace": s.metadata.namespace, "clusterIP": s.spec.cluster_ip}
+                                          for s in (conn, named)], "the address belongs to one Service, the Host names the other")],
+        observed=[f"{len(same)}× {'/'.join(map(str, codes))} via_upstream from {e0.upstream_cluster} for requests to {e0.downstream_local_address}"],
+        resources=[f"Pod {ctx.namespace}/{pod.name}", f"Service {_svc_ref(conn)}", f"Service {_svc_ref(named)}"],
+        fix=Fix(steps=[FixStep(description=f"send Host {conn.metadata.name} (or no Host override) when calling {_svc_ref(conn)}; "
+                                           "a reverse proxy must set Host to the upstream it forwards to")]),
     )

@@ -77,7 +77,7 @@ def nodeport_host_1_6_control() -> Scenario:
 # Resolution: Envoy's ``prefix`` is a plain string prefix (envoy route.v3.RouteMatch.prefix), the
 # gateway merges the VirtualServices' routes for one host into one virtual host (istio/istio@1.22.0
 # gateway.go vHostDedupMap) and the first match wins. The 404 is the wrong service's own answer.
-# ROUTE-PREFIX-SHADOWED (added for this incident: before it the tool called this mesh healthy, reading
+# MISROUTE-PREFIX-SHADOWED (added for this incident: before it the tool called this mesh healthy, reading
 # the 404 as the application's own); a 404 NR finding would be wrong too.
 
 
@@ -100,7 +100,7 @@ def prefix_shadow() -> Scenario:
                     "istio/istio#18849, mds-core#224: VirtualService policy (prefix /policy) is merged before policy-author "
                     "(prefix /policy-author) on the gateway host; /policy-author/ reaches details, which answers 404",
                     gateway_target(w), "auto", w,
-                    Expect("ROUTE-PREFIX-SHADOWED", ["ROUTE-PREFIX-SHADOWED"], ["ROUTE-AUTHORITY-MISMATCH", "ROUTE-MATCH-MISS"]))
+                    Expect("MISROUTE-PREFIX-SHADOWED", ["MISROUTE-PREFIX-SHADOWED"], ["ROUTE-AUTHORITY-MISMATCH", "ROUTE-MATCH-MISS"]))
 
 
 def _prefix_segments_ok(w: World) -> None:
@@ -119,7 +119,7 @@ def prefix_segments_control() -> Scenario:
                     "control for istio/istio#18849: policy matches exact /policy and prefix /policy/, so /policy-author/ "
                     "reaches ratings; details answers 404 for an unknown id itself (healthy mesh)",
                     gateway_target(w), "auto", w,
-                    Expect(None, [], ["ROUTE-PREFIX-SHADOWED", "ROUTE-MATCH-MISS"], "no_problem_found"))
+                    Expect(None, [], ["MISROUTE-PREFIX-SHADOWED", "ROUTE-MATCH-MISS"], "no_problem_found"))
 
 
 # -- 3. keep-alive race: the upstream closes idle connections before Envoy does -------------------------
@@ -247,7 +247,7 @@ def localhost_1_24() -> Scenario:
                     "istio/istio#52055 on 1.24: ratings bound to 127.0.0.1; its sidecar retries the refused connection "
                     "itself (one 503 UF,URX line), reviews-v2 gets 503 via_upstream without URX",
                     pod_target(w, "default/reviews-v2"), "auto", w,
-                    Expect("P503-LOCALHOST-BIND", ["P503-LOCALHOST-BIND"], ["P503-TARGETPORT", "P503-RETRIES-EXHAUSTED"]))
+                    Expect("P503-LOCALHOST-BIND", ["P503-LOCALHOST-BIND"], ["P503-TARGETPORT", "P503-NO-ENDPOINTS"]))
 
 
 # -- 7. the Host header, not the address, picks the destination -------------------------------------------
@@ -272,8 +272,8 @@ def host_override() -> Scenario:
                     "istio/istio#22727: productpage calls details' address with Host: reviews; the sidecar routes by Host "
                     "to reviews, which answers 404 (details never sees the requests)",
                     pod_target(w, "default/productpage-v1"), "auto", w,
-                    Expect("ROUTE-HOST-OVERRIDES-ADDRESS", ["ROUTE-HOST-OVERRIDES-ADDRESS"],
-                           ["ROUTE-AUTHORITY-MISMATCH", "ROUTE-MATCH-MISS", "ROUTE-PREFIX-SHADOWED"]))
+                    Expect("MISROUTE-HOST-OVERRIDES-ADDRESS", ["MISROUTE-HOST-OVERRIDES-ADDRESS"],
+                           ["ROUTE-AUTHORITY-MISMATCH", "ROUTE-MATCH-MISS", "MISROUTE-PREFIX-SHADOWED"]))
 
 
 def _vs_redirects_details(w: World) -> None:
@@ -290,7 +290,7 @@ def host_override_control() -> Scenario:
                     "control for istio/istio#22727: Host and address agree (details); VirtualService details sends the "
                     "requests to reviews, whose own 404 is the application's answer (healthy mesh)",
                     pod_target(w, "default/productpage-v1"), "auto", w,
-                    Expect(None, [], ["ROUTE-HOST-OVERRIDES-ADDRESS", "ROUTE-PREFIX-SHADOWED"], "no_problem_found"))
+                    Expect(None, [], ["MISROUTE-HOST-OVERRIDES-ADDRESS", "MISROUTE-PREFIX-SHADOWED"], "no_problem_found"))
 
 
 SCENARIOS: list[Scenario] = [

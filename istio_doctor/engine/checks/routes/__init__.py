@@ -18,7 +18,7 @@ Layout (each submodule's docstring states its contract):
 * ``_resources``: the Istio resources, Services and ServiceEntries relevant to a failure
 * ``gateway``: Gateway binding and gateway workloads (``ROUTE-VS-NO-GATEWAY``, ``ROUTE-GW-*``, ...)
 * ``vhost``: virtual host and route matching (``ROUTE-AUTHORITY-MISMATCH``, ``ROUTE-MATCH-MISS``)
-* ``misroute``: requests Envoy sends to another service than the caller meant (``ROUTE-PREFIX-SHADOWED``, ``ROUTE-HOST-OVERRIDES-ADDRESS``)
+* ``misroute``: requests Envoy sends to another service than the caller meant (``MISROUTE-PREFIX-SHADOWED``, ``MISROUTE-HOST-OVERRIDES-ADDRESS``)
 * ``destinations``: destination hosts, subsets, ports
 * ``visibility``: VirtualService conflicts, ``exportTo``, Sidecar scope
 * ``ingress``: ingress-only rules (subsets behind a gateway, JWT claim routing)

@@ -1,9 +1,9 @@
-"""Requests Envoy delivers to another service than the caller meant: ``ROUTE-PREFIX-SHADOWED`` (a route
-that catches requests meant for a later one) and ``ROUTE-HOST-OVERRIDES-ADDRESS`` (the Host header names
+"""Requests Envoy delivers to another service than the caller meant: ``MISROUTE-PREFIX-SHADOWED`` (a route
+that catches requests meant for a later one) and ``MISROUTE-HOST-OVERRIDES-ADDRESS`` (the Host header names
 another service than the address the app connected to). Both show only as the wrong service's own
 answer (``via_upstream``, no flag), which is why the other routing checks, reading Envoy's flags, miss them.
 
-``ROUTE-PREFIX-SHADOWED``:
+``MISROUTE-PREFIX-SHADOWED``:
 
 Envoy takes the first route of a virtual host whose match holds (envoy
 ``source/common/router/config_impl.cc`` ``VirtualHostImpl::getRouteFromEntries``), and a ``prefix``
@@ -73,7 +73,7 @@ def _shadowing(vh: VirtualHost, path: str, query: str) -> tuple[int, Route, int,
     return first.index, first.route, first.index + 1 + later.index, later.route
 
 
-@check("ROUTE-PREFIX-SHADOWED", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS))
+@check("MISROUTE-PREFIX-SHADOWED", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS))
 def prefix_shadowed(ctx: CheckContext, _: NoParams) -> CheckResult:
     """An earlier route's string prefix catches requests that a later, more specific route serves."""
     dump = ctx.config_dump()
@@ -120,7 +120,7 @@ def _svc_ref(s: Any) -> str:
     return f"{s.metadata.namespace}/{s.metadata.name}"
 
 
-@check("ROUTE-HOST-OVERRIDES-ADDRESS", needs=(Need.POD, Need.PROXY_LOGS, Need.SERVICES))
+@check("MISROUTE-HOST-OVERRIDES-ADDRESS", needs=(Need.POD, Need.PROXY_LOGS, Need.SERVICES))
 def host_overrides_address(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The app connected to one Service's address but its Host header named another; the sidecar routed by
     the Host (Envoy picks the virtual host from ``:authority``, envoy ``config_impl.cc`` ``findVirtualHost``; the

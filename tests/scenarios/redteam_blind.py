@@ -293,9 +293,56 @@ def host_override_control() -> Scenario:
                     Expect(None, [], ["MISROUTE-HOST-OVERRIDES-ADDRESS", "MISROUTE-PREFIX-SHADOWED"], "no_problem_found"))
 
 
+# -- 8. a JavaScript-style regex in a VirtualService never matches ------------------------------------------
+#
+# https://github.com/istio/istio/issues/14983 ("Issues with regex-based http URI matching in Virtual Service",
+# 1.1/1.2): `uri: regex: /\/foo\/bar/gi` meant "any URI containing /foo/bar, case-insensitive" (a JavaScript
+# literal), "virtually any request gets redirected to the webapp" (the fallback route). Envoy's safe_regex is
+# RE2 and must match the WHOLE path (envoy route.v3.RouteMatch.safe_regex: "the regex must match the
+# entire path"); the slashes and "gi" are literal characters, so the rule never matches and the next route
+# takes every request. Istio documents StringMatch.regex as RE2 (istio/istio.io#7766). Here the gateway's
+# first rule is the API (ratings) written that way, the fallback productpage answers 404 for API paths.
+
+
+def _js_regex(w: World) -> None:
+    vs = next(o for o in w.istio if o["kind"] == "VirtualService" and o["metadata"]["name"] == "bookinfo")
+    vs["spec"]["hosts"] = ["bookinfo.example.com"]
+    vs["spec"]["http"] = [
+        {"match": [{"uri": {"regex": "/\\/ratings\\//gi"}}], "route": [{"destination": {"host": "ratings", "port": {"number": 9080}}}]},
+        {"route": [{"destination": {"host": "productpage", "port": {"number": 9080}}}]}]
+    w.traffic.append(Request(GW, "bookinfo.example.com", "/api/Ratings/0", count=4, status=404))
+    w.traffic.append(Request(GW, "bookinfo.example.com", "/productpage", count=2))
+
+
+def js_regex() -> Scenario:
+    w = world(_js_regex, version="1.22.3")
+    return Scenario(FOLDER, "virtualservice-regex-written-as-javascript-literal",
+                    "istio/istio#14983: uri regex /\\/ratings\\//gi (a JavaScript literal) never matches under RE2 full "
+                    "match; /api/Ratings/0 falls through to productpage, which answers 404",
+                    gateway_target(w), "auto", w,
+                    Expect("MISROUTE-REGEX-NEVER-MATCHES", ["MISROUTE-REGEX-NEVER-MATCHES"],
+                           ["ROUTE-MATCH-MISS", "ROUTE-AUTHORITY-MISMATCH", "MISROUTE-PREFIX-SHADOWED"]))
+
+
+def _re2_regex(w: World) -> None:
+    # the look-alike: the same intent in RE2 over the whole path; ratings itself answers 404 for an unknown id
+    _js_regex(w)
+    vs = next(o for o in w.istio if o["kind"] == "VirtualService" and o["metadata"]["name"] == "bookinfo")
+    vs["spec"]["http"][0]["match"] = [{"uri": {"regex": "(?i).*/ratings/.*"}}]
+
+
+def re2_regex_control() -> Scenario:
+    w = world(_re2_regex, version="1.22.3")
+    return Scenario(FOLDER, "virtualservice-regex-re2-control",
+                    "control for istio/istio#14983: uri regex (?i).*/ratings/.* takes /api/Ratings/0 to ratings, whose own "
+                    "404 is the application's answer (healthy mesh)",
+                    gateway_target(w), "auto", w,
+                    Expect(None, [], ["MISROUTE-REGEX-NEVER-MATCHES", "MISROUTE-PREFIX-SHADOWED"], "no_problem_found"))
+
+
 SCENARIOS: list[Scenario] = [
     nodeport_host_1_5(), nodeport_host_1_6_control(), prefix_shadow(), prefix_segments_control(), keepalive(),
     localhost_1_10(), localhost_1_9_control(), app_503_1_24(), localhost_1_24(),
-    host_override(), host_override_control(),
+    host_override(), host_override_control(), js_regex(), re2_regex_control(),
     # mysql_outside(): a known miss, see the comment above it
 ]

@@ -1,7 +1,8 @@
 """Requests Envoy delivers to another service than the caller meant: ``MISROUTE-PREFIX-SHADOWED`` (a route
 that catches requests meant for a later one) and ``MISROUTE-HOST-OVERRIDES-ADDRESS`` (the Host header names
-another service than the address the app connected to). Both show only as the wrong service's own
-answer (``via_upstream``, no flag), which is why the other routing checks, reading Envoy's flags, miss them.
+another service than the address the app connected to) and ``MISROUTE-REGEX-NEVER-MATCHES`` (a route
+regex written as a JavaScript literal, which RE2's whole-path match never takes). All show only as the
+wrong service's own answer (``via_upstream``, no flag), which is why the other routing checks, reading Envoy's flags, miss them.
 
 ``MISROUTE-PREFIX-SHADOWED``:
 
@@ -23,6 +24,7 @@ of the same virtual host, to another destination, matches it more specifically.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from istio_doctor.engine.checks.routes._proxy import _authority_host, _lines, _path_only, _route_match_text, _routed
@@ -163,4 +165,67 @@ def host_overrides_address(ctx: CheckContext, _: NoParams) -> CheckResult:
         resources=[f"Pod {ctx.namespace}/{pod.name}", f"Service {_svc_ref(conn)}", f"Service {_svc_ref(named)}"],
         fix=Fix(steps=[FixStep(description=f"send Host {conn.metadata.name} (or no Host override) when calling {_svc_ref(conn)}; "
                                            "a reverse proxy must set Host to the upstream it forwards to")]),
+    )
+
+
+#: a JavaScript regex literal: ``/body/flags`` (ECMAScript RegularExpressionLiteral), with at least one escaped
+#: slash or a flag, so a plain RE2 path pattern such as ``/api/.*`` is never mistaken for one
+_JS_LITERAL = re.compile(r"^/(?P<body>.+)/(?P<flags>[dgimsuy]*)$")
+
+
+def _js_intent(rx: str) -> re.Pattern[str] | None:
+    """The pattern a JavaScript-style literal was meant to be (search semantics, its flags), or None."""
+    m = _JS_LITERAL.match(rx)
+    if m is None or not (m.group("flags") or "\\/" in m.group("body")):
+        return None
+    try:
+        return re.compile(m.group("body"), re.IGNORECASE if "i" in m.group("flags") else 0)
+    except re.error:
+        return None
+
+
+@check("MISROUTE-REGEX-NEVER-MATCHES", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS))
+def regex_never_matches(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """A route regex written as a JavaScript literal (``/\\/foo\\/bar/gi``): Envoy's ``safe_regex`` is RE2 and must
+    match the whole path (envoy ``api/envoy/config/route/v3/route_components.proto`` ``RouteMatch.safe_regex``;
+    Istio's ``StringMatch.regex`` is RE2, istio/istio.io#7766), so the delimiters and flags are literal
+    characters and the rule never matches; the requests it was meant for fall to a later route (istio/istio#14983)."""
+    dump = ctx.config_dump()
+    log = ctx.proxy_log()
+    failed = [e for e in log.entries if e.response_code >= 400 and not e.response_flags and not e.is_tcp and e.path
+              and e.upstream_cluster and not e.upstream_cluster.startswith("inbound|")]
+    if not failed:
+        return CheckResult.not_applicable("no failed upstream answer on an outbound or gateway route in the istio-proxy log")
+    found: list[tuple[Any, Any, int, Route, Route]] = []
+    for e in failed:
+        r = _routed(ctx, dump, e)
+        if r is None or r.vhost is None:
+            continue
+        path, query = split_path(e.path)
+        taken = match_route(r.vhost, path, query, {})
+        if taken.route is None:
+            continue
+        for i, rt in enumerate(r.vhost.routes[:taken.index]):
+            intent = _js_intent(rt.match.safe_regex or "")
+            if intent is not None and intent.search(path) and _dest(rt) != _dest(taken.route):
+                found.append((e, r, i, rt, taken.route))
+                break
+    if not found:
+        return CheckResult.passed(f"{len(failed)} failed request(s), none passed over a JavaScript-style route regex")
+    e0, r0, i, rt, taken = found[0]
+    same = [e for e, r, j, _, _ in found if r.vhost is r0.vhost and j == i]
+    paths = sorted({_path_only(e.path) for e in same})
+    rc_name = r0.route_config.name if r0.route_config is not None else "?"
+    return CheckResult.failed(
+        args={"count": len(same), "paths": paths, "regex": rt.match.safe_regex, "index": i, "vs": _vs_ref(rt),
+              "dest": _dest(rt), "taken": _dest(taken), "codes": sorted({e.response_code for e in same}),
+              "vhost": r0.vhost.name, "route": rc_name},
+        evidence=[ctx.ref(Need.PROXY_LOGS, _lines(same), f"answered by {_dest(taken)}, not by the regex route's {_dest(rt)}"),
+                  ctx.ref(Need.CONFIG_DUMP, {"route_config": rc_name, "virtual_host": r0.vhost.name, "routes": [
+                      {"index": i, "match": _route_match_text(rt), "cluster": _dest(rt), "virtual_service": _vs_ref(rt)}]},
+                      "safe_regex is RE2 and must match the whole path")],
+        observed=[f"{len(same)}× {e0.response_code} via_upstream from {_dest(taken)} for {paths[0]}"],
+        resources=[f"VirtualService {_vs_ref(rt)}"] if _vs_ref(rt) else [f"virtual host {r0.vhost.name}"],
+        fix=Fix(steps=[FixStep(description="write the regex in RE2 matching the whole path, e.g. `(?i).*/ratings/.*` for "
+                                           "`/\\/ratings\\//i`, or use a prefix match")]),
     )

@@ -8,14 +8,17 @@ from __future__ import annotations
 import asyncio
 import shlex
 from functools import cache
+from pathlib import Path
 
 import pytest
+import yaml
 
 from istio_doctor.engine.model import EvidenceRef, Fix, FixStep
 from istio_doctor.evidence.recording import load_recording
 from istio_doctor.evidence.runner import ReplayRunner
 from istio_doctor.evidence.target import Connection, Target
-from istio_doctor.report.fixes import fix_script, steps_of, with_session
+from istio_doctor.evidence.versions import parse_version
+from istio_doctor.report.fixes import fix_script, served_api_version, steps_of, with_served_api_versions, with_session
 from istio_doctor.report.model import Report
 from istio_doctor.report.render import render
 from istio_doctor.run import load_demo_recording_path, run_diagnosis
@@ -59,6 +62,48 @@ def test_every_fix_command_carries_the_sessions_context_and_kubeconfig() -> None
 )
 def test_connection_flags_follow_each_binary(command: str, expected: str) -> None:
     assert with_session(command, Connection(context="c")) == expected
+
+
+
+# Served versions from the CRDs Istio ships: istio/istio@1.21.0 and @1.22.0
+# manifests/charts/base/crds/crd-all.gen.yaml (networking v1 and PeerAuthentication v1 appear in
+# 1.22; v1beta1 is served from 1.5 to 1.30), @1.4.0 install/kubernetes/helm/istio-init/files
+# (networking v1alpha3 only), telemetry v1alpha1 before 1.22.
+@pytest.mark.parametrize(
+    ("group", "version", "expected"),
+    [
+        ("networking", "1.22.0", "networking.istio.io/v1"),
+        ("networking", "1.21.6", "networking.istio.io/v1beta1"),
+        ("networking", "1.4.6", "networking.istio.io/v1alpha3"),
+        ("security", "1.30.1", "security.istio.io/v1"),
+        ("security", "1.21.0", "security.istio.io/v1beta1"),
+        ("telemetry", "1.21.0", "telemetry.istio.io/v1alpha1"),
+        ("telemetry", "1.24.2", "telemetry.istio.io/v1"),
+        ("networking", None, "networking.istio.io/v1beta1"),  # unknown: the most widely served
+        ("security", None, "security.istio.io/v1beta1"),
+    ],
+)
+def test_manifests_use_the_api_version_the_control_plane_serves(group: str, version: str | None, expected: str) -> None:
+    v = parse_version(version)
+    assert served_api_version(group, v) == expected
+    fix = Fix(summary="s", steps=[FixStep(
+        description="d", command=f"kubectl apply -f - <<'EOF'\napiVersion: {group}.istio.io/v1\nkind: X\nEOF",
+        yaml_patch=f'apiVersion: "{group}.istio.io/v1"\nkind: X\nmetadata:\n  name: x\n')])
+    out = with_served_api_versions(fix, v).steps[0]
+    assert f"apiVersion: {expected}\n" in (out.command or "")
+    assert f'apiVersion: "{expected}"\n' in (out.yaml_patch or "")
+
+
+def test_a_1_10_world_gets_a_peerauthentication_it_can_apply() -> None:
+    """A real capture from Istio 1.10 (PeerAuthentication served only as v1beta1 there)."""
+    rec = Path(__file__).resolve().parent.parent / "recordings/mtls/captured-nonmesh-client-nr-mesh-strict-1-10.yaml"
+    runner = ReplayRunner(load_recording(rec), strict=True)
+    expect = yaml.safe_load(rec.with_name(rec.name.replace(".yaml", ".expect.yaml")).read_text())
+    name, _, ns = expect["target"].partition(" -n ")
+    report = asyncio.run(run_diagnosis(Target.parse(name.strip(), ns.strip() or None), runner, Connection())).report
+    manifests = [s.yaml_patch or "" for f in report.findings for s in f.fix.steps]
+    assert any("security.istio.io/v1beta1" in m for m in manifests), manifests
+    assert not any("istio.io/v1\n" in m for m in manifests)
 
 
 def test_commands_and_manifests_are_separate_steps() -> None:

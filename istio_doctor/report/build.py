@@ -8,7 +8,7 @@ from typing import Any
 
 from istio_doctor import __version__
 from istio_doctor.engine.lifecycle import PodTimeline, pod_timeline, with_local_clock
-from istio_doctor.engine.plan import Examined
+from istio_doctor.engine.plan import Examined, control_plane_version
 from istio_doctor.engine.model import Outcome, Severity
 from istio_doctor.engine.walker import PlaybookRun
 from istio_doctor.evidence.bundle import Evidence, FailureKind, Need
@@ -16,7 +16,7 @@ from istio_doctor.evidence.gather import RootFailure, root_failure
 from istio_doctor.evidence.preflight import Preflight
 from istio_doctor.evidence.target import Connection, Target, TargetKind
 from istio_doctor.exitcodes import ExitCode
-from istio_doctor.report.fixes import with_session_fix
+from istio_doctor.report.fixes import with_served_api_versions, with_session_fix
 from istio_doctor.report.model import (
     CallRecord,
     Gap,
@@ -83,8 +83,10 @@ def build_report(
         f.rank = 0
     # Fixes carry the session's --context/--kubeconfig: pasted in another shell they must act
     # on the cluster that was diagnosed (report/fixes.py).
+    # Their manifests use the Istio API version the diagnosed control plane serves.
+    cp_version = control_plane_version(ev)
     for f in findings:
-        f.fix = with_session_fix(f.fix, conn)
+        f.fix = with_served_api_versions(with_session_fix(f.fix, conn), cp_version)
     observed_codes = {(f.code, f.target) for f in observations}
     node_reports: list[PlaybookReport] = []
     unknown_by_key: dict[str, list[str]] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -57,6 +58,46 @@ def with_session_fix(fix: Fix, conn: Connection) -> Fix:
     steps = [s.model_copy(update={"command": with_session(s.command, conn) if s.command else s.command}) for s in fix.steps]
     return fix.model_copy(update={"steps": steps})
 
+
+
+# -- API versions the cluster serves -------------------------------------------------------------
+
+#: The Istio API version a manifest in a fix should use, by control-plane minor release. Checks
+#: write manifests in the newest form (``networking.istio.io/v1``); a cluster whose CRDs do not
+#: serve that version answers ``kubectl apply`` with "no matches for kind ... in version ...",
+#: at 3 a.m., in the middle of the fix. Grounded in the CRDs Istio ships
+#: (istio/istio@TAG:manifests/charts/base/crds/crd-all.gen.yaml, ``spec.versions[].served``):
+#: - networking.istio.io: ``v1alpha3`` only before 1.5; ``v1beta1`` served from 1.5 to today
+#:   (1.30); ``v1`` served from 1.22.
+#: - security.istio.io: ``v1beta1`` from 1.4/1.5 to today; ``v1`` for AuthorizationPolicy and
+#:   RequestAuthentication from 1.20, for PeerAuthentication only from 1.22.
+#: - telemetry.istio.io: ``v1alpha1`` from 1.12 to today; ``v1`` from 1.22.
+#: With the version unknown, the form served by the widest range of releases is used.
+_API_V1 = re.compile(r"(?P<lead>apiVersion:\s*[\"']?)(?P<group>networking|security|telemetry)\.istio\.io/v1(?![\w.])")
+
+
+def served_api_version(group: str, version: Any | None) -> str:
+    """The ``GROUP.istio.io/VERSION`` apiVersion to write for a control plane at ``version``."""
+    minor = (version.major, version.minor) if version is not None else None
+    if minor is not None and minor >= (1, 22):
+        return f"{group}.istio.io/v1"
+    if group == "telemetry":
+        return "telemetry.istio.io/v1alpha1"
+    if group == "networking" and minor is not None and minor < (1, 5):
+        return "networking.istio.io/v1alpha3"
+    return f"{group}.istio.io/v1beta1"
+
+
+def with_served_api_versions(fix: Fix, version: Any | None) -> Fix:
+    """``fix`` with every Istio ``apiVersion: ...istio.io/v1`` in its manifests and commands
+    rewritten to the version the diagnosed control plane serves (``served_api_version``)."""
+    def adapt(text: str | None) -> str | None:
+        if not text:
+            return text
+        return _API_V1.sub(lambda m: m["lead"] + served_api_version(m["group"], version), text)
+
+    steps = [s.model_copy(update={"command": adapt(s.command), "yaml_patch": adapt(s.yaml_patch)}) for s in fix.steps]
+    return fix.model_copy(update={"steps": steps})
 
 # -- steps ---------------------------------------------------------------------------------------
 

@@ -225,14 +225,23 @@ def world_tree(world: Any, *, layout: str = "1.30") -> Tree:
     r = WorldRunner(world)
     cp_ns = world.control_plane.namespace
     namespaced: list[dict[str, Any]] = []
-    for kind in ("pods", "services", "deployments", "replicasets", "endpointslices"):
+    ambient = getattr(world, "ambient", None) is not None
+    # content.go: `all` lists DaemonSets too, and `networkpolicies` is asked by name
+    kinds = ("pods", "services", "deployments", "replicasets", "endpointslices") + (
+        ("daemonsets", "networkpolicies.networking.k8s.io") if ambient else ())
+    for kind in kinds:
         namespaced += _json_items(_run(r, "kubectl", "get", kind, "--all-namespaces", "-o", "json"))
     namespaced += _json_items(_run(r, "kubectl", "get", "configmaps", "-n", cp_ns, "-o", "json"))
+    nodes = _json_items(_run(r, "kubectl", "get", "nodes", "-o", "json")) if ambient else []
     cluster_scoped = (_json_items(_run(r, "kubectl", "get", "namespaces", "-o", "json"))
                       + _json_items(_run(r, "kubectl", "get", "mutatingwebhookconfigurations", "-o", "json"))
-                      + _json_items(_run(r, "kubectl", "get", "customresourcedefinitions", "-o", "json")))
+                      + _json_items(_run(r, "kubectl", "get", "customresourcedefinitions", "-o", "json")) + nodes)
     events = _json_items(_run(r, "kubectl", "get", "events", "--all-namespaces", "-o", "json"))
     t: Tree = _cluster_files(layout, namespaced, cluster_scoped, events)
+    if nodes:
+        t["cluster/nodes"] = _yaml_list(nodes)
+    if ambient:
+        _ambient_files(t, r, world)
     from tests.scenariokit.runner import _ISTIO_KINDS
 
     crs: list[dict[str, Any]] = []
@@ -281,6 +290,27 @@ def world_tree(world: Any, *, layout: str = "1.30") -> Tree:
     if "".join(analyzed).strip():
         t["analyze/allNamespaces/allNamespaces"] = "".join(analyzed).encode()
     return t
+
+
+def _ambient_files(t: Tree, r: Any, world: Any) -> None:
+    """ztunnel as a proxy with only its admin ``config_dump`` and ``istio-proxy.log`` (istio/istio
+    tools/bug-report/pkg/common/common.go ztunnelDebugURLs, PR #43878), istio-cni's log as
+    ``cni/<pod>/cni.log`` for every k8s-app=istio-cni-node pod (bugreport.go getCniLogs, PR
+    #45712). Each is what the kit answers for the same ask, so the archive holds the recording's facts."""
+    for selector, kind in (("app=ztunnel", "ztunnel"), ("k8s-app=istio-cni-node", "cni")):
+        for pod in _json_items(_run(r, "kubectl", "get", "pods", "--all-namespaces", "-l", selector, "-o", "json")):
+            name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
+            if kind == "ztunnel":
+                dump = _run(r, "istioctl", "ztunnel-config", "all", name, "-n", ns, "-o", "json")
+                if dump.strip():
+                    t[f"proxies/{ns}/{name}/config_dump"] = dump.encode()
+                log = _run(r, "kubectl", "logs", name, "-n", ns)
+                if log.strip():
+                    t[f"proxies/{ns}/{name}/istio-proxy.log"] = log.encode()
+            else:
+                log = _run(r, "kubectl", "logs", name, "-n", ns, "-c", "install-cni")
+                if log.strip():  # writeFile skips an empty output
+                    t[f"cni/{name}/cni.log"] = log.encode()
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -130,9 +130,7 @@ def test_every_argv_the_gatherer_builds_is_identified(runner: BugReportRunner) -
                 # (the variant may differ: `istioctl proxy-status` is the primary call for an old
                 # istioctl and a fallback for new ones; the answer is the same)
                 assert got.need == need, argv
-                if need.scope is Scope.POD and need is not Need.CNI_NODE_LOGS:
-                    # (the istio-cni agent's log is asked of the agent on the pod's node, which
-                    # the argv names instead of the pod: its answer reads the agent from the argv)
+                if need.scope is Scope.POD:
                     assert (got.namespace, got.name) == ("shop", "web-5d8f7c9b6-q2w3e")
 
 
@@ -366,15 +364,17 @@ def test_cni_agent_log_is_read_from_cni_dir_with_its_own_times(runner: BugReport
     --timestamps, each line's own time is put in front so the timeline can place it."""
     argv = ["kubectl", "logs", "istio-cni-node-x7k2p", "-n", "istio-system", "-c", "install-cni", "--timestamps=true",
             "--since=1h", "--tail=2000"]
-    assert runner.identify(argv).need is Need.CNI_NODE_LOGS  # type: ignore[union-attr]
+    assert runner.identify(argv).need is Need.CNI_LOGS  # type: ignore[union-attr]
     res = asyncio.run(runner.run(argv))
     assert res.exit_code == 0, res.stderr
-    logs = Need.CNI_NODE_LOGS.parse(res.stdout, ParseEnv(command=res.command_line, now=runner.evidence_time))
+    logs = Need.CNI_LOGS.parse(res.stdout, ParseEnv(command=res.command_line, now=runner.evidence_time))
     first = logs.lines[0]
-    assert str(first.time).startswith("2024-08-08T16:07:44.562724") and "Namespace example is disabled" in first.text
-    # only the continuation lines (the iptables input the agent logs) carry no time of their own
+    assert first.stamp.startswith("2024-08-08T16:07:44.562724") and "Namespace example is disabled" in first.message
+    assert first.at is not None
+    # only the continuation lines (the iptables input the agent logs) carry no time of their own:
+    # they stay with the record above them
     raw = (FIX / "bugreport" / "cni_istio-52208_ns_enabled_add_pod.log").read_text().splitlines()
-    assert logs.unparsed == sum(1 for ln in raw if ln.strip() and not ln[:4].isdigit())
+    assert sum(len(ln.body) for ln in logs.lines) + logs.other == sum(1 for ln in raw if ln.strip() and not ln[:4].isdigit())
     # an agent the archive holds no log of is an unknown naming the file, never an empty log
     with pytest.raises(NotInArchive, match="cni/istio-cni-node-zzzzz/cni.log"):
         asyncio.run(runner.run([*argv[:2], "istio-cni-node-zzzzz", *argv[3:]]))

@@ -60,3 +60,37 @@ def test_archive_diagnosis_equals_the_replayed_one(tmp_path: Path, module: str, 
     assert want and got == want, f"unchecked offline: {[u.reason for u in offline.report.unchecked]}"
     assert offline.report.verdict == replayed.report.verdict
     assert offline.report.findings[0].summary == replayed.report.findings[0].summary
+
+
+#: ambient worlds: the archive holds ztunnel as a proxy (config_dump, istio-proxy.log) and
+#: istio-cni's cni/<pod>/cni.log (tests/bugreportkit._ambient_files). Without those files the
+#: netpol and certificate cases come out inconclusive offline.
+AMBIENT_CASES = [
+    ("ztunnel", "netpol-hbone"),  # ztunnel's config dump and NetworkPolicies
+    ("ztunnel", "cert-unavailable"),  # ztunnel's certificates
+    ("capture", "redirection-pending"),  # istio-cni's log and the pod annotation
+    ("capture", "excluded-ns"),  # istio-cni's log and its ConfigMap
+    ("waypoint", "wp-not-used"),  # Gateways, Service conditions, ztunnel services
+    ("authz", "waypoint-sa-denied"),  # ztunnel's log and the waypoint pod's Envoy dump
+]
+
+
+@pytest.mark.parametrize(("module", "name"), AMBIENT_CASES, ids=[f"{m}/{n}" for m, n in AMBIENT_CASES])
+def test_ambient_archive_diagnosis_equals_the_replayed_one(tmp_path: Path, module: str, name: str) -> None:
+    sc = _scenario(module, name)
+    t, _, ns = sc.target.partition(" -n ")
+    target = Target.parse(t.strip(), ns.strip() or None)
+    replayed = asyncio.run(run_diagnosis(target, ReplayRunner(load_recording(ROOT / module / f"{name}.yaml"), strict=False),
+                                         Connection(), symptom=sc.symptom))
+    tree = world_tree(sc.world)
+    assert any(k.startswith("proxies/") and k.endswith("/config_dump") for k in tree)  # a ztunnel's admin dump
+    assert any(k.startswith("cni/") and k.endswith("/cni.log") for k in tree)
+    archive = write_archive(tree, tmp_path / "bug-report.tar.gz", mtime=EPOCH)
+    runner = BugReportRunner(archive)
+    offline = asyncio.run(run_diagnosis(target, runner, runner.connection(Connection()), symptom=sc.symptom))
+    want = [f.code for f in replayed.report.findings]
+    assert want and [f.code for f in offline.report.findings] == want, [u.reason for u in offline.report.unchecked]
+    assert offline.report.verdict == replayed.report.verdict
+    assert offline.report.findings[0].summary == replayed.report.findings[0].summary
+    # the ztunnel dump was read from the archive, not reported missing
+    assert not [u for u in offline.report.unchecked if u.evidence.startswith("ztunnel_config") and u.kind == "not_recorded"]

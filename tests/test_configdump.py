@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from istio_doctor.evidence.envoy.configdump import (
-    ConfigDump,
-    config_dump_from_parts,
-    parse_config_dump,
-)
+from istio_doctor.evidence.envoy.configdump import config_dump_from_parts, parse_config_dump
+from istio_doctor.evidence.envoy.model import ConfigDump
 from istio_doctor.evidence.errors import ParseError
 
 FIX = Path(__file__).parent / "fixtures" / "envoy"

@@ -20,7 +20,8 @@ from istio_doctor.evidence.commands import build_call
 from istio_doctor.evidence.gather import Gatherer
 from istio_doctor.evidence.kinds import NothingToGather
 from istio_doctor.evidence.kube import Pod
-from istio_doctor.evidence.podlogs import connection_error, parse_cni_agent_log, parse_container_log, parse_pod_logs, parse_rfc3339
+from istio_doctor.evidence.ambient.cni_log import parse_cni_log
+from istio_doctor.evidence.podlogs import connection_error, parse_container_log, parse_pod_logs, parse_rfc3339
 from istio_doctor.evidence.runner import CommandResult, Runner
 from istio_doctor.evidence.target import Connection
 
@@ -87,9 +88,13 @@ def test_all_containers_prefixed_with_a_waiting_container() -> None:
 
 
 def test_cni_agent_json_line() -> None:
-    log = parse_cni_agent_log("2025-08-13T09:11:37.074500001Z " + read("istio-57332_cni_agent_repairing_pod.jsonl"))
+    """The agent's JSON logging (istio/istio#57332) read by the one istio-cni log parser, asked
+    with --timestamps: kubectl's time orders it, the record's fields name the pod."""
+    log = parse_cni_log("2025-08-13T09:11:37.074500001Z " + read("istio-57332_cni_agent_repairing_pod.jsonl"),
+                        command="kubectl logs istio-cni-node-x -n istio-system -c install-cni --timestamps=true")
     assert log.lines[0].at == datetime(2025, 8, 13, 9, 11, 37, 74500, tzinfo=UTC)
-    assert "pass/processing-order-data-00684-deployment-6b67d8686f-4h5ft" in log.lines[0].text
+    assert "pass/processing-order-data-00684-deployment-6b67d8686f-4h5ft" in log.lines[0].raw
+    assert log.lines[0].scope == "cni-agent" and log.lines[0].pod_ref.endswith("6b67d8686f-4h5ft")
 
 
 # -- pilot-agent's milestones -------------------------------------------------------------------
@@ -139,13 +144,20 @@ def test_previous_logs_name_the_container_that_restarted() -> None:
         build_call(Need.APP_PREVIOUS_LOGS, CONN, namespace="shop", name="web-1", inputs={"pod": _pod()})
 
 
-def test_cni_agent_log_of_the_pods_node() -> None:
-    agents = [Pod.model_validate({"metadata": {"name": f"istio-cni-node-{n}", "namespace": "kube-system"},
-                                  "spec": {"nodeName": f"node-{n}"}}) for n in "ab"]
-    call = build_call(Need.CNI_NODE_LOGS, CONN, namespace="shop", name="web-1", inputs={"pod": _pod(), "cni_pods": agents})
-    assert call.argv[:6] == ("kubectl", "logs", "istio-cni-node-a", "-n", "kube-system", "-c")
-    with pytest.raises(NothingToGather, match="no istio-cni-node pod"):
-        build_call(Need.CNI_NODE_LOGS, CONN, namespace="shop", name="web-1", inputs={"pod": _pod(), "cni_pods": agents[1:]})
+def test_cni_agent_log_is_one_kind_for_timeline_and_ambient() -> None:
+    """One gather of the istio-cni agent's log (``Need.CNI_LOGS``): the gatherer resolves the agent
+    on the pod's node (node_agent), the argv asks kubectl's --timestamps (the timeline orders by
+    them); a sidecar set up by istio-init (no istio-validation) is never touched by the agent."""
+    assert Need.CNI_LOGS.node_agent == "cni" and Need.POD in Need.CNI_LOGS.requires
+    call = build_call(Need.CNI_LOGS, CONN, namespace="kube-system", name="istio-cni-node-a", inputs={"pod": _pod()}, tail=2000)
+    assert call.argv[:8] == ("kubectl", "logs", "istio-cni-node-a", "-n", "kube-system", "-c", "install-cni", "--timestamps=true")
+    init = Pod.model_validate({"metadata": {"name": "web-1", "namespace": "shop"}, "spec": {
+        "nodeName": "node-a", "containers": [{"name": "app"}, {"name": "istio-proxy"}], "initContainers": [{"name": "istio-init"}]}})
+    with pytest.raises(NothingToGather, match="redirected by istio-init"):
+        build_call(Need.CNI_LOGS, CONN, namespace="kube-system", name="istio-cni-node-a", inputs={"pod": init})
+    ambient = Pod.model_validate({"metadata": {"name": "web-1", "namespace": "shop"}, "spec": {
+        "nodeName": "node-a", "containers": [{"name": "app"}]}})
+    assert build_call(Need.CNI_LOGS, CONN, namespace="kube-system", name="istio-cni-node-a", inputs={"pod": ambient}).argv[2] == "istio-cni-node-a"
 
 
 def test_istio_validation_log_is_asked_for_directly() -> None:

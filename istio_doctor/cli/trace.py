@@ -1,7 +1,8 @@
 """``istio-doctor trace``: follow one request through Envoy, hop by hop.
 
-* offline: ``trace --file DUMP --to IP:PORT [--host AUTHORITY] [--path P] ...`` on any sidecar
-  or gateway dump (raw ``/config_dump``, ``istioctl proxy-config all -o json``);
+* offline: ``trace --file DUMP --to IP:PORT [--host AUTHORITY] [--path P] ...`` on any sidecar,
+  gateway or ambient waypoint dump (raw ``/config_dump``, ``istioctl proxy-config all -o json``; a
+  waypoint is entered through its HBONE listener, ``--to`` is the service VIP:PORT);
 * live or replayed: ``trace pod/CLIENT -n NS --to svc/NAME[.NS][:PORT] | HOST[:PORT] | IP:PORT``
   gathers the client's dump (``--replay FILE`` answers from a recording, ``--record FILE`` saves
   the calls) and, when the request reaches a pod with a sidecar, the server's dump and sockets,
@@ -49,7 +50,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--sni", help="TLS server name (with --tls)")
     p.add_argument("--alpn", action="append", default=[], help="TLS ALPN protocol (repeatable, in order)")
     p.add_argument("--source-principal", metavar="SPIFFE", help="the client's identity for RBAC (with --tls istio_mutual)")
-    p.add_argument("--direction", choices=("auto", "outbound", "inbound", "gateway"), default="auto",
+    p.add_argument("--direction", choices=("auto", "outbound", "inbound", "gateway", "waypoint"), default="auto",
                    help="where Envoy meets the request (default: from the dump and the address)")
     p.add_argument("--route", metavar="NAME", help="offline: start at this route configuration (a routes-only dump)")
     p.add_argument("-o", "--output", choices=FORMATS, default="text", help="output format (default: text)")

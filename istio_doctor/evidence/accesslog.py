@@ -492,7 +492,15 @@ class _State:
 def _handle_component(
     st: _State, msg: str, line_no: int, raw: str, level: str | None, ts: str | None, fmt: str
 ) -> None:
+    """A component log record (pilot-agent, Envoy): an event when its message says something
+    a check looks for, otherwise only counted."""
     st.log.records += 1
+    _component_message(st, msg, line_no, raw, level, ts, fmt)
+
+
+def _component_message(
+    st: _State, msg: str, line_no: int, raw: str, level: str | None, ts: str | None, fmt: str
+) -> None:
     st.log.formats.add(fmt)
     kind = _classify_message(msg)
     if kind:
@@ -500,6 +508,14 @@ def _handle_component(
     else:
         st.log.component_lines += 1
     st.last_was_component = True
+
+
+def _json_or_none(text: str) -> Any:
+    """The decoded JSON, or None when the text is not JSON (a line that only starts with ``{``)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _handle_json_obj(st: _State, obj: Any, line_no: int, raw: str, fmt: str) -> None:
@@ -514,13 +530,7 @@ def _handle_json_obj(st: _State, obj: Any, line_no: int, raw: str, fmt: str) -> 
         msg = obj["msg"]
         level = obj.get("level") if isinstance(obj.get("level"), str) else None
         ts = obj.get("time") if isinstance(obj.get("time"), str) else None
-        st.log.formats.add(FMT_ISTIO_COMPONENT)
-        kind = _classify_message(msg)
-        if kind:
-            st.event(kind, line_no, raw, msg, level, ts)
-        else:
-            st.log.component_lines += 1
-        st.last_was_component = True
+        _component_message(st, msg, line_no, raw, level, ts, FMT_ISTIO_COMPONENT)  # counted above
         return
     st.log.unparsed += 1
 
@@ -571,10 +581,7 @@ def _parse_one(st: _State, lines: list[str], raw: str, line_no: int) -> None:
         return
 
     if stripped.startswith("{"):
-        try:
-            obj = json.loads(stripped)
-        except ValueError:
-            obj = None
+        obj = _json_or_none(stripped)
         if obj is not None:
             _handle_json_obj(st, obj, line_no, raw, FMT_JSON)
             return
@@ -583,10 +590,7 @@ def _parse_one(st: _State, lines: list[str], raw: str, line_no: int) -> None:
         end = _json_block_end(lines, start)
         if end is not None and end > start:
             block = "\n".join(_KUBECTL_TS.sub("", ln) for ln in lines[start : end + 1])
-            try:
-                obj = json.loads(block)
-            except ValueError:
-                obj = None
+            obj = _json_or_none(block)
             if obj is not None:
                 _handle_json_obj(st, obj, line_no, block, FMT_JSON_MULTILINE)
                 st.skip_to = end + 1

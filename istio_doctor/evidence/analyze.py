@@ -222,22 +222,24 @@ def parse_analyze(text: str, *, command: str = "") -> list[AnalyzeMessage]:
             data = json.loads(clean)
         except json.JSONDecodeError as e:
             raise ParseError("istioctl analyze JSON", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}", command=command) from e
-        if isinstance(data, dict):
-            data = [data]
-        if not isinstance(data, list):
-            raise ParseError("istioctl analyze JSON", "expected an array of messages", command=command)
-        return _from_objects(data, command)
+        return _from_document(data, "istioctl analyze JSON", "an array", command)
     if clean.startswith("- ") or clean.startswith("-\n") or clean.startswith("code:"):
         try:
             data = yaml.safe_load(clean)
         except yaml.YAMLError as e:
             raise ParseError("istioctl analyze YAML", f"invalid YAML: {str(e).splitlines()[0]}", command=command) from e
-        if isinstance(data, dict):
-            data = [data]
-        if not isinstance(data, list):
-            raise ParseError("istioctl analyze YAML", "expected a list of messages", command=command)
-        return _from_objects(data, command)
+        return _from_document(data, "istioctl analyze YAML", "a list", command)
     return _parse_log(clean, command)
+
+
+def _from_document(data: Any, what: str, sequence: str, command: str) -> list[AnalyzeMessage]:
+    """The messages of a decoded ``-o json``/``-o yaml`` document: a list of message objects,
+    or one object on its own."""
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ParseError(what, f"expected {sequence} of messages", command=command)
+    return _from_objects(data, command)
 
 
 def _parse_log(text: str, command: str) -> list[AnalyzeMessage]:

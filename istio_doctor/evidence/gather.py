@@ -412,13 +412,19 @@ class Gatherer:
         if need.scope is Scope.CLUSTER and need.namespace_fallback:
             fallback_ns = self._fallback_namespace
         at_ns, at_name = key.namespace, key.name
+        inputs = await self._inputs(key) if need.requires else None
         if need.node_agent:
-            # ambient: asked of the agent (ztunnel, istio-cni) on the pod's node, not of the pod
+            # asked of the agent (ztunnel, istio-cni) on the pod's node, not of the pod; a kind
+            # that does not apply to this pod (its builder says so from the inputs) needs no agent
+            try:
+                build_call(need, self.conn, namespace=at_ns, name=at_name, since=self.since, tail=self.tail,
+                           istioctl_minor=minor, fallback_namespace=fallback_ns, inputs=inputs)
+            except NothingToGather as exc:
+                return self._store(Item(key=key, failure=EvidenceFailure(kind=FailureKind.NOT_APPLICABLE, reason=str(exc))))
             agent = await self._node_agent(key)
             if isinstance(agent, EvidenceFailure):
                 return self._store(Item(key=key, failure=agent))
             at_ns, at_name = agent
-        inputs = await self._inputs(key) if need.requires else None
         try:
             call = build_call(need, self.conn, namespace=at_ns, name=at_name, since=self.since,
                               tail=self.tail, istioctl_minor=minor, fallback_namespace=fallback_ns, inputs=inputs)

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from istio_doctor.evidence.ambient.ztunnel_log import ZtunnelLog
     from istio_doctor.evidence.analyze import AnalyzeMessage
     from istio_doctor.evidence.describe import DescribePod
-    from istio_doctor.evidence.envoy.configdump import ConfigDump
+    from istio_doctor.evidence.envoy.model import ConfigDump
     from istio_doctor.evidence.envoystats import ClusterHostStatus
     from istio_doctor.evidence.istio import (
         AuthorizationPolicy,
@@ -255,7 +255,6 @@ class Need(str, Generic[T], metaclass=_NeedMeta):
     APP_LOGS: ClassVar[Need[PodLogs]]
     APP_PREVIOUS_LOGS: ClassVar[Need[PodLogs]]
     CNI_PODS: ClassVar[Need[list[Pod]]]
-    CNI_NODE_LOGS: ClassVar[Need[PodLogs]]
     # ambient (defined in the ambient section at the end of this module; CNI_PODS above serves both)
     ZTUNNEL_PODS: ClassVar[Need[list[Pod]]]
     DAEMONSETS: ClassVar[Need[list[DaemonSet]]]
@@ -621,28 +620,6 @@ def _cni_pods(conn: Connection, a: BuildArgs) -> Call:
     return Call(_c(argv, conn), tuple(_c(f, conn) for f in fb))
 
 
-def _agent_on_node(pod: Any, agents: Any) -> Any | None:
-    node = getattr(getattr(pod, "spec", None), "node_name", None)
-    return next((p for p in agents or [] if node and p.spec.node_name == node), None)
-
-
-def _cni_node_logs(conn: Connection, a: BuildArgs) -> Call:
-    pod, ns = _pod_ns(a)
-    if a.inputs is None:
-        agent_name, agent_ns = _SAMPLE_CNI_POD
-    else:
-        obj = a.inputs.get(Need.POD.value)
-        if obj is None or not any(c.name == "istio-validation" for c in obj.spec.init_containers):
-            raise NothingToGather(f"pod {ns}/{pod} is not redirected by istio-cni (no istio-validation init container)")
-        agent = _agent_on_node(obj, a.inputs.get(Need.CNI_PODS.value))
-        if agent is None:
-            node = obj.spec.node_name or "(not scheduled)"
-            raise NothingToGather(f"no istio-cni-node pod ({CNI_AGENT_SELECTOR}) was found on node {node}")
-        agent_name, agent_ns = agent.name, agent.namespace or conn.istio_namespace
-    return Call(_c(["kubectl", "logs", validate_name(agent_name), "-n", validate_namespace(agent_ns), "-c", CNI_AGENT_CONTAINER,
-                    "--timestamps=true", f"--since={a.since}", "--tail=2000"], conn))
-
-
 def _previous_log_parser(text: str, env: ParseEnv) -> Any:
     from istio_doctor.evidence.podlogs import parse_container_log
 
@@ -657,9 +634,7 @@ _define("APP_PREVIOUS_LOGS", Scope.POD, _app_previous_logs, _previous_log_parser
         "the previous run of the pod's restarted container (why it crashed)", requires=(Need.POD,))
 _define("CNI_PODS", Scope.CLUSTER, _cni_pods, _kube_list("istio_doctor.evidence.kube:Pod"), "list[Pod]",
         "the istio-cni node agent pods (which node's agent was ready when)")
-_define("CNI_NODE_LOGS", Scope.POD, _cni_node_logs, _call("istio_doctor.evidence.podlogs:parse_cni_agent_log"), "PodLogs",
-        "the istio-cni node agent's log on the pod's node (redirection set up, repaired)",
-        requires=(Need.POD, Need.CNI_PODS))
+# CNI_LOGS (the istio-cni agent's log on the pod's node) serves the timeline too: ambient section below.
 
 
 # -- ambient: ztunnel, istio-cni, waypoints (issue 13) ------------------------------------------
@@ -711,19 +686,13 @@ def _ztunnel_config(conn: Connection, a: BuildArgs) -> Call:
                 (_c(["istioctl", "x", "ztunnel-config", "all", pod, "-n", ns, "-o", "json"], conn),))
 
 
-def _agent_logs(container: str | None) -> Builder:
-    """The agent's log. istio-cni's container is named (``install-cni``,
-    manifests/charts/istio-cni/templates/daemonset.yaml at 1.22.0 through 86c9f01) so the ask
-    differs from ztunnel's; ztunnel's only container is ``istio-proxy``, left to kubectl's default
-    so the ask also differs from a sidecar's ``-c istio-proxy`` log. A replay or a bug-report
-    archive thus knows which agent's log is wanted from the argv alone."""
-
-    def build(conn: Connection, a: BuildArgs) -> Call:
-        pod, ns = validate_name(a.name or ""), validate_namespace(a.namespace or conn.istio_namespace)
-        named = ["-c", container] if container else []
-        return Call(_c(["kubectl", "logs", pod, "-n", ns, *named, f"--since={a.since}", f"--tail={int(a.tail)}"], conn))
-
-    return build
+def _ztunnel_log(conn: Connection, a: BuildArgs) -> Call:
+    """ztunnel's log. Its only container is ``istio-proxy``, left to kubectl's default so the ask
+    differs from a sidecar's ``-c istio-proxy`` log and from istio-cni's ``-c install-cni``
+    (manifests/charts/{ztunnel,istio-cni}/templates/daemonset.yaml at 1.22.0 through 86c9f01): a
+    replay or a bug-report archive knows which agent's log is wanted from the argv alone."""
+    pod, ns = validate_name(a.name or ""), validate_namespace(a.namespace or conn.istio_namespace)
+    return Call(_c(["kubectl", "logs", pod, "-n", ns, f"--since={a.since}", f"--tail={int(a.tail)}"], conn))
 
 
 _define("ZTUNNEL_PODS", Scope.CLUSTER, _labelled_pods("app=ztunnel"), _kube_list("istio_doctor.evidence.kube:Pod"),
@@ -751,8 +720,25 @@ _define("ZTUNNEL_CONFIG", Scope.POD, _ztunnel_config,
         _call("istio_doctor.evidence.ambient.ztunnel_dump:parse_ztunnel_dump", command=True, now=True), "ZtunnelDump",
         "the /config_dump of the ztunnel on the pod's node (every ztunnel-config view derives from it)",
         node_agent="ztunnel")
-_define("ZTUNNEL_LOGS", Scope.POD, _agent_logs(None), _call("istio_doctor.evidence.ambient.ztunnel_log:parse_ztunnel_log"),
+_define("ZTUNNEL_LOGS", Scope.POD, _ztunnel_log, _call("istio_doctor.evidence.ambient.ztunnel_log:parse_ztunnel_log"),
         "ZtunnelLog", "the log of the ztunnel on the pod's node (access lines and component events)", node_agent="ztunnel")
-_define("CNI_LOGS", Scope.POD, _agent_logs("install-cni"), _call("istio_doctor.evidence.ambient.cni_log:parse_cni_log"), "CniLog",
-        "the log of the istio-cni node agent on the pod's node", node_agent="cni")
+def _cni_agent_log(conn: Connection, a: BuildArgs) -> Call:
+    """``kubectl logs <istio-cni-node pod> -c install-cni --timestamps``: one gather for the
+    ambient checks (enrolment lines) and the lifecycle timeline (repair lines, ordered by
+    kubectl's time). A sidecar whose redirection istio-init set up (no ``istio-validation`` init
+    container, istio/istio@1.22.0 manifests/charts/istio-control/istio-discovery/files/injection-template.yaml)
+    is never touched by the agent: nothing to read for it."""
+    if a.inputs is not None:
+        obj = a.inputs.get(Need.POD.value)
+        if obj is not None and obj.has_sidecar and not any(c.name == "istio-validation" for c in obj.spec.init_containers):
+            raise NothingToGather(f"pod {obj.metadata.namespace}/{obj.metadata.name} is redirected by istio-init, not istio-cni "
+                                  "(no istio-validation init container)")
+    pod, ns = validate_name(a.name or _SAMPLE_CNI_POD[0]), validate_namespace(a.namespace or conn.istio_namespace)
+    return Call(_c(["kubectl", "logs", pod, "-n", ns, "-c", CNI_AGENT_CONTAINER, "--timestamps=true", f"--since={a.since}",
+                    f"--tail={int(a.tail)}"], conn))
+
+
+_define("CNI_LOGS", Scope.POD, _cni_agent_log, _call("istio_doctor.evidence.ambient.cni_log:parse_cni_log", command=True),
+        "CniLog", "the log of the istio-cni node agent on the pod's node (enrolment, repair: the pod's timeline)",
+        requires=(Need.POD,), node_agent="cni")
 

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ConnError", "LogLine", "PodLogs", "connection_error", "parse_cni_agent_log", "parse_container_log", "parse_pod_logs"]
+__all__ = ["ConnError", "LogLine", "PodLogs", "connection_error", "parse_container_log", "parse_pod_logs"]
 
 _PREFIX = re.compile(r"^\[pod/(?P<pod>[^/\]]+)/(?P<container>[^\]]+)\] ?")
 _TIMESTAMP = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ")
@@ -206,15 +206,3 @@ def parse_container_log(text: str, container: str) -> PodLogs:
         if not stamped:
             out.unparsed += 1
     return out
-
-
-def parse_cni_agent_log(text: str) -> PodLogs:
-    """``kubectl logs <istio-cni-node pod> -c install-cni --timestamps``.
-
-    The agent writes Istio's text format (``<time>\tinfo\tcni-agent\tRepairing pod...\tpod=ns/name``,
-    istio/istio#56587) or, with JSON logging, ``{"level":"info","time":...,"scope":"cni-agent",
-    "msg":"Repairing pod...","pod":"ns/name"}`` (istio/istio#57332); either way a line about a pod
-    names it, which is all the timeline needs. Continuation lines (the install configuration, the
-    iptables input) are kept as lines of their own.
-    """
-    return parse_container_log(text, "install-cni")

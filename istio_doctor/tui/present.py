@@ -261,6 +261,15 @@ def proxy_filter_for(finding: Finding) -> str | None:
     return None
 
 
+def append_demo_hint(text: Text) -> None:
+    """How to reach the bundled incident when no cluster answers (said where a diagnosis or
+    the start screen cannot go on): keys and the command highlighted as everywhere else."""
+    text.append("quit (")
+    text.append("q", style="bold")
+    text.append(") and run ")
+    text.append("istio-doctor demo --tui", style="bold cyan")
+
+
 def target_label(target: Target) -> str:
     """``pod/NAME``, ``deploy/NAME``, ``svc/NAME`` or ``ns/NAME``: what the crumbs show."""
     return str(target).split(" -n ")[0]

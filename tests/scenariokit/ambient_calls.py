@@ -7,6 +7,7 @@ istiod's env). ``runner.py`` calls these; each returns None when the call is not
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from tests.scenariokit import ambient as am
@@ -90,6 +91,22 @@ def agent_logs(world: World, name: str, ns: str, container: str | None = None) -
     if container not in (None, own):
         raise ValueError(f"error: container {container} is not valid for pod {name}\n")
     return at.ztunnel_log(world, node) if kind == "ztunnel" else at.cni_log(world, node)
+
+
+_AGENT_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z")
+
+
+def kubectl_timestamps(text: str) -> str:
+    """``kubectl logs --timestamps``: every line the runtime received gets its RFC3339Nano receive
+    time in front (continuation lines too, as separate writes); here the record's own time, with
+    nanosecond digits, which is when the runtime received it to within the same millisecond."""
+    out, stamp = [], "1970-01-01T00:00:00.000000000Z"
+    for line in text.splitlines():
+        m = _AGENT_TIME.match(line)
+        if m:
+            stamp = f"{m.group(1)}.{(m.group(2) or '').ljust(6, '0')[:6]}{len(out) % 1000:03d}Z"
+        out.append(f"{stamp} {line}")
+    return "\n".join(out) + "\n"
 
 
 def ztunnel_config(world: World, args: list[str], experimental: bool) -> tuple[str, str, int]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from istio_doctor.evidence.runner import BinaryNotFound, CommandResult, CommandTimeout, Runner
-from tests.scenariokit import ambient_calls, lifecycle, render_envoy, render_istioctl, render_kube, render_logs
+from tests.scenariokit import ambient_calls, lifecycle, render_envoy, render_istioctl, render_kube, render_logs, render_waypoint
 from tests.scenariokit.world import Pod, Ver, World, labels_match
 
 _CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
@@ -338,7 +338,7 @@ class WorldRunner(Runner):
         except ValueError as bad_container:
             raise _Reply("", str(bad_container), 1) from None
         if agent_log is not None:
-            return agent_log
+            return ambient_calls.kubectl_timestamps(agent_log) if "--timestamps=true" in a else agent_log
         tail = None
         for x in a:
             if x.startswith("--tail="):
@@ -480,7 +480,8 @@ class WorldRunner(Runner):
             typ, name = opts["_pos"][0], opts["_pos"][1]
             pod = self._pod(name, opts.get("-n", "default"), kubectl=False)
             self._need_sidecar(pod)
-            dump = render_envoy.config_dump(w, pod)
+            # a waypoint pod is a proxy of its own kind (HBONE in, internal listeners, HBONE out)
+            dump = render_waypoint.config_dump(w, pod) if render_waypoint.is_waypoint_pod(w, pod) else render_envoy.config_dump(w, pod)
             if typ == "all":
                 return json.dumps(dump, indent=1) + "\n"
             return _per_type(dump, typ)

@@ -376,7 +376,7 @@ def _cni_remedy(ctx: CheckContext, pod: Any) -> tuple[str, list[FixStep]]:
     return "; ".join(parts), steps
 
 
-@check("LIFE-CNI-NOT-READY", needs=(Need.POD,), optional=(Need.INIT_LOGS, Need.EVENTS, Need.CNI_PODS, Need.CNI_NODE_LOGS))
+@check("LIFE-CNI-NOT-READY", needs=(Need.POD,), optional=(Need.INIT_LOGS, Need.EVENTS, Need.CNI_PODS, Need.CNI_LOGS))
 def cni_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The pod's network was created before the node's istio-cni agent was ready (or the agent is down), so the
     CNI plugin set up no redirection and istio-validation fails."""

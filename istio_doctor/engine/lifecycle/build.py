@@ -216,10 +216,10 @@ def _cni(c: _Collector, pod: Any, agents: list[Any] | None, agent_log: Any, srcs
     if agent_log is None:
         return
     ref, name = f"{pod.namespace}/{pod.name}", pod.name
-    for ln in agent_log.lines:
-        if ln.at is None or (ref not in ln.text and f"name={name}" not in ln.text and f'"{name}"' not in ln.text):
+    for ln in agent_log.lines:  # CniLog records: the agent's lines, with kubectl's --timestamps time
+        if ln.at is None or (ref not in ln.raw and f"name={name}" not in ln.raw and f'"{name}"' not in ln.raw):
             continue
-        text = ln.text.strip()
+        text = ln.raw.strip()
         c.add(ln.at, Clock.NODE, MomentKind.CNI, f"istio-cni agent: {text[:160]}", excerpt=text, source=srcs[1])
 
 
@@ -264,7 +264,7 @@ def with_local_clock(tl: PodTimeline, now: datetime | None) -> PodTimeline:
 
 
 #: every kind the timeline reads besides the pod object (a check builds it from the ones it declares)
-SOURCES = frozenset({Need.EVENTS, Need.PROXY_LOGS, Need.APP_LOGS, Need.APP_PREVIOUS_LOGS, Need.CNI_PODS, Need.CNI_NODE_LOGS})
+SOURCES = frozenset({Need.EVENTS, Need.PROXY_LOGS, Need.APP_LOGS, Need.APP_PREVIOUS_LOGS, Need.CNI_PODS, Need.CNI_LOGS})
 
 
 def _moment_id(m: Moment) -> str:
@@ -303,7 +303,7 @@ def build_timeline(ev: Evidence, namespace: str, pod_name: str, sources: frozens
         else:
             _app_errors(c, item.value, item.source, previous=reader == "previous")
     agents = ev.item(Need.CNI_PODS) if Need.CNI_PODS in sources else None
-    agent_log = ev.item(Need.CNI_NODE_LOGS, namespace, pod_name) if Need.CNI_NODE_LOGS in sources else None
+    agent_log = ev.item(Need.CNI_LOGS, namespace, pod_name) if Need.CNI_LOGS in sources else None
     if agents is not None or agent_log is not None:
         _cni(c, pod, agents.value if agents is not None and agents.ok else None,
              agent_log.value if agent_log is not None and agent_log.ok else None,

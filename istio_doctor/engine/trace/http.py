@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from istio_doctor.engine.trace.index import field
-from istio_doctor.evidence.envoy.configdump import Route, RouteConfig, VirtualHost
+from istio_doctor.evidence.envoy.model import Route, RouteConfig, VirtualHost
 
 
 def port_start(host: str) -> int:

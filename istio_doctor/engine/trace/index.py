@@ -11,13 +11,13 @@ import ipaddress
 from collections import OrderedDict
 from typing import Any
 
-from istio_doctor.evidence.envoy.configdump import (
+from istio_doctor.evidence.envoy.model import (
     ClusterEndpoints,
     ConfigDump,
     Listener,
     RouteConfig,
 )
-from istio_doctor.evidence.envoy.configdump import _g as field  # snake_case or camelCase, as dumps mix them
+from istio_doctor.evidence.envoy.build import _g as field  # snake_case or camelCase, as dumps mix them
 
 __all__ = ["DumpIndex", "field", "index_for", "is_any_address"]
 

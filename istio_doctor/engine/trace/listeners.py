@@ -37,7 +37,7 @@ from dataclasses import dataclass, field as dc_field
 from typing import Any
 
 from istio_doctor.engine.trace.index import DumpIndex, field
-from istio_doctor.evidence.envoy.configdump import FilterChain, Listener
+from istio_doctor.evidence.envoy.model import FilterChain, Listener
 
 TLS_INSPECTORS = frozenset({"envoy.filters.listener.tls_inspector", "envoy.listener.tls_inspector"})
 HTTP_INSPECTORS = frozenset({"envoy.filters.listener.http_inspector", "envoy.listener.http_inspector"})

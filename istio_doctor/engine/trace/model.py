@@ -38,6 +38,7 @@ class Stage(StrEnum):
     CIRCUIT_BREAKER = "circuit_breaker"
     OUTLIER_DETECTION = "outlier_detection"
     DELIVERY = "delivery"  # inbound: the address the server's proxy connects to, vs the app's sockets
+    TUNNEL = "tunnel"  # ambient: an HBONE (HTTP/2 CONNECT over mTLS, port 15008) hop between ztunnels and waypoints
 
 
 #: verdicts that are not a stage
@@ -58,9 +59,10 @@ class TraceRequest(_Model):
 
     ``direction`` says where Envoy meets it: ``outbound`` (the client's sidecar; iptables
     redirects it to 15001), ``inbound`` (the server's sidecar; redirected to 15006),
-    ``gateway`` (a gateway pod: the listener bound to the port receives it), or ``auto``
-    (gateway for a router node, inbound when the destination is the proxy's own pod IP,
-    else outbound).
+    ``gateway`` (a gateway pod: the listener bound to the port receives it), ``waypoint``
+    (an ambient waypoint: ztunnel tunnels it over HBONE to port 15008), or ``auto`` (waypoint
+    for a waypoint's dump, gateway for a router node, inbound when the destination is the
+    proxy's own pod IP, else outbound).
     """
 
     dest_ip: str = Field(description="destination IP as the client connects to it (a ClusterIP, pod IP or external IP)")
@@ -78,7 +80,7 @@ class TraceRequest(_Model):
     source_port: int | None = None
     #: the client's SPIFFE identity when it arrives over Istio mTLS (inbound RBAC principals)
     source_principal: str | None = None
-    direction: Literal["auto", "outbound", "inbound", "gateway"] = "auto"
+    direction: Literal["auto", "outbound", "inbound", "gateway", "waypoint"] = "auto"
 
     @field_validator("dest_ip")
     @classmethod

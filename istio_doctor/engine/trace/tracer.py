@@ -31,7 +31,7 @@ from istio_doctor.engine.trace.model import (
     TraceRequest,
     Upstream,
 )
-from istio_doctor.evidence.envoy.configdump import (
+from istio_doctor.evidence.envoy.model import (
     HCM_NAMES,
     RBAC_NAMES,
     TCP_PROXY_NAMES,
@@ -106,6 +106,11 @@ class _Tracer:
         self.unknowns.append(why)
         self.verdict = UNKNOWN
         raise _Stop
+
+    def peer_mtls(self) -> bool:
+        """Does the peer present an Istio certificate to this proxy's RBAC? (A waypoint's peer
+        always does: HBONE is mutual TLS even when the tunnelled request is plaintext.)"""
+        return self.req.tls == "istio_mutual"
 
     def _direction(self) -> str:
         d = self.req.direction
@@ -265,7 +270,7 @@ class _Tracer:
              headers: dict[str, str] | None = None, path: str | None = None) -> None:
         req = self.req
         inp = R.RbacInput(dest_ip=req.dest_ip, dest_port=req.dest_port, sni=det.sni, source_ip=req.source_ip,
-                          principal=req.source_principal, mtls=req.tls == "istio_mutual",
+                          principal=req.source_principal, mtls=self.peer_mtls(),
                           headers=headers if http else None, path=path if http else None)
         dec = R.evaluate(tc, inp)
         if dec is None:
@@ -701,6 +706,10 @@ def trace_request(dump: ConfigDump, req: TraceRequest, *, proxy: str | None = No
     ``route_config`` starts the trace at that RDS route configuration (a dump holding only
     routes, or a question about one route table); the listener stages are skipped.
     """
+    if route_config is None and _waypoint_entry(dump, req):
+        from istio_doctor.engine.trace.waypoint import trace_waypoint  # imports this module
+
+        return trace_waypoint(dump, req, proxy=proxy)
     t = _Tracer(dump, req, proxy, sockets)
     if route_config is None:
         return t.run()
@@ -710,6 +719,17 @@ def trace_request(dump: ConfigDump, req: TraceRequest, *, proxy: str | None = No
     except _Stop:
         pass
     return t.result()
+
+
+def _waypoint_entry(dump: ConfigDump, req: TraceRequest) -> bool:
+    """A waypoint meets requests on its HBONE listener, not through iptables or a gateway port:
+    ``direction`` waypoint, or auto on a waypoint's dump (node id ``waypoint~...``). A
+    ``main_internal`` listener alone does not make a waypoint: a sidecar with HBONE inbound has
+    one too (istio/istio@1.24.0 pilot/pkg/networking/core/cluster_waypoint.go
+    buildInboundHBONEClusters; the 1.18 sidecar dump tests/fixtures/trace/istio-authz-sidecar-listeners.json)."""
+    if req.direction == "waypoint":
+        return True
+    return req.direction == "auto" and dump.node.type == "waypoint"
 
 
 def spiffe_id(dump: ConfigDump) -> str | None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field as dc_field
 from typing import Any
 
 from istio_doctor.engine.trace.index import field
-from istio_doctor.evidence.envoy.configdump import Cluster, ClusterEndpoints
+from istio_doctor.evidence.envoy.model import Cluster, ClusterEndpoints
 
 TSM_KEY = "envoy.transport_socket_match"
 ROUTABLE = frozenset({"HEALTHY", "UNKNOWN"})
@@ -75,7 +75,7 @@ def endpoints_of(ce: ClusterEndpoints, raw: dict[str, Any] | None = None) -> lis
 
 def static_endpoints(c: Cluster) -> list[EndpointView]:
     """Endpoints carried inline in the cluster (STATIC, STRICT_DNS, LOGICAL_DNS)."""
-    from istio_doctor.evidence.envoy.configdump import _build_cla  # the same builder EDS uses
+    from istio_doctor.evidence.envoy.build import _build_cla  # the same builder EDS uses
 
     la = field(c.raw, "load_assignment")
     if not la:

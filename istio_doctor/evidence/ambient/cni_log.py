@@ -32,10 +32,15 @@ kind                           message (source)
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from istio_doctor.evidence.ambient.logline import KUBECTL_POD_PREFIX, KUBECTL_STAMP, TS, first_match
+from istio_doctor.evidence.podlogs import parse_rfc3339
 
 __all__ = [
     "CniEventKind",
@@ -46,12 +51,11 @@ __all__ = [
     "parse_cni_log",
 ]
 
-_TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
+_TS = TS
 _LEVELS = "debug|info|warn|warning|error|fatal"
 _STD = re.compile(rf"^(?P<ts>{_TS})\s+(?P<level>{_LEVELS})\s+(?P<scope>[a-z][\w-]*)\s+(?P<rest>.*)$")
 # reporter's re-layout: time, scope, level
 _RELAID = re.compile(rf"^(?P<ts>\d\d:\d\d:\d\d)\s+(?P<scope>[a-z][\w-]*)\s+(?P<level>{_LEVELS})\s+(?P<rest>.*)$")
-_KUBECTL_PREFIX = re.compile(r"^\[pod/(?P<pod>[^/\]]+)/[^\]]*\]\s+")
 _FIELD = re.compile(r"(?P<k>[a-z_][\w.]*)=(?P<v>\S+)")
 
 
@@ -96,9 +100,12 @@ class CniLogLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     line_no: int
+    #: the line as the agent wrote it (without kubectl's ``--timestamps`` prefix)
     raw: str
     pod: str = ""
     time: str = ""
+    #: kubectl's ``--timestamps`` time (RFC3339Nano, the node's clock), when the log was asked with it
+    stamp: str = ""
     level: str = ""
     scope: str = ""
     message: str
@@ -108,6 +115,11 @@ class CniLogLine(BaseModel):
     kind: str = ""
     #: the namespace a namespace-level message names
     namespace: str = ""
+
+    @property
+    def at(self) -> datetime | None:
+        """When the line was written: kubectl's stamp, else the agent's own time."""
+        return parse_rfc3339(self.stamp or self.time or None)
 
     @property
     def pod_ref(self) -> str:
@@ -149,31 +161,62 @@ def _split(rest: str) -> tuple[str, dict[str, str]]:
 
 
 def _classify(line: CniLogLine) -> None:
-    for pat, kind in _KINDS:
-        m = pat.search(line.message)
-        if m:
-            line.kind = kind.value
-            line.namespace = m.groupdict().get("ns") or ""
-            return
+    hit = first_match(_KINDS, line.message)
+    if hit is not None:
+        kind, m = hit
+        line.kind = kind.value
+        line.namespace = m.groupdict().get("ns") or ""
 
 
-def parse_cni_log(text: str) -> CniLog:
+def _json_line(i: int, raw: str, text: str, pod: str, stamp: str) -> CniLogLine | None:
+    """The agent's JSON logging (``--log_as_json``): ``{"level","time","scope","msg",...labels}``
+    (istio/istio#57332 quotes ``{"level":"info","time":...,"scope":"cni-agent","msg":"Repairing pod...","pod":"ns/name"}``)."""
+    if not text.startswith("{"):
+        return None
+    try:
+        rec = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict) or "msg" not in rec:
+        return None
+    level = str(rec.get("level", "")).lower()
+    fields = {str(k): str(v) for k, v in rec.items() if k not in ("level", "time", "scope", "msg")}
+    return CniLogLine(line_no=i, raw=raw, pod=pod, time=str(rec.get("time", "")), stamp=stamp,
+                      level="warn" if level == "warning" else level, scope=str(rec.get("scope", "")),
+                      message=str(rec["msg"]), fields=fields)
+
+
+def parse_cni_log(text: str, *, command: str = "") -> CniLog:
+    """The agent's log; asked with ``--timestamps`` (``command`` says so) each line starts with
+    kubectl's time, kept as ``stamp`` (the lifecycle timeline orders by it)."""
+    stamped = "--timestamps" in command
     log = CniLog()
     current: CniLogLine | None = None
     for i, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
+        stamp = ""
+        if stamped and (sm := KUBECTL_STAMP.match(raw)):
+            stamp, raw = sm.group("stamp"), raw[sm.end():]
+            if not raw.strip():
+                continue
         line = raw.rstrip()
         pod = ""
-        m = _KUBECTL_PREFIX.match(line)
+        m = KUBECTL_POD_PREFIX.match(line)
         if m:
             pod, line = m.group("pod"), line[m.end() :]
         m = _STD.match(line.strip()) or _RELAID.match(line.strip())
         if m:
             msg, fields = _split(m.group("rest"))
             level = m.group("level").lower()
-            current = CniLogLine(line_no=i, raw=raw, pod=pod, time=m.group("ts"), level="warn" if level == "warning" else level,
-                                 scope=m.group("scope"), message=msg, fields=fields)
+            current = CniLogLine(line_no=i, raw=raw, pod=pod, time=m.group("ts"), stamp=stamp,
+                                 level="warn" if level == "warning" else level, scope=m.group("scope"), message=msg, fields=fields)
+            _classify(current)
+            log.lines.append(current)
+            continue
+        js = _json_line(i, raw, line.strip(), pod, stamp)
+        if js is not None:
+            current = js
             _classify(current)
             log.lines.append(current)
             continue

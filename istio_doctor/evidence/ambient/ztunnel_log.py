@@ -32,6 +32,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from istio_doctor.evidence.ambient.logline import KUBECTL_POD_PREFIX, TS, first_match
+
 __all__ = ["ErrorKind", "ZtunnelLog", "ZtunnelLogLine", "classify_error", "parse_ztunnel_log"]
 
 FMT_ISTIO = "istio"
@@ -92,10 +94,8 @@ _KINDS: list[tuple[re.Pattern[str], ErrorKind]] = [
 
 
 def classify_error(text: str) -> ErrorKind:
-    for pat, kind in _KINDS:
-        if pat.search(text):
-            return kind
-    return ErrorKind.OTHER
+    hit = first_match(_KINDS, text)
+    return hit[0] if hit is not None else ErrorKind.OTHER
 
 
 _POLICY_NAME = re.compile(r"explicitly denied by: (?P<ns>[^/\s]+)/(?P<name>[^\s\"]+)")
@@ -196,8 +196,7 @@ class ZtunnelLog(BaseModel):
 # -- line grammar ----------------------------------------------------------------------
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
-_KUBECTL_PREFIX = re.compile(r"^\[pod/(?P<pod>[^/\]]+)/[^\]]*\]\s+")
+_TS = TS
 _POD_PREFIX = re.compile(rf"^(?P<pod>[a-z0-9][-a-z0-9.]*[a-z0-9])\s+(?={_TS})")
 _SHIPPER_PREFIX = re.compile(rf"^{_TS}\s+\|\s+")
 _KUBECTL_TS = re.compile(rf"^(?P<ts>{_TS})\s+(?={_TS})")
@@ -293,7 +292,7 @@ def _classified(line: ZtunnelLogLine) -> ZtunnelLogLine:
 
 def _strip_prefixes(line: str) -> tuple[str, str]:
     pod = ""
-    m = _KUBECTL_PREFIX.match(line)
+    m = KUBECTL_POD_PREFIX.match(line)
     if m:
         pod, line = m.group("pod"), line[m.end() :]
     m = _SHIPPER_PREFIX.match(line)

@@ -14,6 +14,8 @@ table is recognised from its header (:func:`parse_ztunnel_table`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pydantic import BaseModel, ConfigDict
 
 from istio_doctor.evidence.ambient.tables import Table, parse_table
@@ -71,7 +73,10 @@ class ZcCertificateRow(_Row):
     not_before: str
 
 
-class ZcConnectionRow(_Row):
+class ZcConnectionRow(NamedTuple):
+    """One row of ``ztunnel-config connections``: what istioctl prints, and what the offline view
+    computes from a dump (``ztunnel_views.connection_rows``), in istioctl's column order."""
+
     workload: str
     direction: str
     local: str

@@ -33,6 +33,7 @@ from istio_doctor.evidence.ambient.ztunnel_dump import (
     ZtunnelService,
     ZtunnelWorkload,
 )
+from istio_doctor.evidence.ambient.ztunnel_tables import ZcConnectionRow
 from istio_doctor.evidence.envoy.views import _sort_by_key, marshal_json, marshal_yaml, tabwrite
 
 __all__ = [
@@ -284,13 +285,8 @@ def certificate_table(dump: ZtunnelDump, *, now: datetime | None = None) -> str:
 # --------------------------------------------------------------------------------------
 
 
-class ConnectionRow(NamedTuple):
-    workload: str
-    direction: str
-    local: str
-    remote: str
-    remote_target: str
-    protocol: str
+#: one row of the connections view: the same row the table parser reads from istioctl's output
+ConnectionRow = ZcConnectionRow
 
 
 def _split_host_port(addr: str) -> tuple[str, str] | None:

@@ -383,16 +383,6 @@ def _cni_pods(r: BugReport, a: Ask) -> str:
     return as_list(list(found.values()))
 
 
-def _cni_node_logs(r: BugReport, a: Ask) -> str:
-    # the argv names the agent on the examined pod's node: `kubectl logs <agent> -n <ns> -c install-cni`
-    toks = a.argv
-    agent = toks[toks.index("logs") + 1] if "logs" in toks and toks.index("logs") + 1 < len(toks) else ""
-    path = f"cni/{agent}/cni.log"
-    why = ("bug-report writes every istio-cni-node pod's log there from istioctl 1.19 (PR #45712); "
-           "an older istioctl, or a failed fetch (see bug-report.log), leaves it out")
-    return convert.tail(convert.timestamped_like_kubectl(r.text(path, why)), a.tail)
-
-
 # -- ambient (issue 13): ztunnel, istio-cni, their pods and what decides their paths -----------
 # bug-report keeps ztunnel as a proxy with only its admin ``config_dump`` and log
 # (``common.go`` ztunnelDebugURLs, PR #43878), istio-cni's log under ``cni/<pod>/cni.log``
@@ -446,9 +436,12 @@ def _ztunnel_logs(r: BugReport, a: Ask) -> str:
 
 
 def _cni_logs(r: BugReport, a: Ask) -> str:
+    # the argv names the agent on the examined pod's node: `kubectl logs <agent> -n <ns> -c install-cni --timestamps=true`;
+    # bug-report writes the log as fetched, without kubectl's stamps: they are added back from the agent's own times
     pod = a.name or ""
-    return convert.tail(r.text(f"cni/{pod}/cni.log", "bug-report fetches the log of every istio-cni-node pod since istioctl "
-                                                     "1.19; an empty log is not written"), a.tail)
+    text = r.text(f"cni/{pod}/cni.log", "bug-report writes every istio-cni-node pod's log there from istioctl 1.19 (PR #45712); "
+                                        "an older istioctl, a failed fetch (see bug-report.log) or an empty log leaves it out")
+    return convert.tail(convert.timestamped_like_kubectl(text) if "--timestamps=true" in a.argv else text, a.tail)
 
 
 ANSWERS: dict[Need[Any], Answer] = {
@@ -489,7 +482,6 @@ ANSWERS: dict[Need[Any], Answer] = {
     Need.ENVOY_STATS: _envoy_stats,
     Need.ENVOY_CLUSTERS: _envoy_clusters,
     Need.CNI_PODS: _cni_pods,
-    Need.CNI_NODE_LOGS: _cni_node_logs,
     # ambient
     Need.ZTUNNEL_PODS: _labelled_pods("app=ztunnel"),
     Need.DAEMONSETS: _all_namespaces("DaemonSet"),

@@ -42,63 +42,24 @@ from istio_doctor.evidence.envoy.build import (
 )
 from istio_doctor.evidence.envoy.decode import Raw, RawRef, decode_any, raw_ref, ref_child, scan_list, scan_object, scan_top
 from istio_doctor.evidence.envoy.model import (
-    FAULT_NAMES,
-    HCM_NAMES,
-    RBAC_NAMES,
-    TCP_PROXY_NAMES,
-    VIRTUAL_PORTS,
-    CircuitBreakers,
     Cluster,
     ClusterEndpoints,
-    ClusterTLS,
     ConfigDump,
     EcdsFilter,
-    Endpoint,
-    FilterChain,
     Listener,
     NodeInfo,
-    Route,
     RouteConfig,
-    RouteMatch,
     SecretInfo,
     VersionSummary,
-    VirtualHost,
     _mk,
-    render_istio_config,
-    split_cluster_name,
 )
 from istio_doctor.evidence.errors import ParseError
 
-__all__ = [
-    "FAULT_NAMES",
-    "HCM_NAMES",
-    "RBAC_NAMES",
-    "TCP_PROXY_NAMES",
-    "VIRTUAL_PORTS",
-    "CircuitBreakers",
-    "Cluster",
-    "ClusterEndpoints",
-    "ClusterTLS",
-    "ConfigDump",
-    "EcdsFilter",
-    "Endpoint",
-    "FilterChain",
-    "Listener",
-    "NodeInfo",
-    "RawRef",
-    "Route",
-    "RouteConfig",
-    "RouteMatch",
-    "SecretInfo",
-    "VersionSummary",
-    "VirtualHost",
-    "config_dump_from_parts",
-    "parse_config_dump",
-    "render_istio_config",
-    "split_cluster_name",
-]
+# The models live in :mod:`.model`: import them from there. This module is the parser.
+__all__ = ["config_dump_from_parts", "parse_config_dump"]
 
 _WHAT = "Envoy config dump"
+_T = TypeVar("_T")
 
 #: One entry of a section list: its decoded JSON and where it is in the dump.
 Entry = tuple[dict[str, Any], RawRef]
@@ -200,21 +161,22 @@ class _Builder:
                 if e.get("listener"):
                     out.append(_build_listener(e["listener"], ref_child(ref, "listener"), state=state, static=static))
 
+    def _dynamic_and_static(self, s: dict[str, Any], field: str, build: Callable[..., _T]) -> Iterator[_T]:
+        """The ``dynamic_<field>s`` then ``static_<field>s`` entries of a RoutesConfigDump or
+        EndpointsConfigDump (the two share this layout), each built from its ``<field>``."""
+        for key, static in ((f"dynamic_{field}s", False), (f"static_{field}s", True)):
+            for e, ref in self.entries(s, key):
+                v = _g(e, field)
+                if v:
+                    yield build(v, ref_child(ref, field), static=static)
+
     def routes_section(self, s: dict[str, Any]) -> None:
         self.mark("routes")
-        for key, static in (("dynamic_route_configs", False), ("static_route_configs", True)):
-            for e, ref in self.entries(s, key):
-                rc = _g(e, "route_config")
-                if rc:
-                    self.routes.append(_build_route_config(rc, ref_child(ref, "route_config"), static=static))
+        self.routes.extend(self._dynamic_and_static(s, "route_config", _build_route_config))
 
     def endpoints_section(self, s: dict[str, Any]) -> None:
         self.mark("endpoints")
-        for key, static in (("dynamic_endpoint_configs", False), ("static_endpoint_configs", True)):
-            for e, ref in self.entries(s, key):
-                cla = _g(e, "endpoint_config")
-                if cla:
-                    self.endpoints.append(_build_cla(cla, ref_child(ref, "endpoint_config"), static=static))
+        self.endpoints.extend(self._dynamic_and_static(s, "endpoint_config", _build_cla))
 
     def secrets_section(self, s: dict[str, Any]) -> None:
         self.mark("secrets")

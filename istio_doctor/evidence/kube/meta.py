@@ -7,6 +7,7 @@ selector semantics) and ``Condition``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
@@ -206,3 +207,8 @@ class Condition(KubeModel):
     @property
     def is_true(self) -> bool:
         return self.status == "True"
+
+
+def find_condition(conditions: Iterable[Condition], type_: str) -> Condition | None:
+    """The condition of that type (a status lists each type at most once), or None."""
+    return next((c for c in conditions if c.type == type_), None)

@@ -21,6 +21,7 @@ from istio_doctor.evidence.kube.meta import (
     KubeModel,
     OwnerReference,
     Timestamp,
+    find_condition,
 )
 
 # --------------------------------------------------------------------------------------
@@ -294,10 +295,7 @@ class Pod(K8sObject):
         return self.status.phase
 
     def condition(self, type_: str) -> Condition | None:
-        for c in self.status.conditions:
-            if c.type == type_:
-                return c
-        return None
+        return find_condition(self.status.conditions, type_)
 
     @property
     def ready(self) -> bool:

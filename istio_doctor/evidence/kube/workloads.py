@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from istio_doctor.evidence.kube.meta import Condition, K8sObject, KubeModel, LabelSelector, ObjectMeta
+from istio_doctor.evidence.kube.meta import Condition, K8sObject, KubeModel, LabelSelector, ObjectMeta, find_condition
 from istio_doctor.evidence.kube.pod import Pod, PodSpec
 
 # --------------------------------------------------------------------------------------
@@ -45,10 +45,7 @@ class _Workload(K8sObject):
         return 1 if self.spec.replicas is None else self.spec.replicas
 
     def condition(self, type_: str) -> Condition | None:
-        for c in self.status.conditions:
-            if c.type == type_:
-                return c
-        return None
+        return find_condition(self.status.conditions, type_)
 
     @property
     def replica_failure(self) -> Condition | None:

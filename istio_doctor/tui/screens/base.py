@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from istio_doctor.tui.widgets.flash import FlashLine
@@ -18,6 +20,14 @@ from istio_doctor.tui.widgets.header import Crumbs, HeaderBar
 
 if TYPE_CHECKING:
     from istio_doctor.tui.app import IstioDoctorApp
+
+
+def table_over_detail(table_id: str, detail_id: str, *, zebra_stripes: bool = True) -> ComposeResult:
+    """The body of the list screens (calls, timeline, could-not-check, trace): a row table over a
+    scrolling pane that shows the highlighted row; the pane's text is ``#<detail_id>-text``."""
+    yield DataTable(id=table_id, cursor_type="row", zebra_stripes=zebra_stripes)
+    with VerticalScroll(id=detail_id):
+        yield Static(id=f"{detail_id}-text")
 
 
 class DoctorScreen(Screen[None]):

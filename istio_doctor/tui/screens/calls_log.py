@@ -9,13 +9,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from istio_doctor.evidence.runner import CommandResult
 from istio_doctor.report.model import Report
 from istio_doctor.tui.present import find_result
-from istio_doctor.tui.screens.base import DoctorScreen
+from istio_doctor.tui.screens.base import DoctorScreen, table_over_detail
 
 
 class CallsLogScreen(DoctorScreen):
@@ -31,9 +30,7 @@ class CallsLogScreen(DoctorScreen):
         return ["Diagnosis", f"calls ({len(self.report.calls)})"]
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="calls", cursor_type="row", zebra_stripes=True)
-        with VerticalScroll(id="call-output"):
-            yield Static(id="call-output-text")
+        yield from table_over_detail("calls", "call-output")
 
     def on_mount(self) -> None:
         table: DataTable[Text | str] = self.query_one("#calls", DataTable)

@@ -17,6 +17,7 @@ from istio_doctor.evidence.runner import Runner
 from istio_doctor.evidence.target import Target, TargetKind
 from istio_doctor.tui.listing import ContextRow, ListingError, PodRow, fetch_namespaces, fetch_pods, replay_context
 from istio_doctor.tui.messages import ContextsLoaded, NamespacesLoaded, PodsLoaded, StartProblem
+from istio_doctor.tui.present import append_demo_hint
 from istio_doctor.tui.screens.base import DoctorScreen
 from istio_doctor.tui.workers import run_with_runner
 
@@ -119,10 +120,8 @@ class TargetPickerScreen(DoctorScreen):
         text.append(f" (context {msg.context or '(current)'}):\n", style="bold")
         text.append(msg.text + "\n\n")
         text.append("ctrl+r", style="bold")
-        text.append(" tries again; pick another context on the left; or quit (")
-        text.append("q", style="bold")
-        text.append(") and run ")
-        text.append("istio-doctor demo --tui", style="bold cyan")
+        text.append(" tries again; pick another context on the left; or ")
+        append_demo_hint(text)
         text.append(" to explore a recorded incident without a cluster.")
         box.update(text)
         box.remove_class("hidden")

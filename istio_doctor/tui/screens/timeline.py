@@ -7,13 +7,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from istio_doctor.engine.lifecycle.model import Clock, PodTimeline
 from istio_doctor.report.model import Report
 from istio_doctor.report.timeline import heading, legend
-from istio_doctor.tui.screens.base import DoctorScreen
+from istio_doctor.tui.screens.base import DoctorScreen, table_over_detail
 
 _CLOCK = {Clock.NODE: "node", Clock.CONTROL_PLANE: "API", Clock.LOCAL: "local"}
 
@@ -56,9 +55,7 @@ class TimelineScreen(DoctorScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="timeline-heading")
-        yield DataTable(id="timeline", cursor_type="row", zebra_stripes=True)
-        with VerticalScroll(id="moment"):
-            yield Static(id="moment-text")
+        yield from table_over_detail("timeline", "moment")
 
     def on_mount(self) -> None:
         table: DataTable[Text | str] = self.query_one("#timeline", DataTable)

@@ -13,13 +13,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.report.model import RequestTrace
 from istio_doctor.report.trace_render import HOP_MARKS, headline
-from istio_doctor.tui.screens.base import DoctorScreen
+from istio_doctor.tui.screens.base import DoctorScreen, table_over_detail
 
 _STYLE = {"ok": "green", "break": "bold red", "warn": "yellow", "unknown": "yellow", "info": "dim"}
 
@@ -69,9 +68,7 @@ class TraceScreen(DoctorScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="trace-headline")
-        yield DataTable(id="trace-hops", cursor_type="row", zebra_stripes=False)
-        with VerticalScroll(id="trace-detail"):
-            yield Static(id="trace-detail-text")
+        yield from table_over_detail("trace-hops", "trace-detail", zebra_stripes=False)
 
     def on_mount(self) -> None:
         t = self.rt.trace

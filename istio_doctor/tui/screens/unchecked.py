@@ -9,11 +9,10 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from istio_doctor.report.model import Gap, Report
-from istio_doctor.tui.screens.base import DoctorScreen
+from istio_doctor.tui.screens.base import DoctorScreen, table_over_detail
 
 
 def gaps_of(report: Report) -> list[Gap]:
@@ -59,9 +58,7 @@ class UncheckedScreen(DoctorScreen):
         return ["Diagnosis", f"could not check ({len(self.gaps)})"]
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="gaps", cursor_type="row", zebra_stripes=True)
-        with VerticalScroll(id="gap-detail"):
-            yield Static(id="gap-detail-text")
+        yield from table_over_detail("gaps", "gap-detail")
 
     def on_mount(self) -> None:
         table: DataTable[Text | str] = self.query_one("#gaps", DataTable)

@@ -12,7 +12,7 @@ from istio_doctor.engine.model import Finding, Severity
 from istio_doctor.evidence.target import Connection
 from istio_doctor.report.fixes import manifest_lines, steps_of
 from istio_doctor.report.model import NodeReport
-from istio_doctor.tui.present import OUTCOME_GLYPH
+from istio_doctor.tui.present import OUTCOME_GLYPH, append_demo_hint
 
 _SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -119,10 +119,8 @@ class FindingPane(VerticalScroll, can_focus=True):
         text.append(title + "\n", style="bold red")
         text.append(sentence + "\n\n")
         text.append("ctrl+r", style="bold")
-        text.append(" tries again. To explore a recorded incident without a cluster, quit (")
-        text.append("q", style="bold")
-        text.append(") and run ")
-        text.append("istio-doctor demo --tui", style="bold cyan")
+        text.append(" tries again. To explore a recorded incident without a cluster, ")
+        append_demo_hint(text)
         text.append(".")
         self.query_one("#finding-body", Static).update(text)
         self.query_one("#finding-fix", Static).update("")

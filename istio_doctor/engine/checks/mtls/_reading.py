@@ -8,7 +8,7 @@ and the fix steps several checks share.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -367,6 +367,17 @@ def _dr_tls_fix(dr: Any, where: str, mode: str = "ISTIO_MUTUAL") -> FixStep:
 
 def _applied(ctx: CheckContext, host: str, client_ns: str, labels: dict[str, str] | None) -> Any | None:
     return destination_rule_for(ctx, host, client_ns, labels)
+
+
+def _dests_under_dr(ctx: CheckContext, pod: Any) -> Iterator[tuple[Dest, Any, Any | None, str]]:
+    """The client pod's destinations (:func:`_client_dests`) that a DestinationRule applies to:
+    each with the applied rule, the TLS settings it gives the destination's port and subset
+    (None when it sets none) and where they sit in the rule."""
+    for d in _client_dests(ctx, pod):
+        applied = _applied(ctx, d.host, pod.metadata.namespace, pod.labels)
+        if applied is not None:
+            tls, where = _dr_tls(applied.rule, d.port, d.subset)
+            yield d, applied, tls, where
 
 
 def _drs_targeting(ctx: CheckContext, host: str) -> list[tuple[Any, str]]:

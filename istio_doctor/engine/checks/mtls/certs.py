@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from istio_doctor.engine.checks.mtls._reading import (
@@ -38,6 +38,7 @@ from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.evidence.accesslog import AccessLogEntry
 from istio_doctor.evidence.bundle import MissingEvidence, Need
 from istio_doctor.evidence.envoy.trust import accepted_trust_domains, identity_trust_domain, trust_bundles, verifies
+from istio_doctor.evidence.podlogs import parse_rfc3339
 
 # --------------------------------------------------------------------------------------
 # certificates: MTLS-ROOTCA-MISMATCH, MTLS-CERT-NOT-READY, MTLS-SAN-MISMATCH
@@ -159,16 +160,6 @@ def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     return CheckResult.not_applicable("no peer pod to compare root CAs with")
 
 
-def _parse_ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.strip().replace(" ", "T"))
-    except ValueError:
-        return None
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
-
-
 def _reference_time(logs: Iterable[Any], dumps: Iterable[Any]) -> datetime | None:
     """The latest instant the evidence itself shows (log lines, secret pushes).
 
@@ -181,14 +172,14 @@ def _reference_time(logs: Iterable[Any], dumps: Iterable[Any]) -> datetime | Non
         if log is None:
             continue
         for t in [e.start_time for e in log.entries] + [ev.timestamp for ev in log.events]:
-            ts = _parse_ts(t)
+            ts = parse_rfc3339(t)
             if ts is not None and (latest is None or ts > latest):
                 latest = ts
     for d in dumps:
         raw = getattr(d, "secrets_raw", None) or {}
         for key in ("dynamic_active_secrets", "dynamic_warming_secrets"):
             for e in raw.get(key) or ():
-                ts = _parse_ts(e.get("last_updated") or e.get("lastUpdated"))
+                ts = parse_rfc3339(e.get("last_updated") or e.get("lastUpdated"))
                 if ts is not None and (latest is None or ts > latest):
                     latest = ts
     return latest

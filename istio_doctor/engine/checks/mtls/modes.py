@@ -16,11 +16,11 @@ from istio_doctor.engine.checks.mtls._reading import (
     Dest,
     Problem,
     ServerPort,
-    _applied,
     _client_dests,
     _client_reset_entries,
     _cluster_tls,
     _describe_cluster_tls,
+    _dests_under_dr,
     _dr_excerpt,
     _dr_tls,
     _dr_tls_fix,
@@ -71,11 +71,7 @@ def dr_disable_vs_strict(ctx: CheckContext, _: NoParams) -> CheckResult:
     decided = False
     overridden: list[str] = []
     if pod.has_sidecar:
-        for d in _client_dests(ctx, pod):
-            applied = _applied(ctx, d.host, pod.metadata.namespace, pod.labels)
-            if applied is None:
-                continue
-            tls, where = _dr_tls(applied.rule, d.port, d.subset)
+        for d, applied, tls, where in _dests_under_dr(ctx, pod):
             if tls is None or tls.mode not in _TLS_OFF:
                 decided = True
                 continue
@@ -314,11 +310,7 @@ def to_nonmesh_server(ctx: CheckContext, _: NoParams) -> CheckResult:
     problems: list[Problem] = []
     decided = False
     if pod.has_sidecar:
-        for d in _client_dests(ctx, pod):
-            applied = _applied(ctx, d.host, pod.metadata.namespace, pod.labels)
-            if applied is None:
-                continue
-            tls, where = _dr_tls(applied.rule, d.port, d.subset)
+        for d, applied, tls, where in _dests_under_dr(ctx, pod):
             svc, sps = _server_ports(ctx, d.host, d.port)
             if not sps:
                 continue

@@ -28,7 +28,7 @@ from istio_doctor.engine.checks.p503._reading import (
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh.resolve import service_host
-from istio_doctor.engine.model import CheckResult, Fix, FixStep
+from istio_doctor.engine.model import CheckResult, EvidenceRef, Fix, FixStep
 from istio_doctor.engine.trace import inbound_delivery
 from istio_doctor.engine.trace.model import hops_text
 from istio_doctor.engine.registry import NoParams, check
@@ -49,6 +49,30 @@ def _inbound_uf(pl: PodLog | None, port: int) -> list[AccessLogEntry]:
         if e.direction == "inbound" and (e.upstream_service is None or e.upstream_service.port == port)
         and (has_flag(e, "UF") or "connection_failure" in (e.response_code_details or ""))
     ]
+
+
+def _log_of(pls: list[PodLog], pod: Any) -> PodLog | None:
+    return next((p for p in pls if p.namespace == pod.metadata.namespace and p.pod == pod.metadata.name), None)
+
+
+def _failures_logged(
+    ctx: CheckContext, pls: list[PodLog], pod: Any, svc: Any, port: int, server_note: str
+) -> tuple[list[EvidenceRef], list[str]]:
+    """The connection failures to the app's ``port`` that the proxy logs show, as evidence and
+    observations: the server sidecar's inbound ones (``server_note`` says what they prove) and
+    what a caller of ``svc`` sees."""
+    evidence: list[EvidenceRef] = []
+    observed: list[str] = []
+    server_pl = _log_of(pls, pod)
+    inbound = _inbound_uf(server_pl, port)
+    if inbound and server_pl is not None:
+        evidence.append(log_ref(ctx, server_pl, inbound, server_note))
+        observed.append(describe_group(inbound))
+    cpl, client = _client_uf(ctx, pls, svc)
+    if client and cpl is not None:
+        evidence.append(log_ref(ctx, cpl, client, "what the caller sees"))
+        observed.append(describe_group(client))
+    return evidence, observed
 
 
 def _client_uf(ctx: CheckContext, pls: list[PodLog], svc: Any) -> tuple[PodLog | None, list[AccessLogEntry]]:
@@ -124,17 +148,9 @@ def localhost_bind(ctx: CheckContext, _: NoParams) -> CheckResult:
             elif _default_endpoint_for(ctx, pod, cp) is not None:
                 continue
             ns, nm = pod.metadata.namespace, pod.metadata.name
-            server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
-            inbound = _inbound_uf(server_pl, cp)
-            cpl, client = _client_uf(ctx, pls, svc)
-            evidence = [ctx.ref(Need.SOCKETS, _socket_rows(socks, [cp]), f"port {cp} listens on loopback only", namespace=ns, name=nm)]
-            observed = []
-            if inbound and server_pl is not None:
-                evidence.append(log_ref(ctx, server_pl, inbound, "the server's sidecar cannot connect to the app on the pod IP"))
-                observed.append(describe_group(inbound))
-            if client and cpl is not None:
-                evidence.append(log_ref(ctx, cpl, client, "what the caller sees"))
-                observed.append(describe_group(client))
+            logged, observed = _failures_logged(ctx, pls, pod, svc, cp, "the server's sidecar cannot connect to the app on the pod IP")
+            evidence = [ctx.ref(Need.SOCKETS, _socket_rows(socks, [cp]), f"port {cp} listens on loopback only", namespace=ns, name=nm),
+                        *logged]
             evidence.append(ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace,
                                                     "ports": [dump(sp)]}, f"{svc_ref(svc)} targets pod port {cp}"))
             if delivery is not None:
@@ -178,7 +194,7 @@ def _bind_inferred_from_logs(ctx: CheckContext, pod: Any, pls: list[PodLog]) -> 
     decides, never as the cause.
     """
     ns, nm = pod.metadata.namespace, pod.metadata.name
-    server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
+    server_pl = _log_of(pls, pod)
     if server_pl is None:
         return None
     for _svc, _sp, cp in target_ports(ctx, pod):
@@ -224,22 +240,14 @@ def target_port(ctx: CheckContext, _: NoParams) -> CheckResult:
                 continue
             declared = sorted({p.container_port for c in pod.app_containers for p in c.ports})
             ns, nm = pod.metadata.namespace, pod.metadata.name
-            server_pl = next((p for p in pls if p.namespace == ns and p.pod == nm), None)
-            inbound = _inbound_uf(server_pl, cp)
-            cpl, client = _client_uf(ctx, pls, svc)
+            logged, observed = _failures_logged(ctx, pls, pod, svc, cp, "the server's sidecar gets connection refused from the app port")
             evidence = [
                 ctx.ref(Need.SERVICES, {"name": svc.metadata.name, "namespace": svc.metadata.namespace, "ports": [dump(sp)]},
                         f"targetPort resolves to pod port {cp}"),
                 ctx.ref(Need.SOCKETS, _socket_rows(socks, app_listeners), f"the app listens on {app_listeners}, not on {cp}",
                         namespace=ns, name=nm),
+                *logged,
             ]
-            observed = []
-            if inbound and server_pl is not None:
-                evidence.append(log_ref(ctx, server_pl, inbound, "the server's sidecar gets connection refused from the app port"))
-                observed.append(describe_group(inbound))
-            if client and cpl is not None:
-                evidence.append(log_ref(ctx, cpl, client, "what the caller sees"))
-                observed.append(describe_group(client))
             guess = next((p for p in app_listeners if p in declared), app_listeners[0])
             patch = json.dumps([{"op": "replace", "path": f"/spec/ports/{svc.spec.ports.index(sp)}/targetPort", "value": guess}])
             return CheckResult.failed(

@@ -15,7 +15,7 @@ from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.engine.trace import Stage, Trace, trace_request
 from istio_doctor.engine.trace.failures import request_from_entry
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.envoy.configdump import RouteConfig, VirtualHost
+from istio_doctor.evidence.envoy.model import RouteConfig, VirtualHost
 
 # --------------------------------------------------------------------------------------
 # access-log helpers

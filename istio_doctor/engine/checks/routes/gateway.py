@@ -111,13 +111,9 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
             gw = g
             break
     gw_ref = _gw_key(gw)
-    evidence = []
-    observed = []
-    if hit:
-        evidence.append(ctx.ref(Need.PROXY_LOGS, _lines(hit), "the gateway answers 404 NR route_not_found for this host"))
-        observed.append(f"{len(hit)}× 404 NR route_not_found at gateway {pod.name} for {hit[0].authority}")
-    evidence.append(ctx.ref(Need.VIRTUAL_SERVICES, _vs_excerpt(vs), "the VirtualService is not bound to the gateway"))
-    evidence.append(ctx.ref(Need.GATEWAYS, _obj_excerpt(gw, "Gateway"), "the Gateway that selects the examined gateway pod"))
+    evidence, observed = _nr_vs_gateway_refs(ctx, pod, hit, "the gateway answers 404 NR route_not_found for this host",
+                                             vs, "the VirtualService is not bound to the gateway",
+                                             gw, "the Gateway that selects the examined gateway pod")
     if dump is not None and hit:
         routed = _routed(ctx, dump, hit[0])
         rc = routed.route_config if routed is not None else None
@@ -142,6 +138,21 @@ def vs_no_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
         fix=Fix(steps=[FixStep(description="set spec.gateways (keep 'mesh' if sidecars also use this VirtualService)",
                                command=cmd, yaml_patch=patch)]),
     )
+
+
+def _nr_vs_gateway_refs(
+    ctx: CheckContext, pod: Any, hit: list[Any], log_note: str, vs: Any, vs_note: str, gw: Any, gw_note: str
+) -> tuple[list[EvidenceRef], list[str]]:
+    """The evidence of a VirtualService and Gateway that do not fit together: the gateway's
+    404 NR lines for the host (when it logged any), then the two resources; and what was observed."""
+    evidence: list[EvidenceRef] = []
+    observed: list[str] = []
+    if hit:
+        evidence.append(ctx.ref(Need.PROXY_LOGS, _lines(hit), log_note))
+        observed.append(f"{len(hit)}× 404 NR route_not_found at gateway {pod.name} for {hit[0].authority}")
+    evidence.append(ctx.ref(Need.VIRTUAL_SERVICES, _vs_excerpt(vs), vs_note))
+    evidence.append(ctx.ref(Need.GATEWAYS, _obj_excerpt(gw, "Gateway"), gw_note))
+    return evidence, observed
 
 
 # --------------------------------------------------------------------------------------
@@ -170,13 +181,8 @@ def host_not_in_gateway(ctx: CheckContext, _: NoParams) -> CheckResult:
     gw, vs, bad = problems[0]
     log = _log(ctx) if pod.is_gateway else None
     hit = [e for e in _entries(log) if _is_nr(e) and any(host_matches(h, _authority_host(e.authority)) for h in bad)]
-    evidence = []
-    observed = []
-    if hit:
-        evidence.append(ctx.ref(Need.PROXY_LOGS, _lines(hit), "the gateway answers 404 NR for the dropped host"))
-        observed.append(f"{len(hit)}× 404 NR route_not_found at gateway {pod.name} for {hit[0].authority}")
-    evidence.append(ctx.ref(Need.VIRTUAL_SERVICES, _vs_excerpt(vs), "VirtualService hosts"))
-    evidence.append(ctx.ref(Need.GATEWAYS, _obj_excerpt(gw, "Gateway"), "Gateway server hosts"))
+    evidence, observed = _nr_vs_gateway_refs(ctx, pod, hit, "the gateway answers 404 NR for the dropped host",
+                                             vs, "VirtualService hosts", gw, "Gateway server hosts")
     evidence += _analyze_ref(ctx, _analyze(ctx, ["IST0132"], kind="VirtualService", name=vs.metadata.name))
     ghosts = sorted({h for s in gw.spec.servers for h in s.hosts})
     new_servers = [_dump(s) for s in gw.spec.servers]

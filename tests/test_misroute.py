@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from istio_doctor.engine.checks.routes.misroute import _js_intent, _mid_segment, _shadowing
-from istio_doctor.evidence.envoy.configdump import VirtualHost, parse_config_dump
+from istio_doctor.evidence.envoy.configdump import parse_config_dump
+from istio_doctor.evidence.envoy.model import VirtualHost
 
 
 def _route(cluster: str, **match: str) -> dict[str, Any]:

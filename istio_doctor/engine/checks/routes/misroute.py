@@ -35,7 +35,7 @@ from istio_doctor.engine.model import CheckResult, Fix, FixStep
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.engine.trace.http import match_route, split_path
 from istio_doctor.evidence.bundle import Need
-from istio_doctor.evidence.envoy.configdump import Route, VirtualHost
+from istio_doctor.evidence.envoy.model import Route, VirtualHost
 
 
 def _dest(r: Route) -> str:

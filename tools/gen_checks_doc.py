@@ -148,6 +148,25 @@ def render() -> str:
             w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | "
               f"{cov['synthetic'].get(cid, 0)} / {cov['captured'].get(cid, 0)} | {e.istio_versions.replace('|', chr(92) + '|')} | <{e.doc_url}> |")
         w("")
+    own = sorted(c for c in cat if c not in ref and c.startswith("MISROUTE-"))
+    if own:
+        w("## MISROUTE — Requests delivered to another service than meant (istio-doctor's own checks)\n")
+        w("Not in the shared catalogue, whose routing checks read Envoy's own failures (`404 NR`, `503 NC`): here Envoy "
+          "routed the request as configured, to a service the caller did not mean, and only that service's own answer "
+          "(`via_upstream`, no flag) is logged. They replay Envoy's virtual-host and route choice on the config dump "
+          "(`istio_doctor/engine/trace/http.py`) and compare it with the address the app connected to. Found by red-team "
+          "incidents the tool called healthy (`tests/scenarios/redteam_blind.py`).\n")
+        w("| code | title | severity | playbooks | evidence read | scenarios (synthetic / captured) | docs |")
+        w("|---|---|---|---|---|---|---|")
+        for cid in own:
+            e = cat[cid]
+            spec = reg.get(cid)
+            needs = ", ".join(f"`{n.value}`" for n in spec.needs)
+            opt = ", ".join(f"`{n.value}`" for n in spec.optional + spec.peer_needs)
+            ev = needs + (f" (+ {opt})" if opt else "")
+            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | "
+              f"{cov['synthetic'].get(cid, 0)} / {cov['captured'].get(cid, 0)} | <{e.doc_url}> |")
+        w("")
     w("## Not implemented\n")
     w("These checks of the shared catalogue are not implemented: the evidence istio-doctor gathers cannot decide "
       "them reliably. Each names the evidence it would need.\n")

@@ -62,10 +62,6 @@ NO_TRACE_POSSIBLE = {
                             "proxy never took are in no dump, so no trace of it can show the difference",
     "routes/captured-analyze-ist0101-httpbin-1-4": "the capture is istioctl analyze's IST0101 (istio/istio#17440): the "
                                                    "examined proxy's access log has no failing request to trace",
-    "mtls/captured-authz-bad-custom-deny-all-1-15": "the captured 403 line (istio/istio#40944) is spliced onto a kit world "
-                                                    "whose server dump lacks istiod's deny-all stand-in RBAC for the broken "
-                                                    "CUSTOM policy: the trace of that dump delivers, the log and the finding "
-                                                    "are the capture's",
 }
 
 

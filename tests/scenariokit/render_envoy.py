@@ -545,9 +545,22 @@ def _rbac_rule(rule: dict[str, Any], world: World) -> dict[str, Any]:
 
 
 def _rbac_filters(world: World, pod: Pod) -> list[dict[str, Any]]:
-    """One envoy.filters.http.rbac per action, DENY before ALLOW (istio authz builder order)."""
+    """One envoy.filters.http.rbac per action, CUSTOM, then DENY, then ALLOW (istio authz builder order).
+
+    A CUSTOM policy whose provider is not among meshConfig.extensionProviders makes istiod write a
+    deny-all RBAC filter instead of ext_authz: policy ``default-deny-all-due-to-bad-CUSTOM-action``,
+    any permission, any principal (istio/istio@1.9.0 .. 1.26.0
+    pilot/pkg/security/authz/builder/extauthz.go ``rbacDefaultDenyAll``, builder.go ``buildHTTP``;
+    istio/istio#40944 quotes the 403 it gives). The kit's mesh config defines no extension providers,
+    so every CUSTOM policy on a sidecar is a bad one; a kit world that needs a working ext_authz
+    provider must model it first."""
     out = []
     aps = _authz_policies(world, pod)
+    if any(a["spec"].get("action") == "CUSTOM" for a in aps):
+        out.append({"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "DENY", "policies": {"default-deny-all-due-to-bad-CUSTOM-action": {
+                "permissions": [{"any": True}], "principals": [{"any": True}]}}}}})
     for action in ("DENY", "ALLOW"):
         mine = [a for a in aps if a["spec"].get("action", "ALLOW") == action]
         if not mine:

@@ -304,6 +304,9 @@ class RecordingRunner(Runner):
         #: where ``aclose`` saves the recording (None: only an explicit ``save``)
         self.path = Path(path) if path is not None else None
         self.replaying = inner.replaying
+        #: the instant the inner runner's evidence describes when it says (a bug-report archive,
+        #: a simulated world): certificates are judged at it while recording as on replay
+        self.evidence_time: datetime | None = getattr(inner, "evidence_time", None)
         self._calls: list[RecordedCall] = []
 
     async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:

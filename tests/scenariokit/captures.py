@@ -187,6 +187,7 @@ class CapturingRunner(Runner):
 
     def __init__(self, inner: Runner, captures: list[Capture]) -> None:
         self.inner = inner
+        self.evidence_time = getattr(inner, "evidence_time", None)  # the world's clock
         self.captures = captures
         self.used: set[int] = set()
 

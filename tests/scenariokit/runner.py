@@ -16,11 +16,12 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from istio_doctor.evidence.runner import BinaryNotFound, CommandResult, CommandTimeout, Runner
 from tests.scenariokit import ambient_calls, lifecycle, render_envoy, render_istioctl, render_kube, render_logs, render_waypoint
-from tests.scenariokit.world import Pod, Ver, World, labels_match
+from tests.scenariokit.world import EPOCH, Pod, Ver, World, labels_match
 
 _CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
 
@@ -69,6 +70,13 @@ class WorldRunner(Runner):
     def __init__(self, world: World) -> None:
         self.world = world
         self.calls: list[tuple[str, ...]] = []
+
+    @property
+    def evidence_time(self) -> datetime:
+        """The world's clock (``EPOCH``): certificates, ages and log times are rendered against it,
+        so the gatherer judges them at that instant, as a replay of the recording does. Judged at
+        the wall clock, every kit workload certificate (valid for 24 h around EPOCH) is expired."""
+        return EPOCH
 
     async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:
         return self.run_sync(argv, timeout_s=timeout_s)

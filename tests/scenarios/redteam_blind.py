@@ -154,10 +154,11 @@ def keepalive() -> Scenario:
 # so the client's sidecar sniffed a server-first protocol; resolution "I added appProtocol: tcp field to
 # my service and it worked". P503-SERVER-FIRST.
 #
-# Not in SCENARIOS yet: a KNOWN MISS. The tool answers INJ-NS-LABEL (the database namespace is
-# deliberately outside the mesh): the p503 playbook gates every check on the examined pod having a
-# sidecar, but here the sniffing happens on the *client's* outbound listener; and the kit cannot
-# render the client's hung TCP connection (Request outcomes cover HTTP only).
+# It was a known miss (the tool answered INJ-NS-LABEL: the database namespace is deliberately outside
+# the mesh) because the p503 playbook ended at "the examined pod has no sidecar"; but the sniffing
+# happens on the *clients'* outbound listeners, so P503-SERVER-FIRST is asked for a pod without a
+# sidecar too (playbooks/p503.yaml, nonmesh-server-first). The kit cannot render the client's hung
+# TCP connection (Request outcomes cover HTTP only), so the finding stands on the Service and image.
 
 
 def _mysql_outside(w: World) -> None:
@@ -175,6 +176,20 @@ def mysql_outside() -> Scenario:
                     "without sidecars; MySQL speaks first, connections hang",
                     "svc/mysql-proxy -n db", "auto", w,
                     Expect("P503-SERVER-FIRST", ["P503-SERVER-FIRST"], ["P503-PROTOCOL-MISMATCH", "MTLS-TO-NONMESH-SERVER"]))
+
+
+def _mysql_outside_declared(w: World) -> None:
+    _mysql_outside(w)
+    next(s for s in w.services if s.name == "mysql-proxy").ports = [ServicePort(3307, "tcp-db")]
+
+
+def mysql_outside_declared_control() -> Scenario:
+    w = world(_mysql_outside_declared, version="1.13.2")
+    return Scenario(FOLDER, "mysql-outside-mesh-port-declared-control",
+                    "control for istio/istio#38284: the same MySQL outside the mesh with its port named tcp-db (the "
+                    "thread's fix): nothing is sniffed; only the namespace's missing injection label is said",
+                    "svc/mysql-proxy -n db", "auto", w,
+                    Expect("INJ-NS-LABEL", ["INJ-NS-LABEL"], ["P503-SERVER-FIRST"]))
 
 
 # -- 5. Istio 1.10 delivers inbound traffic to the pod IP: an app bound to localhost stops answering -----
@@ -344,5 +359,5 @@ SCENARIOS: list[Scenario] = [
     nodeport_host_1_5(), nodeport_host_1_6_control(), prefix_shadow(), prefix_segments_control(), keepalive(),
     localhost_1_10(), localhost_1_9_control(), app_503_1_24(), localhost_1_24(),
     host_override(), host_override_control(), js_regex(), re2_regex_control(),
-    # mysql_outside(): a known miss, see the comment above it
+    mysql_outside(), mysql_outside_declared_control(),
 ]

@@ -72,12 +72,7 @@ _AUTO_MTLS_NEEDS = (*STRICT_PATH_NEEDS, Need.CONTROL_PLANE_CONFIGMAPS)
 _AUTO_MTLS_OPTIONAL = (Need.PROXY_LOGS, Need.CONFIG_DUMP)
 
 
-@check(
-    "MTLS-AUTO-OFF",
-    needs=_AUTO_MTLS_NEEDS,
-    optional=_AUTO_MTLS_OPTIONAL,
-    peer_needs=(Need.PROXY_LOGS,),
-)
+@check("MTLS-AUTO-OFF", needs=_AUTO_MTLS_NEEDS, optional=_AUTO_MTLS_OPTIONAL, peer_needs=(Need.PROXY_LOGS,))
 def auto_mtls_off(ctx: CheckContext, _: NoParams) -> CheckResult:
     """meshConfig.enableAutoMtls is false and no DestinationRule asks for ISTIO_MUTUAL towards a STRICT workload."""
     pod = examined_pod(ctx)
@@ -173,12 +168,7 @@ def _auto_off_steps(ctx: CheckContext, host: str, sp: ServerPort) -> list[FixSte
     ]
 
 
-@check(
-    "MTLS-DR-SHADOWING",
-    needs=_AUTO_MTLS_NEEDS,
-    optional=_AUTO_MTLS_OPTIONAL,
-    peer_needs=(Need.PROXY_LOGS,),
-)
+@check("MTLS-DR-SHADOWING", needs=_AUTO_MTLS_NEEDS, optional=_AUTO_MTLS_OPTIONAL, peer_needs=(Need.PROXY_LOGS,))
 def dr_shadowing(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule without TLS wins over another one for the same host that sets ISTIO_MUTUAL, and the
     resulting plaintext meets a STRICT workload (auto mTLS off)."""

@@ -116,7 +116,8 @@ def render() -> str:
     if own:
         w("## TRACE — Request traces (where Envoy drops a failing request)\n")
         w("Not in the shared catalogue: each failing request shape of the proxy logs is traced through the config dump "
-          "(`istio-doctor trace` shows the same hops). A check fails when the requests break at its stage; when a "
+          "(`istio-doctor trace` shows the same hops); when the proxy logged no failing request, the requests its "
+          "Services, VirtualServices and Gateways name are traced instead, as probes (docs/trace.md). A check fails when the requests break at its stage; when a "
           "catalogue check explains that break (its `explains` lists the TRACE code), that finding carries the trace "
           "and the TRACE finding is folded into it. `tests/test_trace_scenarios.py` replays every recording and "
           "checks that each explained break is found by the trace and carried by the explaining finding; the last "
@@ -146,6 +147,25 @@ def render() -> str:
             ev = needs + (f" (+ {opt})" if opt else "")
             w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | "
               f"{cov['synthetic'].get(cid, 0)} / {cov['captured'].get(cid, 0)} | {e.istio_versions.replace('|', chr(92) + '|')} | <{e.doc_url}> |")
+        w("")
+    own = sorted(c for c in cat if c not in ref and c.startswith("MISROUTE-"))
+    if own:
+        w("## MISROUTE — Requests delivered to another service than meant (istio-doctor's own checks)\n")
+        w("Not in the shared catalogue, whose routing checks read Envoy's own failures (`404 NR`, `503 NC`): here Envoy "
+          "routed the request as configured, to a service the caller did not mean, and only that service's own answer "
+          "(`via_upstream`, no flag) is logged. They replay Envoy's virtual-host and route choice on the config dump "
+          "(`istio_doctor/engine/trace/http.py`) and compare it with the address the app connected to. Found by red-team "
+          "incidents the tool called healthy (`tests/scenarios/redteam_blind.py`).\n")
+        w("| code | title | severity | playbooks | evidence read | scenarios (synthetic / captured) | docs |")
+        w("|---|---|---|---|---|---|---|")
+        for cid in own:
+            e = cat[cid]
+            spec = reg.get(cid)
+            needs = ", ".join(f"`{n.value}`" for n in spec.needs)
+            opt = ", ".join(f"`{n.value}`" for n in spec.optional + spec.peer_needs)
+            ev = needs + (f" (+ {opt})" if opt else "")
+            w(f"| `{cid}` | {e.title} | {e.severity.value} | {', '.join(sorted(set(uses.get(cid, []))))} | {ev} | "
+              f"{cov['synthetic'].get(cid, 0)} / {cov['captured'].get(cid, 0)} | <{e.doc_url}> |")
         w("")
     w("## Not implemented\n")
     w("These checks of the shared catalogue are not implemented: the evidence istio-doctor gathers cannot decide "

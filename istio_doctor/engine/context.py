@@ -110,7 +110,7 @@ class CheckContext:
 
     def for_check(self, spec: CheckSpec) -> CheckContext:
         """The context a check runs in: its evidence view holds only what it declared."""
-        allowed = set(spec.needs) | set(spec.optional) | set(spec.peer_needs)
+        allowed = set(spec.needs) | set(spec.optional) | set(spec.peer_needs) | set(spec.if_gathered)
         if spec.peer_needs:
             allowed.add(Need.POD)  # the planner gathers every related pod's object with its peer needs
         base = self.ev.base if isinstance(self.ev, DeclaredEvidence) else self.ev

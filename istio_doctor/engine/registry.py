@@ -8,6 +8,10 @@ A check is registered with ``@check(ID, needs=..., optional=..., params=Model)``
   ``ctx.ev.get_or(...)`` so its absence lowers confidence but never makes the node unknown.
 * ``peer_needs``: pod-scoped evidence wanted for the *related* pods (the servers a failing
   client calls, or the clients of a failing server), fetched in the second gathering pass.
+* ``if_gathered``: evidence read only when another check of the session had it gathered; it is
+  never gathered for this check (the request probes read the VirtualServices and Gateways the
+  routes playbook gathers, without making every mTLS diagnosis fetch them). Absent, it is simply
+  not used: a check must not decide anything from its absence.
 * ``params``: a pydantic model of typed parameters that the playbook YAML may set.
 
 IDs of catalogue checks are the codes of ``engine/catalogue/*.yaml`` (e.g.
@@ -41,6 +45,7 @@ class CheckSpec:
     needs: tuple[Need, ...]
     optional: tuple[Need, ...] = ()
     peer_needs: tuple[Need, ...] = ()
+    if_gathered: tuple[Need, ...] = ()
     params: type[BaseModel] = NoParams
     doc: str = ""
     min_istio: str | None = None  # e.g. "1.10": the check is not applicable on older control planes
@@ -83,6 +88,7 @@ def check(
     needs: tuple[Need, ...] | list[Need] = (),
     optional: tuple[Need, ...] | list[Need] = (),
     peer_needs: tuple[Need, ...] | list[Need] = (),
+    if_gathered: tuple[Need, ...] | list[Need] = (),
     params: type[BaseModel] = NoParams,
     min_istio: str | None = None,
     max_istio: str | None = None,
@@ -97,6 +103,7 @@ def check(
                 needs=tuple(needs),
                 optional=tuple(optional),
                 peer_needs=tuple(peer_needs),
+                if_gathered=tuple(if_gathered),
                 params=params,
                 doc=(fn.__doc__ or "").strip(),
                 min_istio=min_istio,

@@ -251,11 +251,16 @@ def _pods(target: Target, examined: list[Examined]) -> list[tuple[str, str, list
 def report_traces(ev: Evidence, target: Target, examined: list[Examined]) -> list[RequestTrace]:
     """The examined pods' failing request shapes, traced (the TRACE checks computed the same)."""
     from istio_doctor.engine.trace.failures import memo_traces
+    from istio_doctor.engine.trace.model import probe_line
 
     out: list[RequestTrace] = []
     for ns, pod, related in _pods(target, examined):
         for st in memo_traces(ev, ns, pod, related):
+            probe = st.shape.probe
             out.append(RequestTrace(proxy=f"{ns}/{pod}", side=st.shape.side, requests=len(st.shape.entries),
+                                    origin="probe" if probe else "logged",
+                                    probe=probe_line(st.shape.request, probe.reason) if probe else None,
+                                    about=probe.about if probe else None,
                                     logged=st.shape.logged, relation=st.relation,
                                     notes=st.notes + ([f"continued on the server's proxy {st.server}"] if st.server else []),
                                     log_lines=[e.raw for e in st.shape.entries[:3]], trace=st.trace))

@@ -149,14 +149,21 @@ def _finding(f: Finding, position: int, quoted: QuotedEvidence, conn: Connection
 def _traces(report: Report) -> list[str]:
     from istio_doctor.report.trace_render import HOP_MARKS, headline
 
-    out = ["## Request traces", "", "Failing requests from the proxy logs, followed through Envoy's configuration.", "",
+    probes = any(rt.origin == "probe" for rt in report.traces)
+    out = ["## Request traces", "", "Failing requests from the proxy logs" + (
+               " (or, where none was logged, probes: requests synthesised from the configuration)" if probes else "")
+           + ", followed through Envoy's configuration.", "",
            "| Proxy | Side | Requests | Logged | Trace | Relation |", "|---|---|---|---|---|---|"]
     for rt in report.traces:
-        out.append(f"| {_cell_code(rt.proxy)} | {rt.side} | {rt.requests} | {_cell_code(rt.logged)} | {_cell(headline(rt.trace))} | {rt.relation} |")
+        if rt.origin == "probe":
+            out.append(f"| {_cell_code(rt.proxy)} | {rt.side} | probe | {_cell(rt.probe or '')} | {_cell(headline(rt.trace))} | {rt.relation} |")
+        else:
+            out.append(f"| {_cell_code(rt.proxy)} | {rt.side} | {rt.requests} | {_cell_code(rt.logged)} | {_cell(headline(rt.trace))} | {rt.relation} |")
     out.append("")
     if report.verdict is Verdict.CAUSE_NOT_DETERMINED:
         for rt in report.traces:
-            out += [f"**{_text(rt.proxy)}**: {_text(headline(rt.trace))}", ""]
+            out += [f"**{_text(rt.proxy)}**" + (f" ({_text(rt.probe or '')})" if rt.origin == "probe" else "")
+                    + f": {_text(headline(rt.trace))}", ""]
             out += [f"{i}. {HOP_MARKS[h.status]} `{h.stage.value}` {_text(h.element)}: {_text(h.decision)} ({_text(h.why)})"
                     for i, h in enumerate(rt.trace.hops, 1)]
             out.append("")

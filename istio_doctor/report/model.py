@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -120,13 +120,19 @@ PROVENANCE_WORDS = {"synthetic": "simulated by the scenario kit, not captured fr
 
 
 class RequestTrace(BaseModel):
-    """One failing request shape from a proxy log, traced through Envoy's configuration."""
+    """One failing request shape from a proxy log, traced through Envoy's configuration; or, when
+    that proxy logged no failing request, a probe: a request synthesised from the configuration."""
 
     model_config = ConfigDict(extra="forbid")
 
-    proxy: str = Field(description="namespace/pod whose access log shows the failures")
+    proxy: str = Field(description="namespace/pod whose access log shows the failures (a probe: the proxy it was traced on)")
     side: str = Field(description="client (outbound), server (inbound) or gateway")
-    requests: int = Field(description="failing log lines of this shape")
+    origin: Literal["logged", "probe"] = Field(
+        default="logged", description="logged: a failing request shape of the access log; probe: synthesised (nothing was logged)")
+    probe: str | None = Field(default=None, description="a probe's request and why it was synthesised, "
+                                                        "e.g. 'probe: GET http://reviews:9080/ (no failing request was logged)'")
+    about: str | None = Field(default=None, description="what a probe stands for (which Service, Gateway or client)")
+    requests: int = Field(description="failing log lines of this shape (0 for a probe)")
     logged: str = Field(description="what the log says: code, flags, response details")
     relation: str = Field(description="agrees (breaks where the log says) | explains (breaks; the log shows the symptom) | "
                                       "beyond (the configuration delivers it: the failure is past it) | disagrees")

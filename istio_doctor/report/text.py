@@ -374,9 +374,19 @@ def _finding(out: _Out, f: Finding, position: int, quoted: QuotedEvidence, conn:
 
 
 def _uncarried(report: Report) -> list[RequestTrace]:
-    """Traces no finding carries as evidence (a finding a trace was folded into quotes its log lines)."""
+    """Traces no finding carries as evidence (a finding a trace was folded into quotes its log lines,
+    or, for a probe, its hop list). A probe that delivers is not shown: it found nothing."""
+    from istio_doctor.report.trace_render import carried_probe
+
     quoted = [e.excerpt for f in report.findings for e in f.evidence]
-    return [rt for rt in report.traces if not (rt.log_lines and any(rt.log_lines[0] in q for q in quoted))]
+    out = []
+    for rt in report.traces:
+        if rt.origin == "probe":
+            if rt.trace.broken and not carried_probe(rt, quoted):
+                out.append(rt)
+        elif not (rt.log_lines and any(rt.log_lines[0] in q for q in quoted)):
+            out.append(rt)
+    return out
 
 
 def _traces(out: _Out, report: Report, verbose: bool) -> None:
@@ -387,9 +397,16 @@ def _traces(out: _Out, report: Report, verbose: bool) -> None:
     traces = report.traces if verbose or full else _uncarried(report)
     if not traces:
         return
-    out.line(out.style("Request traces", "bold") + " (failing requests from the proxy logs, followed through Envoy's configuration):")
+    probes = any(rt.origin == "probe" for rt in traces)
+    out.line(out.style("Request traces", "bold") + " (failing requests from the proxy logs"
+             + (", or probes where none was logged" if probes else "") + ", followed through Envoy's configuration):")
     for rt in traces:
-        out.prose(f"{rt.proxy} ({rt.side}, {rt.requests}× {rt.logged}): {headline(rt.trace)} [{rt.relation}]", 2, first="- ", hang=4)
+        if rt.origin == "probe":
+            out.prose(f"{rt.proxy} ({rt.side}) {rt.probe}: {headline(rt.trace)}", 2, first="- ", hang=4)
+            if rt.about:
+                out.prose(rt.about, 4, first="stands for: ", hang=6)
+        else:
+            out.prose(f"{rt.proxy} ({rt.side}, {rt.requests}× {rt.logged}): {headline(rt.trace)} [{rt.relation}]", 2, first="- ", hang=4)
         for note in rt.notes:
             out.prose(note, 4, first="note: ", hang=6)
         if not full:

@@ -20,6 +20,14 @@ from istio_doctor.report.text import sanitize
 HOP_MARKS = {"ok": "✔", "break": "✘", "warn": "!", "unknown": "‼", "info": "·"}
 
 
+def carried_probe(rt: Any, excerpts: list[str]) -> bool:
+    """Whether evidence quotes a probe trace's hop list (a finding it was folded into)."""
+    from istio_doctor.engine.trace.model import hops_text
+
+    texts = {hops_text([h for h in rt.trace.hops if h.proxy == p]) for p in dict.fromkeys(h.proxy for h in rt.trace.hops)}
+    return any(e in texts for e in excerpts)
+
+
 def trace_data(trace: Trace) -> dict[str, Any]:
     data = trace.model_dump(mode="json")
     # verdict, cluster, hops first: what a script reads

@@ -545,9 +545,22 @@ def _rbac_rule(rule: dict[str, Any], world: World) -> dict[str, Any]:
 
 
 def _rbac_filters(world: World, pod: Pod) -> list[dict[str, Any]]:
-    """One envoy.filters.http.rbac per action, DENY before ALLOW (istio authz builder order)."""
+    """One envoy.filters.http.rbac per action, CUSTOM, then DENY, then ALLOW (istio authz builder order).
+
+    A CUSTOM policy whose provider is not among meshConfig.extensionProviders makes istiod write a
+    deny-all RBAC filter instead of ext_authz: policy ``default-deny-all-due-to-bad-CUSTOM-action``,
+    any permission, any principal (istio/istio@1.9.0 .. 1.26.0
+    pilot/pkg/security/authz/builder/extauthz.go ``rbacDefaultDenyAll``, builder.go ``buildHTTP``;
+    istio/istio#40944 quotes the 403 it gives). The kit's mesh config defines no extension providers,
+    so every CUSTOM policy on a sidecar is a bad one; a kit world that needs a working ext_authz
+    provider must model it first."""
     out = []
     aps = _authz_policies(world, pod)
+    if any(a["spec"].get("action") == "CUSTOM" for a in aps):
+        out.append({"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "DENY", "policies": {"default-deny-all-due-to-bad-CUSTOM-action": {
+                "permissions": [{"any": True}], "principals": [{"any": True}]}}}}})
     for action in ("DENY", "ALLOW"):
         mine = [a for a in aps if a["spec"].get("action", "ALLOW") == action]
         if not mine:
@@ -680,8 +693,11 @@ def inbound_listener(world: World, pod: Pod) -> dict[str, Any]:
             proto = port_protocol(sp)
             cname = inbound_name(world, tp, sp, svc)
             mode = world.peer_auth_mode(pod, tp)
+            action: dict[str, Any] = {"cluster": cname, "timeout": "0s", "max_grpc_timeout": "0s"}
+            if (ir := inbound_retry(world)) is not None:
+                action["retry_policy"] = ir
             rc = {"name": cname, "virtual_hosts": [{"name": f"inbound|http|{tp}", "domains": ["*"], "routes": [{
-                "match": {"prefix": "/"}, "route": {"cluster": cname, "timeout": "0s", "max_grpc_timeout": "0s"},
+                "match": {"prefix": "/"}, "route": action,
                 "decorator": {"operation": f"{svc.fqdn}:{sp.port}/*"}, "name": "default"}]}],
                 "validate_clusters": False}
             http = is_http(proto)
@@ -815,11 +831,48 @@ def _vs_path(vs: dict[str, Any]) -> str:
     return f"/apis/networking.istio.io/v1alpha3/namespaces/{m['namespace']}/virtual-service/{m['name']}"
 
 
-def _default_retry() -> dict[str, Any]:
-    return {"retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
-            "num_retries": 2, "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts",
-                                                         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
-            "host_selection_retry_max_attempts": "5", "retriable_status_codes": [503]}
+def _default_retry(world: World) -> dict[str, Any]:
+    """istiod's default outbound retry policy (pilot/pkg/networking/core/route/retry/retry.go ``DefaultPolicy``).
+    503 is a retriable status code up to 1.23; from 1.24 ``EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY`` (default
+    true, istio/istio#52111 for #50506, "exclude unsafe 503 from default RetryPolicy") drops it, so an
+    application's 503 reaches the caller unretried (istio/istio@1.24.0 pilot/pkg/features/pilot.go)."""
+    out: dict[str, Any] = {
+        "retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+        "num_retries": 2, "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts",
+                                                     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
+        "host_selection_retry_max_attempts": "5"}
+    if world.version < Ver(1, 24):
+        out["retriable_status_codes"] = [503]
+    return out
+
+
+def _user_retry(world: World, rt: dict[str, Any]) -> dict[str, Any]:
+    """A VirtualService ``retries`` on top of the default (retry.go ``ConvertPolicy``): ``retryOn`` replaces
+    both the conditions and the status codes (``parseRetryOn``: integers are status codes, and
+    ``retriable-status-codes`` is added when there are some)."""
+    r = _default_retry(world)
+    r["num_retries"] = rt["attempts"]
+    if rt.get("retryOn"):
+        parts = [x.strip() for x in rt["retryOn"].split(",") if x.strip()]
+        codes = [int(x) for x in parts if x.isdigit()]
+        on = ",".join(x for x in parts if not x.isdigit())
+        if codes and "retriable-status-codes" not in on:
+            on += ",retriable-status-codes"
+        r["retry_on"] = on
+        if codes:
+            r["retriable_status_codes"] = codes
+        else:
+            r.pop("retriable_status_codes", None)
+    if rt.get("perTryTimeout"):
+        r["per_try_timeout"] = _duration(rt["perTryTimeout"])
+    return r
+
+
+def inbound_retry(world: World) -> dict[str, Any] | None:
+    """From 1.24 the inbound default route retries a request reset before it reached the app
+    (``ENABLE_INBOUND_RETRY_POLICY``, default true; istio/istio@1.24.0 pilot/pkg/networking/core/route/route.go
+    ``BuildDefaultHTTPInboundRoute``: retry_on ``reset-before-request``, 2 retries)."""
+    return {"retry_on": "reset-before-request", "num_retries": 2} if world.version >= Ver(1, 24) else None
 
 
 def _match(m: dict[str, Any]) -> dict[str, Any]:
@@ -876,15 +929,9 @@ def vs_routes(world: World, vs: dict[str, Any], fqdn_port: int, decorator_host: 
                 if rt.get("attempts", 0) == 0:
                     pass
                 else:
-                    r = _default_retry()
-                    r["num_retries"] = rt["attempts"]
-                    if rt.get("retryOn"):
-                        r["retry_on"] = rt["retryOn"]
-                    if rt.get("perTryTimeout"):
-                        r["per_try_timeout"] = _duration(rt["perTryTimeout"])
-                    action["retry_policy"] = r
+                    action["retry_policy"] = _user_retry(world, rt)
             else:
-                action["retry_policy"] = _default_retry()
+                action["retry_policy"] = _default_retry(world)
             action["max_grpc_timeout"] = "0s"
             action = {"route": action}
         for m in h.get("match") or [{}]:
@@ -917,10 +964,20 @@ def _domains(world: World, svc: Service, port: int, client_ns: str) -> list[str]
     doms += [f"{svc.name}.{svc.namespace}.svc", f"{svc.name}.{svc.namespace}"]
     if ip:
         doms.append(ip)
-    if world.version < Ver(1, 15):
-        # before ignore_port_in_host_matching, every domain also came with its :port twin
+    if not sidecar_ignores_port(world):
+        # without ignore_port_in_host_matching, every domain also comes with its :port twin
         doms = [x for d in doms for x in (d, f"{d}:{port}")]
     return doms
+
+
+def sidecar_ignores_port(world: World) -> bool:
+    """Whether istiod sets ``ignore_port_in_host_matching`` on a sidecar's outbound route tables.
+    Gateways do from 1.15 (``GatewayIgnorePort``); sidecars only behind ``SIDECAR_IGNORE_PORT_IN_HOST_MATCH``,
+    which defaults to false in every 1.15.x and to true from 1.16 (istio/istio@1.15.0 and @1.15.7
+    pilot/pkg/features/pilot.go, @1.16.0 the same; httproute.go ``SidecarIgnorePort``). A 1.15 sidecar
+    therefore still lists ``host`` and ``host:port`` (the 1.15.2 config dump quoted in istio/istio#41715:
+    ``"api-internal.mycompany.com", "api-internal.mycompany.com:80"``)."""
+    return world.version >= Ver(1, 16)
 
 
 def sidecar_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
@@ -936,7 +993,7 @@ def sidecar_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
             else:
                 routes = [{"match": {"prefix": "/"}, "route": {
                     "cluster": outbound_name(sp.port, "", svc.fqdn), "timeout": "0s",
-                    "retry_policy": _default_retry(), "max_grpc_timeout": "0s"},
+                    "retry_policy": _default_retry(world), "max_grpc_timeout": "0s"},
                     "decorator": {"operation": f"{svc.fqdn}:{sp.port}/*"}, "name": "default"}]
             by_port.setdefault(sp.port, []).append({
                 "name": f"{svc.fqdn}:{sp.port}", "domains": _domains(world, svc, sp.port, pod.namespace),
@@ -948,7 +1005,7 @@ def sidecar_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
                     by_port.setdefault(p["number"], []).append({
                         "name": f"{host}:{p['number']}", "domains": [host],
                         "routes": [{"match": {"prefix": "/"}, "route": {"cluster": outbound_name(p["number"], "", host),
-                                                                        "timeout": "0s", "retry_policy": _default_retry(),
+                                                                        "timeout": "0s", "retry_policy": _default_retry(world),
                                                                         "max_grpc_timeout": "0s"},
                                     "decorator": {"operation": f"{host}:{p['number']}/*"}, "name": "default"}],
                         "include_request_attempt_count": True})
@@ -965,7 +1022,7 @@ def sidecar_routes(world: World, pod: Pod) -> list[dict[str, Any]]:
                 "include_request_attempt_count": True})
         out.append({"@type": T_ROUTE, "name": str(port), "virtual_hosts": vhosts, "validate_clusters": False,
                     "max_direct_response_body_size_bytes": 1048576, "ignore_port_in_host_matching": True}
-                   if world.version >= Ver(1, 15) else
+                   if sidecar_ignores_port(world) else
                    {"@type": T_ROUTE, "name": str(port), "virtual_hosts": vhosts, "validate_clusters": False})
     return out
 
@@ -974,6 +1031,7 @@ def _gateway_vhosts(world: World, pairs: list[tuple[dict[str, Any], dict[str, An
     vhosts = []
     for g, s in pairs:
         gref = f"{g['metadata']['namespace']}/{g['metadata']['name']}"
+        pair_start = len(vhosts)
         for vs in world.resources("VirtualService"):
             gws = [world._gw_ref(x, vs["metadata"]["namespace"]) for x in vs["spec"].get("gateways") or []]
             if gref not in gws:
@@ -987,6 +1045,16 @@ def _gateway_vhosts(world: World, pairs: list[tuple[dict[str, Any], dict[str, An
                              if vs_host == "*" or (vs_host.startswith("*.") and h.split("/")[-1].endswith(vs_host[1:]))]
                 for host in hosts:
                     routes = vs_routes(world, vs, 9080, host)
+                    # istiod merges the routes of every VirtualService bound to the gateway for one host
+                    # into one virtual host, in the order it meets them (istio/istio@1.22.0
+                    # pilot/pkg/networking/core/gateway.go, vHostDedupMap: ``vHost.Routes = append(vHost.Routes,
+                    # routes...)``); Envoy would reject two virtual hosts with one domain. Only within one
+                    # Gateway's server: a second Gateway with the same port and host is a conflict whose
+                    # server istiod drops (IST0145), which the kit keeps rendering as the losing duplicate
+                    same = next((v for v in vhosts[pair_start:] if v["name"] == f"{host}:{svc_port}"), None)
+                    if same is not None:
+                        same["routes"] += routes
+                        continue
                     # gateway routes keep the destination's own port; recompute the decorator host
                     vhosts.append({"name": f"{host}:{svc_port}", "domains": _gateway_domains(world, host, s["port"]["number"]),
                                    "routes": routes, "include_request_attempt_count": True})

@@ -210,6 +210,14 @@ class _Sim:
         client = ex.client
         rid = uid("request", str(ex.index), req.authority, req.path)
         host, port, svc, ip_pod = self.resolve(client.namespace if client else "default", req.authority)
+        routed_svc = svc  # the Service HTTP routing reaches: the Host's
+        if req.connect_host is not None:
+            # the app connects to one Service and sends another's name as Host: the socket (listener,
+            # %DOWNSTREAM_LOCAL_ADDRESS%, passthrough, TCP) is the connected Service's, HTTP routing the Host's
+            _, _, svc, ip_pod = self.resolve(client.namespace if client else "default", req.connect_host)
+        if req.connect_port is not None:
+            # the Host names one port, the connection goes to another; Envoy matches the Host as sent
+            port = req.connect_port
         if client is not None and client.is_gateway and req.tls and ":" not in req.authority:
             port = 443  # https://host/ : the authority carries no port, the connection goes to 443
         cport = _port_of(client, ex.index)
@@ -334,7 +342,9 @@ class _Sim:
             ex.client_saw = (503, "")
             return
         cluster, eps = cl
-        retries = (action.get("retry_policy") or {}).get("num_retries", 0)
+        policy = action.get("retry_policy") or {}
+        retries = policy.get("num_retries", 0)
+        retry_503 = _retries_503(policy)
         stat = f"cluster.{cname}"
         common = dict(cluster=cname, downstream_local=dl, downstream_remote=f"{client.ip}:{cport}", route=rname)
         forced = req.outcome
@@ -405,14 +415,15 @@ class _Sim:
             ex.client_saw = (503, body)
             self._record_result(ex, client, cname, uhost, True)
             return
-        # server proxy (or bare app) answers; retries on 503 like Istio's default policy
+        # server proxy (or bare app) answers; the route's policy retries a 503 when it lists it (Istio's
+        # default up to 1.23, render_envoy._default_retry)
         attempts = 0
         while True:
             code, sdetails = self.server_side(ex, pod, tp, t + 0.002 * attempts, base, client,
-                                              _port_of(client, ex.index + 1 + attempts), tls=tls, svc=svc, sp=sp,
+                                              _port_of(client, ex.index + 1 + attempts), tls=tls, svc=routed_svc, sp=routed_svc.port_for(port) if routed_svc else None,
                                               retries=attempts, sni=sni_v)
             attempts += 1
-            if code == 503 and attempts <= retries:
+            if code == 503 and retry_503 and attempts <= retries:
                 continue
             break
         self._record_result(ex, client, cname, uhost, code >= 500)
@@ -646,9 +657,12 @@ class _Sim:
             ex.count(pod, f"http.inbound_0.0.0.0_{tp}.rbac.denied")
             return 403, "rbac"
         if _bind_fails(w, pod, tp, loopback=loopback):
-            ex.log(pod, Line(**base, code=503, flags="UF", details="upstream_reset_before_response_started{connection_failure}",
-                             tx=len(BODY["UF"]), duration=0, upstream_host=uhost, **common))
-            ex.count(pod, f"cluster.{cname}.upstream_cx_connect_fail")
+            # from 1.24 the inbound route retries the refused connection itself (reset-before-request)
+            inbound_retries = (rev.inbound_retry(w) or {}).get("num_retries", 0)
+            ex.log(pod, Line(**base, code=503, flags="UF,URX" if inbound_retries else "UF",
+                             details="upstream_reset_before_response_started{connection_failure}",
+                             tx=len(BODY["UF"]), duration=inbound_retries, upstream_host=uhost, **common))
+            ex.count(pod, f"cluster.{cname}.upstream_cx_connect_fail", inbound_retries + 1)
             return 503, "uf"
         ex.log(pod, Line(**base, code=req.status, details="via_upstream", tx=_body_len(req.status, ""), duration=3,
                          upstream_time=2, upstream_host=uhost, upstream_local=ulocal, **common))
@@ -789,6 +803,13 @@ def _external_ip(host: str) -> str:
         return host
     h = abs(hash(host)) if False else sum(ord(c) * (i + 1) for i, c in enumerate(host))
     return f"142.250.{h % 200 + 1}.{(h // 200) % 250 + 2}"
+
+
+def _retries_503(policy: dict[str, Any]) -> bool:
+    """Whether a route retry policy retries an upstream 503 (envoy router ``x-envoy-retry-on``: ``5xx`` and
+    ``gateway-error`` take 503, ``retriable-status-codes`` those listed)."""
+    on = {x.strip() for x in str(policy.get("retry_on", "")).split(",")}
+    return bool(on & {"5xx", "gateway-error"}) or ("retriable-status-codes" in on and 503 in (policy.get("retriable_status_codes") or []))
 
 
 def _body_len(code: int, kind: str) -> int:

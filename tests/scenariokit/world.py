@@ -372,6 +372,12 @@ class Request:
     #: TLS SNI the client sends. None → the authority's host (no SNI for an IP literal, RFC 6066);
     #: "" → no SNI; another host → a connection opened for that host is reused (HTTP/2 coalescing)
     sni: str | None = None
+    #: the port the client connects to when the Host header names another: a gateway reached through a
+    #: NodePort whose Host carries that NodePort (istio/istio#8807), a proxy forwarding its own Host
+    connect_port: int | None = None
+    #: the Service ("name[.ns]") the client connects to when its Host header names another: a reverse
+    #: proxy that forwards the caller's Host, a client that sets Host by hand (istio/istio#22727)
+    connect_host: str | None = None
 
 
 @dataclass

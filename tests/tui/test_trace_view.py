@@ -72,3 +72,38 @@ def test_trace_view_snapshot(snap_compare, make_app, size) -> None:  # type: ign
         await wait_for(pilot, lambda: screen_name(pilot) == "TraceScreen")
 
     assert snap_compare(make_app(TuiOptions(namespace=NS, pod=POD, symptom="503")), terminal_size=size, run_before=run_before)
+
+
+def _probe_trace():  # type: ignore[no-untyped-def]
+    """A probe (access logging off: nothing logged), from the replay of a recording."""
+    from pathlib import Path
+
+    from tests.test_trace_scenarios import _report
+
+    expect = Path(__file__).resolve().parents[2] / "recordings/redteam-composites/access-logging-off-localhost-server.expect.yaml"
+    report = _report(expect)
+    return report, next(rt for rt in report.traces if rt.origin == "probe")
+
+
+def test_trace_for_finds_a_probe_by_its_hop_list() -> None:
+    """A probe has no log line: the evidence pane offers its trace from the hop list a finding carries."""
+    from istio_doctor.tui.screens.trace_view import trace_for
+
+    report, rt = _probe_trace()
+    # the folded TRACE finding's hop list (the root cause's own evidence may quote another trace)
+    refs = [e for e in report.findings[0].evidence if e.note.startswith("request trace through ratings")]
+    assert refs and all(trace_for(e, report.traces) is rt for e in refs)
+
+
+async def test_a_probe_trace_says_it_was_synthesised(make_app) -> None:  # type: ignore[no-untyped-def]
+    from istio_doctor.tui.screens.trace_view import TraceScreen
+
+    _report_, rt = _probe_trace()
+    app = make_app(TuiOptions(namespace=NS, pod=POD, symptom="503"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: screen_name(pilot) == "DiagnosisScreen" and pilot.app.screen.report is not None)
+        await pilot.app.push_screen(TraceScreen(rt))
+        await wait_for(pilot, lambda: screen_name(pilot) == "TraceScreen", what="trace screen")
+        text = " ".join(screen_text(pilot).split())
+        assert "probe: GET http://ratings.default.svc.cluster.local:9080/" in text
+        assert "in the log of" not in text  # never presented as a logged request

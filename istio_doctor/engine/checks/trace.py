@@ -20,7 +20,7 @@ from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.model import CheckResult, EvidenceRef
 from istio_doctor.engine.registry import NoParams, check
 from istio_doctor.engine.trace.failures import ShapeTrace, memo_traces
-from istio_doctor.engine.trace.model import TRACE_REF_NOTE, Stage, hops_text, request_line
+from istio_doctor.engine.trace.model import TRACE_REF_NOTE, Stage, hops_text, probe_line, request_line
 from istio_doctor.evidence.bundle import Need
 
 #: check code -> the stages whose break it reports
@@ -52,9 +52,10 @@ def trace_refs(ctx: CheckContext, st: ShapeTrace) -> list[EvidenceRef]:
         ns, name = (server[0], server[1]) if (i > 0 and server) else (st.shape.namespace, st.shape.pod)
         refs.append(ctx.ref(Need.CONFIG_DUMP, hops_text(hops), TRACE_REF_NOTE.format(proxy=proxy),
                             namespace=ns, name=name))
-    lines = "\n".join(e.raw for e in st.shape.entries[:3])
-    refs.append(ctx.ref(Need.PROXY_LOGS, lines, f"{len(st.shape.entries)} failing request(s) of this shape",
-                        namespace=st.shape.namespace, name=st.shape.pod))
+    if st.shape.entries:
+        lines = "\n".join(e.raw for e in st.shape.entries[:3])
+        refs.append(ctx.ref(Need.PROXY_LOGS, lines, f"{len(st.shape.entries)} failing request(s) of this shape",
+                            namespace=st.shape.namespace, name=st.shape.pod))
     return refs
 
 
@@ -64,7 +65,8 @@ def _make(code: str, stages: tuple[Stage, ...]) -> None:
     def stage_check(ctx: CheckContext, _: NoParams) -> CheckResult:
         traces = memo_traces(ctx.ev, ctx.namespace, ctx.pod_name, ctx.related)
         if not traces:
-            return CheckResult.not_applicable("no failing request with a logged destination in the istio-proxy log")
+            return CheckResult.not_applicable("no failing request with a logged destination in the istio-proxy log, "
+                                              "and no request to probe (no Service, VirtualService or Gateway names one)")
         hits = [st for st in traces if st.trace.verdict in values]
         if not hits:
             return CheckResult.passed(f"{len(traces)} failing request shape(s) traced; none breaks at {'/'.join(sorted(values))}")
@@ -72,23 +74,32 @@ def _make(code: str, stages: tuple[Stage, ...]) -> None:
         hop = st.trace.breaking_hop
         assert hop is not None
         count = sum(len(s.shape.entries) for s in hits)
+        probe = st.shape.probe
         args = {
             "count": count, "request": request_line(st.shape.request), "proxy": hop.proxy, "stage": hop.stage.value,
             "element": hop.element, "decision": hop.decision, "why": hop.why.rstrip("."), "logged": st.shape.logged,
             "response": st.trace.response or "-", "cluster": st.trace.cluster or "none",
-        }
-        observed = [f"{len(st.shape.entries)}× {st.shape.logged} for {request_line(st.shape.request)}"]
+        } | ({"reason": probe.reason} if probe else {})
+        if probe is not None:
+            # a synthesised request: no log line corroborates it, so it says so and weighs less
+            observed = [f"{probe_line(st.shape.request, probe.reason)}: {probe.about}"]
+        else:
+            observed = [f"{len(st.shape.entries)}× {st.shape.logged} for {request_line(st.shape.request)}"]
         return CheckResult.failed(
-            args=args, evidence=trace_refs(ctx, st), observed=observed,
-            corroboration="corroborated" if st.relation == "agrees" else None,
+            args=args, evidence=trace_refs(ctx, st), observed=observed, message="probe" if probe else None,
+            corroboration="probe" if probe else ("corroborated" if st.relation == "agrees" else None),
             resources=[f"Pod {st.shape.namespace}/{st.shape.pod}"] + ([f"Pod {st.server}"] if st.server else []),
         )
 
     stage_check.__name__ = stage_check.__qualname__ = "check_" + code.lower().replace("-", "_")
     stage_check.__doc__ = (f"A failing request from the proxy log, traced through the config dump, breaks at "
                            f"{' / '.join(sorted(values))}.")
-    # services: a passthrough to a ClusterIP continues on a pod the Service selects
-    check(code, needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS), optional=(Need.SOCKETS, Need.SERVICES),
+    # services: a passthrough to a ClusterIP continues on a pod the Service selects. The proxy log
+    # is optional: without it (forbidden, access logging off) the probes of engine/trace/probes
+    # trace the requests the Services name, and the VirtualServices, DestinationRules and Gateways
+    # when the session gathered them (the routes and mtls playbooks do): never fetched for a probe
+    check(code, needs=(Need.POD, Need.CONFIG_DUMP), optional=(Need.PROXY_LOGS, Need.SOCKETS, Need.SERVICES),
+          if_gathered=(Need.VIRTUAL_SERVICES, Need.DESTINATION_RULES, Need.GATEWAYS, Need.SIDECARS),
           peer_needs=(Need.POD, Need.CONFIG_DUMP, Need.SOCKETS))(stage_check)
 
 

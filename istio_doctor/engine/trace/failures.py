@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from istio_doctor.engine.trace.model import DELIVERED, Trace, TraceRequest
+from istio_doctor.engine.trace.probes import NOT_LOGGED, Probe, probes_for
 from istio_doctor.engine.trace.tracer import continue_on_server, node_ips, trace_request
 from istio_doctor.evidence.accesslog import AccessLogEntry, is_failure
 from istio_doctor.evidence.bundle import Evidence, Need
@@ -38,14 +39,18 @@ class Shape:
     namespace: str
     pod: str
     side: str  # "client" (outbound from this proxy) or "server" (inbound to it) or "gateway"
+    #: a synthesised request (no log line behind it): what it stands for and why it was needed
+    probe: Probe | None = None
 
     @property
-    def example(self) -> AccessLogEntry:
-        return self.entries[0]
+    def example(self) -> AccessLogEntry | None:
+        return self.entries[0] if self.entries else None
 
     @property
     def logged(self) -> str:
         e = self.example
+        if e is None:
+            return f"not logged ({self.probe.reason if self.probe else NOT_LOGGED})"
         flags = ",".join(e.response_flags) or "-"
         return f"{e.response_code} {flags} {e.response_code_details or '-'}"
 
@@ -56,7 +61,8 @@ class ShapeTrace:
     trace: Trace
     #: "agrees" (the trace breaks where the log says), "explains" (the trace breaks, the log only
     #: shows the symptom), "beyond" (the trace delivers: the failure is past the configuration),
-    #: "disagrees" (the trace delivers where the log says Envoy itself refused)
+    #: "disagrees" (the trace delivers where the log says Envoy itself refused), "probe" (a
+    #: synthesised request: no log line to compare with)
     relation: str
     notes: list[str] = field(default_factory=list)
     server: str | None = None  # ns/pod the trace continued on
@@ -139,6 +145,8 @@ def failing_shapes(log: Any, dump: Any, namespace: str, pod: str) -> list[Shape]
 
 def _relation(shape: Shape, trace: Trace) -> str:
     e = shape.example
+    if e is None:
+        return "probe"
     logged = (e.response_code_details or "").split("{")[0]
     if trace.broken:
         if trace.details and (trace.details.split("[")[0] in logged or logged in trace.details):
@@ -190,16 +198,22 @@ def trace_shapes(ev: Evidence, namespace: str, pod: str, related: list[Any]) -> 
     """Every failing shape of ``pod``'s proxy log, traced (empty without a log or a dump)."""
     log = ev.get_or(None, Need.PROXY_LOGS, namespace, pod)
     dump = ev.get_or(None, Need.CONFIG_DUMP, namespace, pod)
-    if log is None or dump is None:
+    if dump is None:
         return []
     sockets = ev.get_or(None, Need.SOCKETS, namespace, pod)
     out: list[ShapeTrace] = []
-    for shape in failing_shapes(log, dump, namespace, pod):
+    shapes = failing_shapes(log, dump, namespace, pod) if log is not None else []
+    if not shapes:
+        # nothing logged to trace: the requests the diagnosis is about, synthesised (engine/trace/probes)
+        shapes = [Shape(p.request, [], namespace, pod, p.side, probe=p)
+                  for p in probes_for(ev, namespace, pod, dump, _probe_reason(log))]
+    for shape in shapes:
         trace = trace_request(dump, shape.request, sockets=sockets if shape.side == "server" else None)
         notes: list[str] = []
         server = None
         if shape.side in ("client", "gateway") and trace.verdict == DELIVERED and trace.upstream is not None:
-            hit = _server_for(ev, related, shape.example.upstream_host or trace.upstream.address)
+            logged_host = shape.example.upstream_host if shape.example is not None else None
+            hit = _server_for(ev, related, logged_host or trace.upstream.address)
             if hit is not None:
                 sns, spod, saddr = hit
                 sdump = ev.get_or(None, Need.CONFIG_DUMP, sns, spod)
@@ -212,6 +226,14 @@ def trace_shapes(ev: Evidence, namespace: str, pod: str, related: list[Any]) -> 
                     notes.append(f"the server pod {sns}/{spod}'s config dump was not gathered")
         out.append(ShapeTrace(shape, trace, _relation(shape, trace), notes, server))
     return out
+
+
+def _probe_reason(log: Any) -> str:
+    if log is None:
+        return "the istio-proxy log could not be read"
+    if not log.entries:
+        return "the proxy logged no request: access logging off?"
+    return NOT_LOGGED
 
 
 def memo_traces(ev: Evidence, namespace: str, pod: str | None, related: list[Any]) -> list[ShapeTrace]:

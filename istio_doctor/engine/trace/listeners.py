@@ -60,6 +60,34 @@ def listener_excerpt(lst: Listener) -> str:
     return excerpt(keep)
 
 
+def unusable_certificates(fc: FilterChain, secrets: Iterable[Any]) -> list[tuple[str, str]]:
+    """The chain's SDS server certificates no handshake can succeed with, and why: WARMING (never
+    delivered by the SDS server) or not valid (expired or not yet valid: istioctl's VALID CERT).
+
+    Envoy: "If Envoy fails to fetch the certificates due to connection failures, or bad response
+    data, the listener will be marked as active, and the port will be open, but the connection to
+    the port will be reset" (envoy docs, configuration/security/secret, "SDS Configuration"). A
+    gateway whose credentialName Secret istiod cannot serve shows it in ``dynamic_warming_secrets``
+    (istio/istio#50070: ``istioctl proxy-config secret`` says WARMING). An expired certificate is
+    refused by the peer's validation (CERTIFICATE_VERIFY_FAILED, "certificate has expired").
+    Only explicit evidence decides: a dump without the secrets section says nothing.
+    """
+    if not fc.has_tls:
+        return []
+    tls = field(fc.raw, "transport_socket") or {}
+    ctx = field(field(tls, "typed_config") or {}, "common_tls_context") or {}
+    names = [c.get("name", "") for c in field(ctx, "tls_certificate_sds_secret_configs") or () if isinstance(c, dict)]
+    out: list[tuple[str, str]] = []
+    for s in secrets:
+        if s.name not in names or (s.name, "") in out:
+            continue
+        if getattr(s, "status", "") == "WARMING":
+            out.append((s.name, "WARMING: the SDS server never delivered it"))
+        elif getattr(s, "type", "") == "Cert Chain" and getattr(s, "valid", None) is False:
+            out.append((s.name, f"not valid (NOT AFTER {s.not_after:%Y-%m-%dT%H:%M:%SZ})" if s.not_after else "not valid"))
+    return out
+
+
 def chain_excerpt(fc: FilterChain) -> str:
     raw = fc.raw
     keep: dict[str, Any] = {}

@@ -191,3 +191,18 @@ def request_line(req: TraceRequest) -> str:
     if req.is_http:
         return f"{req.method} {req.authority or req.target}{req.path} (to {req.target})"
     return f"TCP {req.target}"
+
+
+def probe_line(req: TraceRequest, reason: str) -> str:
+    """How a synthesised request is named wherever it appears, so it is never taken for a logged one:
+    ``probe: GET http://reviews.default.svc.cluster.local:9080/ (no failing request was logged)``."""
+    if req.is_http:
+        scheme = "https" if req.tls == "tls" and req.direction != "inbound" else "http"
+        what = f"{req.method} {scheme}://{req.authority or req.target}{req.path}"
+        if req.direction == "inbound" and req.tls == "istio_mutual":
+            what += f" over Istio mTLS to {req.target}"
+        elif req.direction == "inbound" or req.authority is None:
+            what += f" to {req.target}"
+    else:
+        what = f"TCP {req.target}" + (f" (TLS, SNI {req.sni})" if req.tls != "none" and req.sni else "")
+    return f"probe: {what} ({reason})"

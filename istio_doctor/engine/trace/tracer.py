@@ -245,6 +245,12 @@ class _Tracer:
                      "the chain requires a client certificate (mTLS) and the client presents none",
                      L.chain_excerpt(fc), details="peer did not return a certificate",
                      response="TLS alert: certificate required")
+        if fc.has_tls and (bad := L.unusable_certificates(fc, self.dump.secrets)):
+            self.brk(Stage.DOWNSTREAM_TLS, name, "TLS handshake fails",
+                     "the chain's server certificate " + "; ".join(f"{n} is {why}" for n, why in bad) + ": no handshake on "
+                     "this chain succeeds", L.chain_excerpt(fc),
+                     details="downstream TLS handshake error (certificate not usable)",
+                     response="connection reset during the TLS handshake")
         if fc.has_tls:
             self.hop(Stage.DOWNSTREAM_TLS, name, "terminates " + ("mutual TLS" if fc.requires_client_cert else "TLS"),
                      "the chain has a DownstreamTlsContext" + (" with require_client_certificate" if fc.requires_client_cert else ""),

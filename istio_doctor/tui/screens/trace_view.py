@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Static
 
 from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.report.model import RequestTrace
-from istio_doctor.report.trace_render import HOP_MARKS, headline
+from istio_doctor.report.trace_render import HOP_MARKS, carried_probe, headline
 from istio_doctor.tui.screens.base import Column, DoctorScreen, add_columns, table_over_detail
 
 _STYLE = {"ok": "green", "break": "bold red", "warn": "yellow", "unknown": "yellow", "info": "dim"}
@@ -30,6 +30,9 @@ def trace_for(ref: EvidenceRef | None, traces: Sequence[RequestTrace]) -> Reques
     quoted = {ln.strip() for ln in ref.excerpt.splitlines() if ln.strip()}
     for rt in traces:
         if quoted & {ln.strip() for ln in rt.log_lines}:
+            return rt
+        # a probe has no log line: its hop list is what the evidence quotes
+        if rt.origin == "probe" and carried_probe(rt, [ref.excerpt]):
             return rt
     return None
 
@@ -83,7 +86,12 @@ class TraceScreen(DoctorScreen):
     def on_mount(self) -> None:
         t = self.rt.trace
         head = Text(headline(t), style="bold red" if t.broken else "bold")
-        head.append(f"\n{self.rt.requests}× {self.rt.logged} in the log of {self.rt.proxy} ({self.rt.relation})", style="dim")
+        if self.rt.origin == "probe":
+            # synthesised, never logged: say so where a logged request would show its log line
+            head.append(f"\n{self.rt.probe}, traced on {self.rt.proxy}" + (f": {self.rt.about}" if self.rt.about else ""),
+                        style="dim italic")
+        else:
+            head.append(f"\n{self.rt.requests}× {self.rt.logged} in the log of {self.rt.proxy} ({self.rt.relation})", style="dim")
         self.query_one("#trace-headline", Static).update(head)
         table: DataTable[Text | str] = self.query_one("#trace-hops", DataTable)
         add_columns(table, _COLUMNS)

@@ -18,6 +18,7 @@ Layout (each submodule's docstring states its contract):
 * ``_resources``: the Istio resources, Services and ServiceEntries relevant to a failure
 * ``gateway``: Gateway binding and gateway workloads (``ROUTE-VS-NO-GATEWAY``, ``ROUTE-GW-*``, ...)
 * ``vhost``: virtual host and route matching (``ROUTE-AUTHORITY-MISMATCH``, ``ROUTE-MATCH-MISS``)
+* ``misroute``: requests Envoy sends to another service than the caller meant (``MISROUTE-PREFIX-SHADOWED``, ``MISROUTE-HOST-OVERRIDES-ADDRESS``)
 * ``destinations``: destination hosts, subsets, ports
 * ``visibility``: VirtualService conflicts, ``exportTo``, Sidecar scope
 * ``ingress``: ingress-only rules (subsets behind a gateway, JWT claim routing)
@@ -30,13 +31,14 @@ from __future__ import annotations
 # Importing a submodule registers its checks (``@check`` runs at import). Importing the package
 # imports every check module, so importing the playbook's package registers all of its checks as
 # it did when this was one module (``load_builtin_checks`` walks subpackages as well).
-from istio_doctor.engine.checks.routes import destinations, gateway, gateway_api, ingress, vhost, visibility, xds
+from istio_doctor.engine.checks.routes import destinations, gateway, gateway_api, ingress, misroute, vhost, visibility, xds
 
 __all__ = [
     "destinations",
     "gateway",
     "gateway_api",
     "ingress",
+    "misroute",
     "vhost",
     "visibility",
     "xds",

@@ -96,7 +96,8 @@ def authority_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 def _port_only_miss(ctx: CheckContext, dump: Any, e: Any) -> bool:
     """The Host names a served host, but its port makes Envoy miss: the route table does not
-    ignore the port (istiod sets ignore_port_in_host_matching from 1.15) and no ``host:port`` /
+    ignore the port (istiod sets ignore_port_in_host_matching on gateways from 1.15, on sidecars from 1.16:
+    ``SIDECAR_IGNORE_PORT_IN_HOST_MATCH`` defaults to false in 1.15.x) and no ``host:port`` /
     ``host:*`` domain takes this one (istio/istio@1.3.0 gateway.go wrote ``host:<server port>``).
     Both choices are the tracer's (engine/trace/http.find_virtual_host), the one copy of Envoy's rule."""
     host = _authority_host(e.authority)

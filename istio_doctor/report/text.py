@@ -57,11 +57,12 @@ MARKS: dict[Outcome, str] = {
 #: an informational triage result (which flags, which proxy): context for the findings, not one
 INFO_MARK = "ℹ"
 
-_VERDICT_MARK = {
-    Verdict.PROBLEMS_FOUND: MARKS[Outcome.FAIL],
-    Verdict.NO_PROBLEM_FOUND: MARKS[Outcome.PASS],
-    Verdict.INCONCLUSIVE: MARKS[Outcome.UNKNOWN],
-    Verdict.CAUSE_NOT_DETERMINED: MARKS[Outcome.UNKNOWN],
+#: the verdict line is marked and coloured as the node outcome it amounts to
+_VERDICT_AS = {
+    Verdict.PROBLEMS_FOUND: Outcome.FAIL,
+    Verdict.NO_PROBLEM_FOUND: Outcome.PASS,
+    Verdict.INCONCLUSIVE: Outcome.UNKNOWN,
+    Verdict.CAUSE_NOT_DETERMINED: Outcome.UNKNOWN,
 }
 
 # SGR codes; kept to the 8 basic colours so they read on light and dark terminals alike.
@@ -81,12 +82,6 @@ _OUTCOME_STYLE = {
     Outcome.UNKNOWN: "yellow",
     Outcome.NOT_APPLICABLE: "dim",
     Outcome.SKIPPED: "dim",
-}
-_VERDICT_STYLE = {
-    Verdict.PROBLEMS_FOUND: "red",
-    Verdict.NO_PROBLEM_FOUND: "green",
-    Verdict.INCONCLUSIVE: "yellow",
-    Verdict.CAUSE_NOT_DETERMINED: "yellow",
 }
 _SEVERITY_STYLE = {
     Severity.CRITICAL: "red",
@@ -614,6 +609,7 @@ def render_text(report: Report, *, color: bool = False, width: int | None = None
         out.line()
     if not report.preflight_failed:
         _what_to_do(out, report, conn)
-    mark = out.style(_VERDICT_MARK[report.verdict], _VERDICT_STYLE[report.verdict], "bold")
+    as_outcome = _VERDICT_AS[report.verdict]
+    mark = out.style(MARKS[as_outcome], _OUTCOME_STYLE[as_outcome], "bold")
     out.prose(report.headline, 0, first=f"{mark} ", hang=2)
     return "\n".join(out.lines) + "\n"

@@ -518,30 +518,52 @@ def _locality(loc: dict[str, Any] | None) -> str:
     return out + "/" + sub
 
 
+def _endpoint(
+    addr: dict[str, Any] | None,
+    *,
+    additional: list[str] | tuple[str, ...],
+    health_status: str,
+    locality: str,
+    weight: int | None,
+    hostname: str,
+) -> Endpoint:
+    """An :class:`Endpoint` at an Envoy ``Address`` message: the construction shared by the EDS
+    view of the config dump and the admin ``/clusters`` view, which differ only in where health,
+    locality and weight are read from."""
+    address, port, kind = _socket(addr)
+    return _mk(
+        Endpoint,
+        {
+            "address": address,
+            "port": port,
+            "kind": kind,
+            "additional": additional,
+            "health_status": health_status,
+            "locality": locality,
+            "weight": weight,
+            "hostname": hostname,
+        },
+    )
+
+
 def _build_cla(cla: dict[str, Any], ref: RawRef | None, *, static: bool) -> ClusterEndpoints:
     eps: list[Endpoint] = []
     for llb in cla.get("endpoints") or ():
         loc = _locality(llb.get("locality"))
         for lb in _g(llb, "lb_endpoints") or ():
             ep = lb.get("endpoint") or {}
-            address, port, kind = _socket(ep.get("address"))
             add = []
             for a in _g(ep, "additional_addresses") or ():
                 a_addr, a_port, a_kind = _socket(a.get("address"))
                 add.append(f"{a_addr}:{a_port or 0}" if a_kind == "socket" else a_addr)
             eps.append(
-                _mk(
-                    Endpoint,
-                    {
-                        "address": address,
-                        "port": port,
-                        "kind": kind,
-                        "additional": add or _NONE,
-                        "health_status": _intern(_g(lb, "health_status", "UNKNOWN")),
-                        "locality": _intern(loc),
-                        "weight": _wrapped_int(_g(lb, "load_balancing_weight")),
-                        "hostname": ep.get("hostname", ""),
-                    },
+                _endpoint(
+                    ep.get("address"),
+                    additional=add or _NONE,
+                    health_status=_intern(_g(lb, "health_status", "UNKNOWN")),
+                    locality=_intern(loc),
+                    weight=_wrapped_int(_g(lb, "load_balancing_weight")),
+                    hostname=ep.get("hostname", ""),
                 )
             )
     return _mk(
@@ -554,25 +576,19 @@ def _build_cluster_status(cs: dict[str, Any], ref: RawRef) -> ClusterEndpoints:
     """An entry of Envoy ``/clusters?format=json`` (old ``pc endpoint -o json``) as endpoints."""
     eps = []
     for hs in _g(cs, "host_statuses") or ():
-        address, port, kind = _socket(hs.get("address"))
         health = _g(hs, "health_status") or {}
         status = _g(health, "eds_health_status", "UNKNOWN")
         for flag in ("failed_active_health_check", "failed_outlier_check"):
             if _g(health, flag):
                 status = "UNHEALTHY"
         eps.append(
-            _mk(
-                Endpoint,
-                {
-                    "address": address,
-                    "port": port,
-                    "kind": kind,
-                    "additional": [],
-                    "health_status": status,
-                    "locality": _locality(hs.get("locality")),
-                    "weight": _as_int(hs.get("weight")),
-                    "hostname": hs.get("hostname", ""),
-                },
+            _endpoint(
+                hs.get("address"),
+                additional=[],
+                health_status=status,
+                locality=_locality(hs.get("locality")),
+                weight=_as_int(hs.get("weight")),
+                hostname=hs.get("hostname", ""),
             )
         )
     return _mk(ClusterEndpoints, {"cluster_name": cs.get("name", ""), "endpoints": eps, "static": False, "raw_ref": ref})

@@ -175,46 +175,32 @@ def go_sort_slice(data: list[T], less: Callable[[T, T], bool]) -> None:
                     other -= length
                 swap(idx, a + other)
 
-    def partition_equal(a: int, b: int, pivot: int) -> int:
+    # Go's partition and partitionEqual are the same Hoare sweep around the pivot at ``a``; they
+    # differ only in where elements equal to the pivot go (right, or left with ``equal_left``).
+    def sweep(a: int, b: int, pivot: int, *, equal_left: bool) -> tuple[int, int, bool]:
+        """Move the pivot to ``a`` and swap the elements of ``[a+1, b)`` until those that belong
+        left of it precede the others; return where the two scans stopped and whether anything
+        moved."""
         swap(a, pivot)
         i, j = a + 1, b - 1
+        swapped = False
         while True:
-            while i <= j and not lt(a, i):
-                i += 1
-            while i <= j and lt(a, j):
-                j -= 1
+            if equal_left:
+                while i <= j and not lt(a, i):
+                    i += 1
+                while i <= j and lt(a, j):
+                    j -= 1
+            else:
+                while i <= j and lt(i, a):
+                    i += 1
+                while i <= j and not lt(j, a):
+                    j -= 1
             if i > j:
-                break
+                return i, j, swapped
             swap(i, j)
             i += 1
             j -= 1
-        return i
-
-    def partition(a: int, b: int, pivot: int) -> tuple[int, bool]:
-        swap(a, pivot)
-        i, j = a + 1, b - 1
-        while i <= j and lt(i, a):
-            i += 1
-        while i <= j and not lt(j, a):
-            j -= 1
-        if i > j:
-            swap(j, a)
-            return j, True
-        swap(i, j)
-        i += 1
-        j -= 1
-        while True:
-            while i <= j and lt(i, a):
-                i += 1
-            while i <= j and not lt(j, a):
-                j -= 1
-            if i > j:
-                break
-            swap(i, j)
-            i += 1
-            j -= 1
-        swap(j, a)
-        return j, False
+            swapped = True
 
     def pdq(a: int, b: int, limit: int) -> None:
         was_balanced = True
@@ -239,10 +225,11 @@ def go_sort_slice(data: list[T], less: Callable[[T, T], bool]) -> None:
                 if partial_insertion(a, b):
                     return
             if a > 0 and not lt(a - 1, pivot):
-                a = partition_equal(a, b, pivot)
+                a, _, _ = sweep(a, b, pivot, equal_left=True)  # Go: partitionEqual
                 continue
-            mid, already = partition(a, b, pivot)
-            was_partitioned = already
+            _, mid, swapped = sweep(a, b, pivot, equal_left=False)  # Go: partition
+            swap(mid, a)
+            was_partitioned = not swapped
             left, right = mid - a, b - mid
             threshold = length // 8
             if left < right:

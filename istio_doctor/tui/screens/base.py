@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -28,6 +28,17 @@ def table_over_detail(table_id: str, detail_id: str, *, zebra_stripes: bool = Tr
     yield DataTable(id=table_id, cursor_type="row", zebra_stripes=zebra_stripes)
     with VerticalScroll(id=detail_id):
         yield Static(id=f"{detail_id}-text")
+
+
+#: a DataTable column as a screen declares it: header label, key, and width (``None``: as wide as
+#: its cells)
+Column = tuple[str, str, int | None]
+
+
+def add_columns(table: DataTable[Any], columns: Iterable[Column]) -> None:
+    """Give ``table`` the columns a screen declares as data."""
+    for label, key, width in columns:
+        table.add_column(label, key=key, width=width)
 
 
 class DoctorScreen(Screen[None]):

@@ -14,7 +14,15 @@ from textual.widgets import DataTable, Static
 from istio_doctor.evidence.runner import CommandResult
 from istio_doctor.report.model import Report
 from istio_doctor.tui.present import find_result
-from istio_doctor.tui.screens.base import DoctorScreen, table_over_detail
+from istio_doctor.tui.screens.base import Column, DoctorScreen, add_columns, table_over_detail
+
+_COLUMNS: tuple[Column, ...] = (
+    ("#", "n", 3),
+    ("EXIT", "exit", 4),
+    ("TIME", "time", 7),
+    ("COMMAND", "command", None),
+    ("ERROR", "error", None),
+)
 
 
 class CallsLogScreen(DoctorScreen):
@@ -34,11 +42,7 @@ class CallsLogScreen(DoctorScreen):
 
     def on_mount(self) -> None:
         table: DataTable[Text | str] = self.query_one("#calls", DataTable)
-        table.add_column("#", key="n", width=3)
-        table.add_column("EXIT", key="exit", width=4)
-        table.add_column("TIME", key="time", width=7)
-        table.add_column("COMMAND", key="command")
-        table.add_column("ERROR", key="error")
+        add_columns(table, _COLUMNS)
         for i, c in enumerate(self.report.calls, 1):
             exit_text = Text("-" if c.exit_code is None else str(c.exit_code), style="green" if c.exit_code == 0 else "red")
             table.add_row(str(i), exit_text, f"{c.duration_s:.2f}s", c.command, c.error, key=str(i - 1))

@@ -18,10 +18,17 @@ from istio_doctor.evidence.target import Target, TargetKind
 from istio_doctor.tui.listing import ContextRow, ListingError, PodRow, fetch_namespaces, fetch_pods, replay_context
 from istio_doctor.tui.messages import ContextsLoaded, NamespacesLoaded, PodsLoaded, StartProblem
 from istio_doctor.tui.present import append_demo_hint
-from istio_doctor.tui.screens.base import DoctorScreen
+from istio_doctor.tui.screens.base import Column, DoctorScreen, add_columns
 from istio_doctor.tui.workers import run_with_runner
 
 _PANES = ("contexts", "namespaces", "pods")
+_POD_COLUMNS: tuple[Column, ...] = (
+    ("NAME", "name", None),
+    ("READY", "ready", None),
+    ("RESTARTS", "restarts", None),
+    ("MESH", "mesh", None),
+    ("REVISION", "revision", None),
+)
 
 
 class TargetPickerScreen(DoctorScreen):
@@ -60,11 +67,7 @@ class TargetPickerScreen(DoctorScreen):
             with Vertical(id="pods-pane", classes="pane"):
                 yield Label("Pods", classes="pane-title")
                 table: DataTable[str] = DataTable(id="pods", cursor_type="row", zebra_stripes=True)
-                table.add_column("NAME", key="name")
-                table.add_column("READY", key="ready")
-                table.add_column("RESTARTS", key="restarts")
-                table.add_column("MESH", key="mesh")
-                table.add_column("REVISION", key="revision")
+                add_columns(table, _POD_COLUMNS)
                 yield table
         yield Input(placeholder="filter (esc clears)", id="filter", classes="hidden")
 

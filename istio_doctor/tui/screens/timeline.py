@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 from istio_doctor.engine.lifecycle.model import Clock, PodTimeline
 from istio_doctor.report.model import Report
 from istio_doctor.report.timeline import heading, legend
-from istio_doctor.tui.screens.base import DoctorScreen, table_over_detail
+from istio_doctor.tui.screens.base import Column, DoctorScreen, add_columns, table_over_detail
 
 _CLOCK = {Clock.NODE: "node", Clock.CONTROL_PLANE: "API", Clock.LOCAL: "local"}
 
@@ -21,6 +21,16 @@ def _offset(tl: PodTimeline, seconds: float) -> str:
     from istio_doctor.engine.lifecycle.cite import duration
 
     return ("+" if seconds >= 0 else "-") + duration(seconds)
+
+
+_COLUMNS: tuple[Column, ...] = (
+    (" ", "mark", 1),
+    ("TIME", "time", 12),
+    ("OFFSET", "offset", 8),
+    ("CLOCK", "clock", 5),
+    ("DECIDES", "decides", None),
+    ("WHAT HAPPENED", "what", None),
+)
 
 
 class TimelineScreen(DoctorScreen):
@@ -59,12 +69,7 @@ class TimelineScreen(DoctorScreen):
 
     def on_mount(self) -> None:
         table: DataTable[Text | str] = self.query_one("#timeline", DataTable)
-        table.add_column(" ", key="mark", width=1)
-        table.add_column("TIME", key="time", width=12)
-        table.add_column("OFFSET", key="offset", width=8)
-        table.add_column("CLOCK", key="clock", width=5)
-        table.add_column("DECIDES", key="decides")
-        table.add_column("WHAT HAPPENED", key="what")
+        add_columns(table, _COLUMNS)
         self.query_one("#moment").border_title = "moment"
         self._load()
         table.focus()

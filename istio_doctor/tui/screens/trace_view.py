@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Static
 from istio_doctor.engine.model import EvidenceRef
 from istio_doctor.report.model import RequestTrace
 from istio_doctor.report.trace_render import HOP_MARKS, carried_probe, headline
-from istio_doctor.tui.screens.base import DoctorScreen, table_over_detail
+from istio_doctor.tui.screens.base import Column, DoctorScreen, add_columns, table_over_detail
 
 _STYLE = {"ok": "green", "break": "bold red", "warn": "yellow", "unknown": "yellow", "info": "dim"}
 
@@ -48,6 +48,16 @@ def folded_trace_refs(evidence: Sequence[EvidenceRef], shown: Sequence[EvidenceR
         if trace_for(e, traces) is not None or e.note.startswith("request trace"):
             out.append(e)
     return out
+
+
+_COLUMNS: tuple[Column, ...] = (
+    ("", "mark", 2),
+    ("#", "n", 3),
+    ("STAGE", "stage", None),
+    ("DECISION", "decision", 40),
+    ("ELEMENT", "element", 34),
+    ("PROXY", "proxy", None),
+)
 
 
 class TraceScreen(DoctorScreen):
@@ -84,12 +94,7 @@ class TraceScreen(DoctorScreen):
             head.append(f"\n{self.rt.requests}× {self.rt.logged} in the log of {self.rt.proxy} ({self.rt.relation})", style="dim")
         self.query_one("#trace-headline", Static).update(head)
         table: DataTable[Text | str] = self.query_one("#trace-hops", DataTable)
-        table.add_column("", key="mark", width=2)
-        table.add_column("#", key="n", width=3)
-        table.add_column("STAGE", key="stage")
-        table.add_column("DECISION", key="decision", width=40)
-        table.add_column("ELEMENT", key="element", width=34)
-        table.add_column("PROXY", key="proxy")
+        add_columns(table, _COLUMNS)
         breaking = 0
         for i, h in enumerate(t.hops):
             style = _STYLE[h.status]

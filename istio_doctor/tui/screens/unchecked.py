@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from istio_doctor.report.model import Gap, Report
-from istio_doctor.tui.screens.base import DoctorScreen, table_over_detail
+from istio_doctor.tui.screens.base import Column, DoctorScreen, add_columns, table_over_detail
 
 
 def gaps_of(report: Report) -> list[Gap]:
@@ -42,6 +42,13 @@ def gap_detail(gap: Gap) -> Text:
     return out
 
 
+_COLUMNS: tuple[Column, ...] = (
+    ("KIND", "kind", None),
+    ("BLOCKED", "blocked", 7),
+    ("CAUSE", "cause", None),
+)
+
+
 class UncheckedScreen(DoctorScreen):
     HELP = (
         "What could not be checked, one row per root failure: why, which checks it left unknown, what to do, "
@@ -62,9 +69,7 @@ class UncheckedScreen(DoctorScreen):
 
     def on_mount(self) -> None:
         table: DataTable[Text | str] = self.query_one("#gaps", DataTable)
-        table.add_column("KIND", key="kind")
-        table.add_column("BLOCKED", key="blocked", width=7)
-        table.add_column("CAUSE", key="cause")
+        add_columns(table, _COLUMNS)
         for i, g in enumerate(self.gaps):
             table.add_row(Text(g.kind, style="yellow"), str(len(g.blocked)), g.cause, key=str(i))
         self.query_one("#gap-detail").border_title = "details"

@@ -31,6 +31,23 @@ from istio_doctor.engine.mesh.hosts import host_matches
 # shared reading helpers
 # --------------------------------------------------------------------------------------
 
+#: What deciding "does this client's TLS meet the server's mode" reads: the examined pod, the
+#: DestinationRules that set the client's TLS, the PeerAuthentications that set the server's
+#: mode, and the Services and pods that say which workload serves the port.
+STRICT_PATH_NEEDS = (Need.POD, Need.DESTINATION_RULES, Need.PEER_AUTHENTICATIONS, Need.SERVICES, Need.PODS)
+
+
+def examined_pod(ctx: CheckContext, *required: Need) -> Any:
+    """The examined pod, once the evidence a check of the mTLS path cannot decide without is
+    there: the namespace's pods (they decide who serves what) and the ``required`` resource
+    lists. Reading them first makes a missing one turn the check unknown before it concludes."""
+    pod = ctx.pod()
+    ctx.pods()
+    for need in required:
+        ctx.resources(need)
+    return pod
+
+
 #: the reset/connection flags a client proxy logs when the server side refuses the handshake
 #: or closes a plaintext connection (Envoy response flags).
 _CONN_FLAGS = frozenset({"UC", "UF", "URX", "UR", "LR"})

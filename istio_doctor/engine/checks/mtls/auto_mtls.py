@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from istio_doctor.engine.checks.mtls._reading import (
+    STRICT_PATH_NEEDS,
     Problem,
     ServerPort,
     _applied,
@@ -26,6 +27,7 @@ from istio_doctor.engine.checks.mtls._reading import (
     _server_nr_entries,
     _server_ports,
     _summarize,
+    examined_pod,
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh.resolve import client_host, service_host
@@ -64,16 +66,16 @@ def _shadowed_with_tls(ctx: CheckContext, host: str, port: int, client_ns: str, 
     return out
 
 
-@check(
-    "MTLS-AUTO-OFF",
-    needs=(Need.POD, Need.CONTROL_PLANE_CONFIGMAPS, Need.DESTINATION_RULES, Need.PEER_AUTHENTICATIONS, Need.SERVICES, Need.PODS),
-    optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP),
-    peer_needs=(Need.PROXY_LOGS,),
-)
+#: The auto-mTLS checks read meshConfig (``enableAutoMtls``) on top of the STRICT path; the client
+#: proxy's logs and config dump corroborate what the resources say.
+_AUTO_MTLS_NEEDS = (*STRICT_PATH_NEEDS, Need.CONTROL_PLANE_CONFIGMAPS)
+_AUTO_MTLS_OPTIONAL = (Need.PROXY_LOGS, Need.CONFIG_DUMP)
+
+
+@check("MTLS-AUTO-OFF", needs=_AUTO_MTLS_NEEDS, optional=_AUTO_MTLS_OPTIONAL, peer_needs=(Need.PROXY_LOGS,))
 def auto_mtls_off(ctx: CheckContext, _: NoParams) -> CheckResult:
     """meshConfig.enableAutoMtls is false and no DestinationRule asks for ISTIO_MUTUAL towards a STRICT workload."""
-    pod = ctx.pod()
-    ctx.pods()  # required: the namespace's pods decide who serves what
+    pod = examined_pod(ctx)
     auto, mc = _auto_mtls(ctx, pod)
     ctx.resources(Need.DESTINATION_RULES)
     if auto:
@@ -166,17 +168,11 @@ def _auto_off_steps(ctx: CheckContext, host: str, sp: ServerPort) -> list[FixSte
     ]
 
 
-@check(
-    "MTLS-DR-SHADOWING",
-    needs=(Need.POD, Need.DESTINATION_RULES, Need.PEER_AUTHENTICATIONS, Need.SERVICES, Need.PODS, Need.CONTROL_PLANE_CONFIGMAPS),
-    optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP),
-    peer_needs=(Need.PROXY_LOGS,),
-)
+@check("MTLS-DR-SHADOWING", needs=_AUTO_MTLS_NEEDS, optional=_AUTO_MTLS_OPTIONAL, peer_needs=(Need.PROXY_LOGS,))
 def dr_shadowing(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule without TLS wins over another one for the same host that sets ISTIO_MUTUAL, and the
     resulting plaintext meets a STRICT workload (auto mTLS off)."""
-    pod = ctx.pod()
-    ctx.pods()  # required: the namespace's pods decide who serves what
+    pod = examined_pod(ctx)
     if not pod.has_sidecar:
         return CheckResult.not_applicable("the pod has no sidecar: DestinationRules do not apply to its traffic")
     auto, _mc = _auto_mtls(ctx, pod)

@@ -30,6 +30,7 @@ from istio_doctor.engine.checks.mtls._reading import (
     _server_ports,
     _summarize,
     _tls_text,
+    examined_pod,
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh.resolve import service_host
@@ -77,12 +78,13 @@ def _verify_failures(ctx: CheckContext, pods: Iterable[tuple[str, str]]) -> list
     return out
 
 
-@check(
-    "MTLS-ROOTCA-MISMATCH",
-    needs=(Need.POD, Need.CONFIG_DUMP),
-    optional=(Need.PROXY_LOGS,),
-    peer_needs=(Need.CONFIG_DUMP, Need.PROXY_LOGS),
-)
+#: The certificate checks compare the secrets in this proxy's config dump with its peers', and
+#: quote the TLS errors the proxies logged.
+_CERT_NEEDS = (Need.POD, Need.CONFIG_DUMP)
+_CERT_PEER_NEEDS = (Need.CONFIG_DUMP, Need.PROXY_LOGS)
+
+
+@check("MTLS-ROOTCA-MISMATCH", needs=_CERT_NEEDS, optional=(Need.PROXY_LOGS,), peer_needs=_CERT_PEER_NEEDS)
 def rootca_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The pod and its peers trust different root CAs (CA rotation, plugged-in cacerts, multi-cluster)."""
     pod = ctx.pod()
@@ -214,12 +216,7 @@ def _secret_row(s: Any) -> str:
     return f"RESOURCE NAME: {s.name}  TYPE: {s.type}  STATUS: {s.status}  VALID CERT: {str(bool(s.valid)).lower()}  SERIAL NUMBER: {s.serial}  NOT AFTER: {na}  NOT BEFORE: {nb}"
 
 
-@check(
-    "MTLS-CERT-NOT-READY",
-    needs=(Need.POD, Need.CONFIG_DUMP),
-    optional=(Need.PROXY_LOGS,),
-    peer_needs=(Need.CONFIG_DUMP, Need.PROXY_LOGS),
-)
+@check("MTLS-CERT-NOT-READY", needs=_CERT_NEEDS, optional=(Need.PROXY_LOGS,), peer_needs=_CERT_PEER_NEEDS)
 def cert_not_ready(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The workload certificate (or root) is missing, still warming, or expired on this proxy or a peer."""
     pod = ctx.pod()
@@ -286,9 +283,7 @@ def _san_matches(san: str, identity: str) -> bool:
 def san_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
     """The subject alternative names a client verifies (DestinationRule subjectAltNames, or the ones in its
     Envoy cluster) match none of the server pods' SPIFFE identities."""
-    pod = ctx.pod()
-    ctx.pods()  # required: the namespace's pods decide who serves what
-    ctx.resources(Need.DESTINATION_RULES)
+    pod = examined_pod(ctx, Need.DESTINATION_RULES)
     try:
         mesh_td = ctx.mesh_config(pod.revision).trust_domain or "cluster.local"
     except MissingEvidence:  # mesh config is corroboration only: Istio's default trust domain

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from istio_doctor.engine.checks.mtls._reading import (
+    STRICT_PATH_NEEDS,
     _CONN_FLAGS,
     _TLS_OFF,
     _WVN,
@@ -39,6 +40,7 @@ from istio_doctor.engine.checks.mtls._reading import (
     _server_ports,
     _summarize,
     _tls_text,
+    examined_pod,
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh.resolve import service_host
@@ -57,16 +59,13 @@ from istio_doctor.evidence.bundle import Need
 
 @check(
     "MTLS-DR-DISABLE-VS-STRICT",
-    needs=(Need.POD, Need.DESTINATION_RULES, Need.PEER_AUTHENTICATIONS, Need.SERVICES, Need.PODS),
+    needs=STRICT_PATH_NEEDS,
     optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.CONTROL_PLANE_CONFIGMAPS, Need.ENVOY_STATS),
     peer_needs=(Need.PROXY_LOGS, Need.CONFIG_DUMP),
 )
 def dr_disable_vs_strict(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule turns TLS off (DISABLE/SIMPLE) towards a workload whose port is STRICT."""
-    pod = ctx.pod()
-    ctx.pods()  # required: the namespace's pods decide who serves what
-    ctx.resources(Need.DESTINATION_RULES)
-    ctx.resources(Need.PEER_AUTHENTICATIONS)
+    pod = examined_pod(ctx, Need.DESTINATION_RULES, Need.PEER_AUTHENTICATIONS)
     problems: list[Problem] = []
     decided = False
     overridden: list[str] = []
@@ -304,9 +303,7 @@ def nonmesh_client(ctx: CheckContext, _: NoParams) -> CheckResult:
 )
 def to_nonmesh_server(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A DestinationRule forces ISTIO_MUTUAL towards pods that run no sidecar (auto mTLS would send plaintext)."""
-    pod = ctx.pod()
-    ctx.pods()  # required: the namespace's pods decide who serves what
-    ctx.resources(Need.DESTINATION_RULES)
+    pod = examined_pod(ctx, Need.DESTINATION_RULES)
     problems: list[Problem] = []
     decided = False
     if pod.has_sidecar:
@@ -394,8 +391,7 @@ def _to_plain_problem(ctx: CheckContext, dr: Any, where: str, host: str, port: i
 )
 def port_level_pa(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A PeerAuthentication's portLevelMtls is keyed by the Service port, but Istio matches the workload (target) port."""
-    pod = ctx.pod()
-    ctx.pods()  # required: the namespace's pods decide who serves what
+    pod = examined_pod(ctx)
     pas = ctx.resources(Need.PEER_AUTHENTICATIONS)
     servers: list[Any] = [pod] if pod.has_sidecar else []
     if pod.has_sidecar:

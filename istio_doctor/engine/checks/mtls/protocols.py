@@ -26,6 +26,7 @@ from istio_doctor.engine.checks.mtls._reading import (
     _server_ports,
     _summarize,
     _tls_text,
+    examined_pod,
 )
 from istio_doctor.engine.context import CheckContext
 from istio_doctor.engine.mesh import container_port_for, destination_rule_for
@@ -193,9 +194,7 @@ def _server_first(sp: Any, target: int | None) -> str | None:
 )
 def server_first_permissive(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A server-first protocol (MySQL, SMTP, ...) sits on a port the mesh sniffs: undeclared protocol, or PERMISSIVE mTLS."""
-    pod = ctx.pod()
-    ctx.pods()  # required: the namespace's pods decide who serves what
-    ctx.resources(Need.PEER_AUTHENTICATIONS)
+    pod = examined_pod(ctx, Need.PEER_AUTHENTICATIONS)
     sps: list[ServerPort] = list(_own_served_ports(ctx, pod)) if pod.has_sidecar else []
     if pod.has_sidecar:
         for d in _client_dests(ctx, pod, dr_namespace_hosts=False):

@@ -78,13 +78,19 @@ def _nc_entries(ctx: CheckContext) -> list[Any]:
     return [e for e in _entries(_log(ctx)) if _is_nc(e)]
 
 
+#: The checks of where a VirtualService sends the examined pod's traffic read the same optional
+#: evidence: the proxy's log (the hosts it called, NC flags), its config dump, the Gateways a
+#: VirtualService binds, and analyze's messages.
+_VS_DEST_OPTIONAL = (Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.GATEWAYS, Need.ANALYZE)
+
+
 def _called(ctx: CheckContext) -> list[Any]:
     """Entries of the hosts the examined pod calls (successful or not): their VirtualServices matter."""
     return [e for e in _entries(_log(ctx)) if e.authority and (e.direction == "outbound" or _is_route_failure(e))]
 
 
 @check("ROUTE-DEST-HOST-UNKNOWN", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.SERVICES, Need.SERVICE_ENTRIES),
-       optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.GATEWAYS, Need.ANALYZE))
+       optional=_VS_DEST_OPTIONAL)
 def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A VirtualService routes to a host that is in no registry (no Service, no ServiceEntry): 503 NC."""
     pod = ctx.pod()
@@ -214,7 +220,7 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
 
 
 @check("ROUTE-PORT-AMBIGUOUS", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.SERVICES),
-       optional=(Need.PROXY_LOGS, Need.CONFIG_DUMP, Need.GATEWAYS, Need.ANALYZE))
+       optional=_VS_DEST_OPTIONAL)
 def port_ambiguous(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A VirtualService destination omits the port of a multi-port Service Envoy cannot infer."""
     pod = ctx.pod()

@@ -221,12 +221,18 @@ def _gateway_candidates(ctx: CheckContext, pod: Any) -> list[Any]:
     return list(out.values())
 
 
+def _selecting_gateways(ctx: CheckContext, pod: Any) -> list[Any]:
+    """The Gateways of the examined pod's traffic that have a selector: the ones whose pods and
+    Service the gateway checks can look for."""
+    return [g for g in _gateway_candidates(ctx, pod) if g.spec.selector]
+
+
 @check("ROUTE-GW-SELECTOR", needs=(Need.POD, Need.GATEWAYS, Need.VIRTUAL_SERVICES),
        optional=(Need.SERVICES, Need.CONTROL_PLANE_PODS, Need.PODS, Need.PROXY_STATUS, Need.PROXY_LOGS, Need.ANALYZE))
 def gw_selector(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A Gateway's selector matches no gateway pod, so no proxy opens its listeners."""
     pod = ctx.pod()
-    gws = [g for g in _gateway_candidates(ctx, pod) if g.spec.selector]
+    gws = _selecting_gateways(ctx, pod)
     if not gws:
         return CheckResult.not_applicable("no Gateway is involved in the examined pod's traffic")
     pool, known = _pod_pool(ctx, [g.metadata.namespace for g in gws])
@@ -275,7 +281,7 @@ def gw_selector(ctx: CheckContext, _: NoParams) -> CheckResult:
 def gw_port_not_on_svc(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A Gateway server port is not exposed by the Service in front of the gateway pods."""
     pod = ctx.pod()
-    gws = [g for g in _gateway_candidates(ctx, pod) if g.spec.selector]
+    gws = _selecting_gateways(ctx, pod)
     if not gws:
         return CheckResult.not_applicable("no Gateway is involved in the examined pod's traffic")
     pool, _known = _pod_pool(ctx, [g.metadata.namespace for g in gws])

@@ -32,7 +32,7 @@ from istio_doctor.report.model import Report
 from istio_doctor.run import run_diagnosis
 from tests.scenariokit.bookinfo import bookinfo_world
 from tests.scenariokit.runner import WorldRunner
-from tests.scenariokit.standin import Rule, Standins, install_standins, prewarm, world_digest
+from tests.scenariokit.standin import Rule, Standins, install_standins, live_world, prewarm, world_digest
 from tests.scenariokit.world import Port, World
 
 VENV_BIN = str(Path(sys.executable).parent)
@@ -314,7 +314,7 @@ def test_a_60_mb_config_dump_through_the_runner(lab: Lab, healthy: World, tmp_pa
     """Wasm modules inlined in ECDS make real dumps this big; the pipe, decode, parse and
     diagnosis must cope, and the verdict must be the same as with a small dump."""
     pod = next(p.name for p in healthy.pods if p.workload.name == "productpage-v1")
-    small = WorldRunner(healthy).run_sync(["istioctl", "proxy-config", "all", pod, "-n", "default", "-o", "json"])
+    small = WorldRunner(live_world(healthy)).run_sync(["istioctl", "proxy-config", "all", pod, "-n", "default", "-o", "json"])
     dump = json.loads(small.stdout)
     blob = "AGFzbQEAAAAB" * (20_000_000 // 12)  # base64 of a Wasm module header, repeated
     dump["configs"].append({"@type": "type.googleapis.com/envoy.admin.v3.EcdsConfigDump", "ecds_filters": [

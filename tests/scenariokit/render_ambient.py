@@ -480,7 +480,7 @@ def _certificates_json(world: World, node: str) -> list[dict[str, Any]]:
             out.append({"certChain": [], "identity": ident, "rootCerts": [], "state": f"Unavailable: {why}"})
             continue
         root = _root(world, node)
-        out.append({"certChain": [_cert_fields(leaf_cert_pem(ident, root, False))], "identity": ident,
+        out.append({"certChain": [_cert_fields(leaf_cert_pem(ident, root, False, world.cert_clock))], "identity": ident,
                     "rootCerts": [_cert_fields(root_cert_pem(root))], "state": "Available"})
     return out
 

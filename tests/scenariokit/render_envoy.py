@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -67,13 +67,13 @@ def root_cert_pem(which: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def leaf_cert_pem(spiffe: str, root: str, expired: bool) -> str:
+def leaf_cert_pem(spiffe: str, root: str, expired: bool, clock: datetime = EPOCH) -> str:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
 
     ca_key = _key(f"root-{root}")
     ca = x509.load_pem_x509_certificate(root_cert_pem(root).encode())
-    nb = EPOCH - timedelta(hours=50 if expired else 3)
+    nb = clock - timedelta(hours=50 if expired else 3)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([])).issuer_name(ca.subject).public_key(_key(f"leaf-{spiffe}").public_key())
@@ -90,7 +90,7 @@ def leaf_cert_pem(spiffe: str, root: str, expired: bool) -> str:
 
 
 @lru_cache(maxsize=None)
-def server_cert_pem(name: str, namespace: str, hosts: tuple[str, ...]) -> str:
+def server_cert_pem(name: str, namespace: str, hosts: tuple[str, ...], clock: datetime = EPOCH) -> str:
     """tls.crt of a Gateway credential: a leaf for ``hosts`` (DNS SANs, CN = first host) and the
     self-signed issuing CA, as cert-manager or ``openssl`` + ``kubectl create secret tls`` give."""
     from cryptography import x509
@@ -100,7 +100,7 @@ def server_cert_pem(name: str, namespace: str, hosts: tuple[str, ...]) -> str:
     ca_key = _key("gateway-ca")
     ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "example Inc."),
                          x509.NameAttribute(NameOID.COMMON_NAME, "example.com")])
-    ca_nb = EPOCH - timedelta(days=90)
+    ca_nb = clock - timedelta(days=90)
     ca = (
         x509.CertificateBuilder()
         .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
@@ -109,7 +109,7 @@ def server_cert_pem(name: str, namespace: str, hosts: tuple[str, ...]) -> str:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256(), ecdsa_deterministic=True)
     )
-    nb = EPOCH - timedelta(days=30)
+    nb = clock - timedelta(days=30)
     leaf = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "example organization"),
@@ -1123,7 +1123,7 @@ def secrets(world: World, pod: Pod) -> dict[str, Any]:
             for n in ("default", "ROOTCA")]
         return sec
     creds = gateway_credentials(world, pod) if pod.is_gateway else []
-    leaf = leaf_cert_pem(spiffe(world, pod.namespace, pod.workload.service_account), st.root_ca, st.cert == "expired")
+    leaf = leaf_cert_pem(spiffe(world, pod.namespace, pod.workload.service_account), st.root_ca, st.cert == "expired", world.cert_clock)
     root = root_cert_pem(st.root_ca)
     sec["dynamic_active_secrets"] = [
         {"name": "default", "version_info": ver, "last_updated": updated(2), "secret": {
@@ -1141,7 +1141,7 @@ def secrets(world: World, pod: Pod) -> dict[str, Any]:
         sec["dynamic_active_secrets"].append(
             {"name": f"kubernetes://{c}", "version_info": ver, "last_updated": updated(4 + i), "secret": {
                 "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret", "name": f"kubernetes://{c}",
-                "tls_certificate": {"certificate_chain": {"inline_bytes": _b64(server_cert_pem(ts.name, ts.namespace, tuple(ts.hosts)))},
+                "tls_certificate": {"certificate_chain": {"inline_bytes": _b64(server_cert_pem(ts.name, ts.namespace, tuple(ts.hosts), world.cert_clock))},
                                     "private_key": {"inline_bytes": _REDACTED}}}})
     missing = [c for c in creds if world.tls_secret(c, pod.namespace) is None]
     if missing:

@@ -21,7 +21,7 @@ from typing import Any
 
 from istio_doctor.evidence.runner import BinaryNotFound, CommandResult, CommandTimeout, Runner
 from tests.scenariokit import ambient_calls, lifecycle, render_envoy, render_istioctl, render_kube, render_logs, render_waypoint
-from tests.scenariokit.world import EPOCH, Pod, Ver, World, labels_match
+from tests.scenariokit.world import Pod, Ver, World, labels_match
 
 _CONN_FLAGS = {"--context", "--kubeconfig", "--istioNamespace", "-i"}
 
@@ -73,10 +73,11 @@ class WorldRunner(Runner):
 
     @property
     def evidence_time(self) -> datetime:
-        """The world's clock (``EPOCH``): certificates, ages and log times are rendered against it,
-        so the gatherer judges them at that instant, as a replay of the recording does. Judged at
-        the wall clock, every kit workload certificate (valid for 24 h around EPOCH) is expired."""
-        return EPOCH
+        """The world's clock (``EPOCH``, or the stand-ins' ``cert_clock``): certificates are
+        rendered valid around it, so the gatherer judges them at that instant, as a replay of the
+        recording does. Judged at the wall clock, every kit workload certificate (valid for a day
+        around EPOCH) would be expired."""
+        return self.world.cert_clock
 
     async def run(self, argv: list[str], *, timeout_s: float | None = None) -> CommandResult:
         return self.run_sync(argv, timeout_s=timeout_s)

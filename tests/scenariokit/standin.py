@@ -256,6 +256,19 @@ def world_digest(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def live_world(world: World) -> World:
+    """``world`` as a live CLI sees it: the installed CLI judges certificates at the wall clock (a
+    live run has no other), so the stand-in world's certificates are valid around the current
+    hour, not around EPOCH (when every kit workload certificate, valid for a day, has long
+    expired). A copy: a scenario's World is shared by other tests in this process."""
+    import copy
+    from datetime import UTC, datetime
+
+    live = copy.copy(world)
+    live.cert_clock = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return live
+
+
 def install_standins(
     world: World,
     directory: Path,
@@ -276,6 +289,7 @@ def install_standins(
     # Pods are derived lazily and cached on the world: compute them now so the pickle (and its
     # digest) is the same for every call and no call pays for deriving them.
     _ = world.pods
+    world = live_world(world)
     blob = pickle.dumps(world, protocol=pickle.HIGHEST_PROTOCOL)
     (directory / "world.pickle").write_bytes(blob)
     log = directory / "calls.log"

@@ -555,6 +555,10 @@ class Pod:
 
 @dataclass
 class World:
+    #: when the certificates the world renders are valid around (their not-before/not-after
+    #: windows): EPOCH, the world's clock, except for stand-ins that a live CLI judges at the wall
+    #: clock (``install_standins`` sets it to the current hour); nothing else moves with it
+    cert_clock: datetime = EPOCH
     istio_version: str = "1.22.3"
     istioctl_version: str | None = None  # None → same as control plane
     kubectl_version: str = "1.30.2"

@@ -89,15 +89,26 @@ def _called(ctx: CheckContext) -> list[Any]:
     return [e for e in _entries(_log(ctx)) if e.authority and (e.direction == "outbound" or _is_route_failure(e))]
 
 
-@check("ROUTE-DEST-HOST-UNKNOWN", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.SERVICES, Need.SERVICE_ENTRIES),
-       optional=_VS_DEST_OPTIONAL)
-def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
-    """A VirtualService routes to a host that is in no registry (no Service, no ServiceEntry): 503 NC."""
+def _routing_virtual_services(ctx: CheckContext) -> tuple[Any, list[Any], list[tuple[Any, str]]] | CheckResult:
+    """The examined pod, its 503 NC lines and the VirtualServices that route its traffic (with the
+    client namespace each applies for), or not applicable when none does: the opening of the checks
+    on a VirtualService's destinations."""
     pod = ctx.pod()
     nc = _nc_entries(ctx)
     cands = _candidate_vs(ctx, pod, _called(ctx))
     if not cands:
         return CheckResult.not_applicable("no VirtualService routes the examined pod's traffic")
+    return pod, nc, cands
+
+
+@check("ROUTE-DEST-HOST-UNKNOWN", needs=(Need.POD, Need.VIRTUAL_SERVICES, Need.SERVICES, Need.SERVICE_ENTRIES),
+       optional=_VS_DEST_OPTIONAL)
+def dest_host_unknown(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """A VirtualService routes to a host that is in no registry (no Service, no ServiceEntry): 503 NC."""
+    opening = _routing_virtual_services(ctx)
+    if isinstance(opening, CheckResult):
+        return opening
+    pod, nc, cands = opening
     dump = ctx.ev.get_or(None, Need.CONFIG_DUMP, ctx.namespace, ctx.pod_name)
     for vs, _client_ns in cands:
         vns = _vs_ns(vs)
@@ -223,11 +234,10 @@ def subset_undefined(ctx: CheckContext, _: NoParams) -> CheckResult:
        optional=_VS_DEST_OPTIONAL)
 def port_ambiguous(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A VirtualService destination omits the port of a multi-port Service Envoy cannot infer."""
-    pod = ctx.pod()
-    nc = _nc_entries(ctx)
-    cands = _candidate_vs(ctx, pod, _called(ctx))
-    if not cands:
-        return CheckResult.not_applicable("no VirtualService routes the examined pod's traffic")
+    opening = _routing_virtual_services(ctx)
+    if isinstance(opening, CheckResult):
+        return opening
+    pod, nc, cands = opening
     for vs, _cns in cands:
         vns = _vs_ns(vs)
         gateway_bound = bool(_gw_refs(vs))

@@ -58,16 +58,26 @@ def _known_host(ctx: CheckContext, host: str, client_ns: str) -> bool:
     return False
 
 
-@check("ROUTE-AUTHORITY-MISMATCH", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS, Need.VIRTUAL_SERVICES, Need.SERVICES),
-       optional=(Need.SERVICE_ENTRIES,))
-def authority_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
-    """The request's Host/:authority matches no virtual host domain and no configured host."""
+def _route_not_found(ctx: CheckContext, none: str) -> tuple[Any, Any, Any, list[Any]] | CheckResult:
+    """The examined pod, its dump, its log and the 404 NR lines with an authority, or not applicable
+    (``none`` says why) when it logged none: the opening of the checks that explain an NR."""
     pod = ctx.pod()
     dump = ctx.config_dump()
     log = ctx.proxy_log()
     nr = [e for e in log.entries if _is_nr(e) and e.authority]
     if not nr:
-        return CheckResult.not_applicable("no 404 NR route_not_found in the istio-proxy log")
+        return CheckResult.not_applicable(none)
+    return pod, dump, log, nr
+
+
+@check("ROUTE-AUTHORITY-MISMATCH", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS, Need.VIRTUAL_SERVICES, Need.SERVICES),
+       optional=(Need.SERVICE_ENTRIES,))
+def authority_mismatch(ctx: CheckContext, _: NoParams) -> CheckResult:
+    """The request's Host/:authority matches no virtual host domain and no configured host."""
+    opening = _route_not_found(ctx, "no 404 NR route_not_found in the istio-proxy log")
+    if isinstance(opening, CheckResult):
+        return opening
+    pod, dump, log, nr = opening
     misses = _nr_without_vhost(ctx, dump, log, pod)
     unknown = {a: es for a, es in misses.items() if not _known_host(ctx, a, ctx.namespace)}
     if not unknown:
@@ -134,12 +144,10 @@ def _port_in_host(ctx: CheckContext, dump: Any, pod: Any, host: str, es: list[An
 @check("ROUTE-MATCH-MISS", needs=(Need.POD, Need.CONFIG_DUMP, Need.PROXY_LOGS), optional=(Need.VIRTUAL_SERVICES,))
 def match_miss(ctx: CheckContext, _: NoParams) -> CheckResult:
     """A virtual host matches the request but none of its routes matches the path (no catch-all)."""
-    pod = ctx.pod()
-    dump = ctx.config_dump()
-    log = ctx.proxy_log()
-    nr = [e for e in log.entries if _is_nr(e) and e.authority]
-    if not nr:
-        return CheckResult.not_applicable("no 404 NR route_not_found in the istio-proxy log (an application's own 404 is via_upstream)")
+    opening = _route_not_found(ctx, "no 404 NR route_not_found in the istio-proxy log (an application's own 404 is via_upstream)")
+    if isinstance(opening, CheckResult):
+        return opening
+    pod, dump, log, nr = opening
     misses: list[tuple[Any, Any, Any]] = []
     for e in nr:
         r = _routed(ctx, dump, e)
